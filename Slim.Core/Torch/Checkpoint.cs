@@ -1,0 +1,126 @@
+using System.Text;
+
+namespace Slim.Torch;
+
+/// <summary>A checkpoint file that is not what it should be (truncated, foreign, newer format).</summary>
+public sealed class CheckpointException(string message) : Exception(message);
+
+/// <summary>
+/// Named tensors plus string metadata in one file, written atomically (a temporary file in
+/// the same folder, then a rename), so a crash never leaves a half-written checkpoint.
+/// Layout: magic "SLIMCKPT", format version, metadata, tensors (name, dtype, shape, bytes), end mark.
+/// </summary>
+public static class Checkpoint
+{
+    private static readonly byte[] Magic = "SLIMCKPT"u8.ToArray();
+    private static readonly byte[] EndMark = "SLIMEND!"u8.ToArray();
+
+    /// <summary>The format version this build writes and the newest it reads.</summary>
+    public const int FormatVersion = 1;
+
+    public static void Save(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var full = Path.GetFullPath(path);
+        var dir = Path.GetDirectoryName(full)!;
+        Directory.CreateDirectory(dir);
+        var tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+            using (var w = new BinaryWriter(fs, Encoding.UTF8))
+            {
+                w.Write(Magic);
+                w.Write(FormatVersion);
+                var meta = metadata ?? new Dictionary<string, string>();
+                w.Write(meta.Count);
+                foreach (var (k, v) in meta.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+                {
+                    w.Write(k);
+                    w.Write(v);
+                }
+                var list = tensors.ToList();
+                w.Write(list.Count);
+                foreach (var (name, t) in list)
+                {
+                    w.Write(name);
+                    w.Write((int)t.dtype);
+                    var shape = t.shape;
+                    w.Write(shape.Length);
+                    foreach (var s in shape) w.Write(s);
+                    var bytes = t.RawBytes();
+                    w.Write((long)bytes.Length);
+                    w.Write(bytes);
+                }
+                w.Write(EndMark);
+                w.Flush();
+                fs.Flush(flushToDisk: true);
+            }
+            File.Move(tmp, full, overwrite: true);
+        }
+        catch
+        {
+            try { File.Delete(tmp); } catch (IOException) { }
+            throw;
+        }
+    }
+
+    /// <summary>Reads a checkpoint; the caller owns the returned tensors.</summary>
+    public static (OrderedDictionary<string, Tensor> tensors, Dictionary<string, string> metadata) Load(string path)
+    {
+        if (!File.Exists(path)) throw new CheckpointException($"{path}: checkpoint file not found");
+        var tensors = new OrderedDictionary<string, Tensor>();
+        try
+        {
+            using var fs = File.OpenRead(path);
+            using var r = new BinaryReader(fs, Encoding.UTF8);
+            var magic = r.ReadBytes(Magic.Length);
+            if (!magic.AsSpan().SequenceEqual(Magic))
+                throw new CheckpointException($"{path}: not a Slim checkpoint (no SLIMCKPT header)");
+            int version = r.ReadInt32();
+            if (version < 1 || version > FormatVersion)
+                throw new CheckpointException($"{path}: checkpoint format {version} is newer than this build reads ({FormatVersion})");
+            int nMeta = r.ReadInt32();
+            if (nMeta < 0 || nMeta > 1_000_000) throw new CheckpointException($"{path}: corrupt checkpoint (metadata count {nMeta})");
+            var meta = new Dictionary<string, string>();
+            for (int i = 0; i < nMeta; i++) meta[r.ReadString()] = r.ReadString();
+            int n = r.ReadInt32();
+            if (n < 0 || n > 10_000_000) throw new CheckpointException($"{path}: corrupt checkpoint (tensor count {n})");
+            for (int i = 0; i < n; i++)
+            {
+                var name = r.ReadString();
+                var dtype = (ScalarType)r.ReadInt32();
+                int ndim = r.ReadInt32();
+                if (ndim < 0 || ndim > 16) throw new CheckpointException($"{path}: corrupt checkpoint (tensor '{name}' has {ndim} dimensions)");
+                var shape = new long[ndim];
+                for (int d = 0; d < ndim; d++) shape[d] = r.ReadInt64();
+                long nbytes = r.ReadInt64();
+                long expect = shape.Aggregate(1L, (a, b) => a * b) * dtype.ElementSize();
+                if (nbytes != expect || nbytes > fs.Length - fs.Position)
+                    throw new CheckpointException($"{path}: truncated or corrupt checkpoint at tensor '{name}'");
+                var bytes = r.ReadBytes((int)nbytes);
+                tensors[name] = Tensor.FromRawBytes(bytes, shape, dtype);
+            }
+            var end = r.ReadBytes(EndMark.Length);
+            if (!end.AsSpan().SequenceEqual(EndMark)) throw new CheckpointException($"{path}: truncated checkpoint (no end mark)");
+            return (tensors, meta);
+        }
+        catch (EndOfStreamException)
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+            throw new CheckpointException($"{path}: truncated checkpoint");
+        }
+        catch
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Reads only the metadata of a checkpoint.</summary>
+    public static Dictionary<string, string> ReadMetadata(string path)
+    {
+        var (t, m) = Load(path);
+        foreach (var x in t.Values) x.Dispose();
+        return m;
+    }
+}
