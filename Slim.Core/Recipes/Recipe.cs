@@ -1,0 +1,275 @@
+namespace Slim.Recipes;
+
+/// <summary>
+/// One experiment: the model, the data, how to train the baseline, the ordered compression
+/// stages, and how to export and verify the result. The C# records are the source of truth;
+/// YAML is a thin front end over them (snake_case keys).
+/// </summary>
+public sealed class Recipe : IValidatedRecipe
+{
+    [Doc("Name of the experiment, used in reports.")]
+    public string Name { get; set; } = "experiment";
+
+    [Doc("Seed for weights, data order and augmentation; the same seed gives the same run.")]
+    public long Seed { get; set; }
+
+    [Doc("Device: cpu, cuda or cuda:N (cuda needs a CUDA build of libtorch).")]
+    public string Device { get; set; } = "cpu";
+
+    [Doc("libtorch intra-op threads; 0 uses all cores.")]
+    [Bounds(0, 1024)]
+    public int Threads { get; set; }
+
+    [Doc("The network to train and compress.")]
+    public ModelSection Model { get; set; } = new();
+
+    [Doc("Where the images and annotations are.")]
+    public DatasetSection Dataset { get; set; } = new();
+
+    [Doc("How the baseline is trained (and the defaults every fine-tune starts from).")]
+    public TrainSection Train { get; set; } = new();
+
+    [Doc("Compression stages, run in order; each item has one key: prune, distill or quant.")]
+    public List<StageSection> Stages { get; set; } = new();
+
+    [Doc("ONNX export of the final model.")]
+    public ExportSection Export { get; set; } = new();
+
+    [Doc("Accuracy check of the exported model in ONNX Runtime against a baseline.")]
+    public VerifySection Verify { get; set; } = new();
+
+    public string? Validate()
+    {
+        try
+        {
+            _ = Torch.Device.Parse(Device);
+        }
+        catch (Torch.TorchException e)
+        {
+            return $"device: {e.Message}";
+        }
+        return null;
+    }
+}
+
+/// <summary>The network.</summary>
+public sealed class ModelSection
+{
+    [Doc("Architecture name, e.g. yolov3_mobilenet_v1, yolov3_mobilenet_v3_large, yolov3_resnet34, mobilenet_v1, resnet50.")]
+    public string Name { get; set; } = "yolov3_mobilenet_v1";
+
+    [Doc("Number of classes; 0 takes it from the dataset.")]
+    [Bounds(0, 100000)]
+    public int NumClasses { get; set; }
+
+    [Doc("Channel width multiplier of backbone and head (1.0 is the published model).")]
+    [Bounds(0.05, 4)]
+    public double Width { get; set; } = 1.0;
+
+    [Doc("Square input size in pixels (a multiple of 32 for detectors).")]
+    [Bounds(32, 4096)]
+    public int InputSize { get; set; } = 608;
+
+    [Doc("Checkpoint to start from instead of random weights (optional).")]
+    public string? Checkpoint { get; set; }
+}
+
+/// <summary>Dataset formats.</summary>
+public enum DatasetFormat
+{
+    Coco,
+    Voc,
+    [Key("synthetic")] Synthetic,
+    FashionMnist,
+}
+
+/// <summary>The data.</summary>
+public sealed class DatasetSection : IValidatedRecipe
+{
+    [Doc("coco, voc, synthetic (generated offline into root) or fashion_mnist (classification).")]
+    public DatasetFormat Format { get; set; } = DatasetFormat.Synthetic;
+
+    [Doc("Dataset folder (relative paths are relative to the working directory).")]
+    public string Root { get; set; } = "datasets/generated/quickstart";
+
+    [Doc("coco: training annotations json, relative to root.")]
+    public string TrainAnnotations { get; set; } = "annotations/instances_train.json";
+
+    [Doc("coco: validation annotations json, relative to root.")]
+    public string ValAnnotations { get; set; } = "annotations/instances_val.json";
+
+    [Doc("coco: training images folder, relative to root.")]
+    public string TrainImages { get; set; } = "train";
+
+    [Doc("coco: validation images folder, relative to root.")]
+    public string ValImages { get; set; } = "val";
+
+    [Doc("voc: training image list, relative to root.")]
+    public string TrainList { get; set; } = "ImageSets/Main/train.txt";
+
+    [Doc("voc: validation image list, relative to root.")]
+    public string ValList { get; set; } = "ImageSets/Main/val.txt";
+
+    [Doc("voc: class names file, one per line, relative to root (the 20 VOC classes when absent).")]
+    public string LabelList { get; set; } = "label_list.txt";
+
+    [Doc("synthetic: how to generate the data when root does not hold it yet.")]
+    public SyntheticSection Generate { get; set; } = new();
+
+    [Doc("Evaluate on at most this many validation images (0 = all).")]
+    [Bounds(0, int.MaxValue)]
+    public int ValSubset { get; set; }
+
+    [Doc("Background threads preparing batches.")]
+    [Bounds(0, 64)]
+    public int Workers { get; set; } = 2;
+
+    public string? Validate() => Root.Length == 0 ? "root must name a folder" : null;
+}
+
+/// <summary>Offline generated detection data.</summary>
+public sealed class SyntheticSection
+{
+    [Doc("Training images to generate.")]
+    [Bounds(1, 1_000_000)]
+    public int TrainImages { get; set; } = 400;
+
+    [Doc("Validation images to generate.")]
+    [Bounds(1, 1_000_000)]
+    public int ValImages { get; set; } = 100;
+
+    [Doc("Side of the generated images in pixels.")]
+    [Bounds(32, 4096)]
+    public int ImageSize { get; set; } = 160;
+
+    [Doc("Generator seed.")]
+    public long Seed { get; set; }
+
+    [Doc("Fewest objects per image.")]
+    [Bounds(0, 100)]
+    public int MinObjects { get; set; } = 1;
+
+    [Doc("Most objects per image.")]
+    [Bounds(1, 100)]
+    public int MaxObjects { get; set; } = 4;
+}
+
+/// <summary>Optimizers.</summary>
+public enum OptimizerKind
+{
+    Momentum,
+    Sgd,
+    Adam,
+    Adamw,
+}
+
+/// <summary>Learning-rate schedules.</summary>
+public enum ScheduleKind
+{
+    Piecewise,
+    Cosine,
+    Constant,
+}
+
+/// <summary>Detection metrics.</summary>
+public enum MetricKind
+{
+    [Key("voc")] Voc,
+    [Key("voc_11point")] Voc11Point,
+    [Key("coco")] Coco,
+    [Key("top1")] Top1,
+}
+
+/// <summary>Training settings.</summary>
+public sealed class TrainSection : IValidatedRecipe
+{
+    [Doc("Iterations (batches) to train.")]
+    [Bounds(0, int.MaxValue)]
+    public int Iterations { get; set; } = 1000;
+
+    [Doc("Images per batch.")]
+    [Bounds(1, 4096)]
+    public int BatchSize { get; set; } = 8;
+
+    [Doc("momentum (SGD with momentum), sgd, adam or adamw.")]
+    public OptimizerKind Optimizer { get; set; } = OptimizerKind.Momentum;
+
+    [Doc("Base learning rate.")]
+    [Bounds(0, 100)]
+    public double Lr { get; set; } = 0.001;
+
+    [Doc("Momentum of SGD.")]
+    [Bounds(0, 1, MaxExclusive = true)]
+    public double Momentum { get; set; } = 0.9;
+
+    [Doc("L2 weight decay.")]
+    [Bounds(0, 1)]
+    public double WeightDecay { get; set; } = 0.0005;
+
+    [Doc("piecewise (x gamma at each boundary), cosine or constant.")]
+    public ScheduleKind Schedule { get; set; } = ScheduleKind.Piecewise;
+
+    [Doc("piecewise: boundaries as fractions of the iterations, e.g. [0.67, 0.89].")]
+    [Bounds(0, 1)]
+    public List<double> Boundaries { get; set; } = new() { 0.67, 0.89 };
+
+    [Doc("piecewise: factor applied at each boundary.")]
+    [Bounds(0, 1)]
+    public double Gamma { get; set; } = 0.1;
+
+    [Doc("Linear warm-up iterations.")]
+    [Bounds(0, int.MaxValue)]
+    public int WarmupSteps { get; set; } = 100;
+
+    [Doc("Learning rate factor at the start of warm-up.")]
+    [Bounds(0, 1)]
+    public double WarmupFactor { get; set; } = 0.1;
+
+    [Doc("Clip the global gradient norm to this (0 = off).")]
+    [Bounds(0, 1e9)]
+    public double ClipGradNorm { get; set; }
+
+    [Doc("Evaluate every this many iterations (0 = only at the end).")]
+    [Bounds(0, int.MaxValue)]
+    public int EvalInterval { get; set; }
+
+    [Doc("Detection: input sizes chosen at random per batch (multi-scale training); empty = input_size only.")]
+    [Bounds(32, 4096)]
+    public List<int> MultiScale { get; set; } = new();
+
+    [Doc("Use PaddleDetection's YOLO augmentations (distort, expand, crop, flip).")]
+    public bool Augment { get; set; } = true;
+
+    [Doc("YOLOv3 loss: ignore threshold of objectness negatives.")]
+    [Bounds(0, 1)]
+    public double IgnoreThresh { get; set; } = 0.7;
+
+    [Doc("YOLOv3 loss: label smoothing of the class targets.")]
+    public bool LabelSmooth { get; set; }
+
+    [Doc("voc (area AP@0.5), voc_11point, coco (mAP 0.5:0.95) or top1 (classifiers).")]
+    public MetricKind Metric { get; set; } = MetricKind.Voc;
+
+    public string? Validate()
+    {
+        for (int i = 1; i < Boundaries.Count; i++)
+            if (Boundaries[i] <= Boundaries[i - 1]) return "boundaries must increase";
+        return null;
+    }
+}
+
+/// <summary>Settings of a fine-tune that follows a compression step (unset values come from train).</summary>
+public sealed class FineTuneSection
+{
+    [Doc("Iterations of fine-tuning (0 = none).")]
+    [Bounds(0, int.MaxValue)]
+    public int Iterations { get; set; }
+
+    [Doc("Learning rate (default: train.lr).")]
+    [Bounds(0, 100)]
+    public double? Lr { get; set; }
+
+    [Doc("Warm-up iterations (default: train.warmup_steps).")]
+    [Bounds(0, int.MaxValue)]
+    public int? WarmupSteps { get; set; }
+}

@@ -1,0 +1,124 @@
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Slim.Recipes;
+
+/// <summary>
+/// Reads a recipe: parses the YAML, merges it over its <c>base:</c> recipe (recursively;
+/// mappings merge key by key, anything else is replaced), applies <c>-o key=value</c>
+/// overrides, and binds the result to <typeparamref name="T"/> with file/line errors.
+/// </summary>
+public static class RecipeLoader
+{
+    private const string BaseKey = "base";
+
+    public static T Load<T>(string path, IReadOnlyList<string>? overrides = null) where T : new()
+    {
+        var origins = new Dictionary<YamlNode, (string file, int line)>(ReferenceEqualityComparer.Instance);
+        var root = LoadTree(Path.GetFullPath(path), origins, new HashSet<string>(), DisplayName(path));
+        foreach (var o in overrides ?? Array.Empty<string>()) ApplyOverride(root, o, origins);
+        var binder = new RecipeBinder(n => Locate(n, origins, DisplayName(path)));
+        return binder.Bind<T>(root, "");
+    }
+
+    /// <summary>Parses YAML text (no base, no overrides) — for tests and embedded recipes.</summary>
+    public static T Parse<T>(string yaml, string fileName = "<recipe>") where T : new()
+    {
+        var origins = new Dictionary<YamlNode, (string file, int line)>(ReferenceEqualityComparer.Instance);
+        var root = ParseText(yaml, fileName, origins);
+        return new RecipeBinder(n => Locate(n, origins, fileName)).Bind<T>(root, "");
+    }
+
+    private static string DisplayName(string path)
+    {
+        var rel = Path.GetRelativePath(Environment.CurrentDirectory, Path.GetFullPath(path));
+        return rel.StartsWith("..", StringComparison.Ordinal) ? Path.GetFullPath(path) : rel;
+    }
+
+    private static (string, int) Locate(YamlNode n, Dictionary<YamlNode, (string file, int line)> origins, string fallback) =>
+        origins.TryGetValue(n, out var o) ? o : (fallback, (int)n.Start.Line);
+
+    private static YamlMappingNode LoadTree(string fullPath, Dictionary<YamlNode, (string, int)> origins, HashSet<string> seen, string display)
+    {
+        if (!File.Exists(fullPath)) throw new RecipeException(display, 0, "", "recipe file not found");
+        if (!seen.Add(fullPath)) throw new RecipeException(display, 0, BaseKey, "recipes include each other in a cycle");
+        var map = ParseText(File.ReadAllText(fullPath), display, origins);
+        var baseKey = new YamlScalarNode(BaseKey);
+        if (!map.Children.TryGetValue(baseKey, out var baseNode)) return map;
+        map.Children.Remove(baseKey);
+        if (baseNode is not YamlScalarNode { Value: { Length: > 0 } basePath })
+            throw new RecipeException(display, (int)baseNode.Start.Line, BaseKey, "expected the path of a base recipe");
+        var baseFull = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(fullPath)!, basePath));
+        if (!File.Exists(baseFull))
+            throw new RecipeException(display, (int)baseNode.Start.Line, BaseKey, $"base recipe '{basePath}' not found (looked for {baseFull})");
+        var baseMap = LoadTree(baseFull, origins, seen, DisplayName(baseFull));
+        Merge(baseMap, map);
+        return baseMap;
+    }
+
+    private static YamlMappingNode ParseText(string text, string display, Dictionary<YamlNode, (string, int)> origins)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(text));
+        }
+        catch (YamlException e)
+        {
+            throw new RecipeException(display, (int)e.Start.Line, "", $"invalid YAML: {e.InnerException?.Message ?? e.Message}");
+        }
+        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode map)
+            throw new RecipeException(display, 1, "", "a recipe must be a YAML mapping (key: value lines)");
+        foreach (var n in map.AllNodes) origins.TryAdd(n, (display, (int)n.Start.Line));
+        return map;
+    }
+
+    /// <summary>Overlays src onto dst: mappings merge recursively, other values replace.</summary>
+    private static void Merge(YamlMappingNode dst, YamlMappingNode src)
+    {
+        foreach (var (k, v) in src.Children)
+        {
+            if (dst.Children.TryGetValue(k, out var existing) && existing is YamlMappingNode dm && v is YamlMappingNode sm)
+                Merge(dm, sm);
+            else
+                dst.Children[k] = v;
+        }
+    }
+
+    private static void ApplyOverride(YamlMappingNode root, string text, Dictionary<YamlNode, (string, int)> origins)
+    {
+        var origin = $"-o {text}";
+        int eq = text.IndexOf('=');
+        if (eq <= 0) throw new RecipeException(origin, 0, "", "expected -o key=value (e.g. -o train.batch_size=4)");
+        var keys = text[..eq].Trim().Split('.');
+        var valueText = text[(eq + 1)..];
+        YamlNode value;
+        try
+        {
+            var s = new YamlStream();
+            s.Load(new StringReader("v: " + valueText));
+            value = ((YamlMappingNode)s.Documents[0].RootNode).Children[new YamlScalarNode("v")];
+        }
+        catch (YamlException e)
+        {
+            throw new RecipeException(origin, 0, text[..eq], $"invalid value: {e.Message}");
+        }
+        foreach (var n in value.AllNodes) origins[n] = (origin, 0);
+        var cur = root;
+        for (int i = 0; i < keys.Length - 1; i++)
+        {
+            var k = new YamlScalarNode(keys[i]);
+            if (!cur.Children.TryGetValue(k, out var next) || next is not YamlMappingNode nm)
+            {
+                nm = new YamlMappingNode();
+                origins[nm] = (origin, 0);
+                origins[k] = (origin, 0);
+                cur.Children[k] = nm;
+            }
+            cur = nm;
+        }
+        var leaf = new YamlScalarNode(keys[^1]);
+        origins[leaf] = (origin, 0);
+        cur.Children[leaf] = value;
+    }
+}

@@ -1,0 +1,218 @@
+namespace Slim.Recipes;
+
+/// <summary>One compression stage: exactly one of prune, distill, quant.</summary>
+public sealed class StageSection : IValidatedRecipe
+{
+    [Doc("Channel pruning.")]
+    public PruneSection? Prune { get; set; }
+
+    [Doc("Knowledge distillation from a teacher.")]
+    public DistillSection? Distill { get; set; }
+
+    [Doc("INT8 quantization.")]
+    public QuantSection? Quant { get; set; }
+
+    /// <summary>"prune", "distill" or "quant".</summary>
+    public string Kind => Prune is not null ? "prune" : Distill is not null ? "distill" : "quant";
+
+    public string? Validate()
+    {
+        int n = (Prune is null ? 0 : 1) + (Distill is null ? 0 : 1) + (Quant is null ? 0 : 1);
+        return n == 1 ? null : "each stage must have exactly one of prune, distill, quant";
+    }
+}
+
+/// <summary>Pruning criteria.</summary>
+public enum PruneCriterion
+{
+    L1Norm,
+    GeometryMedian,
+    BnScale,
+}
+
+/// <summary>Channel pruning settings.</summary>
+public sealed class PruneSection
+{
+    [Doc("l1_norm, geometry_median (FPGM) or bn_scale.")]
+    public PruneCriterion Criterion { get; set; } = PruneCriterion.L1Norm;
+
+    [Doc("Parameter names or globs of the conv weights to prune, e.g. 'yolo_block.*.conv.weights'.")]
+    public List<string> PrunedParams { get; set; } = new() { "yolo_block.*.conv.weights" };
+
+    [Doc("One ratio per parameter, one ratio for all, or a preset (r578, sensity).")]
+    public string PrunedRatios { get; set; } = "r578";
+
+    [Doc("Run a sensitivity analysis first (and optionally choose the ratios from it).")]
+    public SensitivitySection? Sensitivity { get; set; }
+
+    [Doc("Fine-tune after pruning.")]
+    public FineTuneSection FineTune { get; set; } = new();
+
+    [Doc("Distill the fine-tune from the unpruned model (distilled channel pruning).")]
+    public DistillSection? Distill { get; set; }
+}
+
+/// <summary>Sensitivity analysis settings.</summary>
+public sealed class SensitivitySection
+{
+    [Doc("Ratios to try for each parameter.")]
+    [Bounds(0, 1, MaxExclusive = true)]
+    public List<double> Ratios { get; set; } = new() { 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9 };
+
+    [Doc("Validation images used per evaluation (0 = dataset.val_subset or all).")]
+    [Bounds(0, int.MaxValue)]
+    public int ValImages { get; set; }
+
+    [Doc("Choose ratios reaching this FLOPs reduction (0-1) with the least loss; 0 keeps pruned_ratios.")]
+    [Bounds(0, 1, MaxExclusive = true)]
+    public double TargetFlopsReduction { get; set; }
+
+    [Doc("Or choose the largest ratios whose AP loss stays within this (absolute AP); 0 = off.")]
+    [Bounds(0, 1)]
+    public double MaxLoss { get; set; }
+}
+
+/// <summary>Distillation kinds.</summary>
+public enum DistillKind
+{
+    L2Distill,
+    SplitDistill,
+}
+
+/// <summary>Knowledge distillation settings.</summary>
+public sealed class DistillSection
+{
+    [Doc("Teacher: 'baseline' (the model before this stage), a checkpoint path, or a model name trained first (see teacher_model).")]
+    public string Teacher { get; set; } = "baseline";
+
+    [Doc("Train this teacher architecture first when teacher is 'train' (e.g. a wider MobileNetV1 or yolov3_resnet34).")]
+    public ModelSection? TeacherModel { get; set; }
+
+    [Doc("Iterations to train the teacher when teacher is 'train' (default: train.iterations).")]
+    [Bounds(0, int.MaxValue)]
+    public int? TeacherIterations { get; set; }
+
+    [Doc("l2_distill (feature maps) or split_distill (fine-grained YOLO).")]
+    public DistillKind Type { get; set; } = DistillKind.SplitDistill;
+
+    [Doc("Overall weight of the distillation loss added to the task loss.")]
+    [Bounds(0, 1e6)]
+    public double Weight { get; set; } = 1.0;
+
+    [Doc("l2_distill: pairs 'teacher_path:student_path' of module paths (default: the three head outputs).")]
+    public List<string> Pairs { get; set; } = new();
+
+    [Doc("split_distill: weight of the xy term.")]
+    [Bounds(0, 1e6)]
+    public double XyWeight { get; set; } = 1.0;
+
+    [Doc("split_distill: weight of the wh term.")]
+    [Bounds(0, 1e6)]
+    public double WhWeight { get; set; } = 1.0;
+
+    [Doc("split_distill: weight of the objectness term.")]
+    [Bounds(0, 1e6)]
+    public double ObjWeight { get; set; } = 1.0;
+
+    [Doc("split_distill: weight of the class term.")]
+    [Bounds(0, 1e6)]
+    public double ClsWeight { get; set; } = 1.0;
+
+    [Doc("Training of the student.")]
+    public FineTuneSection FineTune { get; set; } = new();
+}
+
+/// <summary>Quantization modes.</summary>
+public enum QuantMode
+{
+    Aware,
+    Post,
+}
+
+/// <summary>Post-training calibration algorithms.</summary>
+public enum CalibrationAlgo
+{
+    AbsMax,
+    Avg,
+    Hist,
+    Kl,
+    Mse,
+}
+
+/// <summary>INT8 quantization settings.</summary>
+public sealed class QuantSection
+{
+    [Doc("aware (quantization-aware training) or post (post-training calibration).")]
+    public QuantMode Mode { get; set; } = QuantMode.Aware;
+
+    [Doc("post: abs_max, avg, hist (percentile), kl (entropy) or mse.")]
+    public CalibrationAlgo Algo { get; set; } = CalibrationAlgo.Hist;
+
+    [Doc("post: batches of calibration data.")]
+    [Bounds(1, 100000)]
+    public int CalibrationBatches { get; set; } = 10;
+
+    [Doc("hist: percentile of |x| kept.")]
+    [Bounds(0.5, 1)]
+    public double Percentile { get; set; } = 0.9999;
+
+    [Doc("Module path patterns kept in float, e.g. [res_conv1, se_block].")]
+    public List<string> NotQuant { get; set; } = new();
+
+    [Doc("Also quantize the detection output layer.")]
+    public bool QuantOutput { get; set; }
+
+    [Doc("aware: fraction of fine-tuning after which BN statistics freeze.")]
+    [Bounds(0, 1)]
+    public double FreezeBnAt { get; set; } = 0.5;
+
+    [Doc("aware: quantization-aware fine-tuning.")]
+    public FineTuneSection FineTune { get; set; } = new() { Iterations = 200 };
+}
+
+/// <summary>Export settings.</summary>
+public sealed class ExportSection
+{
+    [Doc("Write the FP32 ONNX model (BN folded).")]
+    public bool Fp32 { get; set; } = true;
+
+    [Doc("Write the INT8 QDQ ONNX model (needs a quant stage).")]
+    public bool Int8 { get; set; } = true;
+
+    [Doc("Put box decoding and NMS inside the graph.")]
+    public bool Postprocess { get; set; }
+}
+
+/// <summary>Verification settings.</summary>
+public sealed class VerifySection
+{
+    [Doc("Run the verification after export.")]
+    public bool Enabled { get; set; } = true;
+
+    [Doc("The AP to compare with and the largest drop accepted.")]
+    public BaselineSection Baseline { get; set; } = new();
+
+    [Doc("ONNX Runtime intra-op threads for AP and latency.")]
+    [Bounds(1, 256)]
+    public int Threads { get; set; } = 1;
+
+    [Doc("Timed latency runs (median reported).")]
+    [Bounds(1, 100000)]
+    public int LatencyRuns { get; set; } = 20;
+
+    [Doc("Untimed warm-up runs before timing.")]
+    [Bounds(0, 100000)]
+    public int WarmupRuns { get; set; } = 3;
+}
+
+/// <summary>The reference accuracy.</summary>
+public sealed class BaselineSection
+{
+    [Doc("Baseline AP (0-1); empty uses the AP of the trained baseline in this run.")]
+    [Bounds(0, 1)]
+    public double? Ap { get; set; }
+
+    [Doc("Largest accepted AP drop of the exported model (absolute, 0-1).")]
+    [Bounds(0, 1)]
+    public double MaxDrop { get; set; } = 0.05;
+}

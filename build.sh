@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Slim's single entry point: installs what is missing, builds (the native shim included),
+# and runs the quick start or the tests. Usage: ./build.sh {quickstart|test|build|setup|bench}
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+ROOT=$PWD
+CONFIG=${CONFIG:-Release}
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+# Debian packages: what the toolkit needs to build and run, and the references tests compare with.
+RUNTIME_PKGS=(cmake g++ make libtorch-dev libopencv-imgcodecs-dev libopencv-imgproc-dev libonnx-dev
+              protobuf-compiler dataset-fashion-mnist)
+TEST_PKGS=(python3-torch python3-onnx)
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing Debian packages: ${missing[*]}"
+  local SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+setup() {
+  apt_install "${RUNTIME_PKGS[@]}"
+  if [ "${1:-}" = test ]; then apt_install "${TEST_PKGS[@]}"; fi
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then apt_install nodejs npm; fi
+  # ONNX Runtime for `slim verify`: the npm package carries its CPU library; no install scripts run.
+  if [ -f tools/ort/package.json ] && [ ! -d tools/ort/node_modules/onnxruntime-node ]; then
+    log "installing onnxruntime-node (npm, --ignore-scripts)"
+    (cd tools/ort && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+build() {
+  log "building Slim ($CONFIG)"
+  dotnet build Slim.sln -c "$CONFIG" -nologo -v:q -clp:ErrorsOnly
+}
+
+slim() { dotnet "$ROOT/Slim.Cli/bin/$CONFIG/net10.0/slim.dll" "$@"; }
+
+run_tests() {
+  local results=$ROOT/TestResults
+  rm -rf "$results"
+  set +e
+  dotnet test Slim.sln -c "$CONFIG" --no-build -nologo --logger "trx" --results-directory "$results" \
+    --logger "console;verbosity=normal" "$@" 2>&1 | tee "$results.log" |
+    grep --line-buffered -E '^\s*(Failed|Skipped) |Passed!|Failed!|error|Error Message'
+  local rc=${PIPESTATUS[0]}
+  set -e
+  # One closing line for every runner: sum the per-assembly summaries dotnet test prints.
+  local passed failed skipped
+  passed=$(grep -Eo 'Passed: +[0-9]+' "$results.log" | awk '{s+=$2} END {print s+0}')
+  failed=$(grep -Eo 'Failed: +[0-9]+' "$results.log" | awk '{s+=$2} END {print s+0}')
+  skipped=$(grep -Eo 'Skipped: +[0-9]+' "$results.log" | awk '{s+=$2} END {print s+0}')
+  echo "$passed passed, $failed failed, $skipped skipped"
+  if [ "$rc" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then return 1; fi
+}
+
+case "${1:-help}" in
+  setup) setup test ;;
+  build) setup; build ;;
+  test) shift; setup test; build; run_tests "$@" ;;
+  quickstart) shift; setup; build; slim run recipes/quickstart.yml --out "${SLIM_RUN_DIR:-runs/quickstart}" "$@" ;;
+  bench) setup test; build; bash bench/run.sh ;;
+  *) echo "usage: ./build.sh {quickstart|test|build|setup|bench}" >&2; exit 2 ;;
+esac
