@@ -1,12 +1,23 @@
 using System.CommandLine;
+using Slim.Cli.Commands;
 
 namespace Slim.Cli;
 
 public static class Program
 {
-    public static int Main(string[] args)
+    public static int Main(string[] args) => BuildRoot().Parse(args).Invoke();
+
+    /// <summary>The root command with every verb; tests parse against it too.</summary>
+    public static RootCommand BuildRoot()
     {
-        var root = new RootCommand("Slim: prune, distill, quantize and export detectors and classifiers.");
-        return root.Parse(args).Invoke();
+        var root = new RootCommand("Slim: train, prune, distill, quantize, export and verify detectors and classifiers.");
+        foreach (var verb in Verbs()) root.Subcommands.Add(verb);
+        return root;
+    }
+
+    private static IEnumerable<Command> Verbs()
+    {
+        yield return InfoCommand.Create();
+        yield return RecipeCommand.Create();
     }
 }

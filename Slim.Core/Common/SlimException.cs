@@ -1,0 +1,7 @@
+namespace Slim;
+
+/// <summary>Base of Slim's own input errors (a bad dataset, model name, ratio list …).</summary>
+public class SlimException(string message) : Exception(message);
+
+/// <summary>The exported model's accuracy dropped more than the recipe accepts.</summary>
+public sealed class VerificationFailedException(string message) : SlimException(message);

@@ -1,0 +1,219 @@
+using System.Diagnostics;
+using System.Globalization;
+using Slim.Torch;
+using static Slim.Torch.torch;
+
+namespace Slim.Pipeline;
+
+/// <summary>A loss and its named parts (for the progress line).</summary>
+public sealed record LossParts(Tensor Total, IReadOnlyDictionary<string, Tensor> Parts);
+
+/// <summary>What a training run ended with.</summary>
+public sealed record TrainResult(long Iterations, double LastLoss, double? LastMetric, double? BestMetric, string? LastCheckpoint, string? BestCheckpoint);
+
+/// <summary>
+/// The training loop shared by baseline training, fine-tuning after pruning, distillation and
+/// quantization-aware training: warm-up + schedule, L2 decay on weights only, gradient
+/// clipping, periodic evaluation, best/last checkpoints written atomically, and exact resume
+/// (the checkpoint holds weights, optimizer state and the iteration; batch i is a function of
+/// the seed and i, so a resumed run sees the same batches).
+/// </summary>
+public sealed class Trainer
+{
+    public const string LastName = "last.ckpt";
+    public const string BestName = "best.ckpt";
+
+    private readonly IProgressSink _progress;
+
+    public Trainer(IProgressSink? progress = null) => _progress = progress ?? NullProgress.Instance;
+
+    /// <summary>
+    /// Trains <paramref name="model"/>. <paramref name="batchesFrom"/> yields the batches from a
+    /// given iteration on; <paramref name="loss"/> computes the loss of one batch in training mode;
+    /// <paramref name="evaluate"/> (optional) returns a metric, higher is better.
+    /// </summary>
+    public TrainResult Fit<TBatch>(
+        nn.Module model,
+        TrainSettings settings,
+        Func<long, IEnumerable<TBatch>> batchesFrom,
+        Func<TBatch, LossParts> loss,
+        Func<double>? evaluate = null,
+        string? checkpointDir = null,
+        bool resume = false,
+        IReadOnlyDictionary<string, string>? metadata = null,
+        string description = "train",
+        CancellationToken cancel = default)
+        where TBatch : IDisposable
+    {
+        var trainable = model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
+        if (trainable.Count == 0) throw new SlimException("the model has no trainable parameters");
+        // L2 decay on conv/linear weights only, as PaddleDetection sets BN and bias decay to 0.
+        var decayed = trainable.Where(p => p.parameter.dim() > 1).Select(p => p.parameter).ToList();
+        using var optimizer = settings.CreateOptimizer(trainable.Select(p => p.parameter));
+        var schedule = settings.CreateSchedule();
+
+        long start = 0;
+        double? best = null, lastMetric = null;
+        string? lastPath = checkpointDir is null ? null : Path.Combine(checkpointDir, LastName);
+        string? bestPath = checkpointDir is null ? null : Path.Combine(checkpointDir, BestName);
+        if (resume && lastPath is not null && File.Exists(lastPath))
+        {
+            (start, best) = LoadState(lastPath, model, optimizer);
+            _progress.Info($"{description}: resuming at iteration {start} from {lastPath}");
+        }
+
+        double lastLoss = double.NaN;
+        var watch = Stopwatch.StartNew();
+        long imagesSeen = 0;
+        long it = start;
+        model.train();
+        using (var bar = _progress.Start(description, settings.Iterations))
+        {
+            bar.Report(it, "");
+            if (it < settings.Iterations)
+            {
+                foreach (var batch in batchesFrom(it))
+                {
+                    using (batch)
+                    using (var scope = NewDisposeScope())
+                    {
+                        schedule.Apply(optimizer, it);
+                        optimizer.zero_grad();
+                        var parts = loss(batch);
+                        parts.Total.backward();
+                        if (settings.CoupledWeightDecay)
+                            using (no_grad())
+                                foreach (var p in decayed)
+                                {
+                                    var g = p.grad;
+                                    g?.add_(p, settings.WeightDecay);
+                                }
+                        if (settings.ClipGradNorm > 0) nn.utils.clip_grad_norm_(trainable.Select(p => p.parameter), settings.ClipGradNorm);
+                        optimizer.step();
+                        lastLoss = parts.Total.item<double>();
+                        if (!double.IsFinite(lastLoss))
+                            throw new SlimException($"{description}: the loss became {lastLoss} at iteration {it + 1}; lower the learning rate (train.lr is {settings.Lr})");
+                        imagesSeen += settings.BatchSize;
+                        it++;
+                        if (it % 5 == 0 || it == settings.Iterations)
+                            bar.Report(it, Status(parts, lastLoss, optimizer.LearningRate, imagesSeen / Math.Max(1e-9, watch.Elapsed.TotalSeconds)));
+                    }
+                    bool evalNow = evaluate is not null && settings.EvalInterval > 0 && it % settings.EvalInterval == 0 && it < settings.Iterations;
+                    if (evalNow)
+                    {
+                        lastMetric = Evaluate(model, evaluate!);
+                        if (best is null || lastMetric > best)
+                        {
+                            best = lastMetric;
+                            if (bestPath is not null) SaveState(bestPath, model, optimizer, it, best, metadata);
+                        }
+                        _progress.Info($"{description}: iteration {it}: metric {lastMetric:F4} (best {best:F4})");
+                    }
+                    bool saveNow = lastPath is not null && (evalNow || (settings.CheckpointInterval > 0 && it % settings.CheckpointInterval == 0));
+                    if (saveNow) SaveState(lastPath!, model, optimizer, it, best, metadata);
+                    if (cancel.IsCancellationRequested)
+                    {
+                        if (lastPath is not null) SaveState(lastPath, model, optimizer, it, best, metadata);
+                        cancel.ThrowIfCancellationRequested();
+                    }
+                    if (it >= settings.Iterations) break;
+                }
+            }
+        }
+        if (it < settings.Iterations)
+            throw new SlimException($"{description}: the data ran out after {it} of {settings.Iterations} iterations");
+        if (evaluate is not null)
+        {
+            lastMetric = Evaluate(model, evaluate);
+            if (best is null || lastMetric >= best)
+            {
+                best = lastMetric;
+                if (bestPath is not null) SaveState(bestPath, model, optimizer, it, best, metadata);
+            }
+        }
+        if (lastPath is not null) SaveState(lastPath, model, optimizer, it, best, metadata);
+        model.eval();
+        return new TrainResult(it, lastLoss, lastMetric, best, lastPath, bestPath is not null && File.Exists(bestPath) ? bestPath : null);
+    }
+
+    private static double Evaluate(nn.Module model, Func<double> evaluate)
+    {
+        model.eval();
+        try
+        {
+            return evaluate();
+        }
+        finally
+        {
+            model.train();
+        }
+    }
+
+    private static string Status(LossParts parts, double loss, double lr, double imagesPerSecond)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var sub = string.Join(" ", parts.Parts.Select(kv => $"{kv.Key} {kv.Value.item<double>().ToString("F3", inv)}"));
+        return $"loss {loss.ToString("F4", inv)}{(sub.Length > 0 ? $" ({sub})" : "")} lr {lr.ToString("G3", inv)} {imagesPerSecond.ToString("F1", inv)} img/s";
+    }
+
+    /// <summary>Writes model + optimizer state and the position in the run, atomically.</summary>
+    public static void SaveState(string path, nn.Module model, optim.Optimizer optimizer, long iteration, double? best,
+        IReadOnlyDictionary<string, string>? metadata)
+    {
+        var tensors = model.state_dict().Select(kv => new KeyValuePair<string, Tensor>("model." + kv.Key, kv.Value))
+            .Concat(optimizer.state_dict().Select(kv => new KeyValuePair<string, Tensor>("optim." + kv.Key, kv.Value)));
+        var meta = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>())
+        {
+            ["train.iteration"] = iteration.ToString(CultureInfo.InvariantCulture),
+            ["train.optimizer_steps"] = optimizer.StepCount.ToString(CultureInfo.InvariantCulture),
+        };
+        if (best is double b) meta["train.best_metric"] = b.ToString("R", CultureInfo.InvariantCulture);
+        Checkpoint.Save(path, tensors, meta);
+    }
+
+    private static (long iteration, double? best) LoadState(string path, nn.Module model, optim.Optimizer optimizer)
+    {
+        var (tensors, meta) = Checkpoint.Load(path);
+        try
+        {
+            var modelState = tensors.Where(kv => kv.Key.StartsWith("model.", StringComparison.Ordinal))
+                .ToDictionary(kv => kv.Key["model.".Length..], kv => kv.Value);
+            model.load_state_dict(modelState);
+            var optimState = tensors.Where(kv => kv.Key.StartsWith("optim.", StringComparison.Ordinal))
+                .ToDictionary(kv => kv.Key["optim.".Length..], kv => kv.Value);
+            optimizer.load_state_dict(optimState, long.Parse(meta.GetValueOrDefault("train.optimizer_steps", "0"), CultureInfo.InvariantCulture));
+            long it = long.Parse(meta.GetValueOrDefault("train.iteration", "0"), CultureInfo.InvariantCulture);
+            double? best = meta.TryGetValue("train.best_metric", out var b) ? double.Parse(b, CultureInfo.InvariantCulture) : null;
+            return (it, best);
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+    }
+
+    /// <summary>Loads only the model weights of a trainer checkpoint (or a plain state-dict checkpoint).</summary>
+    public static Dictionary<string, string> LoadModel(string path, nn.Module model)
+    {
+        var (tensors, meta) = Checkpoint.Load(path);
+        try
+        {
+            bool prefixed = tensors.Keys.Any(k => k.StartsWith("model.", StringComparison.Ordinal));
+            var state = tensors.Where(kv => !prefixed || kv.Key.StartsWith("model.", StringComparison.Ordinal))
+                .ToDictionary(kv => prefixed ? kv.Key["model.".Length..] : kv.Key, kv => kv.Value);
+            try
+            {
+                model.load_state_dict(state);
+            }
+            catch (StateDictException e)
+            {
+                throw new CheckpointException($"{path}: {e.Message}");
+            }
+            return meta;
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+    }
+}
