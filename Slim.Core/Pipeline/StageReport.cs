@@ -1,0 +1,105 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Spectre.Console;
+
+namespace Slim.Pipeline;
+
+/// <summary>One row of the model-zoo style report: what a stage produced and how it measures.</summary>
+public sealed record StageReport
+{
+    /// <summary>"baseline", "prune", "distill", "quant", "export" …</summary>
+    public required string Stage { get; init; }
+    /// <summary>What was done, e.g. "r578 l1_norm + fine-tune 300".</summary>
+    public string Detail { get; init; } = "";
+    public double? Gflops { get; init; }
+    public long? Parameters { get; init; }
+    public double? SizeMiB { get; init; }
+    /// <summary>AP of the stage's model in libtorch (FP32 or fake-quantized).</summary>
+    public double? Ap { get; init; }
+    /// <summary>AP of the exported model in ONNX Runtime.</summary>
+    public double? OrtAp { get; init; }
+    /// <summary>ONNX Runtime median latency in milliseconds (batch 1).</summary>
+    public double? LatencyMs { get; init; }
+    public string? Checkpoint { get; init; }
+    public string? Onnx { get; init; }
+    public double? OnnxSizeMiB { get; init; }
+}
+
+/// <summary>The report of a run: rows, the baseline they are compared with, and renderings.</summary>
+public sealed record RunReport
+{
+    public required string Name { get; init; }
+    public required string Metric { get; init; }
+    public required IReadOnlyList<StageReport> Stages { get; init; }
+    public int LatencyThreads { get; init; } = 1;
+    public string Device { get; init; } = "cpu";
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+    };
+
+    public double? BaselineAp => Stages.FirstOrDefault(s => s.Stage == "baseline")?.Ap;
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    public static RunReport FromJson(string json) =>
+        JsonSerializer.Deserialize<RunReport>(json, Json) ?? throw new InvalidDataException("empty report");
+
+    private static string F(double? v, string fmt) => v is double d ? d.ToString(fmt, CultureInfo.InvariantCulture) : "—";
+
+    private string Delta(StageReport s)
+    {
+        var ap = s.OrtAp ?? s.Ap;
+        if (ap is null || BaselineAp is null || s.Stage == "baseline") return "—";
+        var d = (ap.Value - BaselineAp.Value) * 100;
+        return (d >= 0 ? "+" : "") + d.ToString("F2", CultureInfo.InvariantCulture);
+    }
+
+    private string Ratio(StageReport s, Func<StageReport, double?> f)
+    {
+        var b = Stages.FirstOrDefault(x => x.Stage == "baseline");
+        if (b is null || f(b) is not double bv || f(s) is not double v || bv == 0 || s.Stage == "baseline") return "";
+        var d = (v / bv - 1) * 100;
+        return $" ({(d >= 0 ? "+" : "")}{d.ToString("F0", CultureInfo.InvariantCulture)}%)";
+    }
+
+    private static readonly string[] Header =
+        { "stage", "detail", "GFLOPs", "params (M)", "size (MiB)", "AP libtorch", "AP ORT", "ΔAP (pts)", "latency (ms)" };
+
+    private IEnumerable<string[]> Rows() => Stages.Select(s => new[]
+    {
+        s.Stage,
+        s.Detail,
+        F(s.Gflops, "F3") + Ratio(s, x => x.Gflops),
+        F(s.Parameters / 1e6, "F3"),
+        F(s.OnnxSizeMiB ?? s.SizeMiB, "F2") + Ratio(s, x => x.OnnxSizeMiB ?? x.SizeMiB),
+        F(s.Ap * 100, "F2"),
+        F(s.OrtAp * 100, "F2"),
+        Delta(s),
+        F(s.LatencyMs, "F2"),
+    });
+
+    public string ToMarkdown()
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine($"# {Name}").AppendLine();
+        sb.AppendLine($"Metric: {Metric} (in %); latency: ONNX Runtime, batch 1, {LatencyThreads} thread(s), median; device: {Device}.").AppendLine();
+        sb.AppendLine("| " + string.Join(" | ", Header) + " |");
+        sb.AppendLine("|" + string.Concat(Enumerable.Repeat("---|", Header.Length)));
+        foreach (var r in Rows()) sb.AppendLine("| " + string.Join(" | ", r) + " |");
+        return sb.ToString();
+    }
+
+    public Table ToTable()
+    {
+        var t = new Table().Title($"[bold]{Markup.Escape(Name)}[/] — {Markup.Escape(Metric)} (%), ORT latency batch 1, {LatencyThreads} thread(s)");
+        foreach (var h in Header) t.AddColumn(new TableColumn(Markup.Escape(h)).RightAligned());
+        foreach (var r in Rows()) t.AddRow(r.Select(Markup.Escape).ToArray());
+        return t;
+    }
+}
