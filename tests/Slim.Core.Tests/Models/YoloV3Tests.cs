@@ -142,6 +142,29 @@ public class YoloV3Tests
     }
 
     [Fact]
+    public void RouteIsUpsampledAndConcatenatedBeforeTheNextBackboneMap()
+    {
+        // Recompute the input of yolo_block.1 by hand from hooked tensors: transition(route 0), nearest ×2, then
+        // [route, stride-16 map] along channels, as Paddle's concat([route, block]) orders them.
+        using var scope = NewDisposeScope();
+        using var model = ModelRegistry.CreateDetector("yolov3_mobilenet_v1", Tiny(size: 64));
+        model.eval();
+        Tensor? route0 = null, feature16 = null, block1Input = null;
+        using var h1 = model.get_submodule("yolo_block.0.2").register_forward_hook((_, _, o) => { route0 = (Tensor)o; return null; });
+        using var h2 = model.get_submodule("backbone.conv4_2").register_forward_hook((_, _, o) => { feature16 = (Tensor)o; return null; });
+        using var h3 = model.get_submodule("yolo_block.1").register_forward_hook((_, i, _) => { block1Input = (Tensor)i; return null; });
+        using var _ = no_grad();
+        model.call(randn(1, 3, 64, 64));
+        var transition = (ConvBN)model.get_submodule("yolo_transition.0");
+        var t = transition.call(route0!);
+        var repeat = AtenOp.Get("aten::repeat_interleave.self_int");
+        var up = repeat.Tensor(repeat.Tensor(t, 2L, 2L), 2L, 3L);
+        var expected = cat(new[] { up, feature16! }, 1);
+        Assert.Equal(expected.shape, block1Input!.shape);
+        Assert.True((expected - block1Input).abs().max().item<float>() == 0f);
+    }
+
+    [Fact]
     public void ForwardLeavesNoTensorsBehindItsScope()
     {
         using var model = ModelRegistry.CreateDetector("yolov3_mobilenet_v3_large", Tiny());
