@@ -1,0 +1,85 @@
+using Slim.Torch.Modules;
+
+namespace Slim.Models;
+
+/// <summary>The two MobileNetV3 configurations.</summary>
+public enum MobileNetV3Size
+{
+    Large,
+    Small,
+}
+
+/// <summary>
+/// MobileNetV3 (large or small) as PaddleDetection's YOLOv3 uses it: <c>conv1</c> (3×3/2, 16, hard-swish)
+/// then the residual units <c>blocks.0</c> … (<see cref="MobileNetV3Block"/>), no extra blocks. Feature
+/// maps are the outputs of the last unit at strides 8, 16 and 32 (large: 40, 112, 160 channels;
+/// small: 24, 48, 96), the three deepest maps Paddle's <c>feature_maps</c> hand to the YOLO head.
+/// </summary>
+public sealed class MobileNetV3 : Backbone
+{
+    private static readonly (int Kernel, int Expand, int Out, bool Se, ActivationKind Act, int Stride)[] LargeConfig =
+    {
+        (3, 16, 16, false, ActivationKind.ReLU, 1),
+        (3, 64, 24, false, ActivationKind.ReLU, 2),
+        (3, 72, 24, false, ActivationKind.ReLU, 1),
+        (5, 72, 40, true, ActivationKind.ReLU, 2),
+        (5, 120, 40, true, ActivationKind.ReLU, 1),
+        (5, 120, 40, true, ActivationKind.ReLU, 1),
+        (3, 240, 80, false, ActivationKind.HardSwish, 2),
+        (3, 200, 80, false, ActivationKind.HardSwish, 1),
+        (3, 184, 80, false, ActivationKind.HardSwish, 1),
+        (3, 184, 80, false, ActivationKind.HardSwish, 1),
+        (3, 480, 112, true, ActivationKind.HardSwish, 1),
+        (3, 672, 112, true, ActivationKind.HardSwish, 1),
+        (5, 672, 160, true, ActivationKind.HardSwish, 2),
+        (5, 960, 160, true, ActivationKind.HardSwish, 1),
+        (5, 960, 160, true, ActivationKind.HardSwish, 1),
+    };
+
+    private static readonly (int Kernel, int Expand, int Out, bool Se, ActivationKind Act, int Stride)[] SmallConfig =
+    {
+        (3, 16, 16, true, ActivationKind.ReLU, 2),
+        (3, 72, 24, false, ActivationKind.ReLU, 2),
+        (3, 88, 24, false, ActivationKind.ReLU, 1),
+        (5, 96, 40, true, ActivationKind.HardSwish, 2),
+        (5, 240, 40, true, ActivationKind.HardSwish, 1),
+        (5, 240, 40, true, ActivationKind.HardSwish, 1),
+        (5, 120, 48, true, ActivationKind.HardSwish, 1),
+        (5, 144, 48, true, ActivationKind.HardSwish, 1),
+        (5, 288, 96, true, ActivationKind.HardSwish, 2),
+        (5, 576, 96, true, ActivationKind.HardSwish, 1),
+        (5, 576, 96, true, ActivationKind.HardSwish, 1),
+    };
+
+    /// <summary>Builds the network; plan is scoped to this backbone's path.</summary>
+    public MobileNetV3(ChannelPlan plan, MobileNetV3Size size, int inChannels, double width) : base("MobileNetV3")
+    {
+        Size = size;
+        var config = size == MobileNetV3Size.Large ? LargeConfig : SmallConfig;
+        var conv1 = Unit(plan, "conv1", inChannels, Channels.Scale(16, width), 3, 2, ActivationKind.HardSwish);
+        AddLayer("conv1", conv1);
+        var blocks = new ModuleList<Slim.Torch.torch.nn.Module>();
+        register_module("blocks", blocks);
+        int c = Width(conv1);
+        int defaultIn = Channels.Scale(16, width);
+        int stride = 2;
+        for (int i = 0; i < config.Length; i++)
+        {
+            var (kernel, expand, output, se, act, s) = config[i];
+            string name = "blocks." + i;
+            int defaultOut = Channels.Scale(output, width);
+            var block = new MobileNetV3Block(plan.Scope(name), c, defaultIn, Channels.Scale(expand, width), defaultOut, kernel, s, se, act);
+            blocks.Add(block);
+            AddToChain(name);
+            c = block.OutChannels;
+            defaultIn = defaultOut;
+            stride *= s;
+            // The last unit at each stride gives that stride's feature map.
+            bool lastAtStride = i == config.Length - 1 || config[i + 1].Stride == 2;
+            if (lastAtStride && stride is 8 or 16 or 32) SetTap(stride switch { 8 => 0, 16 => 1, _ => 2 }, name, c);
+        }
+    }
+
+    /// <summary>Large or small.</summary>
+    public MobileNetV3Size Size { get; }
+}

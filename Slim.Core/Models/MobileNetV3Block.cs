@@ -1,0 +1,53 @@
+using Slim.Torch;
+using Slim.Torch.Modules;
+
+namespace Slim.Models;
+
+/// <summary>
+/// A MobileNetV3 residual unit as PaddleDetection builds it: 1×1 expansion ConvBN (<c>expand</c>),
+/// k×k depthwise ConvBN in the scope <c>res_conv1</c>, optional squeeze-excitation in the scope
+/// <c>se_block</c>, linear 1×1 ConvBN (<c>linear</c>), and a residual add when the unit keeps its
+/// width and resolution. The two scope names are those PaddleSlim's not-quant patterns use.
+/// </summary>
+public sealed class MobileNetV3Block : torch.nn.Module<Tensor, Tensor>
+{
+    private readonly ConvBN _expand;
+    private readonly ConvBN _depthwise;
+    private readonly SEBlock? _se;
+    private readonly ConvBN _linear;
+
+    internal MobileNetV3Block(ChannelPlan plan, int inChannels, int defaultIn, int defaultMid, int defaultOut, int kernel, int stride,
+        bool useSe, ActivationKind activation) : base("MobileNetV3Block")
+    {
+        _expand = Backbone.Unit(plan, "expand", inChannels, defaultMid, 1, 1, activation);
+        int mid = Backbone.Width(_expand);
+        _depthwise = Backbone.Depthwise(plan, "res_conv1", mid, kernel, stride, activation);
+        register_module("expand", _expand);
+        register_module("res_conv1", _depthwise);
+        if (useSe)
+        {
+            _se = new SEBlock(plan.Scope("se_block"), mid);
+            register_module("se_block", _se);
+        }
+        _linear = Backbone.Unit(plan, "linear", mid, defaultOut, 1, 1, null);
+        register_module("linear", _linear);
+        OutChannels = Backbone.Width(_linear);
+        // Whether the unit has a shortcut is part of the architecture, decided on the unpruned widths.
+        HasResidual = defaultIn == defaultOut && stride == 1;
+        if (HasResidual) Backbone.CheckResidual(plan, "linear", inChannels, OutChannels);
+    }
+
+    /// <summary>Output channels as built.</summary>
+    public int OutChannels { get; }
+
+    /// <summary>Whether the input is added to the output.</summary>
+    public bool HasResidual { get; }
+
+    public override Tensor forward(Tensor x)
+    {
+        var y = _depthwise.call(_expand.call(x));
+        if (_se is not null) y = _se.call(y);
+        y = _linear.call(y);
+        return HasResidual ? x + y : y;
+    }
+}
