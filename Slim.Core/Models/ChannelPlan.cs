@@ -65,7 +65,7 @@ public sealed class ChannelPlan
         var valid = convPaths.ToList();
         var parts = unknown.Select(k =>
         {
-            var near = NameSuggestion.Nearest(k, valid);
+            var near = Slim.Common.Suggest.Nearest(k, valid, 1).FirstOrDefault();
             return near is null ? $"'{k}'" : $"'{k}' (did you mean '{near}'?)";
         });
         throw new ModelException($"channel overrides name no conv of this model: {string.Join(", ", parts)}");

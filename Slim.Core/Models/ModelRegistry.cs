@@ -104,7 +104,7 @@ public static class ModelRegistry
     private static Entry Lookup(string name)
     {
         if (Entries.TryGetValue(name, out var e)) return e;
-        var near = NameSuggestion.Nearest(name, Names);
+        var near = Slim.Common.Suggest.Nearest(name, Names, 1).FirstOrDefault();
         throw new ModelException($"unknown model '{name}'{(near is null ? "" : $" (did you mean '{near}'?)")}; valid models: {string.Join(", ", Names)}");
     }
 }

@@ -88,9 +88,9 @@ public class ModelRegistryTests
     [Fact]
     public void NameSuggestionUsesEditDistance()
     {
-        Assert.Equal(0, NameSuggestion.Distance("resnet", "resnet"));
-        Assert.Equal(1, NameSuggestion.Distance("resnet18", "resnet8"));
-        Assert.Equal(3, NameSuggestion.Distance("kitten", "sitting"));
-        Assert.Equal("resnet34", NameSuggestion.Nearest("resnet35", ModelRegistry.Names));
+        Assert.Equal(0, Slim.Common.Suggest.Distance("resnet", "resnet"));
+        Assert.Equal(1, Slim.Common.Suggest.Distance("resnet18", "resnet8"));
+        Assert.Equal(3, Slim.Common.Suggest.Distance("kitten", "sitting"));
+        Assert.Equal("resnet34", Slim.Common.Suggest.Nearest("resnet35", ModelRegistry.Names, 1).FirstOrDefault());
     }
 }
