@@ -19,5 +19,6 @@ public static class Program
     {
         yield return InfoCommand.Create();
         yield return RecipeCommand.Create();
+        yield return FlopsCommand.Create();
     }
 }
