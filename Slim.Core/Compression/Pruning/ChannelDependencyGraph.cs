@@ -42,12 +42,25 @@ public sealed class ChannelDependencyGraph
     /// <summary>Groups that can be pruned.</summary>
     public IEnumerable<ChannelGroup> PrunableGroups => Groups.Where(g => g.IsPrunable);
 
-    /// <summary>Traces model on the sample inputs (eval mode is not changed) and builds the graph.</summary>
+    /// <summary>
+    /// Traces model on the sample inputs and builds the graph. The trace runs in eval mode (so
+    /// batch norm statistics are not updated and dropout is off); each module's mode is restored after.
+    /// </summary>
     public static ChannelDependencyGraph Build(torch.nn.Module model, Tensor[] sampleInputs, Func<Tensor[], IEnumerable<Tensor>> forward)
     {
-        using var scope = torch.NewDisposeScope();
-        using var trace = Trace.Run(model, sampleInputs, forward);
-        return new Builder(model, trace).Build();
+        var modes = model.modules().Select(m => (m, m.training)).ToList();
+        model.eval();
+        try
+        {
+            using var scope = torch.NewDisposeScope();
+            using var trace = Trace.Run(model, sampleInputs, forward);
+            return new Builder(model, trace).Build();
+        }
+        finally
+        {
+            // Pre-order: a parent's recursive train() is corrected by its children's own calls after it.
+            foreach (var (m, training) in modes) m.train(training);
+        }
     }
 
     /// <summary>Builds the graph of a model with one input tensor whose forward returns one tensor.</summary>

@@ -176,6 +176,19 @@ public class RatioTests
     }
 
     [Fact]
+    public void BuildingTheGraphLeavesBatchNormStatisticsAndModeAlone()
+    {
+        using var net = TestNets.Make(() => new ChainNet(), 1);
+        net.train();
+        using var scope = NewDisposeScope();
+        var bn = (BatchNorm2d)net.get_submodule("body.conv1.bn");
+        var mean = bn.running_mean.clone();
+        ChannelDependencyGraph.Build(net, randn(2, 3, 8, 8));
+        Assert.True(bn.running_mean.equal(mean));
+        Assert.True(net.training && bn.training);
+    }
+
+    [Fact]
     public void PruneInsideDisposeScopeLeaksNothing()
     {
         using var net = TestNets.Make(() => new TinyYolo(), 1);
