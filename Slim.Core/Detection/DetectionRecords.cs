@@ -8,7 +8,7 @@ namespace Slim.Detection;
 /// <param name="Y1">Top edge, pixels.</param>
 /// <param name="X2">Right edge, pixels.</param>
 /// <param name="Y2">Bottom edge, pixels.</param>
-public sealed record Detection(long ImageId, int ClassId, float Score, float X1, float Y1, float X2, float Y2)
+public sealed record DetectedBox(long ImageId, int ClassId, float Score, float X1, float Y1, float X2, float Y2)
 {
     /// <summary>The box in corner form.</summary>
     public Box Box => new(X1, Y1, X2, Y2);
