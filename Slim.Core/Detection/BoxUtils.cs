@@ -37,17 +37,19 @@ public static class BoxUtils
         if (a.dim() != b.dim())
             throw new ArgumentException($"PairwiseIou: a has {a.dim()} dimensions and b has {b.dim()}; both must be [..., N, 4] and [..., M, 4]");
         using var scope = NewDisposeScope();
-        var a1 = a.narrow(-1, 0, 2).unsqueeze(-2);   // [..., N, 1, 2]
-        var a2 = a.narrow(-1, 2, 2).unsqueeze(-2);
-        var b1 = b.narrow(-1, 0, 2).unsqueeze(-3);   // [..., 1, M, 2]
-        var b2 = b.narrow(-1, 2, 2).unsqueeze(-3);
-        var wh = (minimum(a2, b2) - maximum(a1, b1)).clamp_min(0);
-        var inter = wh.select(-1, 0) * wh.select(-1, 1);
-        var areaA = ((a2 - a1).clamp_min(0).select(-1, 0) * (a2 - a1).clamp_min(0).select(-1, 1));
-        var areaB = ((b2 - b1).clamp_min(0).select(-1, 0) * (b2 - b1).clamp_min(0).select(-1, 1));
-        var union = areaA + areaB - inter;
+        // Work coordinate by coordinate on [..., N, 1] and [..., 1, M] views so that only the
+        // [..., N, M] results are materialised, never an [..., N, M, 2] intermediate.
+        Tensor Col(Tensor t, long i, long dim) => t.select(-1, i).unsqueeze(dim);
+        var ax1 = Col(a, 0, -1); var ay1 = Col(a, 1, -1); var ax2 = Col(a, 2, -1); var ay2 = Col(a, 3, -1);
+        var bx1 = Col(b, 0, -2); var by1 = Col(b, 1, -2); var bx2 = Col(b, 2, -2); var by2 = Col(b, 3, -2);
+        var iw = (minimum(ax2, bx2) - maximum(ax1, bx1)).clamp_min(0);
+        var ih = (minimum(ay2, by2) - maximum(ay1, by1)).clamp_min(0);
+        var inter = iw.mul_(ih);
+        var areaA = (ax2 - ax1).clamp_min(0) * (ay2 - ay1).clamp_min(0);
+        var areaB = (bx2 - bx1).clamp_min(0) * (by2 - by1).clamp_min(0);
+        var union = (areaA + areaB).sub_(inter);
         // Where the union is 0 both boxes are empty: define IoU 0 rather than 0/0.
-        var safe = where(union.gt(0), union, ones_like(union));
+        var safe = union.clamp_min(double.Epsilon);
         return (inter / safe).MoveToOuterDisposeScope();
     }
 

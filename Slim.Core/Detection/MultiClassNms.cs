@@ -47,6 +47,9 @@ public static class MultiClassNms
                 if (!keep) continue;
                 keptOfClass.Add(box);
                 kept.Add((sc[i * numClasses + c], c, i));
+                // Any further box of this class scores below KeepTopK kept ones of the same class, so the final
+                // cut would drop it: stopping here changes nothing and bounds the work on noisy score maps.
+                if (options.KeepTopK > -1 && keptOfClass.Count >= options.KeepTopK) break;
             }
         }
 

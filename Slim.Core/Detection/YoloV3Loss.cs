@@ -62,16 +62,16 @@ public sealed class YoloV3Loss
                 throw new ArgumentException($"YoloV3Loss: head output {l} is {sh[2]}x{sh[3]} but a {inputWidth}x{inputHeight} input at stride {stride} gives {inputHeight / stride}x{inputWidth / stride}");
         }
 
-        var targets = YoloTargetBuilder.Build(geo, gtBoxes.ToFloatArray(), gtClasses.ToInt64Array(), gtScores.ToFloatArray(),
+        var boxArray = gtBoxes.ToFloatArray();
+        var targets = YoloTargetBuilder.Build(geo, boxArray, gtClasses.ToInt64Array(), gtScores.ToFloatArray(),
             (int)n, (int)m, inputWidth, inputHeight, grids, Options.EffectiveLabelSmoothEpsilon);
 
         using var scope = NewDisposeScope();
         var dtype = outputs[0].dtype;
         var device = outputs[0].device;
-        // Ground truth in corner form for the ignore mask, in the outputs' precision.
-        Tensor gtXyxy;
-        using (no_grad())
-            gtXyxy = BoxUtils.XywhToXyxy(gtBoxes.to(device, dtype));
+        // Ground truth in corner form for the ignore mask, in the outputs' precision. Padding rows (zero size)
+        // overlap nothing, so they are dropped here: the IoU work scales with the real boxes, not the padding.
+        var gtXyxy = CompactCornerBoxes(boxArray, (int)n, (int)m).to(device, dtype);
 
         Tensor? xy = null, wh = null, obj = null, cls = null;
         for (int l = 0; l < outputs.Count; l++)
@@ -139,6 +139,28 @@ public sealed class YoloV3Loss
         var tcls = tensor(t.Classes, t.Count, c).to(device, dtype);
         var clsLoss = F.binary_cross_entropy_with_logits(pos.narrow(1, 5, c), tcls, score.expand(t.Count, c), F.Reduction.Sum);
         return (xyLoss / n, whLoss / n, objLoss, clsLoss / n);
+    }
+
+    /// <summary>The boxes with positive size of each image, corner form, padded to the largest count: [N, K, 4].</summary>
+    private static Tensor CompactCornerBoxes(float[] boxes, int n, int m)
+    {
+        var perImage = new List<double>[n];
+        int k = 0;
+        for (int b = 0; b < n; b++)
+        {
+            perImage[b] = new List<double>();
+            for (int j = 0; j < m; j++)
+            {
+                int o = 4 * (b * m + j);
+                double cx = boxes[o], cy = boxes[o + 1], w = boxes[o + 2], h = boxes[o + 3];
+                if (!(w > 0 && h > 0)) continue;
+                perImage[b].AddRange(new[] { cx - w * 0.5, cy - h * 0.5, cx + w * 0.5, cy + h * 0.5 });
+            }
+            k = Math.Max(k, perImage[b].Count / 4);
+        }
+        var data = new double[n * k * 4];
+        for (int b = 0; b < n; b++) perImage[b].CopyTo(data, b * k * 4);
+        return tensor(data, n, k, 4);
     }
 
     /// <summary>

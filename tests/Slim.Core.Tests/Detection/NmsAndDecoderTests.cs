@@ -68,6 +68,28 @@ public class MultiClassNmsTests
     }
 
     [Fact]
+    public void StoppingAClassAtKeepTopKGivesTheSameResultAsCuttingAfterwards()
+    {
+        // Regression guard for the early stop per class: many overlapping noisy boxes, three classes.
+        var rng = new Random(11);
+        int k = 400, c = 3;
+        var boxes = new float[k * 4];
+        var scores = new float[k * c];
+        for (int i = 0; i < k; i++)
+        {
+            float x = (float)rng.NextDouble() * 100, y = (float)rng.NextDouble() * 100;
+            boxes[4 * i] = x; boxes[4 * i + 1] = y;
+            boxes[4 * i + 2] = x + 5 + (float)rng.NextDouble() * 20; boxes[4 * i + 3] = y + 5 + (float)rng.NextDouble() * 20;
+        }
+        for (int i = 0; i < scores.Length; i++) scores[i] = (float)rng.NextDouble();
+        var all = MultiClassNms.Apply(1, boxes, scores, c, new NmsOptions { KeepTopK = -1 });
+        var top = MultiClassNms.Apply(1, boxes, scores, c, new NmsOptions { KeepTopK = 10 });
+        var expected = all.OrderByDescending(d => d.Score).Take(10).OrderBy(d => d.ClassId).ThenByDescending(d => d.Score);
+        Assert.True(all.Count > 10);
+        Assert.Equal(expected, top);
+    }
+
+    [Fact]
     public void BadSettingsAreNamed()
     {
         var ex = Assert.Throws<ArgumentException>(() => Run(new[] { new float[] { 0, 0, 1, 1 } }, new[] { new[] { 1f } }, new NmsOptions { KeepTopK = 0 }));
