@@ -43,4 +43,16 @@ public static class Suggest
         var n = Nearest(name, candidates, 1);
         return n.Count == 0 ? "" : $" (did you mean '{n[0]}'?)";
     }
+
+    /// <summary>The count candidates nearest to name whatever their distance, closest first (ties in the given order).</summary>
+    public static IReadOnlyList<string> Ranked(string name, IEnumerable<string> candidates, int count = 3) =>
+        candidates.Distinct().Select((c, i) => (c, i, d: Distance(name, c)))
+            .OrderBy(x => x.d).ThenBy(x => x.i).Take(count).Select(x => x.c).ToList();
+
+    /// <summary>"; nearest: 'a', 'b', 'c'" (or "" when there are no candidates), for appending to a message.</summary>
+    public static string NearestClause(string name, IEnumerable<string> candidates, int count = 3)
+    {
+        var n = Ranked(name, candidates, count);
+        return n.Count == 0 ? "" : "; nearest: " + string.Join(", ", n.Select(x => $"'{x}'"));
+    }
 }

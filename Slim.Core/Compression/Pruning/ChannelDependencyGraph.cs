@@ -78,7 +78,7 @@ public sealed class ChannelDependencyGraph
             if (ParameterNames.Contains(parameter))
                 throw new PruningException($"'{parameter}' is not the weight of a Conv2d that runs in the forward pass; " +
                     $"pruned parameters are convolution weights such as '{_convWeights.Keys.FirstOrDefault() ?? "conv.weight"}'");
-            throw new PruningException($"no parameter '{parameter}' in the model" + NameSuggestions.Nearest(parameter, ParameterNames));
+            throw new PruningException($"no parameter '{parameter}' in the model" + Slim.Common.Suggest.NearestClause(parameter, ParameterNames));
         }
         if (!_groupOfParameter.TryGetValue(parameter, out var gid))
             throw new PruningException($"'{parameter}' is a grouped convolution weight ({member.ModulePath}); its channels cannot be pruned");

@@ -37,7 +37,7 @@ public static class PruningRatios
                 var re = new Regex("^" + string.Join(".*", item.Split('*').Select(Regex.Escape)) + "$");
                 var all = graph.ParameterNames.Where(n => re.IsMatch(n)).ToList();
                 if (all.Count == 0)
-                    throw new PruningException($"--pruned_params: '{item}' matches no parameter" + NameSuggestions.Nearest(item, graph.ParameterNames));
+                    throw new PruningException($"--pruned_params: '{item}' matches no parameter" + Slim.Common.Suggest.NearestClause(item, graph.ParameterNames));
                 var convs = all.Where(graph.IsConvWeight).Where(n => !graph.IsDepthwiseWeight(n)).ToList();
                 if (convs.Count == 0)
                     throw new PruningException($"--pruned_params: '{item}' matches only parameters that are not prunable convolution weights " +
@@ -47,7 +47,7 @@ public static class PruningRatios
             else
             {
                 if (!graph.ParameterNames.Contains(item))
-                    throw new PruningException($"--pruned_params: no parameter '{item}' in the model" + NameSuggestions.Nearest(item, graph.ParameterNames));
+                    throw new PruningException($"--pruned_params: no parameter '{item}' in the model" + Slim.Common.Suggest.NearestClause(item, graph.ParameterNames));
                 matches = new[] { item };
             }
             foreach (var m in matches)
@@ -77,7 +77,7 @@ public static class PruningRatios
             var s = items[i].Trim();
             if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var r))
                 throw new PruningException($"--pruned_ratios: '{s}' (item {i + 1}) is neither a number nor a preset " +
-                    $"({string.Join(", ", RatioPresets.Names)})" + (items.Length == 1 ? NameSuggestions.Nearest(s, RatioPresets.Names, 1) : ""));
+                    $"({string.Join(", ", RatioPresets.Names)})" + (items.Length == 1 ? Slim.Common.Suggest.NearestClause(s, RatioPresets.Names, 1) : ""));
             ratios.Add(r);
         }
         if (ratios.Count != 1 && ratios.Count != count)

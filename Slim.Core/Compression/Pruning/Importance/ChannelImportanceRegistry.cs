@@ -24,7 +24,7 @@ public static class ChannelImportanceRegistry
         lock (Lock)
         {
             if (Factories.TryGetValue(name, out var f)) return f();
-            var near = NameSuggestions.NearestNames(name, Factories.Keys, 1);
+            var near = Slim.Common.Suggest.Ranked(name, Factories.Keys, 1);
             throw new PruningException($"unknown pruning criterion '{name}': expected one of {string.Join(", ", Factories.Keys)}" +
                 (near.Count > 0 ? $" (did you mean '{near[0]}'?)" : ""));
         }
