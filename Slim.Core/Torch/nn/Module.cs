@@ -204,7 +204,7 @@ public static partial class torch
                 var (m, leaf) = Owner(path);
                 if (!m._modules.TryGetValue(leaf, out var old)) throw new KeyNotFoundException($"no module '{path}'");
                 m._modules[leaf] = value;
-                OnChildReplaced(leaf, value);
+                m.OnChildReplaced(leaf, value);
                 return old;
             }
 
