@@ -57,10 +57,10 @@ public static class AwareQuantizer
             else if (module is Linear linear) replacement = linearFactory(layer, linear);
             else throw new QuantizationException($"'{layer.Path}' is a {module.TypeName}, not a Conv2d or Linear: the plan does not fit this model");
             replacement.train(model.training);
-            model.set_submodule(layer.Path, replacement).Dispose();
+            ModuleSwap.Replace(model, layer.Path, replacement).Dispose();
             if (bn is not null)
             {
-                model.set_submodule(layer.BatchNormPath!, new Activation(ActivationKind.Identity));
+                ModuleSwap.Replace(model, layer.BatchNormPath!, new Activation(ActivationKind.Identity));
                 if (disposeBatchNorm) bn.Dispose();
             }
         }

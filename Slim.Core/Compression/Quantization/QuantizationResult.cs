@@ -171,7 +171,7 @@ public sealed class QuantizationResult(QuantMode mode, string activationAlgorith
         {
             var conv = (QuantConv2d)module;
             var folded = conv.ToFolded();
-            model.set_submodule(path, folded).Dispose();
+            ModuleSwap.Replace(model, path, folded).Dispose();
         }
         foreach (var q in model.modules().OfType<QuantLayer>()) q.ObserverEnabled = false;
         return From(model, mode, algorithm);
