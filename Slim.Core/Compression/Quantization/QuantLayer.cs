@@ -1,0 +1,103 @@
+using Slim.Torch;
+using static Slim.Torch.torch;
+
+namespace Slim.Compression.Quantization;
+
+/// <summary>
+/// A layer whose input activation is fake-quantized per tensor (symmetric int8) and whose
+/// weight is fake-quantized per output channel. The input threshold lives in buffers
+/// (<c>input_absmax</c>, and the observer's <c>input_state</c>/<c>input_accum</c>), so it is saved
+/// and restored with the model's checkpoints. In training mode the threshold follows
+/// <see cref="MovingAverageAbsMax"/>; in eval mode it is fixed (set by training or calibration).
+/// </summary>
+public abstract class QuantLayer : nn.Module<Tensor, Tensor>
+{
+    /// <summary>The buffer holding the input threshold (the |x| that maps to code 127).</summary>
+    public const string AbsMaxBuffer = "input_absmax";
+    /// <summary>The observer's normaliser buffer.</summary>
+    public const string StateBuffer = "input_state";
+    /// <summary>The observer's accumulated maxima buffer.</summary>
+    public const string AccumBuffer = "input_accum";
+
+    /// <summary>Creates the input buffers. path is the module path, used in messages and the result.</summary>
+    protected QuantLayer(string typeName, string path, double observerMomentum) : base(typeName)
+    {
+        Path = path;
+        ObserverMomentum = observerMomentum;
+        register_buffer(AbsMaxBuffer, zeros(1));
+        register_buffer(StateBuffer, zeros(1));
+        register_buffer(AccumBuffer, zeros(1));
+    }
+
+    /// <summary>The module path of this layer in the model it was made for.</summary>
+    public string Path { get; }
+
+    /// <summary>The rate of the moving-average observer (PaddleSlim's default 0.9).</summary>
+    public double ObserverMomentum { get; }
+
+    /// <summary>
+    /// When false the layer computes in float (input and weight unquantized): post-training
+    /// calibration runs the folded float model this way.
+    /// </summary>
+    public bool QuantizationEnabled { get; set; } = true;
+
+    /// <summary>When false, training-mode forwards leave the input threshold as it is.</summary>
+    public bool ObserverEnabled { get; set; } = true;
+
+    /// <summary>The original layer type ("Conv2d", "Linear").</summary>
+    public abstract string FloatType { get; }
+
+    /// <summary>Whether an input threshold has been set (by an observer step or by calibration).</summary>
+    public bool HasInputScale => GetBufferOrNull(StateBuffer)!.item<float>() > 0;
+
+    /// <summary>The input threshold (|x| mapped to code 127).</summary>
+    public double InputThreshold => GetBufferOrNull(AbsMaxBuffer)!.item<float>();
+
+    /// <summary>The input scale: threshold / 127.</summary>
+    public double InputScale => FakeQuant.ScaleOf(InputThreshold);
+
+    /// <summary>Sets the input threshold (calibration); the observer continues from it if training follows.</summary>
+    public void SetInputThreshold(double threshold)
+    {
+        if (!double.IsFinite(threshold) || threshold < 0)
+            throw new QuantizationException($"{Path}: input threshold {threshold} is not a finite non-negative number");
+        using var _ = no_grad();
+        GetBufferOrNull(AbsMaxBuffer)!.fill_(threshold);
+        GetBufferOrNull(StateBuffer)!.fill_(1);
+        GetBufferOrNull(AccumBuffer)!.fill_(threshold);
+    }
+
+    /// <summary>The layer's input after fake quantization (observer step first when training).</summary>
+    protected Tensor QuantizeInput(Tensor x)
+    {
+        if (!QuantizationEnabled) return x.alias();
+        if (training && ObserverEnabled)
+        {
+            using var _ = no_grad();
+            double m;
+            using (var a = x.detach().abs())
+            using (var mx = a.max())
+                m = mx.item<float>();
+            var state = GetBufferOrNull(StateBuffer)!;
+            var accum = GetBufferOrNull(AccumBuffer)!;
+            var (s, acc, t) = MovingAverageAbsMax.Update(state.item<float>(), accum.item<float>(), m, ObserverMomentum);
+            state.fill_(s);
+            accum.fill_(acc);
+            GetBufferOrNull(AbsMaxBuffer)!.fill_(t);
+        }
+        else if (!HasInputScale)
+        {
+            throw new QuantizationException($"{Path}: the input has no quantization scale yet: run quantization-aware training steps or calibrate (quant --mode post) before evaluating");
+        }
+        return FakeQuant.PerTensor(x, InputScale);
+    }
+
+    /// <summary>The weight and bias the layer computes with in eval mode (BN folded in), before fake quantization.</summary>
+    public abstract (Tensor Weight, Tensor? Bias) FoldedWeightAndBias();
+
+    /// <summary>The parameter name of the weight relative to this module ("weights", "weight").</summary>
+    public abstract string WeightName { get; }
+
+    /// <summary>The parameter name of the bias relative to this module.</summary>
+    public abstract string BiasName { get; }
+}

@@ -1,0 +1,50 @@
+using Slim.Recipes;
+
+namespace Slim.Compression.Quantization;
+
+/// <summary>
+/// What to quantize and how. Weights are always symmetric int8 per output channel (range
+/// [-127, 127], zero point 0); input activations are symmetric int8 per tensor (range
+/// [-127, 127], zero point 0) — one format for every layer, which ONNX QDQ and INT8 runtimes
+/// take as it is and which suits the signed inputs of LeakyReLU/HardSwish networks.
+/// </summary>
+public sealed record QuantizationOptions
+{
+    /// <summary>Module path patterns kept in float: a Conv2d/Linear whose path contains one (substring match) stays float.</summary>
+    public IReadOnlyList<string> NotQuant { get; init; } = Array.Empty<string>();
+
+    /// <summary>Path patterns of the detection output layers (substring match); skipped unless <see cref="QuantOutput"/>.</summary>
+    public IReadOnlyList<string> OutputPatterns { get; init; } = new[] { "yolo_output" };
+
+    /// <summary>Quantize the detection output layers too.</summary>
+    public bool QuantOutput { get; init; }
+
+    /// <summary>Post-training: how the input thresholds are chosen from the calibration statistics.</summary>
+    public CalibrationAlgo Algorithm { get; init; } = CalibrationAlgo.Hist;
+
+    /// <summary>Post-training, hist: the fraction of |x| kept below the threshold.</summary>
+    public double Percentile { get; init; } = 0.9999;
+
+    /// <summary>Aware: the rate of PaddleSlim's moving_average_abs_max observer of the inputs.</summary>
+    public double ObserverMomentum { get; init; } = 0.9;
+
+    /// <summary>The options of a recipe's quant section.</summary>
+    public static QuantizationOptions From(QuantSection section) => new()
+    {
+        NotQuant = section.NotQuant.ToArray(),
+        QuantOutput = section.QuantOutput,
+        Algorithm = section.Algo,
+        Percentile = section.Percentile,
+    };
+
+    /// <summary>Throws on values no algorithm can work with.</summary>
+    public void Validate()
+    {
+        if (Percentile is <= 0 or > 1)
+            throw new QuantizationException($"quant percentile {Percentile} is out of range: expected a fraction in (0, 1], e.g. 0.9999");
+        if (ObserverMomentum is < 0 or >= 1)
+            throw new QuantizationException($"quant observer momentum {ObserverMomentum} is out of range: expected [0, 1), e.g. 0.9");
+        foreach (var p in NotQuant)
+            if (string.IsNullOrWhiteSpace(p)) throw new QuantizationException("quant not_quant has an empty pattern: remove it or name a module path part such as 'se_block'");
+    }
+}

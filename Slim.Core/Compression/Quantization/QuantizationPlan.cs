@@ -1,0 +1,38 @@
+namespace Slim.Compression.Quantization;
+
+/// <summary>The decision for one Conv2d or Linear layer: quantized or kept in float, and why.</summary>
+/// <param name="Path">The module path ("backbone.conv1.conv").</param>
+/// <param name="Type">The layer type ("Conv2d", "Linear").</param>
+/// <param name="Quantized">Whether the layer is quantized.</param>
+/// <param name="Reason">Why, in words for the report ("not_quant pattern 'se_block'", "detection output", "quantized (…)").</param>
+/// <param name="BatchNormPath">The path of the BatchNorm2d that directly follows the conv and is folded into it, or null.</param>
+public sealed record QuantLayerDecision(string Path, string Type, bool Quantized, string Reason, string? BatchNormPath);
+
+/// <summary>
+/// Which layers of a model are quantized, in module order. <see cref="Rows"/> gives the report
+/// table (module, type, quantized, reason) for the CLI to print.
+/// </summary>
+public sealed class QuantizationPlan(IReadOnlyList<QuantLayerDecision> layers)
+{
+    /// <summary>The reason given for every quantized layer.</summary>
+    public const string QuantizedReason = "quantized (w per-channel int8, a per-tensor int8)";
+
+    /// <summary>The column headers of <see cref="Rows"/>.</summary>
+    public static readonly IReadOnlyList<string> Columns = new[] { "module", "type", "quantized", "reason" };
+
+    /// <summary>Every Conv2d and Linear layer of the model, in module order.</summary>
+    public IReadOnlyList<QuantLayerDecision> Layers { get; } = layers;
+
+    /// <summary>The layers that are quantized.</summary>
+    public IEnumerable<QuantLayerDecision> Quantized => Layers.Where(l => l.Quantized);
+
+    /// <summary>The decision for the layer at path, or null when it is not a Conv2d/Linear.</summary>
+    public QuantLayerDecision? Find(string path) => Layers.FirstOrDefault(l => l.Path == path);
+
+    /// <summary>One row per layer: module path, type, "yes"/"no", reason (with the folded BN named).</summary>
+    public IEnumerable<string[]> Rows() => Layers.Select(l => new[]
+    {
+        l.Path, l.Type, l.Quantized ? "yes" : "no",
+        l.Quantized && l.BatchNormPath is not null ? $"{l.Reason}, folds {l.BatchNormPath}" : l.Reason,
+    });
+}
