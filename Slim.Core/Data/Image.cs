@@ -52,6 +52,12 @@ public sealed class Image
         return checked(width * height * channels);
     }
 
+    /// <summary>
+    /// Sets how many threads OpenCV's own parallel loops use and returns the previous count. The data
+    /// loaders parallelize over images, so nested OpenCV threads only add contention: they set 1.
+    /// </summary>
+    public static int SetOpenCvThreads(int threads) => NativeMethods.Check(NativeMethods.slim_image_set_num_threads(threads));
+
     /// <summary>Reads and decodes an image file (JPEG, PNG, BMP, ...) as RGB, or grayscale when asked.</summary>
     /// <exception cref="ImageException">The file is missing, unreadable or not a decodable image.</exception>
     public static Image Load(string path, bool grayscale = false)

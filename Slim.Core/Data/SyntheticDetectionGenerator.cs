@@ -162,8 +162,15 @@ public static class SyntheticDetectionGenerator
                 c[i + 2] = a.B + (b.B - a.B) * t;
             }
         // Fine grain so that no region is perfectly flat.
+        // (xorshift32 rather than Random: this is most of the generator's random draws.)
         float amp = 4 + rng.Next(12);
-        for (int i = 0; i < c.Length; i++) c[i] += (float)(rng.NextDouble() * 2 - 1) * amp;
+        uint state = (uint)rng.Next() | 1u;
+        float scale = amp / (1u << 23);
+        for (int i = 0; i < c.Length; i++)
+        {
+            state ^= state << 13; state ^= state >> 17; state ^= state << 5;
+            c[i] += ((int)(state >> 8) - (1 << 23)) * scale;
+        }
         return c;
     }
 

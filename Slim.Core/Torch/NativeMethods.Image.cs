@@ -18,6 +18,7 @@ internal static partial class NativeMethods
     [LibraryImport(Lib)] internal static partial int slim_image_rectangle(IntPtr img, int x1, int y1, int x2, int y2, double c0, double c1, double c2, int thickness);
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int slim_image_put_text(IntPtr img, string text, int x, int y, double scale, double c0, double c1, double c2, int thickness);
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] internal static partial int slim_image_text_size(string text, double scale, int thickness, out int width, out int height, out int baseline);
+    [LibraryImport(Lib)] internal static partial int slim_image_set_num_threads(int n);
     [LibraryImport(Lib)] internal static partial void slim_buffer_dispose(IntPtr buf);
     [LibraryImport(Lib)] internal static partial long slim_buffer_size(IntPtr buf);
     [LibraryImport(Lib)] internal static unsafe partial int slim_buffer_copy(IntPtr buf, byte* dst, long nbytes);

@@ -158,3 +158,11 @@ SLIM_API int32_t slim_buffer_copy(slim_buffer buf, uint8_t* dst, int64_t nbytes)
   return 0;
   SLIM_CATCH(-1)
 }
+
+SLIM_API int32_t slim_image_set_num_threads(int32_t n) {
+  SLIM_TRY
+  int prev = cv::getNumThreads();
+  cv::setNumThreads(n);
+  return prev;
+  SLIM_CATCH(-1)
+}

@@ -44,3 +44,6 @@ SLIM_API void slim_buffer_dispose(slim_buffer buf);
 SLIM_API int64_t slim_buffer_size(slim_buffer buf);
 // Copies the buffer into dst; nbytes must equal its size.
 SLIM_API int32_t slim_buffer_copy(slim_buffer buf, uint8_t* dst, int64_t nbytes);
+
+// cv::setNumThreads: threads OpenCV's own parallel loops may use (0 or 1: none); returns the previous count.
+SLIM_API int32_t slim_image_set_num_threads(int32_t n);
