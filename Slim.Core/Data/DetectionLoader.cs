@@ -91,7 +91,7 @@ public sealed class DetectionLoader
         {
             int index = order[from + k];
             var s = _dataset.Samples[index];
-            var image = Image.Load(s.ImagePath).ToRgb();
+            var image = Image.Load(s.ImagePath); // always decoded as RGB
             var sample = new TransformSample(image, ScaleToFile(s, image));
             if (_options.Train)
             {
