@@ -65,6 +65,9 @@ public sealed class OrtRunner
     }
 
     /// <summary>Runs the model once per input set (input name → tensor) with intra-op <paramref name="threads"/>; returns the outputs by name, per set.</summary>
+    /// <param name="modelPath">The .onnx file.</param>
+    /// <param name="inputSets">One dictionary of named inputs per run.</param>
+    /// <param name="threads">ONNX Runtime's intra-op thread count.</param>
     /// <param name="optimizedModelPath">When set, ONNX Runtime writes the graph it actually runs (after fusions) there.</param>
     public IReadOnlyList<IReadOnlyDictionary<string, OrtTensor>> Run(string modelPath, IReadOnlyList<IReadOnlyDictionary<string, OrtTensor>> inputSets,
         int threads = 1, string? optimizedModelPath = null)
