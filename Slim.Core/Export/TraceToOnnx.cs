@@ -47,7 +47,8 @@ internal sealed class TraceToOnnx
         foreach (var node in _trace.Nodes)
         {
             if (_skipped.Contains(node.Index)) continue;
-            if (!node.ArgValues.Any(vs => vs.Any(_dynamic.ContainsKey)))
+            // Fake quantization of a fixed tensor (a QAT weight) is kept as int8 + DequantizeLinear, not folded to floats.
+            if (!node.ArgValues.Any(vs => vs.Any(_dynamic.ContainsKey)) && !node.Kind.StartsWith("fake_quantize_per_", StringComparison.Ordinal))
             {
                 Fold(node);
                 continue;
@@ -77,6 +78,7 @@ internal sealed class TraceToOnnx
         {
             int v = conv.Outputs[0];
             if (outputs.Contains(v) || !consumers.TryGetValue(v, out var cs) || cs.Count != 1) continue;
+            if (IsDynamicLater(conv.ValueOfArg(1)) || (conv.Args.Length > 2 && !conv.Args[2].IsNone && IsDynamicLater(conv.ValueOfArg(2)))) continue;
             var bn = cs[0];
             if (bn.Kind != "batch_norm" || bn.ValueOfArg(0) != v || Bool(bn, 5, false)) continue;
             // The statistics and affine terms must be fixed tensors to fold them into the weights.
@@ -311,6 +313,11 @@ internal sealed class TraceToOnnx
     {
         if (n.Args.Length > 4 && n.Args[4].Kind == OpArg.K.String)
             throw Unsupported(n, "string padding ('same'/'valid'); pass explicit padding numbers");
+        if (_dynamic.ContainsKey(n.ValueOfArg(1)))
+        {
+            TranslateComputedWeightLayer(n, "Conv");
+            return;
+        }
         var w = ConstantTensor(n, 1, "the weight must be a parameter or constant");
         var b = n.Args.Length > 2 && !n.Args[2].IsNone ? ConstantTensor(n, 2, "the bias must be a parameter or constant") : null;
         long[] stride = Ints(n, 3) ?? new long[] { 1, 1 };
@@ -381,6 +388,11 @@ internal sealed class TraceToOnnx
 
     private void TranslateLinear(TraceNode n)
     {
+        if (_dynamic.ContainsKey(n.ValueOfArg(1)))
+        {
+            TranslateComputedWeightLayer(n, "Gemm");
+            return;
+        }
         var w = ConstantTensor(n, 1, "the weight must be a parameter or constant");
         var b = n.Args.Length > 2 && !n.Args[2].IsNone ? ConstantTensor(n, 2, "the bias must be a parameter or constant") : null;
         string wName = ParamName(n, 1, "weight"), bName = b is not null ? ParamName(n, 2, "bias") : "";
@@ -399,6 +411,31 @@ internal sealed class TraceToOnnx
         var y = _g.Node("MatMul", NodeName(n, "MatMul"), new[] { x, _g.FromTensor(wName + ".T", w.t()) });
         if (b is not null) y = _g.Node("Add", NodeName(n, "Add"), new[] { y, _g.FromTensor(bName, b) });
         Bind(n, 0, y, SameBatch(n));
+    }
+
+    /// <summary>
+    /// A conv or linear layer whose weight is computed in the graph (the DequantizeLinear of a QAT weight):
+    /// the weight's node output is used as it is, nothing is folded.
+    /// </summary>
+    private void TranslateComputedWeightLayer(TraceNode n, string op)
+    {
+        if (_options.Quantization?.ContainsKey(n.ModulePath) == true)
+            throw Unsupported(n, "the layer's weight is already fake-quantized in the forward and also listed in OnnxExportOptions.Quantization; use one of the two");
+        var inputs = new List<string> { In(n, 0), In(n, 1) };
+        if (n.Args.Length > 2 && !n.Args[2].IsNone) inputs.Add(In(n, 2));
+        if (op == "Gemm")
+        {
+            if (Rank(n.ValueOfArg(0)) != 2) throw Unsupported(n, "a linear layer with a computed weight needs a 2-D input");
+            Bind(n, 0, _g.Node("Gemm", NodeName(n, "Gemm"), inputs, Attr("transB", 1L)), SameBatch(n));
+            return;
+        }
+        var wShape = _trace.Shape(n.ValueOfArg(1));
+        long[] stride = Ints(n, 3) ?? new long[] { 1, 1 }, pad = Ints(n, 4) ?? new long[] { 0, 0 }, dil = Ints(n, 5) ?? new long[] { 1, 1 };
+        if (stride.Length == 1) stride = new[] { stride[0], stride[0] };
+        if (pad.Length == 1) pad = new[] { pad[0], pad[0] };
+        if (dil.Length == 1) dil = new[] { dil[0], dil[0] };
+        Bind(n, 0, _g.Node("Conv", NodeName(n, "Conv"), inputs, Attr("kernel_shape", wShape.Skip(2)), Attr("strides", stride),
+            Attr("pads", new[] { pad[0], pad[1], pad[0], pad[1] }), Attr("dilations", dil), Attr("group", Ints(n, 6)?[0] ?? 1)), SameBatch(n));
     }
 
     private LayerQuantization? Quantization(TraceNode n)
@@ -470,32 +507,56 @@ internal sealed class TraceToOnnx
     private void TranslateFakeQuantize(TraceNode n, bool perChannel)
     {
         long qmin = Ints(n, perChannel ? 4 : 3)![0], qmax = Ints(n, perChannel ? 5 : 4)![0];
-        bool unsigned = qmin == 0 && qmax == 255;
-        if (!unsigned && !(qmin == -128 && qmax == 127))
-            throw Unsupported(n, $"fake quantization range [{qmin}, {qmax}]; QDQ export supports [0, 255] and [-128, 127]");
-        var x = In(n, 0);
-        string s, zp;
-        var attrs = Array.Empty<AttributeProto>();
+        bool unsigned = qmin >= 0 && qmax <= 255 && qmax > 127;
+        // Narrower ranges (like the symmetric [-127, 127] of weights) are exact for a fixed tensor, whose integers
+        // are computed here; an activation is clamped by QuantizeLinear to the full type range.
+        bool constant = !_dynamic.ContainsKey(n.ValueOfArg(0));
+        bool fullRange = (qmin == 0 && qmax == 255) || (qmin == -128 && qmax == 127);
+        if (!(fullRange || (constant && qmin >= (unsigned ? 0 : -128) && qmax <= (unsigned ? 255 : 127))))
+            throw Unsupported(n, $"fake quantization range [{qmin}, {qmax}]; QDQ export supports [0, 255] and [-128, 127] (narrower ranges on weights)");
+
+        float[] scales;
+        long[] zeros;
+        long axis = 0;
         if (perChannel)
         {
-            var st = ConstantTensor(n, 1, "per-channel scales must be constant");
-            var zt = ConstantTensor(n, 2, "per-channel zero points must be constant");
-            long c = st.numel();
-            s = _g.Floats($"{x}.scale", st.ToFloatArray(), c);
-            var z = zt.ToInt64Array();
-            zp = unsigned ? _g.UInt8s($"{x}.zero_point", z.Select(v => (byte)v).ToArray(), c)
-                          : _g.Int8s($"{x}.zero_point", z.Select(v => (sbyte)v).ToArray(), c);
-            attrs = new[] { Attr("axis", Ints(n, 3)![0]) };
+            scales = ConstantTensor(n, 1, "per-channel scales must be constant").ToFloatArray();
+            zeros = ConstantTensor(n, 2, "per-channel zero points must be constant").ToInt64Array();
+            axis = Norm(Ints(n, 3)![0], Rank(n.ValueOfArg(0)));
         }
         else
         {
-            double scale = n.Args[1].AsDouble ?? ConstantTensor(n, 1, "scale must be constant").ToFloatArray()[0];
-            long z = n.Args[2].AsInts?[0] ?? ConstantTensor(n, 2, "zero point must be constant").ToInt64Array()[0];
-            s = _g.Floats($"{x}.scale", new[] { (float)scale });
-            zp = unsigned ? _g.UInt8s($"{x}.zero_point", new[] { (byte)z }) : _g.Int8s($"{x}.zero_point", new[] { (sbyte)z });
+            scales = new[] { (float)(n.Args[1].AsDouble ?? ConstantTensor(n, 1, "scale must be constant").ToFloatArray()[0]) };
+            zeros = new[] { n.Args[2].AsInts?[0] ?? ConstantTensor(n, 2, "zero point must be constant").ToInt64Array()[0] };
         }
-        var qv = _g.Node("QuantizeLinear", NodeName(n, "QuantizeLinear"), new[] { x, s, zp }, attrs);
-        Bind(n, 0, _g.Node("DequantizeLinear", NodeName(n, "DequantizeLinear"), new[] { qv, s, zp }, attrs), SameBatch(n));
+        string baseName = constant ? (_trace.ParameterName(n.ValueOfArg(0)) ?? _trace.BufferName(n.ValueOfArg(0)) ?? $"{ModuleName(n)}.quantized") : In(n, 0);
+        long count = scales.Length;
+        long[] dims = perChannel ? new[] { count } : Array.Empty<long>();
+        var s = _g.Floats($"{baseName}.scale", scales, dims);
+        var zp = unsigned ? _g.UInt8s($"{baseName}.zero_point", zeros.Select(v => (byte)v).ToArray(), dims)
+                          : _g.Int8s($"{baseName}.zero_point", zeros.Select(v => (sbyte)v).ToArray(), dims);
+        var attrs = perChannel ? new[] { Attr("axis", axis) } : Array.Empty<AttributeProto>();
+        string q;
+        if (constant)
+        {
+            var t = ConstantValue(n.ValueOfArg(0), n);
+            var shape = t.shape;
+            var data = t.detach().contiguous().ToFloatArray();
+            long inner = shape.Skip((int)axis + 1).Aggregate(1L, (a, b) => a * b);
+            var ints = new long[data.Length];
+            for (long i = 0; i < data.Length; i++)
+            {
+                long c = perChannel ? i / inner % count : 0;
+                ints[i] = Math.Clamp((long)Math.Round(data[i] / (double)scales[c], MidpointRounding.ToEven) + zeros[c], qmin, qmax);
+            }
+            q = unsigned ? _g.UInt8s(baseName, ints.Select(v => (byte)v).ToArray(), shape)
+                         : _g.Int8s(baseName, ints.Select(v => (sbyte)v).ToArray(), shape);
+        }
+        else
+        {
+            q = _g.Node("QuantizeLinear", NodeName(n, "QuantizeLinear"), new[] { In(n, 0), s, zp }, attrs);
+        }
+        Bind(n, 0, _g.Node("DequantizeLinear", NodeName(n, "DequantizeLinear"), new[] { q, s, zp }, attrs), constant ? -1 : SameBatch(n));
     }
 
     // ---- shape and movement ----
