@@ -84,7 +84,7 @@ public static class OnnxExporter
             .Select(i => options.OutputNames?[i] ?? (outputs.Length == 1 ? "output" : $"output{i}")).ToArray();
         foreach (var n in outNames) g.Reserve(n);
         var translator = new TraceToOnnx(trace, options, g);
-        var names = translator.Translate(options.InputName, outputs);
+        var names = translator.Translate(options.InputName);
 
         if (options.Quantization is { Count: > 0 } spec)
         {

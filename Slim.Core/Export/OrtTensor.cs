@@ -10,15 +10,16 @@ public sealed class OrtTensor
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(shape);
-        ElementType = data switch
+        // By exact element type: the runtime treats byte[] and sbyte[] (and int[]/uint[]) as the same for 'is'.
+        ElementType = data.GetType().GetElementType() switch
         {
-            float[] => OrtElementType.Float32,
-            double[] => OrtElementType.Float64,
-            long[] => OrtElementType.Int64,
-            int[] => OrtElementType.Int32,
-            sbyte[] => OrtElementType.Int8,
-            byte[] => OrtElementType.UInt8,
-            bool[] => OrtElementType.Bool,
+            var t when t == typeof(float) => OrtElementType.Float32,
+            var t when t == typeof(double) => OrtElementType.Float64,
+            var t when t == typeof(long) => OrtElementType.Int64,
+            var t when t == typeof(int) => OrtElementType.Int32,
+            var t when t == typeof(sbyte) => OrtElementType.Int8,
+            var t when t == typeof(byte) => OrtElementType.UInt8,
+            var t when t == typeof(bool) => OrtElementType.Bool,
             _ => throw new ArgumentException($"OrtTensor: element type {data.GetType().GetElementType()?.Name} is not supported; use float, double, long, int, sbyte, byte or bool"),
         };
         long count = shape.Aggregate(1L, (a, b) => a * b);
@@ -33,16 +34,15 @@ public sealed class OrtTensor
     public OrtElementType ElementType { get; }
 
     /// <summary>The elements as float32 (converting other numeric types).</summary>
-    public float[] ToFloatArray() => Data switch
+    public float[] ToFloatArray() => ElementType switch
     {
-        float[] f => f,
-        double[] d => d.Select(v => (float)v).ToArray(),
-        long[] l => l.Select(v => (float)v).ToArray(),
-        int[] i => i.Select(v => (float)v).ToArray(),
-        sbyte[] s => s.Select(v => (float)v).ToArray(),
-        byte[] b => b.Select(v => (float)v).ToArray(),
-        bool[] b => b.Select(v => v ? 1f : 0f).ToArray(),
-        _ => throw new InvalidOperationException("unreachable"),
+        OrtElementType.Float32 => (float[])Data,
+        OrtElementType.Float64 => ((double[])Data).Select(v => (float)v).ToArray(),
+        OrtElementType.Int64 => ((long[])Data).Select(v => (float)v).ToArray(),
+        OrtElementType.Int32 => ((int[])Data).Select(v => (float)v).ToArray(),
+        OrtElementType.Int8 => ((sbyte[])Data).Select(v => (float)v).ToArray(),
+        OrtElementType.UInt8 => ((byte[])Data).Select(v => (float)v).ToArray(),
+        _ => ((bool[])Data).Select(v => v ? 1f : 0f).ToArray(),
     };
 
     /// <summary>Copies a libtorch tensor (float32, float64, int64, int32, int8, uint8 or bool).</summary>
@@ -64,16 +64,15 @@ public sealed class OrtTensor
     }
 
     /// <summary>A new libtorch tensor with these elements.</summary>
-    public Tensor ToTensor() => Data switch
+    public Tensor ToTensor() => ElementType switch
     {
-        float[] f => torch.tensor(f, Shape),
-        double[] d => torch.tensor(d, Shape),
-        long[] l => torch.tensor(l, Shape),
-        int[] i => torch.tensor(i, Shape),
-        sbyte[] s => torch.tensor(s, Shape),
-        byte[] b => torch.tensor(b, Shape),
-        bool[] b => torch.tensor(b, Shape),
-        _ => throw new InvalidOperationException("unreachable"),
+        OrtElementType.Float32 => torch.tensor((float[])Data, Shape),
+        OrtElementType.Float64 => torch.tensor((double[])Data, Shape),
+        OrtElementType.Int64 => torch.tensor((long[])Data, Shape),
+        OrtElementType.Int32 => torch.tensor((int[])Data, Shape),
+        OrtElementType.Int8 => torch.tensor((sbyte[])Data, Shape),
+        OrtElementType.UInt8 => torch.tensor((byte[])Data, Shape),
+        _ => torch.tensor((bool[])Data, Shape),
     };
 
     public override string ToString() => $"OrtTensor({ElementType}, [{string.Join(", ", Shape)}])";

@@ -31,7 +31,7 @@ internal static class OrtTensorFile
         f.Write(BitConverter.GetBytes((uint)headerBytes.Length));
         f.Write(headerBytes);
         foreach (var run in runs)
-            foreach (var t in run.Values) f.Write(Bytes(t.Data));
+            foreach (var t in run.Values) f.Write(Bytes(t));
     }
 
     public static List<Dictionary<string, OrtTensor>> Read(string path)
@@ -91,15 +91,14 @@ internal static class OrtTensorFile
         _ => 1,
     };
 
-    private static ReadOnlySpan<byte> Bytes(Array data) => data switch
+    private static ReadOnlySpan<byte> Bytes(OrtTensor t) => t.ElementType switch
     {
-        float[] f => MemoryMarshal.AsBytes(f.AsSpan()),
-        double[] d => MemoryMarshal.AsBytes(d.AsSpan()),
-        long[] l => MemoryMarshal.AsBytes(l.AsSpan()),
-        int[] i => MemoryMarshal.AsBytes(i.AsSpan()),
-        sbyte[] s => MemoryMarshal.AsBytes(s.AsSpan()),
-        byte[] b => b,
-        bool[] b => b.Select(v => v ? (byte)1 : (byte)0).ToArray(),
-        _ => throw new ArgumentException("unsupported element type"),
+        OrtElementType.Float32 => MemoryMarshal.AsBytes(((float[])t.Data).AsSpan()),
+        OrtElementType.Float64 => MemoryMarshal.AsBytes(((double[])t.Data).AsSpan()),
+        OrtElementType.Int64 => MemoryMarshal.AsBytes(((long[])t.Data).AsSpan()),
+        OrtElementType.Int32 => MemoryMarshal.AsBytes(((int[])t.Data).AsSpan()),
+        OrtElementType.Int8 => MemoryMarshal.AsBytes(((sbyte[])t.Data).AsSpan()),
+        OrtElementType.UInt8 => (byte[])t.Data,
+        _ => ((bool[])t.Data).Select(v => v ? (byte)1 : (byte)0).ToArray(),
     };
 }

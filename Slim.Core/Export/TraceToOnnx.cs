@@ -38,7 +38,7 @@ internal sealed class TraceToOnnx
     public IReadOnlyCollection<string> QuantizedLayers => _quantizedLayersSeen;
 
     /// <summary>Translates every node; returns the ONNX names of the trace's outputs.</summary>
-    public string[] Translate(string inputName, IReadOnlyList<Tensor> constantsKeptAlive)
+    public string[] Translate(string inputName)
     {
         _g.Reserve(inputName);
         _dynamic[_trace.Inputs[0]] = inputName;
@@ -602,7 +602,7 @@ internal sealed class TraceToOnnx
         // given), else output/input sizes.
         double[]? factors = null;
         bool vec = n.Op.Overload == "vec";
-        int alignIndex = vec ? 2 : 2;
+        const int alignIndex = 2; // align_corners sits after output_size in both overloads
         if (vec)
         {
             int fi = bilinear ? 3 : 2;

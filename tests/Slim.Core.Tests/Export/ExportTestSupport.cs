@@ -12,8 +12,8 @@ internal static class ExportTestSupport
     private static readonly Lazy<string?> PythonOnnxMissing = new(() =>
     {
         if (!File.Exists(Python)) return $"{Python} not found";
-        var (code, _, err) = RunPython("import onnx, torch");
-        return code == 0 ? null : $"{Python} lacks onnx or torch: {err.Trim().Split('\n').LastOrDefault()}";
+        var (code, _, err) = RunPython("import onnx");
+        return code == 0 ? null : $"{Python} lacks onnx (python3-onnx): {err.Trim().Split('\n').LastOrDefault()}";
     });
 
     /// <summary>The ONNX Runtime runner, or null (after saying why) when it is not installed.</summary>

@@ -39,7 +39,9 @@ public class OnnxExporterTests(ITestOutputHelper output) : IDisposable
             Std = new[] { 0.229f, 0.224f, 0.225f },
             ClassNames = new[] { "a", "b", "c", "d", "e" },
         };
+        long live = Tensor.LiveCount;
         OnnxExporter.ExportToFile(net, path, options);
+        Assert.Equal(live, Tensor.LiveCount);
 
         var model = OnnxExporter.Load(path);
         var ops = model.Graph.Node.Select(n => n.OpType).ToList();

@@ -138,7 +138,9 @@ public class QdqExportTests(ITestOutputHelper output) : IDisposable
         var g = new Generator(12);
         using var net = new FakeQuantNet();
         var path = Path.Combine(_dir, "fq.onnx");
+        long live = Tensor.LiveCount;
         OnnxExporter.ExportToFile(net, path, new OnnxExportOptions { InputShape = new long[] { 3, 8, 8 } });
+        Assert.Equal(live, Tensor.LiveCount); // the trace, folded constants and temporaries are all released
         var model = OnnxExporter.Load(path);
         Assert.Equal(1, model.Graph.Node.Count(n => n.OpType == "QuantizeLinear"));
         Assert.Equal(2, model.Graph.Node.Count(n => n.OpType == "DequantizeLinear"));
