@@ -1,0 +1,82 @@
+namespace Slim.Export;
+
+/// <summary>
+/// What the ONNX exporter needs besides the model: the input's shape and name, and the metadata a
+/// consumer of the file needs to feed it (normalization, class names). Validated by <see cref="Validate"/>.
+/// </summary>
+public sealed record OnnxExportOptions
+{
+    /// <summary>The ONNX operator set written; 14 is the first with HardSwish.</summary>
+    public const int Opset = 14;
+
+    /// <summary>Shape of one input sample, without the batch dimension: [channels, height, width].</summary>
+    public required long[] InputShape { get; init; }
+
+    /// <summary>Name of the graph input.</summary>
+    public string InputName { get; init; } = "images";
+
+    /// <summary>Names of the graph outputs, in the order the forward returns them; null gives output0, output1, ….</summary>
+    public IReadOnlyList<string>? OutputNames { get; init; }
+
+    /// <summary>Model name stored in the graph and the metadata.</summary>
+    public string ModelName { get; init; } = "slim";
+
+    /// <summary>Per-channel mean subtracted from the [0, 1] image before the model (metadata only).</summary>
+    public float[]? Mean { get; init; }
+
+    /// <summary>Per-channel standard deviation the image is divided by (metadata only).</summary>
+    public float[]? Std { get; init; }
+
+    /// <summary>Class names, in label order (metadata only).</summary>
+    public IReadOnlyList<string>? ClassNames { get; init; }
+
+    /// <summary>Further metadata properties written as they are.</summary>
+    public IReadOnlyDictionary<string, string>? ExtraMetadata { get; init; }
+
+    /// <summary>Fold an eval-mode batch norm into the convolution before it when it is that convolution's only consumer.</summary>
+    public bool FoldBatchNorm { get; init; } = true;
+
+    /// <summary>
+    /// Batch size of the example input the model is traced with. Two (not one) so that reshapes can tell
+    /// the batch dimension apart from a dimension of size one.
+    /// </summary>
+    public int TraceBatch { get; init; } = 2;
+
+    /// <summary>
+    /// INT8 parameters by module path of a conv2d or linear layer ("backbone.0.conv"). Each layer named here
+    /// is written in QDQ form (QuantizeLinear/DequantizeLinear on its input, int8 weights with a per-channel
+    /// DequantizeLinear), which ONNX Runtime fuses into QLinearConv / QGemm. Null or empty: FP32 export.
+    /// </summary>
+    public IReadOnlyDictionary<string, LayerQuantization>? Quantization { get; init; }
+
+    /// <summary>Throws an <see cref="ArgumentException"/> naming the first invalid option.</summary>
+    public void Validate()
+    {
+        if (InputShape is null || InputShape.Length == 0 || InputShape.Any(d => d <= 0))
+            throw new ArgumentException($"OnnxExportOptions.InputShape: expected positive [channels, height, width] (or [features]), got [{string.Join(", ", InputShape ?? Array.Empty<long>())}]");
+        if (string.IsNullOrWhiteSpace(InputName))
+            throw new ArgumentException("OnnxExportOptions.InputName: must not be empty");
+        if (TraceBatch < 1)
+            throw new ArgumentException($"OnnxExportOptions.TraceBatch: must be at least 1, got {TraceBatch}");
+        if (Mean is not null && Mean.Length != InputShape[0])
+            throw new ArgumentException($"OnnxExportOptions.Mean: expected {InputShape[0]} values (one per input channel), got {Mean.Length}");
+        if (Std is not null && (Std.Length != InputShape[0] || Std.Any(s => !(s > 0))))
+            throw new ArgumentException($"OnnxExportOptions.Std: expected {InputShape[0]} positive values (one per input channel), got [{string.Join(", ", Std)}]");
+        if (OutputNames is not null && OutputNames.Distinct().Count() != OutputNames.Count)
+            throw new ArgumentException($"OnnxExportOptions.OutputNames: names must be distinct, got [{string.Join(", ", OutputNames)}]");
+        if (OutputNames is not null && OutputNames.Contains(InputName))
+            throw new ArgumentException($"OnnxExportOptions.OutputNames: '{InputName}' is already the input's name");
+        foreach (var (path, q) in Quantization ?? new Dictionary<string, LayerQuantization>())
+        {
+            if (q.WeightScales is null || q.WeightScales.Length == 0)
+                throw new ArgumentException($"OnnxExportOptions.Quantization['{path}'].WeightScales: expected one scale per output channel");
+            int bad = Array.FindIndex(q.WeightScales, s => !(s > 0) || float.IsInfinity(s));
+            if (bad >= 0)
+                throw new ArgumentException($"OnnxExportOptions.Quantization['{path}'].WeightScales[{bad}] = {q.WeightScales[bad]}: scales must be positive and finite");
+            if (!(q.InputScale > 0) || float.IsInfinity(q.InputScale))
+                throw new ArgumentException($"OnnxExportOptions.Quantization['{path}'].InputScale = {q.InputScale}: must be positive and finite");
+            if (q.InputZeroPoint < q.InputMin || q.InputZeroPoint > q.InputMax)
+                throw new ArgumentException($"OnnxExportOptions.Quantization['{path}'].InputZeroPoint = {q.InputZeroPoint}: must lie in [{q.InputMin}, {q.InputMax}] for {q.InputType}");
+        }
+    }
+}

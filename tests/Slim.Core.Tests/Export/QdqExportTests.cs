@@ -1,0 +1,173 @@
+using Slim.Export;
+using Slim.Torch;
+using Slim.Torch.Modules;
+using Xunit.Abstractions;
+using static Slim.Torch.torch;
+using F = Slim.Torch.torch.nn.functional;
+
+namespace Slim.Core.Tests.Export;
+
+public class QdqExportTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly string _dir = ExportTestSupport.TempDir();
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static Sequential TinyNet() => new(
+        ("conv1", nn.Conv2d(3, 16, 3, padding: 1)), ("relu1", nn.ReLU()),
+        ("conv2", nn.Conv2d(16, 32, 3, stride: 2, padding: 1)), ("relu2", nn.ReLU()),
+        ("conv3", nn.Conv2d(32, 64, 3, padding: 1)), ("relu3", nn.ReLU()),
+        ("gap", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(64, 10)));
+
+    /// <summary>
+    /// Calibrates the way a post-training quantizer would: symmetric per-channel weight scales (absmax / 127)
+    /// and per-tensor input ranges over a calibration batch; the first layer's input (signed data) as int8,
+    /// the others (after ReLU) as uint8.
+    /// </summary>
+    private static Dictionary<string, LayerQuantization> Calibrate(Sequential net, Tensor calibration)
+    {
+        var spec = new Dictionary<string, LayerQuantization>();
+        var h = calibration;
+        for (int i = 0; i < net.Count; i++)
+        {
+            var layer = net[i];
+            if (layer is Conv2d or Linear)
+            {
+                var w = layer is Conv2d c ? c.weight : ((Linear)layer).weight;
+                var scales = w.abs().flatten(1).max(1).values.ToFloatArray().Select(v => v / 127f).ToArray();
+                float lo = Math.Min(0, h.min().item<float>()), hi = Math.Max(0, h.max().item<float>());
+                bool signed = lo < 0;
+                float scale = (hi - lo) / 255f;
+                int zp = (int)Math.Round((signed ? -128 : 0) - lo / scale);
+                spec[NameOf(net, i)] = new LayerQuantization(scales, scale, zp, signed ? QuantizedType.Int8 : QuantizedType.UInt8);
+            }
+            h = layer.call(h);
+        }
+        return spec;
+    }
+
+    private static string NameOf(Sequential net, int i) => net.named_children().ElementAt(i).Item1;
+
+    /// <summary>The same network computed in libtorch with fake quantization at exactly the QDQ points.</summary>
+    private static Tensor FakeQuantizedForward(Sequential net, Dictionary<string, LayerQuantization> spec, Tensor x)
+    {
+        var h = x;
+        for (int i = 0; i < net.Count; i++)
+        {
+            var layer = net[i];
+            if (!spec.TryGetValue(NameOf(net, i), out var q))
+            {
+                h = layer.call(h);
+                continue;
+            }
+            var hq = F.fake_quantize_per_tensor_affine(h, q.InputScale, q.InputZeroPoint, q.InputMin, q.InputMax);
+            var scales = tensor(q.WeightScales, q.WeightScales.Length);
+            var zeroPoints = torch.zeros(new long[] { q.WeightScales.Length }, ScalarType.Int32);
+            if (layer is Conv2d c)
+            {
+                var wq = F.fake_quantize_per_channel_affine(c.weight, scales, zeroPoints, 0, -127, 127);
+                h = F.conv2d(hq, wq, c.bias, new[] { c.stride, c.stride }, new[] { c.padding, c.padding }, new[] { c.dilation, c.dilation }, c.groups);
+            }
+            else
+            {
+                var l = (Linear)layer;
+                h = F.linear(hq, F.fake_quantize_per_channel_affine(l.weight, scales, zeroPoints, 0, -127, 127), l.bias);
+            }
+        }
+        return h;
+    }
+
+    [Fact]
+    public void QdqExportMatchesFakeQuantizedLibtorchAndFusesToQLinearConv()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(11);
+        var g = new Generator(11);
+        using var net = TinyNet();
+        net.eval();
+        using var grad = no_grad();
+        var spec = Calibrate(net, randn(new long[] { 8, 3, 24, 24 }, g));
+
+        var fp32Path = Path.Combine(_dir, "fp32.onnx");
+        var int8Path = Path.Combine(_dir, "int8.onnx");
+        var baseOptions = new OnnxExportOptions { InputShape = new long[] { 3, 24, 24 } };
+        long fp32Size = OnnxExporter.ExportToFile(net, fp32Path, baseOptions);
+        long int8Size = OnnxExporter.ExportToFile(net, int8Path, baseOptions with { Quantization = spec });
+        output.WriteLine($"FP32 {fp32Size} bytes, INT8 {int8Size} bytes ({100.0 * int8Size / fp32Size:F1}%)");
+        Assert.True(int8Size < 0.35 * fp32Size, $"INT8 file is {int8Size} bytes, not under 35% of the FP32 file's {fp32Size}");
+
+        var model = OnnxExporter.Load(int8Path);
+        Assert.Equal("int8-qdq", model.MetadataProps.Single(p => p.Key == "precision").Value);
+        var weight = model.Graph.Initializer.Single(i => i.Name == "conv2.weight");
+        Assert.Equal((int)Onnx.TensorProto.Types.DataType.Int8, weight.DataType);
+        Assert.Equal((int)Onnx.TensorProto.Types.DataType.Int32, model.Graph.Initializer.Single(i => i.Name == "conv2.bias").DataType);
+        Assert.Equal(4, model.Graph.Node.Count(n => n.OpType == "QuantizeLinear"));
+        ExportTestSupport.AssertOnnxCheckerPasses(int8Path, output);
+
+        var ort = ExportTestSupport.Ort(output);
+        if (ort is null) return;
+        var x = randn(new long[] { 3, 3, 24, 24 }, g);
+        var optimized = Path.Combine(_dir, "int8.optimized.onnx");
+        var got = ort.Run(int8Path, new[] { new Dictionary<string, OrtTensor> { ["images"] = OrtTensor.FromTensor(x) } }, 1, optimized)[0]["output"];
+        var reference = FakeQuantizedForward(net, spec, x).ToFloatArray();
+        var fp32 = net.call(x).ToFloatArray();
+        var values = got.ToFloatArray();
+
+        // One step of an 8-bit quantizer over the output's range.
+        float step = (reference.Max() - reference.Min()) / 255f;
+        int within = values.Zip(reference).Count(p => Math.Abs(p.First - p.Second) <= step);
+        float worst = ExportTestSupport.MaxAbsDiff(values, reference);
+        output.WriteLine($"step {step}, within one step {within}/{values.Length}, worst {worst}, FP32 vs fake-quant {ExportTestSupport.MaxAbsDiff(fp32, reference)}");
+        Assert.True(within >= 0.98 * values.Length, $"only {within} of {values.Length} outputs within one quantization step ({step}) of the fake-quantized reference");
+        Assert.True(worst <= 3 * step, $"worst difference {worst} exceeds three quantization steps ({step})");
+        // The file really computes in INT8: it is much closer to the fake-quantized network than the FP32 one is.
+        double meanToReference = values.Zip(reference).Average(p => Math.Abs(p.First - p.Second));
+        double fp32ToReference = fp32.Zip(reference).Average(p => Math.Abs(p.First - p.Second));
+        Assert.True(meanToReference < 0.25 * fp32ToReference, $"mean |ORT - fake-quant| {meanToReference} is not well below mean |FP32 - fake-quant| {fp32ToReference}");
+
+        // ONNX Runtime recognised the QDQ pattern: the convolutions whose output is requantized run as QLinearConv.
+        var fused = OnnxExporter.Load(optimized).Graph.Node.Select(n => n.OpType).ToList();
+        output.WriteLine("optimized graph: " + string.Join(", ", fused));
+        Assert.True(fused.Count(o => o == "QLinearConv") >= 2, "expected conv1 and conv2 fused into QLinearConv: " + string.Join(", ", fused));
+    }
+
+    [Fact]
+    public void FakeQuantizeOpsInTheForwardBecomeQdqPairs()
+    {
+        using var scope = NewDisposeScope();
+        var g = new Generator(12);
+        using var net = new FakeQuantNet();
+        var path = Path.Combine(_dir, "fq.onnx");
+        long live = Tensor.LiveCount;
+        OnnxExporter.ExportToFile(net, path, new OnnxExportOptions { InputShape = new long[] { 3, 8, 8 } });
+        Assert.Equal(live, Tensor.LiveCount); // the trace, folded constants and temporaries are all released
+        var model = OnnxExporter.Load(path);
+        Assert.Equal(1, model.Graph.Node.Count(n => n.OpType == "QuantizeLinear"));
+        Assert.Equal(2, model.Graph.Node.Count(n => n.OpType == "DequantizeLinear"));
+        Assert.Equal((int)Onnx.TensorProto.Types.DataType.Int8, model.Graph.Initializer.Single(i => i.Name == "conv.weight").DataType);
+        ExportTestSupport.AssertOnnxCheckerPasses(path, output);
+        var ort = ExportTestSupport.Ort(output);
+        if (ort is null) return;
+        net.eval();
+        using var _ = no_grad();
+        var x = randn(new long[] { 2, 3, 8, 8 }, g);
+        // Same arithmetic in both (quantize, dequantize, float conv), so agreement is at float precision.
+        ExportTestSupport.AssertMatchesTorch(ort, path, "images", x, new[] { net.call(x) }, new[] { "output" }, 1e-4f);
+    }
+
+    /// <summary>A layer written the way QAT wraps one: fake-quantized input and per-channel fake-quantized weight.</summary>
+    private sealed class FakeQuantNet : nn.Module<Tensor, Tensor>
+    {
+        private readonly Conv2d _conv = new(3, 4, 3, padding: 1);
+
+        public FakeQuantNet() : base("FakeQuantNet") => register_module("conv", _conv);
+
+        public override Tensor forward(Tensor x)
+        {
+            var xq = F.fake_quantize_per_tensor_affine(x, 0.05, 3, -128, 127);
+            var scales = tensor(new[] { 0.01f, 0.02f, 0.015f, 0.012f }, 4);
+            var wq = F.fake_quantize_per_channel_affine(_conv.weight, scales, zeros(new long[] { 4 }, ScalarType.Int32), 0, -128, 127);
+            return F.relu(F.conv2d(xq, wq, _conv.bias, null, new long[] { 1, 1 }));
+        }
+    }
+}
