@@ -224,20 +224,22 @@ public class DistillerTests
     }
 
     [Fact]
-    public void Steps_DoNotLeakTensors()
+    public void ValidateStepsAndDispose_DoNotLeakTensors()
     {
         using var teacher = new TinyDetector(8, 2, 1);
         using var student = new TinyDetector(5, 2, 2);
-        using var d = new Distiller(teacher, student, L2("backbone:backbone", "yolo_output.1:yolo_output.1"));
         using var x = Images(2, 5);
+        long start = Tensor.LiveCount;
+        var d = new Distiller(teacher, student, L2("backbone:backbone", "yolo_output.1:yolo_output.1"));
         d.Validate(x);
-        using var optimizer = new optim.SGD(d.TrainableModule.parameters(), 0.01, momentum: 0.9);
+        Assert.Equal(start + 2, Tensor.LiveCount); // the adapter's weight and bias
+        var optimizer = new optim.SGD(d.TrainableModule.parameters(), 0.01, momentum: 0.9);
         var step = DistillationTraining.WithDistillation<Batch>(b =>
         {
             var outs = student.call(b.X);
             return new Slim.Pipeline.LossParts(outs[0].square().mean(), new Dictionary<string, Tensor>());
         }, d, b => b.X);
-        using var batch = new Batch(x.alias());
+        var batch = new Batch(x.alias());
         void Step()
         {
             using var scope = NewDisposeScope();
@@ -250,6 +252,10 @@ public class DistillerTests
         long live = Tensor.LiveCount;
         for (int i = 0; i < 4; i++) Step();
         Assert.Equal(live, Tensor.LiveCount);
+        batch.Dispose();
+        optimizer.Dispose();
+        d.Dispose();
+        Assert.Equal(start, Tensor.LiveCount);
     }
 
     private sealed class Wrapper : nn.Module<Tensor, Tensor[]>

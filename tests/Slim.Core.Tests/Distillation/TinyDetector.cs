@@ -41,10 +41,3 @@ internal sealed class TinyDetector : nn.Module<Tensor, Tensor[]>
         return new[] { _outputs[0].call(f), _outputs[1].call(f4), _outputs[2].call(f8) };
     }
 }
-
-/// <summary>A batch of input images for the trainer.</summary>
-internal sealed class Batch(Tensor x) : IDisposable
-{
-    public Tensor X { get; } = x;
-    public void Dispose() => X.Dispose();
-}
