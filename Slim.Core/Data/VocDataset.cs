@@ -129,7 +129,7 @@ public static class VocDataset
                 throw new DatasetException(xmlPath, $"VOC annotation file '{xmlPath}' line {line}: <object> has no <name>.");
             if (!classIndex.TryGetValue(name, out var cls))
                 throw new DatasetException(xmlPath,
-                    $"VOC annotation file '{xmlPath}' line {line}: unknown class '{name}'; did you mean '{Levenshtein.Nearest(name, classes)}'? " +
+                    $"VOC annotation file '{xmlPath}' line {line}: unknown class '{name}'; did you mean '{Slim.Common.Suggest.Ranked(name, classes, 1).FirstOrDefault()}'? " +
                     $"Valid classes: {string.Join(", ", classes)}.");
             bool difficult = obj.Element("difficult")?.Value.Trim() is { } d && d != "0" && d.Length > 0;
             var bb = obj.Element("bndbox")

@@ -103,8 +103,8 @@ public class VocDatasetTests
     [Fact]
     public void LevenshteinDistanceIsTheEditCount()
     {
-        Assert.Equal(3, Levenshtein.Distance("kitten", "sitting"));
-        Assert.Equal(0, Levenshtein.Distance("Dog", "dog"));
-        Assert.Equal("motorbike", Levenshtein.Nearest("motorbik", VocDataset.StandardClasses));
+        Assert.Equal(3, Slim.Common.Suggest.Distance("kitten", "sitting"));
+        Assert.Equal(0, Slim.Common.Suggest.Distance("Dog", "dog"));
+        Assert.Equal("motorbike", Slim.Common.Suggest.Ranked("motorbik", VocDataset.StandardClasses, 1)[0]);
     }
 }
