@@ -20,5 +20,7 @@ public static class Program
         yield return InfoCommand.Create();
         yield return RecipeCommand.Create();
         yield return FlopsCommand.Create();
+        yield return TrainCommand.Create();
+        yield return EvalCommand.Create();
     }
 }

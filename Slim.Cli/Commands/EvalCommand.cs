@@ -1,0 +1,69 @@
+using System.CommandLine;
+using System.Globalization;
+using Slim.Detection;
+using Slim.Pipeline;
+using Spectre.Console;
+
+namespace Slim.Cli.Commands;
+
+/// <summary>`slim eval`: AP of a checkpoint on the recipe's validation set, or of a COCO results file.</summary>
+public static class EvalCommand
+{
+    public static Command Create()
+    {
+        var recipeFile = new Argument<string?>("recipe") { Description = "The recipe YAML file (names the dataset).", Arity = ArgumentArity.ZeroOrOne };
+        var overrides = CommonOptions.Overrides();
+        var checkpoint = new Option<string?>("--checkpoint") { Description = "The checkpoint to evaluate (default: the recipe's model.checkpoint)." };
+        var onnx = new Option<string?>("--onnx") { Description = "Evaluate an exported ONNX model in ONNX Runtime instead." };
+        var annotations = new Option<string?>("--annotations") { Description = "COCO instances json (with --results: score a results file, no model)." };
+        var results = new Option<string?>("--results") { Description = "COCO results json from any detector." };
+        var threads = new Option<int>("--threads") { Description = "ONNX Runtime threads (with --onnx).", DefaultValueFactory = _ => 1 };
+        var cmd = new Command("eval", """
+            Print the AP table (VOC mAP@0.5 and the COCO metrics) of a checkpoint or an ONNX model on the
+            recipe's validation set, or score a COCO-format results file as pycocotools users do.
+
+            Examples:
+              slim eval recipes/quickstart.yml --checkpoint runs/quickstart/stages/00_train/best.ckpt
+              slim eval recipes/quickstart.yml --onnx runs/quickstart/export/model_int8.onnx
+              slim eval --annotations instances_val.json --results detections.json
+            """);
+        cmd.Arguments.Add(recipeFile);
+        foreach (var o in new Option[] { overrides, checkpoint, onnx, annotations, results, threads }) cmd.Options.Add(o);
+        cmd.SetAction(p => CliRunner.Run(() =>
+        {
+            var console = AnsiConsole.Console;
+            if (p.GetValue(annotations) is { } ann)
+            {
+                var res = p.GetValue(results) ?? throw new UsageException("--annotations needs --results (a COCO results json)");
+                var eval = CocoEvaluator.EvaluateFiles(ann, res);
+                console.Write(ApTable.Coco(eval));
+                return ExitCode.Ok;
+            }
+            if (p.GetValue(recipeFile) is not { } file) throw new UsageException("give a recipe (or --annotations with --results)");
+            var r = Slim.Recipes.RecipeLoader.Load<Slim.Recipes.Recipe>(file, p.GetValue(overrides) ?? Array.Empty<string>());
+            Runtime.Configure(r);
+            var task = DetectionTask.Create(r, new ConsoleProgress().Info);
+            DetectionScore score;
+            if (p.GetValue(onnx) is { } onnxPath)
+                score = task.EvaluateOnnx(onnxPath, p.GetValue(threads));
+            else
+            {
+                var ckpt = p.GetValue(checkpoint) ?? r.Model.Checkpoint ?? throw new UsageException("give --checkpoint FILE (or set model.checkpoint in the recipe)");
+                var (model, _, _) = TrainStage.Load(ckpt);
+                using (model) score = task.Evaluate(model.call);
+            }
+            Print(console, task, score);
+            return ExitCode.Ok;
+        }));
+        return cmd;
+    }
+
+    /// <summary>Prints the VOC and COCO tables of a score.</summary>
+    public static void Print(IAnsiConsole console, DetectionTask task, DetectionScore score)
+    {
+        var names = task.ClassNames.Select((n, i) => (n, i)).ToDictionary(x => x.i, x => x.n);
+        console.Write(ApTable.Voc(score.Voc, names));
+        console.Write(ApTable.Coco(score.Coco));
+        console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{task.MetricName}: {score.Primary * 100:F2} ({score.Detections} detections on {task.ValImageCount} images)"));
+    }
+}

@@ -1,0 +1,242 @@
+using Slim.Data;
+using Slim.Detection;
+using Slim.Export;
+using Slim.Models;
+using Slim.Recipes;
+using Slim.Torch;
+using static Slim.Torch.torch;
+
+namespace Slim.Pipeline;
+
+/// <summary>
+/// Everything a detection recipe needs besides the model: the datasets (generated offline
+/// when the recipe asks for synthetic data), batch loaders, the YOLOv3 loss, and AP
+/// evaluation of a model in libtorch or of an exported model in ONNX Runtime.
+/// </summary>
+public sealed class DetectionTask
+{
+    private readonly Recipe _recipe;
+    private readonly IReadOnlyList<GroundTruthBox> _valTruth;
+    private readonly IReadOnlyList<DetectionSample> _valSamples;
+
+    private DetectionTask(Recipe recipe, DetectionDataset train, DetectionDataset val, int valLimit)
+    {
+        _recipe = recipe;
+        Train = train;
+        Val = val;
+        _valSamples = valLimit > 0 ? val.Samples.Take(valLimit).ToList() : val.Samples;
+        _valTruth = _valSamples.SelectMany(s => s.Boxes.Select(b =>
+            new GroundTruthBox(s.ImageId, b.ClassIndex, b.X1, b.Y1, b.X2, b.Y2, b.IsCrowd, b.IsDifficult, b.Area))).ToList();
+        NumClasses = recipe.Model.NumClasses > 0 ? recipe.Model.NumClasses : train.ClassNames.Count;
+        if (NumClasses < train.ClassNames.Count)
+            throw new SlimException($"model.num_classes is {recipe.Model.NumClasses} but the dataset has {train.ClassNames.Count} classes ({string.Join(", ", train.ClassNames.Take(5))}…)");
+        Geometry = new YoloGeometry { NumClasses = NumClasses };
+    }
+
+    public DetectionDataset Train { get; }
+    public DetectionDataset Val { get; }
+    public int NumClasses { get; }
+    public YoloGeometry Geometry { get; }
+    public IReadOnlyList<string> ClassNames => Train.ClassNames;
+    public int InputSize => _recipe.Model.InputSize;
+    public int ValImageCount => _valSamples.Count;
+
+    /// <summary>Loads (generating first, for synthetic data) the recipe's train and validation sets.</summary>
+    public static DetectionTask Create(Recipe recipe, Action<string>? log = null, int? valLimit = null)
+    {
+        var d = recipe.Dataset;
+        DetectionDataset train, val;
+        switch (d.Format)
+        {
+            case DatasetFormat.Synthetic:
+            {
+                var gen = EnsureSynthetic(d, log);
+                train = CocoDataset.Load(Path.Combine(gen, "coco", "annotations", "instances_train.json"), Path.Combine(gen, "coco", "images"), log);
+                val = CocoDataset.Load(Path.Combine(gen, "coco", "annotations", "instances_val.json"), Path.Combine(gen, "coco", "images"), log);
+                break;
+            }
+            case DatasetFormat.Coco:
+                train = CocoDataset.Load(Path.Combine(d.Root, d.TrainAnnotations), Path.Combine(d.Root, d.TrainImages), log);
+                val = CocoDataset.Load(Path.Combine(d.Root, d.ValAnnotations), Path.Combine(d.Root, d.ValImages), log);
+                break;
+            case DatasetFormat.Voc:
+            {
+                var labels = Path.Combine(d.Root, d.LabelList);
+                string? labelFile = File.Exists(labels) ? labels : null;
+                train = VocDataset.Load(d.Root, Path.GetFileNameWithoutExtension(d.TrainList), labelFile, log);
+                val = VocDataset.Load(d.Root, Path.GetFileNameWithoutExtension(d.ValList), labelFile, log);
+                break;
+            }
+            default:
+                throw new SlimException($"dataset.format {d.Format} is not a detection dataset (use coco, voc or synthetic with a yolov3_* model)");
+        }
+        if (!train.ClassNames.SequenceEqual(val.ClassNames))
+            throw new SlimException("the training and validation sets name different classes");
+        return new DetectionTask(recipe, train, val, valLimit ?? d.ValSubset);
+    }
+
+    /// <summary>Generates the synthetic dataset into dataset.root unless it is already there; returns the folder.</summary>
+    public static string EnsureSynthetic(DatasetSection d, Action<string>? log)
+    {
+        var root = Path.GetFullPath(d.Root);
+        if (File.Exists(Path.Combine(root, "coco", "annotations", "instances_val.json"))) return root;
+        var g = d.Generate;
+        log?.Invoke($"generating {g.TrainImages + g.ValImages} synthetic images into {root}");
+        SyntheticDetectionGenerator.Generate(new SyntheticDetectionOptions
+        {
+            OutputDir = root,
+            Seed = (int)g.Seed,
+            ImageCount = g.TrainImages + g.ValImages,
+            ValFraction = (double)g.ValImages / (g.TrainImages + g.ValImages),
+            ImageSize = g.ImageSize,
+            MinObjects = g.MinObjects,
+            MaxObjects = g.MaxObjects,
+        }, log);
+        return root;
+    }
+
+    /// <summary>The model options of the recipe, with the dataset's class count.</summary>
+    public ModelOptions ModelOptions(ModelSection? model = null)
+    {
+        var m = model ?? _recipe.Model;
+        return new ModelOptions { NumClasses = NumClasses, Width = m.Width, InputSize = m.InputSize };
+    }
+
+    /// <summary>A freshly initialised detector of the recipe's architecture (seeded).</summary>
+    public YoloV3 CreateModel(ModelSection? model = null)
+    {
+        var m = model ?? _recipe.Model;
+        if (ModelRegistry.TaskOf(m.Name) != ModelTask.Detection)
+            throw new SlimException($"model.name '{m.Name}' is a classifier; detection recipes need a yolov3_* model");
+        manual_seed(_recipe.Seed);
+        return ModelRegistry.CreateDetector(m.Name, ModelOptions(m));
+    }
+
+    /// <summary>Checkpoint metadata that rebuilds the model (architecture, options, classes).</summary>
+    public Dictionary<string, string> Metadata(string architecture, ModelOptions options)
+    {
+        var meta = options.ToMetadata(architecture);
+        meta["dataset.class_names"] = string.Join("\n", ClassNames);
+        return meta;
+    }
+
+    /// <summary>Training batches from a given iteration on; batch i depends only on the seed and i.</summary>
+    public Func<long, IEnumerable<DetectionBatch>> TrainBatches(int batchSize, int seedOffset = 0)
+    {
+        var sizes = _recipe.Train.MultiScale.Count > 0 ? (IReadOnlyList<int>)_recipe.Train.MultiScale : new[] { InputSize };
+        var loader = new DetectionLoader(Train, new DetectionLoaderOptions
+        {
+            BatchSize = batchSize,
+            InputSizes = sizes,
+            Train = true,
+            Seed = (int)_recipe.Seed + seedOffset,
+            Workers = _recipe.Dataset.Workers,
+            SampleTransforms = _recipe.Train.Augment ? null : Array.Empty<Slim.Data.Transforms.IDetectionTransform>(),
+        });
+        int perEpoch = loader.BatchesPerEpoch;
+        if (perEpoch == 0) throw new SlimException($"the training set has {Train.Samples.Count} images, fewer than one batch of {batchSize}");
+        return from => Iterate(loader, perEpoch, from);
+    }
+
+    private static IEnumerable<DetectionBatch> Iterate(DetectionLoader loader, int perEpoch, long from)
+    {
+        int epoch = (int)(from / perEpoch);
+        int start = (int)(from % perEpoch);
+        while (true)
+        {
+            foreach (var b in loader.GetEpoch(epoch, start)) yield return b;
+            epoch++;
+            start = 0;
+        }
+    }
+
+    /// <summary>The YOLOv3 loss of a model on a batch, with its parts for the progress line.</summary>
+    public Func<DetectionBatch, LossParts> Loss(nn.Module<Tensor, Tensor[]> model)
+    {
+        var loss = new YoloV3Loss(new YoloV3LossOptions
+        {
+            Geometry = Geometry,
+            IgnoreThreshold = _recipe.Train.IgnoreThresh,
+            LabelSmooth = _recipe.Train.LabelSmooth,
+        });
+        return batch =>
+        {
+            var outputs = model.call(batch.Images);
+            var r = loss.Compute(outputs, batch);
+            return new LossParts(r.Total, new Dictionary<string, Tensor> { ["xy"] = r.Xy, ["wh"] = r.Wh, ["obj"] = r.Obj, ["cls"] = r.Cls });
+        };
+    }
+
+    private DetectionLoader EvalLoader(int batchSize = 8) => new(new DetectionDataset(Val.Source, Val.ClassNames, _valSamples, Val.CategoryIds, Val.Report),
+        new DetectionLoaderOptions { BatchSize = batchSize, InputSizes = new[] { InputSize }, Train = false, Seed = 0, Workers = _recipe.Dataset.Workers });
+
+    private YoloBoxDecoder Decoder() => new(new YoloBoxDecoderOptions { Geometry = Geometry });
+
+    /// <summary>AP of a detector on the validation images, in libtorch.</summary>
+    public DetectionScore Evaluate(Func<Tensor, Tensor[]> forward)
+    {
+        var decoder = Decoder();
+        var dets = new List<DetectedBox>();
+        using (no_grad())
+            foreach (var batch in EvalLoader().GetEpoch(0))
+                using (batch)
+                using (NewDisposeScope())
+                {
+                    var outs = forward(batch.Images);
+                    foreach (var perImage in decoder.Decode(outs, batch.Infos)) dets.AddRange(perImage);
+                }
+        return Score(dets);
+    }
+
+    /// <summary>AP of an exported ONNX model on the validation images, in ONNX Runtime (one process for all batches).</summary>
+    public DetectionScore EvaluateOnnx(string onnxPath, int threads, string inputName = "images")
+    {
+        var runner = OrtRunner.Create();
+        var batches = new List<(IReadOnlyList<ImageInfo> infos, IReadOnlyDictionary<string, OrtTensor> input)>();
+        foreach (var batch in EvalLoader().GetEpoch(0))
+            using (batch)
+                batches.Add((batch.Infos, new Dictionary<string, OrtTensor> { [inputName] = OrtTensor.FromTensor(batch.Images) }));
+        var results = runner.Run(onnxPath, batches.Select(b => b.input).ToList(), threads);
+        var decoder = Decoder();
+        var dets = new List<DetectedBox>();
+        for (int i = 0; i < batches.Count; i++)
+        {
+            using var scope = NewDisposeScope();
+            // Outputs come back by name; the head's order is stride 32, 16, 8 (output_0..2).
+            var outs = results[i].OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Value.ToTensor()).ToArray();
+            foreach (var perImage in decoder.Decode(outs, batches[i].infos)) dets.AddRange(perImage);
+        }
+        return Score(dets);
+    }
+
+    /// <summary>One input of batch 1 from the validation set (for latency runs and tracing).</summary>
+    public Tensor SampleInput()
+    {
+        using var batch = EvalLoader(1).GetBatch(0, 0);
+        return batch.Images.clone();
+    }
+
+    private DetectionScore Score(List<DetectedBox> dets)
+    {
+        var ids = _valSamples.Select(s => s.ImageId).ToList();
+        var classes = Enumerable.Range(0, NumClasses).ToList();
+        var voc = VocEvaluator.Evaluate(_valTruth, dets, new VocEvaluatorOptions
+        {
+            Method = _recipe.Train.Metric == MetricKind.Voc11Point ? VocApMethod.ElevenPoint : VocApMethod.Area,
+        });
+        var coco = CocoEvaluator.Evaluate(_valTruth, dets, ids, classes);
+        double primary = _recipe.Train.Metric == MetricKind.Coco ? coco.AP : voc.MeanAp;
+        return new DetectionScore(primary, voc, coco, dets.Count);
+    }
+
+    /// <summary>The metric's name as reports print it.</summary>
+    public string MetricName => _recipe.Train.Metric switch
+    {
+        MetricKind.Coco => "COCO mAP@[.5:.95]",
+        MetricKind.Voc11Point => "VOC mAP@0.5 (11-point)",
+        _ => "VOC mAP@0.5",
+    };
+}
+
+/// <summary>AP of one evaluation: the recipe's metric plus both evaluators' details.</summary>
+public sealed record DetectionScore(double Primary, VocEvaluation Voc, CocoEvaluation Coco, int Detections);
