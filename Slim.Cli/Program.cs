@@ -22,5 +22,6 @@ public static class Program
         yield return FlopsCommand.Create();
         yield return TrainCommand.Create();
         yield return EvalCommand.Create();
+        yield return DatasetCommand.Create();
     }
 }
