@@ -23,8 +23,15 @@ public sealed partial class Tensor : IDisposable
     internal IntPtr Handle =>
         _handle is { IsClosed: false } h ? h.DangerousGetHandle() : throw new ObjectDisposedException("Tensor", "the tensor was disposed");
 
-    /// <summary>Native tensors currently alive in this process (for leak checks in tests).</summary>
+    /// <summary>
+    /// Native tensors created and not disposed (for leak checks in tests). A tensor the garbage
+    /// collector finalized stays counted: it was leaked, and counting it keeps the figure
+    /// independent of when finalizers run.
+    /// </summary>
     public static long LiveCount => TensorHandle.Live;
+
+    /// <summary>Tensors freed by the garbage collector rather than disposed (leaks, for diagnostics).</summary>
+    public static long FinalizedCount => TensorHandle.Finalized;
 
     public bool IsDisposed => _handle is null || _handle.IsClosed;
 
@@ -37,7 +44,7 @@ public sealed partial class Tensor : IDisposable
 
     internal void DisposeWithoutScope()
     {
-        _handle?.Dispose();
+        _handle?.DisposeExplicitly();
         _handle = null;
         _scope = null;
     }
