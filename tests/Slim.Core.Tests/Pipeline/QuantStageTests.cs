@@ -260,6 +260,87 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
     }
 
     [Fact]
+    public void InterruptedAwareRunResumesWithBatchNormFrozenAgain()
+    {
+        var input = new StageInput(fx.Baseline, fx.Baseline, 0);
+        var straight = QuantStage.Run(fx.Context("aware-straight"), input, Aware(6));
+
+        // Interrupt right after the freeze (before step 3): the trainer saves at iteration 4 and stops.
+        using var cts = new CancellationTokenSource();
+        var lines = new List<string>();
+        var progress = new CancelOn(lines, "frozen at iteration 3", cts);
+        var dir = Path.Combine(fx.Root, "aware-interrupted");
+        var ctx = new StageContext(fx.Recipe, fx.Task, dir, false, progress, cts.Token);
+        Assert.Throws<OperationCanceledException>(() => QuantStage.Run(ctx, input, Aware(6)));
+        Assert.Equal("4", Checkpoint.ReadMetadata(Path.Combine(dir, "qat", Trainer.LastName))["train.iteration"]);
+
+        // The freeze is not in the checkpoint: the resumed run must apply it again before its first step.
+        lines.Clear();
+        var resumed = QuantStage.Run(new StageContext(fx.Recipe, fx.Task, dir, true, progress, default), input, Aware(6));
+        Assert.Contains(lines, l => l.Contains("frozen at iteration 4"));
+        Assert.Equal(File.ReadAllText(straight.QuantizationFile!), File.ReadAllText(resumed.QuantizationFile!));
+        var (a, _, _) = TrainStage.Load(straight.Checkpoint);
+        var (b, _, _) = TrainStage.Load(resumed.Checkpoint);
+        using (a)
+        using (b)
+            foreach (var (name, t) in a.state_dict()) Assert.True(t.equal(b.state_dict()[name]), $"{name} differs after resume");
+    }
+
+    private sealed class CancelOn(List<string> lines, string trigger, CancellationTokenSource cts) : IProgressSink
+    {
+        public IProgressTask Start(string description, long total) => NullProgress.Instance.Start(description, total);
+        public void Info(string message)
+        {
+            lines.Add(message);
+            if (message.Contains(trigger)) cts.Cancel();
+        }
+    }
+
+    [Fact]
+    public void QuantFileRoundTripsScalesExactlyAndRejectsBadFiles()
+    {
+        var layer = new QuantizedLayer
+        {
+            ModulePath = "backbone.conv1.conv", LayerType = "Conv2d", WeightParameter = "backbone.conv1.conv.weights",
+            FoldedBatchNorm = "backbone.conv1.bn", Weight = new float[8], WeightShape = new long[] { 2, 1, 2, 2 }, Bias = new float[2],
+            // Values whose shortest decimal forms need all 9 significant digits.
+            WeightScales = new[] { 0.1f / 3, MathF.PI / 1000 }, InputScale = 1f / 127,
+        };
+        var linear = layer with { ModulePath = "fc", LayerType = "Linear", WeightParameter = "fc.weight", FoldedBatchNorm = null, WeightShape = new long[] { 2, 4 }, WeightScales = new[] { 1e-7f, 3.4e38f }, InputScale = 123.456f };
+        var result = new QuantizationResult(QuantMode.Post, "kl", new[] { layer, linear });
+        var plan = new QuantizationPlan(new[]
+        {
+            new QuantLayerDecision("backbone.conv1.conv", "Conv2d", true, QuantizationPlan.QuantizedReason, "backbone.conv1.bn"),
+            new QuantLayerDecision("fc", "Linear", true, QuantizationPlan.QuantizedReason, null),
+            new QuantLayerDecision("yolo_output.0.conv", "Conv2d", false, "detection output", null),
+        });
+        var path = Path.Combine(fx.Root, "roundtrip", "quant.json");
+        QuantFile.Write(path, result, plan, new QuantSection { Mode = QuantMode.Post, Algo = CalibrationAlgo.Kl }, "twin.ckpt");
+
+        var specs = QuantStage.ReadQuantizationFile(path);
+        Assert.Equal(new[] { "backbone.conv1.conv", "fc" }, specs.Keys);
+        Assert.Equal(layer.WeightScales, specs["backbone.conv1.conv"].WeightScales);
+        Assert.Equal(layer.InputScale, specs["backbone.conv1.conv"].InputScale);
+        Assert.Equal(linear.WeightScales, specs["fc"].WeightScales);
+        Assert.Equal(123.456f, specs["fc"].InputScale);
+        Assert.All(specs.Values, s => Assert.True(s.Int8 && s.InputZeroPoint == 0));
+        Assert.Equal(plan.Layers, QuantFile.ReadReport(path));
+        Assert.DoesNotContain("\"weight\":", File.ReadAllText(path));
+
+        var e = Assert.Throws<QuantizationException>(() => QuantStage.ReadQuantizationFile(path + ".absent"));
+        Assert.Contains("no such quantization file", e.Message);
+        File.WriteAllText(path, "{ not json");
+        e = Assert.Throws<QuantizationException>(() => QuantStage.ReadQuantizationFile(path));
+        Assert.Contains("not valid JSON", e.Message);
+        File.WriteAllText(path, """{"format": "other"}""");
+        e = Assert.Throws<QuantizationException>(() => QuantStage.ReadQuantizationFile(path));
+        Assert.Contains("not a Slim quantization file", e.Message);
+        File.WriteAllText(path, """{"format": "slim.quant", "version": 1, "layers": [{"module": "a", "weight_scales": [0.1]}]}""");
+        e = Assert.Throws<QuantizationException>(() => QuantStage.ReadQuantizationFile(path));
+        Assert.Contains("layers[0].input_scale is missing", e.Message);
+    }
+
+    [Fact]
     public void AwareStageResumesFromItsCheckpoint()
     {
         var ctx = fx.Context("aware-resume");
