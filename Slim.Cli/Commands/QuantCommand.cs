@@ -21,7 +21,7 @@ public static class QuantCommand
         var algo = new Option<string?>("--algo") { Description = "post: abs_max, avg, hist, kl or mse." };
         var notQuant = new Option<string[]>("--not-quant")
         {
-            Description = "Module path patterns kept in float, comma-separated and/or repeated, e.g. --not-quant res_conv1,se_block.",
+            Description = "Module path patterns kept in float (replacing the recipe's not_quant), comma-separated and/or repeated, e.g. --not-quant res_conv1,se_block.",
             AllowMultipleArgumentsPerToken = true,
         };
         var batches = new Option<int?>("--calibration-batches") { Description = "post: batches of training images to calibrate on." };
