@@ -23,5 +23,7 @@ public static class Program
         yield return TrainCommand.Create();
         yield return EvalCommand.Create();
         yield return DatasetCommand.Create();
+        yield return DistillCommand.Create();
+        yield return QuantCommand.Create();
     }
 }

@@ -31,6 +31,9 @@ public sealed class Trainer
     /// Trains <paramref name="model"/>. <paramref name="batchesFrom"/> yields the batches from a
     /// given iteration on; <paramref name="loss"/> computes the loss of one batch in training mode;
     /// <paramref name="evaluate"/> (optional) returns a metric, higher is better.
+    /// <paramref name="beforeStep"/> (optional) is called with the iteration index before each
+    /// step, the first call of a resumed run included, so a schedule of model changes keyed on
+    /// the iteration (QAT's batch-norm freeze) is re-applied when a run resumes.
     /// </summary>
     public TrainResult Fit<TBatch>(
         nn.Module model,
@@ -42,7 +45,8 @@ public sealed class Trainer
         bool resume = false,
         IReadOnlyDictionary<string, string>? metadata = null,
         string description = "train",
-        CancellationToken cancel = default)
+        CancellationToken cancel = default,
+        Action<long>? beforeStep = null)
         where TBatch : IDisposable
     {
         var trainable = model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
@@ -77,6 +81,7 @@ public sealed class Trainer
                     using (batch)
                     using (var scope = NewDisposeScope())
                     {
+                        beforeStep?.Invoke(it);
                         schedule.Apply(optimizer, it);
                         optimizer.zero_grad();
                         var parts = loss(batch);

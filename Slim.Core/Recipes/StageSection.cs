@@ -118,8 +118,8 @@ public sealed class DistillSection
     [Bounds(0, 1e6)]
     public double ClsWeight { get; set; } = 1.0;
 
-    [Doc("Training of the student.")]
-    public FineTuneSection FineTune { get; set; } = new();
+    [Doc("Training of the student (distill stage; a prune stage's distilled fine-tune uses prune.fine_tune).")]
+    public FineTuneSection FineTune { get; set; } = new() { Iterations = 200 };
 }
 
 /// <summary>Quantization modes.</summary>

@@ -1,0 +1,228 @@
+using System.Globalization;
+using System.Text;
+using Slim.Compression.Quantization;
+using Slim.Data;
+using Slim.Models;
+using Slim.Recipes;
+using Slim.Torch;
+using static Slim.Torch.torch;
+
+namespace Slim.Pipeline;
+
+/// <summary>
+/// The quant stage: INT8 quantization of the previous stage's detector, aware (fake-quantized
+/// fine-tuning with the trainer, BN statistics frozen part-way) or post-training (calibration on
+/// training images in evaluation transforms). It writes <c>quant.json</c> (the scales, see
+/// <see cref="QuantFile"/>) and a float twin checkpoint (<see cref="QuantTwin"/>) that, exported
+/// with the scales as QDQ pairs, is the fake-quantized model.
+/// </summary>
+public static class QuantStage
+{
+    /// <summary>The quantization parameters file in the stage folder.</summary>
+    public const string QuantFileName = "quant.json";
+
+    /// <summary>The float twin checkpoint in the stage folder.</summary>
+    public const string TwinFileName = "twin.ckpt";
+
+    /// <summary>Runs the stage on input.Checkpoint and writes quant.json and the twin into ctx.StageDir.</summary>
+    public static StageOutcome Run(StageContext ctx, StageInput input, QuantSection section)
+    {
+        using var run = Quantize(ctx, input.Checkpoint, section);
+        Directory.CreateDirectory(ctx.StageDir);
+        var twinPath = Path.Combine(ctx.StageDir, TwinFileName);
+        var quantPath = Path.Combine(ctx.StageDir, QuantFileName);
+        using (var twin = QuantTwin.Build(run.Model, run.Result, run.Architecture, run.Options))
+        {
+            var meta = ctx.Task.Metadata(run.Architecture, run.Options);
+            meta["quant.mode"] = RecipeBinder.EnumName(typeof(QuantMode), section.Mode);
+            meta["quant.file"] = QuantFileName;
+            Checkpoint.Save(twinPath, twin.state_dict(), meta);
+        }
+        QuantFile.Write(quantPath, run.Result, run.Plan, section, twinPath);
+
+        int quantized = run.Plan.Quantized.Count(), skipped = run.Plan.Layers.Count - quantized;
+        foreach (var line in ReportLines(run.Plan)) ctx.Progress.Info(line);
+        var inv = CultureInfo.InvariantCulture;
+        ctx.Progress.Info(string.Create(inv,
+            $"quant: {ctx.Task.MetricName} {run.ApBefore * 100:F2} (float) → {run.ApAfter * 100:F2} (int8 fake-quant); {quantized} layers int8, {skipped} float; wrote {quantPath} and {twinPath}"));
+        return new StageOutcome
+        {
+            Stage = "quant",
+            Detail = Detail(section, quantized, run.Plan.Layers.Count),
+            Checkpoint = twinPath,
+            Ap = run.ApAfter,
+            QuantizationFile = quantPath,
+            Extra = new Dictionary<string, double>
+            {
+                ["ap_before"] = run.ApBefore,
+                ["ap_after"] = run.ApAfter,
+                ["quantized_layers"] = quantized,
+                ["skipped_layers"] = skipped,
+            },
+        };
+    }
+
+    /// <summary>
+    /// Loads the float detector at checkpoint, quantizes it as section says and evaluates it
+    /// before and after; writes nothing but the aware fine-tune's checkpoints (ctx.StageDir/qat).
+    /// </summary>
+    public static QuantRun Quantize(StageContext ctx, string checkpoint, QuantSection section)
+    {
+        var options = QuantizationOptions.From(section);
+        options.Validate();
+        if (section.Mode == QuantMode.Aware && section.FineTune.Iterations <= 0)
+            throw new QuantizationException("quant.fine_tune.iterations is 0: aware quantization learns the input scales while training; give iterations (e.g. 200) or use mode post");
+        var (model, arch, modelOptions) = LoadFloat(ctx, checkpoint);
+        try
+        {
+            // Checked before the float evaluation, so a typo fails at once.
+            LayerSelector.CheckPatterns(options.NotQuant, model.named_modules().Select(m => m.name).Where(n => n.Length > 0).ToList());
+            model.eval();
+            double before = ctx.Task.Evaluate(model.call).Primary;
+            QuantizationPlan plan = section.Mode == QuantMode.Aware
+                ? TrainAware(ctx, model, options, section)
+                : Calibrate(ctx, model, options, section);
+            var result = QuantizationResult.ToFakeQuant(model, section.Mode, section.Algo);
+            double after = ctx.Task.Evaluate(model.call).Primary;
+            return new QuantRun(model, arch, modelOptions, plan, result, section, before, after);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Builds the recipe's model with the checkpoint's channel counts (a pruned model keeps its
+    /// own) and loads the checkpoint, failing with the differences named when it was written for
+    /// another architecture, width or class count.
+    /// </summary>
+    private static (YoloV3 model, string architecture, ModelOptions options) LoadFloat(StageContext ctx, string checkpoint)
+    {
+        if (!File.Exists(checkpoint))
+            throw new QuantizationException($"{checkpoint}: no such checkpoint; give the float model to quantize (e.g. the train or prune stage's checkpoint)");
+        var meta = Checkpoint.ReadMetadata(checkpoint);
+        string arch = ctx.Recipe.Model.Name;
+        var options = ctx.Task.ModelOptions(ctx.Recipe.Model);
+        if (meta.ContainsKey(ModelOptions.MetadataPrefix + "architecture"))
+        {
+            var (saved, savedOptions) = ModelOptions.FromMetadata(meta);
+            if (saved != arch)
+                throw new QuantizationException($"{checkpoint}: the checkpoint is a {saved} but the recipe's model is {arch}: give a checkpoint of the recipe's model (model.name) or change model.name");
+            options = options with { ChannelOverrides = savedOptions.ChannelOverrides };
+        }
+        var model = ModelRegistry.CreateDetector(arch, options);
+        try
+        {
+            ArchitectureCheck.VerifyAndLoad(model, checkpoint);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        return (model, arch, options);
+    }
+
+    private static QuantizationPlan TrainAware(StageContext ctx, YoloV3 model, QuantizationOptions options, QuantSection section)
+    {
+        QuantizationPlan plan;
+        using (var sample = ctx.Task.SampleInput())
+            plan = AwareQuantizer.Prepare(model, options, x => model.call(x), sample);
+        int iterations = section.FineTune.Iterations;
+        var settings = TrainSettings.From(ctx.Recipe.Train, section.FineTune) with
+        {
+            CheckpointInterval = Math.Max(10, iterations / 10),
+        };
+        long freezeAt = (long)Math.Round(section.FreezeBnAt * iterations);
+        bool frozen = false;
+        // The trainer calls back before every step (also the first of a resumed run), so the
+        // freeze, which is not part of the saved state, is re-applied after a resume.
+        void BeforeStep(long it)
+        {
+            if (frozen || it < freezeAt) return;
+            int n = AwareQuantizer.FreezeBatchNorm(model);
+            frozen = true;
+            ctx.Progress.Info($"quant: batch-norm statistics of {n} quantized convs frozen at iteration {it}");
+        }
+        // The checkpoints hold the prepared (quantized-layer) model, not a registry model, so
+        // they carry no model.* metadata: TrainStage.Load must not mistake them for one.
+        var meta = new Dictionary<string, string> { ["quant.mode"] = "aware", ["quant.prepared"] = "true" };
+        new Trainer(ctx.Progress).Fit(model, settings, ctx.Task.TrainBatches(settings.BatchSize), ctx.Task.Loss(model),
+            checkpointDir: Path.Combine(ctx.StageDir, "qat"), resume: ctx.Resume, metadata: meta,
+            description: "quant-aware", cancel: ctx.Cancel, beforeStep: BeforeStep);
+        return plan;
+    }
+
+    private static QuantizationPlan Calibrate(StageContext ctx, YoloV3 model, QuantizationOptions options, QuantSection section)
+    {
+        var batches = CalibrationBatches(ctx, section.CalibrationBatches, out int count);
+        ctx.Progress.Info($"quant: calibrating ({QuantizationResult.AlgorithmName(section.Algo)}) on {count} batches of {ctx.Recipe.Train.BatchSize} training images");
+        var (plan, _) = PostTrainingQuantizer.Run(model, options, x => model.call(x), batches);
+        return plan;
+    }
+
+    /// <summary>
+    /// Up to <paramref name="wanted"/> full batches of training images in evaluation transforms
+    /// (resize only, dataset order). Only full batches: the avg algorithm averages per-batch
+    /// maxima, which a short last batch would bias.
+    /// </summary>
+    internal static IEnumerable<Tensor> CalibrationBatches(StageContext ctx, int wanted, out int count)
+    {
+        int batchSize = ctx.Recipe.Train.BatchSize;
+        int images = ctx.Task.Train.Samples.Count;
+        int full = images / batchSize;
+        if (full == 0)
+            throw new QuantizationException($"quant --mode post: no calibration data: the training set ({ctx.Task.Train.Source}) has {images} images, fewer than one batch of {batchSize} (train.batch_size); lower train.batch_size or add training images");
+        count = Math.Min(wanted, full);
+        if (count < wanted)
+            ctx.Progress.Info($"quant: the training set has {full} batches of {batchSize}; calibrating on {count} instead of {wanted} (quant.calibration_batches)");
+        var loader = new DetectionLoader(ctx.Task.Train, new DetectionLoaderOptions
+        {
+            BatchSize = batchSize,
+            InputSizes = new[] { ctx.Task.InputSize },
+            Train = false,
+            Seed = 0,
+            Workers = ctx.Recipe.Dataset.Workers,
+        });
+        return Images(loader, count);
+    }
+
+    private static IEnumerable<Tensor> Images(DetectionLoader loader, int count)
+    {
+        foreach (var batch in loader.GetEpoch(0).Take(count))
+            using (batch)
+                yield return batch.Images;
+    }
+
+    /// <summary>"aware, 200 it, 40/45 layers int8" or "post kl, 10 batches, 40/45 layers int8".</summary>
+    private static string Detail(QuantSection s, int quantized, int total)
+    {
+        string how = s.Mode == QuantMode.Aware
+            ? $"aware, {s.FineTune.Iterations} it"
+            : $"post {QuantizationResult.AlgorithmName(s.Algo)}, {s.CalibrationBatches} batches";
+        string skip = s.NotQuant.Count > 0 ? $", not_quant {string.Join(",", s.NotQuant)}" : "";
+        return $"{how}, {quantized}/{total} layers int8{skip}";
+    }
+
+    /// <summary>The layer report as aligned text lines (module, type, int8, reason).</summary>
+    public static IReadOnlyList<string> ReportLines(QuantizationPlan plan)
+    {
+        var rows = new List<string[]> { QuantizationPlan.Columns.ToArray() };
+        rows.AddRange(plan.Rows());
+        var widths = Enumerable.Range(0, 3).Select(c => rows.Max(r => r[c].Length)).ToArray();
+        return rows.Select(r =>
+        {
+            var sb = new StringBuilder();
+            for (int c = 0; c < 3; c++) sb.Append(r[c].PadRight(widths[c] + 2));
+            return sb.Append(r[3]).ToString();
+        }).ToList();
+    }
+
+    /// <summary>
+    /// What the INT8 exporter needs from a quant.json: module path → weight scales, input scale,
+    /// zero point and whether the input is int8. The module paths are the twin checkpoint's.
+    /// </summary>
+    public static IReadOnlyDictionary<string, QuantSpec> ReadQuantizationFile(string path) => QuantFile.Read(path);
+}

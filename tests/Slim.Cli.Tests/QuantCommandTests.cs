@@ -1,0 +1,129 @@
+using Slim.Cli;
+using Slim.Cli.Commands;
+using Slim.Pipeline;
+using Slim.Recipes;
+
+namespace Slim.Cli.Tests;
+
+/// <summary>A tiny recipe file on disk and a baseline trained from it, for the CLI verb tests.</summary>
+public sealed class TinyRecipeFixture : IDisposable
+{
+    public TinyRecipeFixture()
+    {
+        Root = Directory.CreateTempSubdirectory("slim-cli-").FullName;
+        RecipeFile = Path.Combine(Root, "tiny.yml");
+        File.WriteAllText(RecipeFile, $$"""
+            name: tiny
+            seed: 2
+            model: {name: yolov3_mobilenet_v1, width: 0.25, input_size: 64}
+            dataset:
+              format: synthetic
+              root: {{Path.Combine(Root, "data")}}
+              generate: {train_images: 16, val_images: 4, image_size: 96, min_objects: 1, max_objects: 2}
+              workers: 1
+            train: {iterations: 4, batch_size: 4, lr: 0.001, warmup_steps: 1, augment: false}
+            """);
+        var recipe = RecipeLoader.Load<Recipe>(RecipeFile);
+        var task = DetectionTask.Create(recipe);
+        Baseline = TrainStage.Run(recipe, task, Path.Combine(Root, "train"), false, NullProgress.Instance, default).Checkpoint;
+    }
+
+    public string Root { get; }
+    public string RecipeFile { get; }
+    public string Baseline { get; }
+
+    public string Dir(string name) => Path.Combine(Root, name);
+
+    /// <summary>Runs slim with args; returns the exit code and what went to stderr.</summary>
+    public static (int code, string error) Slim(params string[] args)
+    {
+        var saved = Console.Error;
+        var error = new StringWriter();
+        Console.SetError(error);
+        try
+        {
+            int code = Program.BuildRoot().Parse(args).Invoke();
+            return (code, error.ToString());
+        }
+        finally
+        {
+            Console.SetError(saved);
+        }
+    }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(Root, true); } catch (IOException) { }
+    }
+}
+
+public class QuantCommandTests(TinyRecipeFixture fx) : IClassFixture<TinyRecipeFixture>
+{
+    [Fact]
+    public void PostQuantizationWritesItsFilesAndExitsZero()
+    {
+        var outDir = fx.Dir("quant-post");
+        var (code, error) = TinyRecipeFixture.Slim("quant", fx.RecipeFile, "--checkpoint", fx.Baseline, "--mode", "post", "--algo", "kl",
+            "--calibration-batches", "2", "--not-quant", "yolo_block.2,yolo_transition", "--out", outDir);
+        Assert.True(code == 0, error);
+        Assert.True(File.Exists(Path.Combine(outDir, QuantStage.QuantFileName)));
+        Assert.True(File.Exists(Path.Combine(outDir, QuantStage.TwinFileName)));
+        var report = QuantFile.ReadReport(Path.Combine(outDir, QuantStage.QuantFileName));
+        Assert.Contains(report, r => r.Path.StartsWith("yolo_block.2", StringComparison.Ordinal) && r.Reason == "not_quant pattern 'yolo_block.2'");
+        Assert.Contains(report, r => r.Path.StartsWith("yolo_transition", StringComparison.Ordinal) && r.Reason == "not_quant pattern 'yolo_transition'");
+        // The layer report goes to the progress log (stderr).
+        Assert.Contains("detection output", error);
+    }
+
+    [Fact]
+    public void AwareQuantizationRunsWithIterationsFromTheCommandLine()
+    {
+        var outDir = fx.Dir("quant-aware");
+        var (code, error) = TinyRecipeFixture.Slim("quant", fx.RecipeFile, "--checkpoint", fx.Baseline, "--mode", "aware", "--iterations", "2", "--out", outDir);
+        Assert.True(code == 0, error);
+        Assert.Equal("2", Slim.Torch.Checkpoint.ReadMetadata(Path.Combine(outDir, "qat", Trainer.LastName))["train.iteration"]);
+    }
+
+    [Theory]
+    [InlineData(2, "--mode", "sideways", "--mode 'sideways' is not one of aware, post")]
+    [InlineData(2, "--algo", "kll", "(did you mean kl?)")]
+    [InlineData(2, "--calibration-batches", "0", "give at least 1")]
+    [InlineData(2, "--not-quant", "a,,b", "empty pattern")]
+    [InlineData(3, "--not-quant", "se_block", "'se_block' matches no module path")]
+    public void BadOptionsExitWithAClearMessage(int expected, string option, string value, string message)
+    {
+        var args = new List<string> { "quant", fx.RecipeFile, "--checkpoint", fx.Baseline, option, value, "--out", fx.Dir("quant-bad") };
+        if (option != "--mode") args.AddRange(new[] { "--mode", "post" });
+        var (code, error) = TinyRecipeFixture.Slim(args.ToArray());
+        Assert.Equal(expected, code);
+        Assert.Contains(message, error);
+        Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("slim: error:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void MissingCheckpointIsUsageAndAbsentFileIsInvalidInput()
+    {
+        var (code, error) = TinyRecipeFixture.Slim("quant", fx.RecipeFile, "--mode", "post");
+        Assert.Equal((int)ExitCode.Usage, code);
+        Assert.Contains("--checkpoint FILE", error);
+        (code, error) = TinyRecipeFixture.Slim("quant", fx.RecipeFile, "--checkpoint", fx.Dir("absent.ckpt"), "--mode", "post");
+        Assert.Equal((int)ExitCode.InvalidInput, code);
+        Assert.Contains("no such checkpoint", error);
+    }
+
+    [Fact]
+    public void CommandLineValuesOverlayTheRecipesQuantStage()
+    {
+        var recipe = RecipeLoader.Parse<Recipe>("""
+            stages:
+              - quant: {mode: aware, algo: mse, calibration_batches: 7, not_quant: [se_block], fine_tune: {iterations: 50, lr: 0.0001}}
+            """);
+        var s = QuantCommand.Section(recipe, new QuantCommand.Settings(null, "post", null, new[] { "res_conv1,se_block", "yolo_output" }, null, 9, "o", false));
+        Assert.Equal(QuantMode.Post, s.Mode);
+        Assert.Equal(CalibrationAlgo.Mse, s.Algo);
+        Assert.Equal(7, s.CalibrationBatches);
+        Assert.Equal(new[] { "res_conv1", "se_block", "yolo_output" }, s.NotQuant);
+        Assert.Equal(9, s.FineTune.Iterations);
+        Assert.Equal(0.0001, s.FineTune.Lr);
+    }
+}

@@ -1,0 +1,154 @@
+using Slim.Compression.Distillation;
+using Slim.Pipeline;
+using Slim.Recipes;
+using Slim.Torch;
+using static Slim.Torch.torch;
+
+namespace Slim.Core.Tests.Pipeline;
+
+public class DistillStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixture>
+{
+    private static DistillSection Split(int iterations = 10) => new()
+    {
+        Type = DistillKind.SplitDistill,
+        Weight = 1,
+        FineTune = new FineTuneSection { Iterations = iterations, Lr = 0.002, WarmupSteps = 0 },
+    };
+
+    // The unweighted split-distillation loss of the student against the teacher on fixed validation images.
+    private static double SplitLoss(DetectionTask task, YoloV3Like teacher, YoloV3Like student)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var x = task.SampleInput();
+        var t = teacher(x);
+        var s = student(x);
+        double sum = 0;
+        for (int i = 0; i < 3; i++)
+        {
+            var terms = DistillationLosses.Split(s[i], t[i], 3);
+            sum += (terms.Xy + terms.Wh + terms.Obj + terms.Cls).item<float>();
+        }
+        return sum;
+    }
+
+    private delegate Tensor[] YoloV3Like(Tensor x);
+
+    [Fact]
+    public void SplitDistillTrainsTheStudentAndLeavesTheTeacherAlone()
+    {
+        // Student: the untrained initialisation; teacher: the trained baseline. The same student is
+        // also trained on the same batches with the distillation weight 0, as the control.
+        var studentPath = fx.SaveFresh("student-init.ckpt", "yolov3_mobilenet_v1", 0.25);
+        var (student, arch, options) = TrainStage.Load(studentPath);
+        var (control, _, _) = TrainStage.Load(studentPath);
+        var (teacher, _, _) = TrainStage.Load(fx.Baseline);
+        using (student)
+        using (control)
+        using (teacher)
+        {
+            var teacherBefore = teacher.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+            var studentBefore = student.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+
+            var section = Split(12);
+            section.Weight = 10;
+            var outcome = DistillStage.Distill(fx.Context("split"), student, arch, options, teacher, "baseline", fx.BaselineAp, section);
+            section.Weight = 0;
+            DistillStage.Distill(fx.Context("split-control"), control, arch, options, teacher, "baseline", fx.BaselineAp, section);
+
+            foreach (var (name, t) in teacher.state_dict()) Assert.True(t.equal(teacherBefore[name]), $"teacher {name} changed");
+            Assert.All(teacher.parameters(), p => Assert.False(p.requires_grad));
+            Assert.False(teacher.training);
+            Assert.Contains(student.state_dict(), kv => !kv.Value.equal(studentBefore[kv.Key]));
+            double distilled = SplitLoss(fx.Task, teacher.call, student.call);
+            double undistilled = SplitLoss(fx.Task, teacher.call, control.call);
+            Assert.True(distilled < undistilled, $"split-distill loss with distillation {distilled}, without {undistilled}");
+
+            Assert.Equal("distill", outcome.Stage);
+            Assert.Equal("split_distill from baseline, 12 it", outcome.Detail);
+            Assert.Equal(fx.BaselineAp, outcome.Extra["teacher_ap"]);
+            Assert.Equal(outcome.Ap, outcome.Extra["ap_after"]);
+            var (reloaded, reloadedArch, reloadedOptions) = TrainStage.Load(outcome.Checkpoint);
+            using (reloaded)
+            {
+                Assert.Equal(arch, reloadedArch);
+                Assert.Equal(options, reloadedOptions);
+                foreach (var (name, t) in student.state_dict()) Assert.True(t.equal(reloaded.state_dict()[name]), $"{name} differs after reload");
+            }
+            foreach (var t in teacherBefore.Values.Concat(studentBefore.Values)) t.Dispose();
+        }
+    }
+
+    [Fact]
+    public void L2FromAWiderTeacherSavesAStudentWithoutAdapters()
+    {
+        // Width 0.5 vs 0.25: the tips differ in channels, so the distiller adds 1x1 adapters.
+        var teacher = fx.SaveFresh("teacher-wide.ckpt", "yolov3_mobilenet_v1", 0.5);
+        var section = new DistillSection
+        {
+            Teacher = teacher,
+            Type = DistillKind.L2Distill,
+            Pairs = new List<string> { "yolo_block.0.tip", "yolo_block.1.tip" },
+            FineTune = new FineTuneSection { Iterations = 3 },
+        };
+        var ctx = fx.Context("l2-wide");
+        var outcome = DistillStage.Run(ctx, new StageInput(fx.Baseline, fx.Baseline, fx.BaselineAp), section);
+        var last = Checkpoint.Load(Path.Combine(ctx.StageDir, Trainer.LastName));
+        Assert.Contains(last.tensors.Keys, k => k.StartsWith("model." + Distiller.AdapterModuleName + ".", StringComparison.Ordinal));
+        foreach (var t in last.tensors.Values) t.Dispose();
+        var (student, _, options) = TrainStage.Load(outcome.Checkpoint);
+        using (student) Assert.Equal(0.25, options.Width);
+        Assert.Equal("l2_distill from teacher-wide.ckpt, 3 it", outcome.Detail);
+    }
+
+    [Fact]
+    public void BadPairsFailBeforeAnyTrainingStep()
+    {
+        var input = new StageInput(fx.Baseline, fx.Baseline, fx.BaselineAp);
+        var missing = new DistillSection { Type = DistillKind.L2Distill, Pairs = new List<string> { "backbone.nope:yolo_block.0.tip" } };
+        var ctx = fx.Context("bad-path");
+        var e = Assert.Throws<DistillationException>(() => DistillStage.Run(ctx, input, missing));
+        Assert.Contains("the teacher has no module 'backbone.nope'", e.Message);
+        Assert.False(File.Exists(Path.Combine(ctx.StageDir, Trainer.LastName)));
+
+        var spatial = new DistillSection { Type = DistillKind.L2Distill, Pairs = new List<string> { "yolo_block.0.tip:yolo_block.1.tip" } };
+        ctx = fx.Context("bad-spatial");
+        e = Assert.Throws<DistillationException>(() => DistillStage.Run(ctx, input, spatial));
+        Assert.Contains("spatial sizes must match", e.Message);
+        Assert.False(File.Exists(Path.Combine(ctx.StageDir, Trainer.LastName)));
+    }
+
+    [Fact]
+    public void TeacherErrorsAreClear()
+    {
+        var input = new StageInput(fx.Baseline, fx.Baseline, fx.BaselineAp);
+        var e = Assert.Throws<DistillationException>(() => DistillStage.Run(fx.Context("t1"), input, new DistillSection { Teacher = Path.Combine(fx.Root, "missing.ckpt") }));
+        Assert.Contains("is not 'baseline', 'train' or an existing checkpoint file", e.Message);
+        e = Assert.Throws<DistillationException>(() => DistillStage.Run(fx.Context("t2"), input, new DistillSection { Teacher = "yolov3_resnet34" }));
+        Assert.Contains("teacher: train with teacher_model", e.Message);
+        e = Assert.Throws<DistillationException>(() => DistillStage.Run(fx.Context("t3"), input, new DistillSection { Teacher = "train" }));
+        Assert.Contains("distill.teacher_model is not set", e.Message);
+        e = Assert.Throws<DistillationException>(() => DistillStage.Run(fx.Context("t4"), new StageInput(fx.Baseline, "", 0), new DistillSection()));
+        Assert.Contains("baseline checkpoint", e.Message);
+        e = Assert.Throws<DistillationException>(() => DistillStage.Run(fx.Context("t5"), input, new DistillSection { FineTune = new FineTuneSection() }));
+        Assert.Contains("distill.fine_tune.iterations is 0", e.Message);
+    }
+
+    [Fact]
+    public void TrainedTeacherIsTrainedIntoTheStageFolderFirst()
+    {
+        var section = new DistillSection
+        {
+            Teacher = "train",
+            TeacherModel = new ModelSection { Name = "yolov3_mobilenet_v1", Width = 0.5, InputSize = 64 },
+            TeacherIterations = 3,
+            FineTune = new FineTuneSection { Iterations = 2 },
+        };
+        var ctx = fx.Context("train-teacher");
+        var outcome = DistillStage.Run(ctx, new StageInput(fx.Baseline, fx.Baseline, fx.BaselineAp), section);
+        var teacherLast = Path.Combine(ctx.StageDir, DistillStage.TeacherDirName, Trainer.LastName);
+        Assert.Equal("3", Checkpoint.ReadMetadata(teacherLast)["train.iteration"]);
+        Assert.Equal("split_distill from yolov3_mobilenet_v1 (trained 3 it), 2 it", outcome.Detail);
+        Assert.True(outcome.Extra.ContainsKey("teacher_ap"));
+    }
+}

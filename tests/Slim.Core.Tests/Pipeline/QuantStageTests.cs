@@ -1,0 +1,358 @@
+using Slim.Compression.Quantization;
+using Slim.Models;
+using Slim.Pipeline;
+using Slim.Recipes;
+using Slim.Torch;
+using Slim.Torch.Modules;
+using static Slim.Torch.torch;
+using F = Slim.Torch.torch.nn.functional;
+
+namespace Slim.Core.Tests.Pipeline;
+
+/// <summary>
+/// A tiny detection recipe (MobileNetV1 width 0.25, 64 px, 24 generated training images) with a
+/// baseline trained for a few iterations, shared by the quant and distill stage tests.
+/// </summary>
+public sealed class TinyStageFixture : IDisposable
+{
+    public TinyStageFixture()
+    {
+        Root = Directory.CreateTempSubdirectory("slim-stage-").FullName;
+        Recipe = Parse();
+        Task = DetectionTask.Create(Recipe);
+        var run = TrainStage.Run(Recipe, Task, Path.Combine(Root, "train"), false, NullProgress.Instance, default);
+        Baseline = run.Checkpoint;
+        BaselineAp = run.Score.Primary;
+    }
+
+    public string Root { get; }
+    public Recipe Recipe { get; }
+    public DetectionTask Task { get; }
+    public string Baseline { get; }
+    public double BaselineAp { get; }
+
+    /// <summary>The recipe, with extra YAML lines appended to its train section.</summary>
+    public Recipe Parse(string trainExtra = "") => RecipeLoader.Parse<Recipe>($"""
+        name: tiny
+        seed: 3
+        model: {"{"}name: yolov3_mobilenet_v1, width: 0.25, input_size: 64{"}"}
+        dataset:
+          format: synthetic
+          root: {Path.Combine(Root, "data")}
+          generate: {"{"}train_images: 24, val_images: 8, image_size: 96, min_objects: 1, max_objects: 2{"}"}
+          workers: 1
+        train:
+          iterations: 8
+          batch_size: 4
+          lr: 0.001
+          warmup_steps: 2
+          augment: false
+        {trainExtra}
+        """);
+
+    /// <summary>A context whose stage folder is Root/name; progress lines go to lines when given.</summary>
+    public StageContext Context(string name, List<string>? lines = null, bool resume = false, Recipe? recipe = null, DetectionTask? task = null) =>
+        new(recipe ?? Recipe, task ?? Task, Path.Combine(Root, name), resume, lines is null ? NullProgress.Instance : new Lines(lines), default);
+
+    /// <summary>Saves a freshly initialised detector of another architecture or width (with rebuild metadata).</summary>
+    public string SaveFresh(string name, string architecture, double width)
+    {
+        var options = Task.ModelOptions() with { Width = width };
+        using var model = ModelRegistry.CreateDetector(architecture, options);
+        var path = Path.Combine(Root, name);
+        Checkpoint.Save(path, model.state_dict(), Task.Metadata(architecture, options));
+        return path;
+    }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(Root, true); } catch (IOException) { }
+    }
+
+    private sealed class Lines(List<string> lines) : IProgressSink
+    {
+        public IProgressTask Start(string description, long total) => NullProgress.Instance.Start(description, total);
+        public void Info(string message) => lines.Add(message);
+    }
+}
+
+public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixture>
+{
+    private static QuantSection Post(CalibrationAlgo algo = CalibrationAlgo.AbsMax, int batches = 2) => new() { Mode = QuantMode.Post, Algo = algo, CalibrationBatches = batches };
+
+    private static QuantSection Aware(int iterations = 4) => new() { Mode = QuantMode.Aware, FineTune = new FineTuneSection { Iterations = iterations }, FreezeBnAt = 0.5 };
+
+    [Fact]
+    public void PostStageWritesScalesTwinAndReport()
+    {
+        var lines = new List<string>();
+        var ctx = fx.Context("post", lines);
+        var outcome = QuantStage.Run(ctx, new StageInput(fx.Baseline, fx.Baseline, fx.BaselineAp), Post());
+
+        Assert.Equal("quant", outcome.Stage);
+        Assert.Equal(Path.Combine(ctx.StageDir, QuantStage.TwinFileName), outcome.Checkpoint);
+        Assert.Equal(Path.Combine(ctx.StageDir, QuantStage.QuantFileName), outcome.QuantizationFile);
+        Assert.True(File.Exists(outcome.Checkpoint) && File.Exists(outcome.QuantizationFile));
+        Assert.Equal(outcome.Ap, outcome.Extra["ap_after"]);
+        Assert.InRange(outcome.Extra["ap_before"], 0, 1);
+
+        var (twin, arch, options) = TrainStage.Load(outcome.Checkpoint);
+        using (twin)
+        {
+            Assert.Equal("yolov3_mobilenet_v1", arch);
+            Assert.Equal(fx.Task.ModelOptions(), options);
+            var convs = twin.named_modules().Where(m => m.module is Conv2d).Select(m => m.name).ToList();
+            Assert.Equal(convs.Count, outcome.Extra["quantized_layers"] + outcome.Extra["skipped_layers"]);
+            // The three detection outputs stay float by default; everything else is int8.
+            Assert.Equal(3, outcome.Extra["skipped_layers"]);
+
+            var specs = QuantStage.ReadQuantizationFile(outcome.QuantizationFile!);
+            Assert.Equal(outcome.Extra["quantized_layers"], specs.Count);
+            Assert.DoesNotContain(specs.Keys, k => k.StartsWith("yolo_output", StringComparison.Ordinal));
+            foreach (var (path, spec) in specs)
+            {
+                var conv = Assert.IsType<Conv2d>(twin.get_submodule(path));
+                Assert.Equal(conv.out_channels, spec.WeightScales.Length);
+                Assert.True(spec.Int8);
+                Assert.Equal(0, spec.InputZeroPoint);
+                Assert.True(spec.InputScale > 0);
+                // Scales are those of the twin's own (folded) weight: max |w_c| / 127.
+                using var expected = FakeQuant.WeightScales(conv.weight);
+                Assert.Equal(expected.ToFloatArray(), spec.WeightScales);
+            }
+        }
+
+        var report = QuantFile.ReadReport(outcome.QuantizationFile!);
+        Assert.Contains(report, r => r.Path == "yolo_output.0.conv" && !r.Quantized && r.Reason == "detection output");
+        Assert.Contains(lines, l => l.StartsWith("module", StringComparison.Ordinal) && l.Contains("reason"));
+        Assert.Contains(lines, l => l.Contains("yolo_output.2.conv") && l.Contains("detection output"));
+        Assert.Contains(lines, l => l.Contains("→"));
+        Assert.StartsWith("post abs_max, 2 batches", outcome.Detail);
+    }
+
+    [Theory]
+    [InlineData(QuantMode.Post)]
+    [InlineData(QuantMode.Aware)]
+    public void TwinWithTheFileScalesIsTheFakeQuantModel(QuantMode mode)
+    {
+        var lines = new List<string>();
+        var ctx = fx.Context($"twin-{mode}", lines);
+        var section = mode == QuantMode.Aware ? Aware() : Post(CalibrationAlgo.Kl);
+        long live = Tensor.LiveCount;
+        using (var run = QuantStage.Quantize(ctx, fx.Baseline, section))
+        using (var twin = QuantTwin.Build(run.Model, run.Result, run.Architecture, run.Options))
+        {
+            var file = Path.Combine(ctx.StageDir, "quant.json");
+            QuantFile.Write(file, run.Result, run.Plan, section, "twin.ckpt");
+            var specs = QuantStage.ReadQuantizationFile(file);
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            var x = randn(new long[] { 2, 3, 64, 64 }, new Generator(5));
+            var expected = run.Model.call(x);
+
+            // The twin in float equals the quantized model with quantization switched off (folded float).
+            var layers = run.Model.modules().OfType<QuantLayer>().ToList();
+            foreach (var l in layers) l.QuantizationEnabled = false;
+            var folded = run.Model.call(x);
+            foreach (var l in layers) l.QuantizationEnabled = true;
+            var plain = twin.call(x);
+            for (int i = 0; i < 3; i++) AssertClose(folded[i], plain[i], 1e-5, $"float twin output {i}");
+
+            // The twin with quantize-dequantize from quant.json on each listed layer (what a QDQ export does).
+            var hooks = specs.Values.Select(s => Qdq(twin, s)).ToList();
+            var actual = twin.call(x);
+            foreach (var h in hooks) h.Dispose();
+            for (int i = 0; i < 3; i++) AssertClose(expected[i], actual[i], 1e-5, $"fake-quant output {i}");
+            // Quantization changes the outputs measurably (the check above is not float vs float).
+            Assert.True((expected[0] - folded[0]).abs().max().item<float>() > 1e-4);
+        }
+        Assert.Equal(live, Tensor.LiveCount);
+        if (mode == QuantMode.Aware) Assert.Contains(lines, l => l.Contains("frozen at iteration 2"));
+    }
+
+    // Replaces the output of the Conv2d at spec.ModulePath by conv(fq(x), fq_c(w)) + bias, computed
+    // from the file's scales with ATen's own fake-quantize ops, independently of QuantConv2d.
+    private static IDisposable Qdq(nn.Module model, QuantSpec spec)
+    {
+        var conv = (Conv2d)model.get_submodule(spec.ModulePath);
+        return conv.register_forward_hook((m, input, _) =>
+        {
+            var x = F.fake_quantize_per_tensor_affine((Tensor)input, spec.InputScale, spec.InputZeroPoint, -127, 127);
+            using var scales = tensor(spec.WeightScales, spec.WeightScales.Length);
+            using var zeroPoints = zeros(new long[] { spec.WeightScales.Length }, ScalarType.Int32);
+            using var w = AtenOp.Get("aten::fake_quantize_per_channel_affine").Tensor(conv.weight, scales, zeroPoints, 0L, -127L, 127L);
+            var y = F.conv2d(x, w, conv.bias, new[] { conv.stride, conv.stride }, new[] { conv.padding, conv.padding },
+                new[] { conv.dilation, conv.dilation }, conv.groups);
+            x.Dispose();
+            return y;
+        });
+    }
+
+    private static void AssertClose(Tensor a, Tensor b, double tolerance, string what)
+    {
+        Assert.Equal(a.shape, b.shape);
+        // Relative to the outputs' magnitude: raw head logits reach tens, where float32 has ~1e-6 steps.
+        double diff = (a - b).abs().max().item<float>();
+        double scale = Math.Max(1, a.abs().max().item<float>());
+        Assert.True(diff <= tolerance * scale, $"{what}: max |difference| {diff} at magnitude {scale}");
+    }
+
+    [Fact]
+    public void NotQuantPatternMatchingNothingListsModulePaths()
+    {
+        var ctx = fx.Context("bad-pattern");
+        var section = Post();
+        section.NotQuant = new List<string> { "se_blok" };
+        var e = Assert.Throws<QuantizationException>(() => QuantStage.Run(ctx, new StageInput(fx.Baseline, fx.Baseline, 0), section));
+        Assert.Contains("'se_blok' matches no module path", e.Message);
+        Assert.Contains("backbone.conv1", e.Message);
+        Assert.False(File.Exists(Path.Combine(ctx.StageDir, QuantStage.QuantFileName)));
+    }
+
+    [Fact]
+    public void NotQuantKeepsMatchingLayersInFloat()
+    {
+        var ctx = fx.Context("not-quant");
+        var section = Post();
+        section.NotQuant = new List<string> { "yolo_block.0" };
+        using var run = QuantStage.Quantize(ctx, fx.Baseline, section);
+        var skipped = run.Plan.Layers.Where(l => l.Path.Contains("yolo_block.0")).ToList();
+        Assert.NotEmpty(skipped);
+        Assert.All(skipped, l => Assert.Equal("not_quant pattern 'yolo_block.0'", l.Reason));
+        Assert.All(run.Result.Layers, l => Assert.DoesNotContain("yolo_block.0", l.ModulePath));
+    }
+
+    [Fact]
+    public void CheckpointOfAnotherArchitectureIsAClearError()
+    {
+        var ctx = fx.Context("other-arch");
+        var wider = fx.SaveFresh("wider.ckpt", "yolov3_mobilenet_v1", 0.5);
+        var e = Assert.Throws<QuantizationException>(() => QuantStage.Run(ctx, new StageInput(wider, wider, 0), Post()));
+        Assert.Contains("does not match the model's architecture", e.Message);
+        Assert.Contains("shape mismatch", e.Message);
+
+        var v3 = fx.SaveFresh("v3.ckpt", "yolov3_mobilenet_v3_small", 0.25);
+        e = Assert.Throws<QuantizationException>(() => QuantStage.Run(ctx, new StageInput(v3, v3, 0), Post()));
+        Assert.Contains("is a yolov3_mobilenet_v3_small but the recipe's model is yolov3_mobilenet_v1", e.Message);
+
+        e = Assert.Throws<QuantizationException>(() => QuantStage.Run(ctx, new StageInput(Path.Combine(fx.Root, "nope.ckpt"), "", 0), Post()));
+        Assert.Contains("no such checkpoint", e.Message);
+    }
+
+    [Fact]
+    public void EmptyCalibrationSetIsAClearError()
+    {
+        // 24 training images never fill one batch of 32.
+        var recipe = fx.Parse();
+        recipe.Train.BatchSize = 32;
+        var task = DetectionTask.Create(recipe);
+        var ctx = fx.Context("empty-calibration", recipe: recipe, task: task);
+        var e = Assert.Throws<QuantizationException>(() => QuantStage.Run(ctx, new StageInput(fx.Baseline, fx.Baseline, 0), Post()));
+        Assert.Contains("no calibration data", e.Message);
+        Assert.Contains("has 24 images, fewer than one batch of 32", e.Message);
+    }
+
+    [Fact]
+    public void AwareWithoutIterationsIsAClearError()
+    {
+        var e = Assert.Throws<QuantizationException>(() => QuantStage.Run(fx.Context("aware-0"), new StageInput(fx.Baseline, fx.Baseline, 0), Aware(0)));
+        Assert.Contains("quant.fine_tune.iterations is 0", e.Message);
+    }
+
+    [Fact]
+    public void InterruptedAwareRunResumesWithBatchNormFrozenAgain()
+    {
+        var input = new StageInput(fx.Baseline, fx.Baseline, 0);
+        var straight = QuantStage.Run(fx.Context("aware-straight"), input, Aware(6));
+
+        // Interrupt right after the freeze (before step 3): the trainer saves at iteration 4 and stops.
+        using var cts = new CancellationTokenSource();
+        var lines = new List<string>();
+        var progress = new CancelOn(lines, "frozen at iteration 3", cts);
+        var dir = Path.Combine(fx.Root, "aware-interrupted");
+        var ctx = new StageContext(fx.Recipe, fx.Task, dir, false, progress, cts.Token);
+        Assert.Throws<OperationCanceledException>(() => QuantStage.Run(ctx, input, Aware(6)));
+        Assert.Equal("4", Checkpoint.ReadMetadata(Path.Combine(dir, "qat", Trainer.LastName))["train.iteration"]);
+
+        // The freeze is not in the checkpoint: the resumed run must apply it again before its first step.
+        lines.Clear();
+        var resumed = QuantStage.Run(new StageContext(fx.Recipe, fx.Task, dir, true, progress, default), input, Aware(6));
+        Assert.Contains(lines, l => l.Contains("frozen at iteration 4"));
+        Assert.Equal(File.ReadAllText(straight.QuantizationFile!), File.ReadAllText(resumed.QuantizationFile!));
+        var (a, _, _) = TrainStage.Load(straight.Checkpoint);
+        var (b, _, _) = TrainStage.Load(resumed.Checkpoint);
+        using (a)
+        using (b)
+            foreach (var (name, t) in a.state_dict()) Assert.True(t.equal(b.state_dict()[name]), $"{name} differs after resume");
+    }
+
+    private sealed class CancelOn(List<string> lines, string trigger, CancellationTokenSource cts) : IProgressSink
+    {
+        public IProgressTask Start(string description, long total) => NullProgress.Instance.Start(description, total);
+        public void Info(string message)
+        {
+            lines.Add(message);
+            if (message.Contains(trigger)) cts.Cancel();
+        }
+    }
+
+    [Fact]
+    public void QuantFileRoundTripsScalesExactlyAndRejectsBadFiles()
+    {
+        var layer = new QuantizedLayer
+        {
+            ModulePath = "backbone.conv1.conv", LayerType = "Conv2d", WeightParameter = "backbone.conv1.conv.weights",
+            FoldedBatchNorm = "backbone.conv1.bn", Weight = new float[8], WeightShape = new long[] { 2, 1, 2, 2 }, Bias = new float[2],
+            // Values whose shortest decimal forms need all 9 significant digits.
+            WeightScales = new[] { 0.1f / 3, MathF.PI / 1000 }, InputScale = 1f / 127,
+        };
+        var linear = layer with { ModulePath = "fc", LayerType = "Linear", WeightParameter = "fc.weight", FoldedBatchNorm = null, WeightShape = new long[] { 2, 4 }, WeightScales = new[] { 1e-7f, 3.4e38f }, InputScale = 123.456f };
+        var result = new QuantizationResult(QuantMode.Post, "kl", new[] { layer, linear });
+        var plan = new QuantizationPlan(new[]
+        {
+            new QuantLayerDecision("backbone.conv1.conv", "Conv2d", true, QuantizationPlan.QuantizedReason, "backbone.conv1.bn"),
+            new QuantLayerDecision("fc", "Linear", true, QuantizationPlan.QuantizedReason, null),
+            new QuantLayerDecision("yolo_output.0.conv", "Conv2d", false, "detection output", null),
+        });
+        var path = Path.Combine(fx.Root, "roundtrip", "quant.json");
+        QuantFile.Write(path, result, plan, new QuantSection { Mode = QuantMode.Post, Algo = CalibrationAlgo.Kl }, "twin.ckpt");
+
+        var specs = QuantStage.ReadQuantizationFile(path);
+        Assert.Equal(new[] { "backbone.conv1.conv", "fc" }, specs.Keys);
+        Assert.Equal(layer.WeightScales, specs["backbone.conv1.conv"].WeightScales);
+        Assert.Equal(layer.InputScale, specs["backbone.conv1.conv"].InputScale);
+        Assert.Equal(linear.WeightScales, specs["fc"].WeightScales);
+        Assert.Equal(123.456f, specs["fc"].InputScale);
+        Assert.All(specs.Values, s => Assert.True(s.Int8 && s.InputZeroPoint == 0));
+        Assert.Equal(plan.Layers, QuantFile.ReadReport(path));
+        Assert.DoesNotContain("\"weight\":", File.ReadAllText(path));
+
+        var e = Assert.Throws<QuantizationException>(() => QuantStage.ReadQuantizationFile(path + ".absent"));
+        Assert.Contains("no such quantization file", e.Message);
+        File.WriteAllText(path, "{ not json");
+        e = Assert.Throws<QuantizationException>(() => QuantStage.ReadQuantizationFile(path));
+        Assert.Contains("not valid JSON", e.Message);
+        File.WriteAllText(path, """{"format": "other"}""");
+        e = Assert.Throws<QuantizationException>(() => QuantStage.ReadQuantizationFile(path));
+        Assert.Contains("not a Slim quantization file", e.Message);
+        File.WriteAllText(path, """{"format": "slim.quant", "version": 1, "layers": [{"module": "a", "weight_scales": [0.1]}]}""");
+        e = Assert.Throws<QuantizationException>(() => QuantStage.ReadQuantizationFile(path));
+        Assert.Contains("layers[0].input_scale is missing", e.Message);
+    }
+
+    [Fact]
+    public void AwareStageResumesFromItsCheckpoint()
+    {
+        var ctx = fx.Context("aware-resume");
+        var first = QuantStage.Run(ctx, new StageInput(fx.Baseline, fx.Baseline, 0), Aware(4));
+        var qatLast = Path.Combine(ctx.StageDir, "qat", Trainer.LastName);
+        Assert.True(File.Exists(qatLast));
+        var json = File.ReadAllText(first.QuantizationFile!);
+        // Resuming a finished fine-tune trains nothing more and reproduces the same scales.
+        var lines = new List<string>();
+        var again = QuantStage.Run(fx.Context("aware-resume", lines, resume: true), new StageInput(fx.Baseline, fx.Baseline, 0), Aware(4));
+        Assert.Equal(json, File.ReadAllText(again.QuantizationFile!));
+        Assert.Equal(first.Ap, again.Ap);
+        Assert.StartsWith("aware, 4 it", first.Detail);
+    }
+}
