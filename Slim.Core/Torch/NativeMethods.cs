@@ -33,8 +33,15 @@ internal static partial class NativeMethods
     /// <summary>Throws the native error of the last call, if it failed.</summary>
     internal static void Check()
     {
+        var message = LastError();
+        if (message is not null) throw new TorchException(message);
+    }
+
+    /// <summary>The message of the calling thread's last failed native call, or null.</summary>
+    internal static string? LastError()
+    {
         var p = slim_last_error();
-        if (p != IntPtr.Zero) throw new TorchException(Marshal.PtrToStringUTF8(p) ?? "native error");
+        return p == IntPtr.Zero ? null : Marshal.PtrToStringUTF8(p) ?? "native error";
     }
 
     /// <summary>Checks a returned handle: null with an error set throws.</summary>

@@ -4,7 +4,7 @@
 #pragma once
 #include "slim_common.h"
 
-SLIM_API void slim_tensor_dispose(slim_tensor t);
+SLIM_API int32_t slim_tensor_dispose(slim_tensor t);
 // A second handle to the same tensor (shares storage and autograd identity).
 SLIM_API slim_tensor slim_tensor_alias(slim_tensor t);
 // Copies ndim sizes of host data into a new CPU tensor of the given dtype.
@@ -43,4 +43,4 @@ SLIM_API const char* slim_torch_version();
 typedef void* slim_generator;
 // A CPU random generator seeded with seed, usable wherever an op takes Generator?.
 SLIM_API slim_generator slim_generator_new(int64_t seed);
-SLIM_API void slim_generator_dispose(slim_generator g);
+SLIM_API int32_t slim_generator_dispose(slim_generator g);
