@@ -23,8 +23,15 @@ public sealed partial class Tensor : IDisposable
     internal IntPtr Handle =>
         _handle is { IsClosed: false } h ? h.DangerousGetHandle() : throw new ObjectDisposedException("Tensor", "the tensor was disposed");
 
-    /// <summary>Native tensors currently alive in this process (for leak checks in tests).</summary>
+    /// <summary>
+    /// Tensors created and not yet disposed in this process (for leak checks in tests). A
+    /// tensor that was never disposed stays counted even after the garbage collector has
+    /// finalized it, so the count is deterministic.
+    /// </summary>
     public static long LiveCount => TensorHandle.Live;
+
+    /// <summary>Tensors whose native handle was released by the garbage collector rather than disposed: leaks.</summary>
+    public static long FinalizedCount => TensorHandle.Finalized;
 
     public bool IsDisposed => _handle is null || _handle.IsClosed;
 
@@ -37,7 +44,7 @@ public sealed partial class Tensor : IDisposable
 
     internal void DisposeWithoutScope()
     {
-        _handle?.Dispose();
+        _handle?.DisposeExplicitly();
         _handle = null;
         _scope = null;
     }
