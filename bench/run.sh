@@ -17,12 +17,17 @@ bench_dll="$here/Slim.Bench/bin/Release/net10.0/Slim.Bench.dll"
 
 field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p"; }
 min() { awk -v a="$1" -v b="$2" 'BEGIN { print (b == "" || a + 0 < b + 0) ? a : b }'; }
-cs_wall="" cs_cpu="" cs_op="" py_wall="" py_cpu="" py_op=""
+cs_wall="" cs_cpu="" cs_op="" py_wall="" py_cpu="" py_op="" pm_wall="" pm_cpu=""
 for ((r = 1; r <= rounds; r++)); do
   cs=$(dotnet "$bench_dll" --threads "$threads" --steps "$steps")
   py=$(/usr/bin/python3 "$here/step_torch.py" --threads "$threads" --steps "$steps")
+  # Python again with the malloc settings Slim applies at load (NativeMethods.RetainFreedMemory).
+  pm=$(MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=2147483647 \
+       /usr/bin/python3 "$here/step_torch.py" --threads "$threads" --steps "$steps")
   echo "round $r: $cs" >&2
   echo "round $r: $py" >&2
+  echo "round $r (malloc as Slim): $pm" >&2
+  pm_wall=$(min "$(field median_ms <<<"$pm")" "$pm_wall"); pm_cpu=$(min "$(field cpu_median_ms <<<"$pm")" "$pm_cpu")
   cs_wall=$(min "$(field median_ms <<<"$cs")" "$cs_wall"); py_wall=$(min "$(field median_ms <<<"$py")" "$py_wall")
   cs_cpu=$(min "$(field cpu_median_ms <<<"$cs")" "$cs_cpu"); py_cpu=$(min "$(field cpu_median_ms <<<"$py")" "$py_cpu")
   cs_op=$(min "$(field op_us <<<"$cs")" "$cs_op"); py_op=$(min "$(field op_us <<<"$py")" "$py_op")
@@ -33,3 +38,5 @@ row() { awk -v n="$1" -v c="$2" -v p="$3" 'BEGIN { printf "%-44s %10.2f %10.2f %
 row "train step, batch 8x3x160x160: wall ms" "$cs_wall" "$py_wall"
 row "train step, batch 8x3x160x160: CPU ms" "$cs_cpu" "$py_cpu"
 row "one op on a 4-element tensor: us" "$cs_op" "$py_op"
+row "train step wall ms, Python malloc as Slim" "$cs_wall" "$pm_wall"
+row "train step CPU ms, Python malloc as Slim" "$cs_cpu" "$pm_cpu"

@@ -3,6 +3,9 @@
 #include <torch/torch.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <cstring>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 SLIM_API int32_t slim_tensor_dispose(slim_tensor t) {
   SLIM_TRY
@@ -207,5 +210,15 @@ SLIM_API int32_t slim_generator_dispose(slim_generator g) {
   SLIM_TRY
   delete static_cast<at::Generator*>(g);
   return 0;
+  SLIM_CATCH(-1)
+}
+
+SLIM_API int32_t slim_mallopt(int32_t param, int32_t value) {
+  SLIM_TRY
+#ifdef __GLIBC__
+  return mallopt(param, value);
+#else
+  TORCH_CHECK(false, "mallopt needs glibc");
+#endif
   SLIM_CATCH(-1)
 }

@@ -40,6 +40,12 @@ SLIM_API int32_t slim_cuda_is_available();
 SLIM_API int32_t slim_cuda_device_count();
 SLIM_API const char* slim_torch_version();
 
+// glibc's mallopt(param, value): returns 1 when applied, 0 when glibc refused the value, -1
+// with an error where the C library is not glibc. Slim uses it to keep freed tensor memory
+// in the heap (see NativeMethods.Resolve): without it every training step hands its large
+// activation buffers back to the kernel and page-faults them in again.
+SLIM_API int32_t slim_mallopt(int32_t param, int32_t value);
+
 typedef void* slim_generator;
 // A CPU random generator seeded with seed, usable wherever an op takes Generator?.
 SLIM_API slim_generator slim_generator_new(int64_t seed);
