@@ -58,23 +58,50 @@ public sealed class AtenOp
     {
         int n = Push(args);
         var results = new object?[n];
-        for (int i = 0; i < n; i++) results[i] = Read(i);
-        NativeMethods.slim_stack_clear();
+        try
+        {
+            for (int i = 0; i < n; i++) results[i] = Read(i);
+        }
+        catch
+        {
+            // A failed read must not leak the handles already taken off the stack.
+            DisposeAll(results);
+            throw;
+        }
+        finally
+        {
+            NativeMethods.slim_stack_clear();
+        }
         Observe(args, results);
         return results;
+    }
+
+    private static void DisposeAll(object?[] results)
+    {
+        foreach (var r in results)
+        {
+            if (r is Tensor t) t.Dispose();
+            else if (r is Tensor[] ts) foreach (var x in ts) x.Dispose();
+        }
     }
 
     /// <summary>Calls an operator that returns one tensor.</summary>
     public Tensor Tensor(params ReadOnlySpan<OpArg> args)
     {
         int n = Push(args);
-        if (n < 1 || NativeMethods.slim_stack_kind(0) != 1)
+        IntPtr h;
+        try
         {
-            NativeMethods.slim_stack_clear();
-            throw new TorchException($"{FullName} did not return a tensor");
+            if (n < 1 || NativeMethods.slim_stack_kind(0) != 1)
+                throw new TorchException($"{FullName} did not return a tensor");
+            h = NativeMethods.Check(NativeMethods.slim_stack_tensor(0));
         }
-        var t = new Tensor(NativeMethods.Check(NativeMethods.slim_stack_tensor(0)));
-        NativeMethods.slim_stack_clear();
+        finally
+        {
+            // Later returns (an op returning a tuple) are released with the stack.
+            NativeMethods.slim_stack_clear();
+        }
+        var t = new Tensor(h);
         if (Observer is not null) Observe(args, new object?[] { t });
         return t;
     }
@@ -100,14 +127,18 @@ public sealed class AtenOp
             throw new TorchException($"{FullName} did not return a number");
     }
 
-    /// <summary>Calls an operator for its effect (in-place ops); disposes what it returns.</summary>
+    /// <summary>Calls an operator for its effect (in-place ops); what it returns is released natively.</summary>
     public void Void(params ReadOnlySpan<OpArg> args)
     {
-        foreach (var r in Invoke(args))
+        // The tracer needs the results as tensors; otherwise skip wrapping the returned self
+        // of an in-place op in a managed handle only to dispose it again.
+        if (Observer is not null)
         {
-            if (r is Tensor t) t.Dispose();
-            else if (r is Tensor[] ts) foreach (var x in ts) x.Dispose();
+            DisposeAll(Invoke(args));
+            return;
         }
+        Push(args);
+        NativeMethods.slim_stack_clear();
     }
 
     private void Observe(ReadOnlySpan<OpArg> args, object?[] results)
@@ -130,54 +161,81 @@ public sealed class AtenOp
     {
         var handle = Handle;
         NativeMethods.slim_stack_clear();
-        foreach (ref readonly var a in args)
+        try
         {
-            switch (a.Kind)
-            {
-                case OpArg.K.None: NativeMethods.slim_stack_push_none(); break;
-                case OpArg.K.Tensor: NativeMethods.slim_stack_push_tensor(((Tensor)a.O!).Handle); break;
-                case OpArg.K.Int: NativeMethods.slim_stack_push_int(a.I); break;
-                case OpArg.K.Double: NativeMethods.slim_stack_push_double(a.D); break;
-                case OpArg.K.Bool: NativeMethods.slim_stack_push_bool((int)a.I); break;
-                case OpArg.K.String: NativeMethods.slim_stack_push_string((string)a.O!); break;
-                case OpArg.K.IntList:
-                    fixed (long* p = (long[])a.O!) NativeMethods.slim_stack_push_int_list(p, ((long[])a.O!).Length);
-                    break;
-                case OpArg.K.DoubleList:
-                    fixed (double* p = (double[])a.O!) NativeMethods.slim_stack_push_double_list(p, ((double[])a.O!).Length);
-                    break;
-                case OpArg.K.TensorList:
-                case OpArg.K.OptTensorList:
-                {
-                    var ts = (Tensor?[])a.O!;
-                    var hs = ts.Length <= 64 ? stackalloc IntPtr[ts.Length] : new IntPtr[ts.Length];
-                    for (int i = 0; i < ts.Length; i++) hs[i] = ts[i]?.Handle ?? IntPtr.Zero;
-                    fixed (IntPtr* p = hs)
-                    {
-                        if (a.Kind == OpArg.K.TensorList) NativeMethods.slim_stack_push_tensor_list(p, ts.Length);
-                        else NativeMethods.slim_stack_push_optional_tensor_list(p, ts.Length);
-                    }
-                    break;
-                }
-                case OpArg.K.Device:
-                {
-                    var d = (Device)a.O!;
-                    NativeMethods.slim_stack_push_device((int)d.type, d.index);
-                    break;
-                }
-                case OpArg.K.Generator: NativeMethods.slim_stack_push_generator(((Generator)a.O!).Handle); break;
-            }
+            foreach (ref readonly var a in args) PushOne(in a);
+        }
+        catch
+        {
+            // A disposed tensor or a failed push: leave no half-built stack holding references.
+            NativeMethods.slim_stack_clear();
+            throw;
         }
         int n = NativeMethods.slim_op_call(handle);
-        if (n < 0)
-        {
-            NativeMethods.slim_stack_clear();
-            NativeMethods.Check();
-        }
         // Keep the managed tensors (and so their native handles) alive across the call.
         foreach (ref readonly var a in args)
             if (a.O is not null) GC.KeepAlive(a.O);
+        if (n < 0)
+        {
+            var error = NativeMethods.LastError();
+            NativeMethods.slim_stack_clear();
+            throw new TorchException(error ?? $"{FullName} failed");
+        }
         return n;
+    }
+
+    private static unsafe void PushOne(in OpArg a)
+    {
+        int rc;
+        switch (a.Kind)
+        {
+            case OpArg.K.None: rc = NativeMethods.slim_stack_push_none(); break;
+            case OpArg.K.Tensor: rc = NativeMethods.slim_stack_push_tensor(((Tensor)a.O!).Handle); break;
+            case OpArg.K.Int: rc = NativeMethods.slim_stack_push_int(a.I); break;
+            case OpArg.K.Double: rc = NativeMethods.slim_stack_push_double(a.D); break;
+            case OpArg.K.Bool: rc = NativeMethods.slim_stack_push_bool((int)a.I); break;
+            case OpArg.K.String: rc = NativeMethods.slim_stack_push_string((string)a.O!); break;
+            case OpArg.K.IntList:
+            {
+                var v = (long[])a.O!;
+                fixed (long* p = v) rc = NativeMethods.slim_stack_push_int_list(p, v.Length);
+                break;
+            }
+            case OpArg.K.DoubleList:
+            {
+                var v = (double[])a.O!;
+                fixed (double* p = v) rc = NativeMethods.slim_stack_push_double_list(p, v.Length);
+                break;
+            }
+            case OpArg.K.TensorList:
+            case OpArg.K.OptTensorList:
+            {
+                var ts = (Tensor?[])a.O!;
+                var hs = ts.Length <= 64 ? stackalloc IntPtr[ts.Length] : new IntPtr[ts.Length];
+                for (int i = 0; i < ts.Length; i++)
+                {
+                    if (ts[i] is null && a.Kind == OpArg.K.TensorList)
+                        throw new ArgumentNullException(nameof(a), $"tensor list entry {i} is null: a Tensor[] argument cannot hold None");
+                    hs[i] = ts[i]?.Handle ?? IntPtr.Zero;
+                }
+                fixed (IntPtr* p = hs)
+                {
+                    rc = a.Kind == OpArg.K.TensorList
+                        ? NativeMethods.slim_stack_push_tensor_list(p, ts.Length)
+                        : NativeMethods.slim_stack_push_optional_tensor_list(p, ts.Length);
+                }
+                break;
+            }
+            case OpArg.K.Device:
+            {
+                var d = (Device)a.O!;
+                rc = NativeMethods.slim_stack_push_device((int)d.type, d.index);
+                break;
+            }
+            case OpArg.K.Generator: rc = NativeMethods.slim_stack_push_generator(((Generator)a.O!).Handle); break;
+            default: throw new ArgumentOutOfRangeException(nameof(a), a.Kind, "unknown argument kind");
+        }
+        if (rc < 0) NativeMethods.Check();
     }
 
     private static object? Read(int i)

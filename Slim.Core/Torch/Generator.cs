@@ -3,11 +3,14 @@ namespace Slim.Torch;
 /// <summary>A seeded CPU random generator (torch.Generator), for reproducible sampling.</summary>
 public sealed class Generator : IDisposable
 {
-    internal IntPtr Handle { get; private set; }
+    private IntPtr _handle;
+
+    /// <summary>The native generator; a disposed generator is an error rather than silently None.</summary>
+    internal IntPtr Handle => _handle != IntPtr.Zero ? _handle : throw new ObjectDisposedException("Generator", "the generator was disposed");
 
     public Generator(long seed)
     {
-        Handle = NativeMethods.Check(NativeMethods.slim_generator_new(seed));
+        _handle = NativeMethods.Check(NativeMethods.slim_generator_new(seed));
         Seed = seed;
     }
 
@@ -15,10 +18,10 @@ public sealed class Generator : IDisposable
 
     public void Dispose()
     {
-        if (Handle != IntPtr.Zero) NativeMethods.slim_generator_dispose(Handle);
-        Handle = IntPtr.Zero;
+        if (_handle != IntPtr.Zero) NativeMethods.slim_generator_dispose(_handle);
+        _handle = IntPtr.Zero;
         GC.SuppressFinalize(this);
     }
 
-    ~Generator() { if (Handle != IntPtr.Zero) NativeMethods.slim_generator_dispose(Handle); }
+    ~Generator() { if (_handle != IntPtr.Zero) NativeMethods.slim_generator_dispose(_handle); }
 }

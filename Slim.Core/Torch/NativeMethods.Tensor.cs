@@ -4,7 +4,7 @@ namespace Slim.Torch;
 
 internal static partial class NativeMethods
 {
-    [LibraryImport(Lib)] internal static partial void slim_tensor_dispose(IntPtr t);
+    [LibraryImport(Lib)] internal static partial int slim_tensor_dispose(IntPtr t);
     [LibraryImport(Lib)] internal static partial IntPtr slim_tensor_alias(IntPtr t);
     [LibraryImport(Lib)] internal static unsafe partial IntPtr slim_tensor_from_data(void* data, long* shape, int ndim, int dtype);
     [LibraryImport(Lib)] internal static unsafe partial int slim_tensor_copy_data(IntPtr t, void* dst, long nbytes);
@@ -33,5 +33,5 @@ internal static partial class NativeMethods
     [LibraryImport(Lib)] internal static partial int slim_cuda_device_count();
     [LibraryImport(Lib)] internal static partial IntPtr slim_torch_version();
     [LibraryImport(Lib)] internal static partial IntPtr slim_generator_new(long seed);
-    [LibraryImport(Lib)] internal static partial void slim_generator_dispose(IntPtr g);
+    [LibraryImport(Lib)] internal static partial int slim_generator_dispose(IntPtr g);
 }

@@ -24,13 +24,13 @@ public sealed partial class Tensor : IDisposable
         _handle is { IsClosed: false } h ? h.DangerousGetHandle() : throw new ObjectDisposedException("Tensor", "the tensor was disposed");
 
     /// <summary>
-    /// Native tensors created and not disposed (for leak checks in tests). A tensor the garbage
-    /// collector finalized stays counted: it was leaked, and counting it keeps the figure
-    /// independent of when finalizers run.
+    /// Tensors created and not yet disposed in this process (for leak checks in tests). A
+    /// tensor that was never disposed stays counted even after the garbage collector has
+    /// finalized it, so the count is deterministic.
     /// </summary>
     public static long LiveCount => TensorHandle.Live;
 
-    /// <summary>Tensors freed by the garbage collector rather than disposed (leaks, for diagnostics).</summary>
+    /// <summary>Tensors whose native handle was released by the garbage collector rather than disposed: leaks.</summary>
     public static long FinalizedCount => TensorHandle.Finalized;
 
     public bool IsDisposed => _handle is null || _handle.IsClosed;

@@ -2,16 +2,12 @@ using System.Runtime.InteropServices;
 
 namespace Slim.Torch;
 
-/// <summary>
-/// Owns one native at::Tensor handle. Counts handles that were not disposed deterministically:
-/// one the garbage collector had to finalize stays counted as leaked, so leak checks do not
-/// depend on when finalizers happen to run.
-/// </summary>
+/// <summary>Owns one native at::Tensor handle; counts live and leaked handles for leak checks.</summary>
 internal sealed class TensorHandle : SafeHandle
 {
     private static long _live;
     private static long _finalized;
-    private bool _explicit;
+    private bool _disposedExplicitly;
 
     public TensorHandle(IntPtr h) : base(IntPtr.Zero, ownsHandle: true)
     {
@@ -19,25 +15,29 @@ internal sealed class TensorHandle : SafeHandle
         Interlocked.Increment(ref _live);
     }
 
-    /// <summary>Handles created and not yet disposed (finalized ones included: they leaked).</summary>
+    /// <summary>
+    /// Handles created and not yet disposed. A handle the garbage collector finalizes was
+    /// leaked, so it stays counted here (and is counted in <see cref="Finalized"/>): a leak
+    /// check then does not depend on when the collector happens to run.
+    /// </summary>
     public static long Live => Interlocked.Read(ref _live);
 
-    /// <summary>Handles freed by the garbage collector instead of Dispose (each one a leak).</summary>
+    /// <summary>Handles released by the finalizer instead of Dispose (each one a leak).</summary>
     public static long Finalized => Interlocked.Read(ref _finalized);
 
     public override bool IsInvalid => handle == IntPtr.Zero;
 
-    /// <summary>Disposes deterministically (the live count goes down).</summary>
+    /// <summary>Disposes deterministically (Tensor.Dispose or a dispose scope).</summary>
     public void DisposeExplicitly()
     {
-        _explicit = true;
+        _disposedExplicitly = true;
         Dispose();
     }
 
     protected override bool ReleaseHandle()
     {
         NativeMethods.slim_tensor_dispose(handle);
-        if (_explicit) Interlocked.Decrement(ref _live);
+        if (_disposedExplicitly) Interlocked.Decrement(ref _live);
         else Interlocked.Increment(ref _finalized);
         return true;
     }

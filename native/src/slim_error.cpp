@@ -13,4 +13,5 @@ void set_error(const std::string& msg) {
 void clear_error() { g_has_error = false; }
 }  // namespace slim
 
+// The one export without SLIM_TRY: it must not clear the error it reports, and cannot throw.
 SLIM_API const char* slim_last_error() { return g_has_error ? g_error.c_str() : nullptr; }

@@ -50,39 +50,94 @@ SLIM_API const char* slim_op_schema(slim_op op) {
   SLIM_CATCH(nullptr)
 }
 
-SLIM_API void slim_stack_clear() { g_stack.clear(); }
-SLIM_API void slim_stack_push_tensor(slim_tensor t) {
+SLIM_API int32_t slim_stack_clear() {
+  SLIM_TRY
+  g_stack.clear();
+  return 0;
+  SLIM_CATCH(-1)
+}
+SLIM_API int32_t slim_stack_push_tensor(slim_tensor t) {
+  SLIM_TRY
   if (t) g_stack.emplace_back(*t); else g_stack.emplace_back();
+  return 0;
+  SLIM_CATCH(-1)
 }
-SLIM_API void slim_stack_push_none() { g_stack.emplace_back(); }
-SLIM_API void slim_stack_push_int(int64_t v) { g_stack.emplace_back(v); }
-SLIM_API void slim_stack_push_double(double v) { g_stack.emplace_back(v); }
-SLIM_API void slim_stack_push_bool(int32_t v) { g_stack.emplace_back(v != 0); }
-SLIM_API void slim_stack_push_string(const char* v) { g_stack.emplace_back(std::string(v)); }
-SLIM_API void slim_stack_push_int_list(const int64_t* v, int32_t n) {
+SLIM_API int32_t slim_stack_push_none() {
+  SLIM_TRY
+  g_stack.emplace_back();
+  return 0;
+  SLIM_CATCH(-1)
+}
+SLIM_API int32_t slim_stack_push_int(int64_t v) {
+  SLIM_TRY
+  g_stack.emplace_back(v);
+  return 0;
+  SLIM_CATCH(-1)
+}
+SLIM_API int32_t slim_stack_push_double(double v) {
+  SLIM_TRY
+  g_stack.emplace_back(v);
+  return 0;
+  SLIM_CATCH(-1)
+}
+SLIM_API int32_t slim_stack_push_bool(int32_t v) {
+  SLIM_TRY
+  g_stack.emplace_back(v != 0);
+  return 0;
+  SLIM_CATCH(-1)
+}
+SLIM_API int32_t slim_stack_push_string(const char* v) {
+  SLIM_TRY
+  TORCH_CHECK(v != nullptr, "string argument is null");
+  g_stack.emplace_back(std::string(v));
+  return 0;
+  SLIM_CATCH(-1)
+}
+SLIM_API int32_t slim_stack_push_int_list(const int64_t* v, int32_t n) {
+  SLIM_TRY
   g_stack.emplace_back(std::vector<int64_t>(v, v + n));
+  return 0;
+  SLIM_CATCH(-1)
 }
-SLIM_API void slim_stack_push_double_list(const double* v, int32_t n) {
+SLIM_API int32_t slim_stack_push_double_list(const double* v, int32_t n) {
+  SLIM_TRY
   g_stack.emplace_back(std::vector<double>(v, v + n));
+  return 0;
+  SLIM_CATCH(-1)
 }
-SLIM_API void slim_stack_push_tensor_list(const slim_tensor* v, int32_t n) {
+SLIM_API int32_t slim_stack_push_tensor_list(const slim_tensor* v, int32_t n) {
+  SLIM_TRY
   std::vector<at::Tensor> list;
   list.reserve(n);
-  for (int32_t i = 0; i < n; i++) list.push_back(*v[i]);
+  for (int32_t i = 0; i < n; i++) {
+    TORCH_CHECK(v[i] != nullptr, "tensor list entry ", i, " is null (a Tensor[] argument cannot hold None)");
+    list.push_back(*v[i]);
+  }
   g_stack.emplace_back(std::move(list));
+  return 0;
+  SLIM_CATCH(-1)
 }
-SLIM_API void slim_stack_push_optional_tensor_list(const slim_tensor* v, int32_t n) {
+SLIM_API int32_t slim_stack_push_optional_tensor_list(const slim_tensor* v, int32_t n) {
+  SLIM_TRY
   c10::List<c10::optional<at::Tensor>> list;
   for (int32_t i = 0; i < n; i++) {
     if (v[i]) list.push_back(*v[i]); else list.push_back(c10::nullopt);
   }
   g_stack.emplace_back(std::move(list));
+  return 0;
+  SLIM_CATCH(-1)
 }
-SLIM_API void slim_stack_push_device(int32_t type, int32_t index) {
+SLIM_API int32_t slim_stack_push_device(int32_t type, int32_t index) {
+  SLIM_TRY
   g_stack.emplace_back(c10::Device(static_cast<c10::DeviceType>(type), static_cast<c10::DeviceIndex>(index)));
+  return 0;
+  SLIM_CATCH(-1)
 }
-SLIM_API void slim_stack_push_generator(void* generator) {
+SLIM_API int32_t slim_stack_push_generator(void* generator) {
+  SLIM_TRY
   if (generator) g_stack.emplace_back(*static_cast<at::Generator*>(generator)); else g_stack.emplace_back();
+  return 0;
+  SLIM_CATCH(-1)
 }
 
 SLIM_API int32_t slim_op_call(slim_op op) {
@@ -104,7 +159,8 @@ SLIM_API int32_t slim_op_call(slim_op op) {
 }
 
 SLIM_API int32_t slim_stack_kind(int32_t i) {
-  if (i < 0 || static_cast<size_t>(i) >= g_stack.size()) return -1;
+  SLIM_TRY
+  TORCH_CHECK(i >= 0 && static_cast<size_t>(i) < g_stack.size(), "stack index out of range");
   const auto& v = g_stack[i];
   if (v.isNone()) return 0;
   if (v.isTensor()) return 1;
@@ -113,6 +169,7 @@ SLIM_API int32_t slim_stack_kind(int32_t i) {
   if (v.isBool()) return 4;
   if (v.isTensorList()) return 5;
   return 6;
+  SLIM_CATCH(-1)
 }
 
 SLIM_API slim_tensor slim_stack_tensor(int32_t i) {

@@ -13,21 +13,22 @@ SLIM_API slim_op slim_op_find(const char* name, const char* overload);
 // The operator's schema as text (for error messages and docs).
 SLIM_API const char* slim_op_schema(slim_op op);
 
-SLIM_API void slim_stack_clear();
-SLIM_API void slim_stack_push_tensor(slim_tensor t);  // null pushes None
-SLIM_API void slim_stack_push_none();
-SLIM_API void slim_stack_push_int(int64_t v);
-SLIM_API void slim_stack_push_double(double v);
-SLIM_API void slim_stack_push_bool(int32_t v);
-SLIM_API void slim_stack_push_string(const char* v);
-SLIM_API void slim_stack_push_int_list(const int64_t* v, int32_t n);
-SLIM_API void slim_stack_push_double_list(const double* v, int32_t n);
-SLIM_API void slim_stack_push_tensor_list(const slim_tensor* v, int32_t n);
+SLIM_API int32_t slim_stack_clear();
+SLIM_API int32_t slim_stack_push_tensor(slim_tensor t);  // null pushes None
+SLIM_API int32_t slim_stack_push_none();
+SLIM_API int32_t slim_stack_push_int(int64_t v);
+SLIM_API int32_t slim_stack_push_double(double v);
+SLIM_API int32_t slim_stack_push_bool(int32_t v);
+SLIM_API int32_t slim_stack_push_string(const char* v);
+SLIM_API int32_t slim_stack_push_int_list(const int64_t* v, int32_t n);
+SLIM_API int32_t slim_stack_push_double_list(const double* v, int32_t n);
+SLIM_API int32_t slim_stack_push_tensor_list(const slim_tensor* v, int32_t n);
 // A Tensor?[] list (as aten::index takes); null entries are None.
-SLIM_API void slim_stack_push_optional_tensor_list(const slim_tensor* v, int32_t n);
-SLIM_API void slim_stack_push_device(int32_t type, int32_t index);
-SLIM_API void slim_stack_push_generator(void* generator);
+SLIM_API int32_t slim_stack_push_optional_tensor_list(const slim_tensor* v, int32_t n);
+SLIM_API int32_t slim_stack_push_device(int32_t type, int32_t index);
+SLIM_API int32_t slim_stack_push_generator(void* generator);
 
+// Every push returns 0, or -1 with an error (out of memory, a null list entry).
 // Calls op with the stack; returns the number of returns left on the stack, or -1 on error.
 SLIM_API int32_t slim_op_call(slim_op op);
 

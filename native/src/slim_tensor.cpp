@@ -3,8 +3,16 @@
 #include <torch/torch.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <cstring>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
-SLIM_API void slim_tensor_dispose(slim_tensor t) { delete t; }
+SLIM_API int32_t slim_tensor_dispose(slim_tensor t) {
+  SLIM_TRY
+  delete t;
+  return 0;
+  SLIM_CATCH(-1)
+}
 
 SLIM_API slim_tensor slim_tensor_alias(slim_tensor t) {
   SLIM_TRY
@@ -132,15 +140,25 @@ SLIM_API int64_t slim_tensor_item_int64(slim_tensor t) {
   SLIM_CATCH(0)
 }
 
-SLIM_API void* slim_tensor_impl(slim_tensor t) { return t->unsafeGetTensorImpl(); }
+SLIM_API void* slim_tensor_impl(slim_tensor t) {
+  SLIM_TRY
+  return t->unsafeGetTensorImpl();
+  SLIM_CATCH(nullptr)
+}
 
 SLIM_API int32_t slim_grad_set_enabled(int32_t enabled) {
+  SLIM_TRY
   bool prev = at::GradMode::is_enabled();
   at::GradMode::set_enabled(enabled != 0);
   return prev ? 1 : 0;
+  SLIM_CATCH(-1)
 }
 
-SLIM_API int32_t slim_grad_is_enabled() { return at::GradMode::is_enabled() ? 1 : 0; }
+SLIM_API int32_t slim_grad_is_enabled() {
+  SLIM_TRY
+  return at::GradMode::is_enabled() ? 1 : 0;
+  SLIM_CATCH(-1)
+}
 
 SLIM_API int32_t slim_manual_seed(int64_t seed) {
   SLIM_TRY
@@ -156,16 +174,30 @@ SLIM_API int32_t slim_set_num_threads(int32_t n) {
   SLIM_CATCH(-1)
 }
 
-SLIM_API int32_t slim_get_num_threads() { return at::get_num_threads(); }
+SLIM_API int32_t slim_get_num_threads() {
+  SLIM_TRY
+  return at::get_num_threads();
+  SLIM_CATCH(-1)
+}
 
-SLIM_API int32_t slim_cuda_is_available() { return torch::cuda::is_available() ? 1 : 0; }
+SLIM_API int32_t slim_cuda_is_available() {
+  SLIM_TRY
+  return torch::cuda::is_available() ? 1 : 0;
+  SLIM_CATCH(-1)
+}
 
-SLIM_API int32_t slim_cuda_device_count() { return static_cast<int32_t>(torch::cuda::device_count()); }
+SLIM_API int32_t slim_cuda_device_count() {
+  SLIM_TRY
+  return static_cast<int32_t>(torch::cuda::device_count());
+  SLIM_CATCH(-1)
+}
 
 SLIM_API const char* slim_torch_version() {
+  SLIM_TRY
   static const std::string v = std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) +
                                "." + std::to_string(TORCH_VERSION_PATCH);
   return v.c_str();
+  SLIM_CATCH(nullptr)
 }
 
 SLIM_API slim_generator slim_generator_new(int64_t seed) {
@@ -174,4 +206,19 @@ SLIM_API slim_generator slim_generator_new(int64_t seed) {
   SLIM_CATCH(nullptr)
 }
 
-SLIM_API void slim_generator_dispose(slim_generator g) { delete static_cast<at::Generator*>(g); }
+SLIM_API int32_t slim_generator_dispose(slim_generator g) {
+  SLIM_TRY
+  delete static_cast<at::Generator*>(g);
+  return 0;
+  SLIM_CATCH(-1)
+}
+
+SLIM_API int32_t slim_mallopt(int32_t param, int32_t value) {
+  SLIM_TRY
+#ifdef __GLIBC__
+  return mallopt(param, value);
+#else
+  TORCH_CHECK(false, "mallopt needs glibc");
+#endif
+  SLIM_CATCH(-1)
+}

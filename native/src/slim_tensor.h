@@ -4,7 +4,7 @@
 #pragma once
 #include "slim_common.h"
 
-SLIM_API void slim_tensor_dispose(slim_tensor t);
+SLIM_API int32_t slim_tensor_dispose(slim_tensor t);
 // A second handle to the same tensor (shares storage and autograd identity).
 SLIM_API slim_tensor slim_tensor_alias(slim_tensor t);
 // Copies ndim sizes of host data into a new CPU tensor of the given dtype.
@@ -40,7 +40,13 @@ SLIM_API int32_t slim_cuda_is_available();
 SLIM_API int32_t slim_cuda_device_count();
 SLIM_API const char* slim_torch_version();
 
+// glibc's mallopt(param, value): returns 1 when applied, 0 when glibc refused the value, -1
+// with an error where the C library is not glibc. Slim uses it to keep freed tensor memory
+// in the heap (see NativeMethods.Resolve): without it every training step hands its large
+// activation buffers back to the kernel and page-faults them in again.
+SLIM_API int32_t slim_mallopt(int32_t param, int32_t value);
+
 typedef void* slim_generator;
 // A CPU random generator seeded with seed, usable wherever an op takes Generator?.
 SLIM_API slim_generator slim_generator_new(int64_t seed);
-SLIM_API void slim_generator_dispose(slim_generator g);
+SLIM_API int32_t slim_generator_dispose(slim_generator g);
