@@ -22,5 +22,8 @@ public static class Program
         yield return FlopsCommand.Create();
         yield return TrainCommand.Create();
         yield return EvalCommand.Create();
+        yield return ExportCommand.Create();
+        yield return VerifyCommand.Create();
+        yield return InferCommand.Create();
     }
 }
