@@ -77,7 +77,9 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
     public void Fp32ExportOfMobileNetV1MatchesLibtorchAndRecordsPreprocessing()
     {
         var ctx = run.Context("export");
+        long live = Tensor.LiveCount;
         var outcome = ExportStage.Run(ctx, run.Checkpoint, null, null, new ExportSection());
+        Assert.Equal(live, Tensor.LiveCount); // model, trace and folded constants all released
         Assert.Equal(Path.Combine(ctx.StageDir, ExportStage.Fp32FileName), outcome.Fp32Path);
         Assert.Null(outcome.Int8Path); // no quant stage: INT8 skipped, not an error
         Assert.Equal(new FileInfo(outcome.Fp32Path!).Length, outcome.Fp32Bytes);
