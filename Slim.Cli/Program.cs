@@ -25,5 +25,8 @@ public static class Program
         yield return DatasetCommand.Create();
         yield return DistillCommand.Create();
         yield return QuantCommand.Create();
+        yield return ExportCommand.Create();
+        yield return VerifyCommand.Create();
+        yield return InferCommand.Create();
     }
 }

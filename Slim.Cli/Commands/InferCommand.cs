@@ -1,0 +1,45 @@
+using System.CommandLine;
+using Slim.Pipeline;
+
+namespace Slim.Cli.Commands;
+
+/// <summary>`slim infer`: detect objects in images with a checkpoint or an ONNX model and draw them.</summary>
+public static class InferCommand
+{
+    public static Command Create()
+    {
+        var checkpoint = new Option<string?>("--checkpoint") { Description = "A Slim detector checkpoint (run in libtorch)." };
+        var onnx = new Option<string?>("--onnx") { Description = "An ONNX model written by slim export (run in ONNX Runtime)." };
+        var images = new Option<string>("--images") { Description = "Image files separated by commas (a.jpg,b.png) or a folder of .jpg/.jpeg/.png files.", Required = true };
+        var outDir = CommonOptions.Out("runs/infer");
+        var score = new Option<double>("--score") { Description = "Smallest detection score drawn (0-1).", DefaultValueFactory = _ => 0.3 };
+        var threads = new Option<int>("--threads") { Description = "ONNX Runtime threads (with --onnx).", DefaultValueFactory = _ => 1 };
+        var cmd = new Command("infer", $"""
+            Run a detector on images and write copies with the boxes, class names and scores drawn, plus
+            {ExportInference.DetectionsFileName}, to --out. Class names come from the model's metadata.
+
+            Examples:
+              slim infer --checkpoint runs/qs/stages/00_train/best.ckpt --images street.jpg,park.jpg --out runs/infer
+              slim infer --onnx runs/qs/export/model_int8.onnx --images datasets/generated/quickstart/coco/images --out runs/infer --score 0.5
+            """);
+        foreach (var o in new Option[] { checkpoint, onnx, images, outDir, score, threads }) cmd.Options.Add(o);
+        cmd.SetAction(p => CliRunner.Run(() =>
+        {
+            var results = Infer(p.GetValue(checkpoint), p.GetValue(onnx), p.GetValue(images)!, p.GetValue(outDir)!, p.GetValue(score), p.GetValue(threads));
+            foreach (var r in results) Console.Out.WriteLine($"{r.Input}: {r.Boxes.Count} detection(s) → {r.Output}");
+            return ExitCode.Ok;
+        }));
+        return cmd;
+    }
+
+    /// <summary>The plain method behind the verb.</summary>
+    public static IReadOnlyList<InferredImage> Infer(string? checkpoint, string? onnx, string images, string outDir, double score, int threads)
+    {
+        if ((checkpoint is null) == (onnx is null)) throw new UsageException("give exactly one model: --checkpoint FILE or --onnx FILE");
+        if (threads < 1) throw new UsageException($"--threads {threads}: must be at least 1");
+        var list = ExportInference.ListImages(images);
+        return checkpoint is not null
+            ? ExportInference.RunCheckpoint(checkpoint, list, outDir, score)
+            : ExportInference.RunOnnx(onnx!, list, outDir, score, threads);
+    }
+}

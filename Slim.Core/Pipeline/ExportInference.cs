@@ -1,0 +1,178 @@
+using System.Globalization;
+using System.Text.Json;
+using Slim.Data;
+using Slim.Data.Transforms;
+using Slim.Detection;
+using Slim.Export;
+using Slim.Models;
+using Slim.Torch;
+using static Slim.Torch.torch;
+
+namespace Slim.Pipeline;
+
+/// <summary>The detections of one image and where the annotated copy was written.</summary>
+/// <param name="Input">The input image.</param>
+/// <param name="Output">The annotated copy.</param>
+/// <param name="Boxes">Detections in the input image's pixels, best first.</param>
+public sealed record InferredImage(string Input, string Output, IReadOnlyList<DetectedBox> Boxes);
+
+/// <summary>
+/// Inference for slim infer: runs a checkpoint (libtorch) or an exported model (ONNX Runtime) on image
+/// files with the evaluation preprocessing (RGB, bicubic resize to the input size, /255, ImageNet mean and
+/// std), decodes the YOLOv3 outputs (objectness × class probability, class-aware NMS), draws the boxes and
+/// class names onto copies of the images, and writes those plus detections.json into the output folder.
+/// </summary>
+public static class ExportInference
+{
+    /// <summary>Image file extensions read from a folder.</summary>
+    public static readonly IReadOnlyList<string> ImageExtensions = new[] { ".jpg", ".jpeg", ".png" };
+
+    /// <summary>File name of the detections written beside the images.</summary>
+    public const string DetectionsFileName = "detections.json";
+
+    /// <summary>
+    /// The images named by <paramref name="spec"/>: a comma-separated list of files, or one folder (its .jpg,
+    /// .jpeg and .png files, sorted by name).
+    /// </summary>
+    public static IReadOnlyList<string> ListImages(string spec)
+    {
+        if (string.IsNullOrWhiteSpace(spec)) throw new SlimException("--images: give image files (a.jpg,b.jpg) or a folder");
+        if (Directory.Exists(spec))
+        {
+            var files = Directory.GetFiles(spec).Where(f => ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
+                .OrderBy(f => f, StringComparer.Ordinal).ToList();
+            if (files.Count == 0) throw new SlimException($"--images: the folder {spec} holds no {string.Join("/", ImageExtensions)} file");
+            return files;
+        }
+        var list = spec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        foreach (var f in list)
+            if (!File.Exists(f)) throw new FileNotFoundException($"--images: image not found: {f}", f);
+        return list;
+    }
+
+    /// <summary>Runs a checkpoint on the images with libtorch.</summary>
+    public static IReadOnlyList<InferredImage> RunCheckpoint(string checkpoint, IReadOnlyList<string> images, string outDir, double scoreThreshold)
+    {
+        var meta = Checkpoint.ReadMetadata(checkpoint);
+        var (model, _, options) = TrainStage.Load(checkpoint);
+        using (model)
+        {
+            var names = ClassNames(meta.TryGetValue(ExportStage.ClassNamesKey, out var joined) ? joined.Split('\n') : null, options.NumClasses, checkpoint);
+            var geometry = new YoloGeometry { NumClasses = options.NumClasses };
+            return Annotate(images, outDir, options.InputSize, DetectionTransforms.ImageNetMean, DetectionTransforms.ImageNetStd, geometry, names, scoreThreshold,
+                inputs => inputs.Select(x =>
+                {
+                    using var _ = no_grad();
+                    return model.call(x);
+                }).ToList());
+        }
+    }
+
+    /// <summary>Runs an exported model on the images in ONNX Runtime (one process for all images).</summary>
+    public static IReadOnlyList<InferredImage> RunOnnx(string onnx, IReadOnlyList<string> images, string outDir, double scoreThreshold, int threads = 1)
+    {
+        var proto = OnnxExporter.Load(onnx);
+        var meta = proto.MetadataProps.ToDictionary(p => p.Key, p => p.Value);
+        T Json<T>(string key)
+        {
+            if (!meta.TryGetValue(key, out var text)) throw new SlimException($"{onnx}: the model has no '{key}' metadata; export it with slim export");
+            try
+            {
+                return JsonSerializer.Deserialize<T>(text) ?? throw new JsonException("null");
+            }
+            catch (JsonException)
+            {
+                throw new SlimException($"{onnx}: metadata '{key}' = '{text}' is not a {typeof(T).Name}");
+            }
+        }
+        var shape = Json<long[]>("input_shape");
+        if (shape.Length != 4 || shape[1] != 3 || shape[2] != shape[3])
+            throw new SlimException($"{onnx}: metadata input_shape [{string.Join(", ", shape)}] is not a square RGB input [-1, 3, S, S]");
+        string inputName = meta.GetValueOrDefault("input_name", ExportStage.InputName);
+        IReadOnlyList<string>? names = meta.ContainsKey("class_names") ? Json<string[]>("class_names")
+            : meta.TryGetValue(ExportStage.ClassNamesKey, out var joined) ? joined.Split('\n') : null;
+        int numClasses = meta.TryGetValue("num_classes", out var nc) && int.TryParse(nc, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) ? n
+            : names?.Count ?? throw new SlimException($"{onnx}: the model records neither num_classes nor class_names metadata; export it with slim export");
+        var mean = meta.ContainsKey("mean") ? Json<float[]>("mean") : DetectionTransforms.ImageNetMean;
+        var std = meta.ContainsKey("std") ? Json<float[]>("std") : DetectionTransforms.ImageNetStd;
+        var geometry = new YoloGeometry { NumClasses = numClasses };
+        var runner = OrtRunner.Create();
+        return Annotate(images, outDir, (int)shape[2], mean, std, geometry, ClassNames(names, numClasses, onnx), scoreThreshold, inputs =>
+        {
+            var sets = inputs.Select(x => (IReadOnlyDictionary<string, OrtTensor>)new Dictionary<string, OrtTensor> { [inputName] = OrtTensor.FromTensor(x) }).ToList();
+            var results = runner.Run(onnx, sets, threads);
+            // Output order is head order (stride 32, 16, 8): the exporter names them output_0..2.
+            return results.Select(r => r.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Value.ToTensor()).ToArray()).ToList();
+        });
+    }
+
+    private static IReadOnlyList<string> ClassNames(IReadOnlyList<string>? names, int numClasses, string source)
+    {
+        if (names is null) return Enumerable.Range(0, numClasses).Select(i => $"class {i}").ToArray();
+        if (names.Count != numClasses)
+            throw new SlimException($"{source}: the model has {numClasses} classes but its metadata names {names.Count}");
+        return names;
+    }
+
+    private static IReadOnlyList<InferredImage> Annotate(IReadOnlyList<string> images, string outDir, int size, IReadOnlyList<float> mean, IReadOnlyList<float> std,
+        YoloGeometry geometry, IReadOnlyList<string> names, double scoreThreshold, Func<IReadOnlyList<Tensor>, IReadOnlyList<Tensor[]>> forward)
+    {
+        if (!(scoreThreshold >= 0 && scoreThreshold < 1)) throw new SlimException($"--score {scoreThreshold}: expected a detection score threshold in [0, 1)");
+        if (images.Count == 0) throw new SlimException("--images: no image given");
+        var decoder = new YoloBoxDecoder(new YoloBoxDecoderOptions
+        {
+            Geometry = geometry,
+            // Cells below the decoder's objectness cut produce nothing: keep it at or under the score asked for.
+            ConfidenceThreshold = Math.Min(0.005, scoreThreshold),
+            Nms = new NmsOptions { ScoreThreshold = scoreThreshold },
+        });
+        Directory.CreateDirectory(outDir);
+        using var scope = NewDisposeScope();
+        var loaded = images.Select(p => Image.Load(p)).ToList();
+        var inputs = loaded.Select(img => img.Resize(size, size, Interpolation.Cubic).ToTensor(true, mean.ToArray(), std.ToArray()).unsqueeze(0)).ToList();
+        var outputs = forward(inputs);
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        var result = new List<InferredImage>();
+        for (int i = 0; i < images.Count; i++)
+        {
+            var img = loaded[i];
+            var info = new ImageInfo(i, images[i], img.Width, img.Height, size, size);
+            var boxes = decoder.Decode(outputs[i], new[] { info })[0].OrderByDescending(b => b.Score).ToList();
+            var canvas = img.ToRgb();
+            foreach (var b in boxes.AsEnumerable().Reverse()) // best drawn last, on top
+            {
+                var color = Palette[b.ClassId % Palette.Length];
+                canvas.DrawBox(b.X1, b.Y1, b.X2, b.Y2, color);
+                var label = string.Create(CultureInfo.InvariantCulture, $"{names[b.ClassId]} {b.Score:F2}");
+                canvas.DrawText(label, (int)MathF.Round(b.X1), Math.Max(10, (int)MathF.Round(b.Y1) - 2), new Rgb(255, 255, 255), background: color);
+            }
+            var output = Path.Combine(outDir, UniqueName(images[i], used));
+            canvas.Save(output);
+            result.Add(new InferredImage(images[i], output, boxes));
+        }
+        var json = result.Select(r => new
+        {
+            image = r.Input,
+            output = r.Output,
+            detections = r.Boxes.Select(b => new { class_id = b.ClassId, class_name = names[b.ClassId], score = b.Score, box = new[] { b.X1, b.Y1, b.X2, b.Y2 } }),
+        });
+        AtomicFile.WriteAllText(Path.Combine(outDir, DetectionsFileName), JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true }));
+        return result;
+    }
+
+    // Two inputs with one file name (from different folders) get distinct outputs.
+    private static string UniqueName(string input, HashSet<string> used)
+    {
+        var stem = Path.GetFileNameWithoutExtension(input);
+        var ext = Path.GetExtension(input).ToLowerInvariant();
+        var name = stem + ext;
+        for (int k = 1; !used.Add(name); k++) name = $"{stem}_{k}{ext}";
+        return name;
+    }
+
+    private static readonly Rgb[] Palette =
+    {
+        new(230, 25, 75), new(60, 180, 75), new(0, 130, 200), new(245, 130, 48), new(145, 30, 180),
+        new(70, 240, 240), new(240, 50, 230), new(210, 245, 60), new(0, 128, 128), new(170, 110, 40),
+    };
+}

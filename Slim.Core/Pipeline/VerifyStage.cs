@@ -1,0 +1,73 @@
+using System.Globalization;
+using Slim.Export;
+using Slim.Recipes;
+using static Slim.Torch.torch;
+
+namespace Slim.Pipeline;
+
+/// <summary>
+/// The verify stage: each exported model's AP in ONNX Runtime on the validation images, its latency
+/// (batch 1, median after warm-up, at the section's thread count) and size, compared with the baseline
+/// AP. Writes verify.json into the stage folder and returns the outcome; it does not throw on a failed
+/// check (see <see cref="VerifyOutcome.ThrowIfFailed"/>). The caller decides whether to run it at all
+/// (<see cref="VerifySection.Enabled"/>).
+/// </summary>
+public static class VerifyStage
+{
+    /// <summary>File name of the written outcome in the stage folder.</summary>
+    public const string ResultFileName = "verify.json";
+
+    /// <summary>Verifies the exported models.</summary>
+    /// <param name="ctx">The run (task, stage folder, progress).</param>
+    /// <param name="exported">The models to check.</param>
+    /// <param name="section">Threads, runs and the baseline; <c>baseline.ap</c> overrides <paramref name="baselineAp"/>.</param>
+    /// <param name="baselineAp">The AP of this run's trained baseline (0-1).</param>
+    public static VerifyOutcome Run(StageContext ctx, ExportOutcome exported, VerifySection section, double baselineAp)
+    {
+        ArgumentNullException.ThrowIfNull(ctx);
+        ArgumentNullException.ThrowIfNull(exported);
+        ArgumentNullException.ThrowIfNull(section);
+        double baseline = section.Baseline.Ap ?? baselineAp;
+        if (!(baseline >= 0 && baseline <= 1))
+            throw new SlimException($"verify: the baseline AP is {baseline}; expected a value in [0, 1] (verify.baseline.ap or the trained baseline's AP)");
+        double maxDrop = section.Baseline.MaxDrop;
+        var models = exported.Models().ToList();
+        if (models.Count == 0) throw new SlimException("verify: the export produced no model to verify");
+
+        var runner = OrtRunner.Create();
+        IReadOnlyDictionary<string, OrtTensor> sample;
+        using (NewDisposeScope())
+            sample = new Dictionary<string, OrtTensor> { [ExportStage.InputName] = OrtTensor.FromTensor(ctx.Task.SampleInput()) };
+
+        var results = new List<VerifiedModel>();
+        foreach (var (precision, path, _) in models)
+        {
+            ctx.Cancel.ThrowIfCancellationRequested();
+            if (!File.Exists(path)) throw new FileNotFoundException($"verify: the {precision} model {path} does not exist", path);
+            var score = ctx.Task.EvaluateOnnx(path, section.Threads, ExportStage.InputName);
+            ctx.Cancel.ThrowIfCancellationRequested();
+            var latency = runner.MeasureLatency(path, sample, section.Threads, section.WarmupRuns, section.LatencyRuns);
+            double drop = baseline - score.Primary;
+            // A drop equal to the tolerance passes; the epsilon absorbs the rounding of AP sums.
+            bool passed = drop <= maxDrop + 1e-9;
+            var m = new VerifiedModel(precision, path, score.Primary, drop, latency.MedianMs, new FileInfo(path).Length, passed);
+            results.Add(m);
+            ctx.Progress.Info(string.Create(CultureInfo.InvariantCulture,
+                $"verify {precision}: {ctx.Task.MetricName} {m.Ap * 100:F2} (baseline {baseline * 100:F2}, drop {drop * 100:F2}, max {maxDrop * 100:F2}) " +
+                $"latency {m.LatencyMs:F2} ms (batch 1, {section.Threads} thread(s)) size {m.SizeBytes / (1024.0 * 1024.0):F2} MiB: {(passed ? "pass" : "FAIL")}"));
+        }
+        var outcome = new VerifyOutcome
+        {
+            Metric = ctx.Task.MetricName,
+            BaselineAp = baseline,
+            MaxDrop = maxDrop,
+            Threads = section.Threads,
+            WarmupRuns = section.WarmupRuns,
+            LatencyRuns = section.LatencyRuns,
+            ValImages = ctx.Task.ValImageCount,
+            Models = results,
+        };
+        AtomicFile.WriteAllText(Path.Combine(ctx.StageDir, ResultFileName), outcome.ToJson());
+        return outcome;
+    }
+}

@@ -1,0 +1,78 @@
+using System.Text.Json;
+using Slim.Data;
+using Slim.Cli.Commands;
+using Slim.Pipeline;
+
+namespace Slim.Cli.Tests;
+
+public class InferCommandTests(CliExportRun run) : IClassFixture<CliExportRun>
+{
+    private string[] TwoImages() => Directory.GetFiles(run.ValImages, "*.jpg").OrderBy(f => f, StringComparer.Ordinal).Take(2).ToArray();
+
+    /// <summary>Asserts the annotated copy exists, decodes at the input's size and differs from it (boxes were drawn).</summary>
+    private static void AssertAnnotated(string input, string output)
+    {
+        Assert.True(File.Exists(output), $"{output} was not written");
+        var a = Image.Load(input);
+        var b = Image.Load(output);
+        Assert.Equal((a.Width, a.Height), (b.Width, b.Height));
+        // JPEG re-encoding alone changes pixels by a few levels; drawn boxes change some by far more.
+        int changed = a.Pixels.Zip(b.Pixels).Count(p => Math.Abs(p.First - p.Second) > 60);
+        Assert.True(changed > 50, $"{output}: only {changed} strongly changed pixel values; no box was drawn");
+    }
+
+    [Fact]
+    public void CheckpointInferenceDrawsBoxesAndWritesDetections()
+    {
+        var images = TwoImages();
+        var outDir = run.NewDir("infer");
+        Assert.Equal((int)ExitCode.Ok, CliExportRun.Slim("infer", "--checkpoint", run.Checkpoint, "--images", string.Join(",", images), "--out", outDir, "--score", "0"));
+        foreach (var img in images) AssertAnnotated(img, Path.Combine(outDir, Path.GetFileName(img)));
+        var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, ExportInference.DetectionsFileName))).RootElement;
+        Assert.Equal(2, json.GetArrayLength());
+        var det = json[0].GetProperty("detections")[0];
+        Assert.Contains(det.GetProperty("class_name").GetString(), run.ClassNames);
+        Assert.Equal(4, det.GetProperty("box").GetArrayLength());
+
+        // A score no untrained detection reaches: nothing drawn, the copy equals the input up to JPEG noise.
+        var none = run.NewDir("infer-none");
+        var results = InferCommand.Infer(run.Checkpoint, null, images[0], none, 0.999, 1);
+        Assert.Empty(Assert.Single(results).Boxes);
+    }
+
+    [Fact]
+    public void OnnxInferenceMatchesCheckpointInferenceOnAFolder()
+    {
+        if (CliExportRun.OrtMissing) return;
+        var exported = run.NewDir("export");
+        Assert.Equal((int)ExitCode.Ok, CliExportRun.Slim("export", "--checkpoint", run.Checkpoint, "--out", exported));
+        var folder = run.NewDir("images");
+        foreach (var img in TwoImages()) File.Copy(img, Path.Combine(folder, Path.GetFileName(img)));
+        var viaOnnx = InferCommand.Infer(null, Path.Combine(exported, ExportStage.Fp32FileName), folder, run.NewDir("infer-onnx"), 0.0, 1);
+        var viaTorch = InferCommand.Infer(run.Checkpoint, null, folder, run.NewDir("infer-torch"), 0.0, 1);
+        Assert.Equal(2, viaOnnx.Count);
+        for (int i = 0; i < 2; i++)
+        {
+            AssertAnnotated(viaOnnx[i].Input, viaOnnx[i].Output);
+            Assert.NotEmpty(viaOnnx[i].Boxes);
+            // Same preprocessing and decoding: the best boxes agree.
+            var a = viaOnnx[i].Boxes[0];
+            var b = viaTorch[i].Boxes[0];
+            Assert.Equal(b.ClassId, a.ClassId);
+            Assert.Equal(b.Score, a.Score, 3);
+            Assert.Equal(b.X1, a.X1, 1);
+            Assert.Equal(b.Y2, a.Y2, 1);
+        }
+    }
+
+    [Fact]
+    public void UsageErrors()
+    {
+        var img = TwoImages()[0];
+        Assert.Equal((int)ExitCode.Usage, CliExportRun.Slim("infer", "--images", img, "--out", run.NewDir("u")));
+        Assert.Equal((int)ExitCode.Usage, CliExportRun.Slim("infer", "--checkpoint", run.Checkpoint, "--onnx", "m.onnx", "--images", img, "--out", run.NewDir("u")));
+        Assert.Equal((int)ExitCode.InvalidInput, CliExportRun.Slim("infer", "--checkpoint", run.Checkpoint, "--images", img + ",missing.jpg", "--out", run.NewDir("u")));
+        Assert.Equal((int)ExitCode.InvalidInput, CliExportRun.Slim("infer", "--checkpoint", run.Checkpoint, "--images", run.NewDir("empty"), "--out", run.NewDir("u")));
+        Assert.Equal((int)ExitCode.InvalidInput, CliExportRun.Slim("infer", "--checkpoint", run.Checkpoint, "--images", img, "--score", "1.5", "--out", run.NewDir("u")));
+    }
+}

@@ -1,0 +1,294 @@
+using System.Text.Json;
+using Slim.Compression.Quantization;
+using Slim.Core.Tests.Export;
+using Slim.Export;
+using Slim.Models;
+using Slim.Pipeline;
+using Slim.Recipes;
+using Slim.Torch;
+using Slim.Torch.Modules;
+using Xunit.Abstractions;
+using static Slim.Torch.torch;
+
+namespace Slim.Core.Tests.Pipeline;
+
+/// <summary>
+/// A tiny detection run shared by the export and verify tests: synthetic data (24 + 8 images, 96 px) and a
+/// YOLOv3-MobileNetV1 (width 0.25) trained for a few iterations, so its batch norms carry real statistics.
+/// </summary>
+public sealed class TinyExportRun : IDisposable
+{
+    public TinyExportRun()
+    {
+        Dir = Directory.CreateTempSubdirectory("slim-export-stage-").FullName;
+        Recipe = CreateRecipe(Dir);
+        Task = DetectionTask.Create(Recipe);
+        Checkpoint = TrainStage.Run(Recipe, Task, Path.Combine(Dir, "train"), false, NullProgress.Instance, CancellationToken.None, iterations: 4).Checkpoint;
+    }
+
+    public string Dir { get; }
+    public Recipe Recipe { get; }
+    public DetectionTask Task { get; }
+    public string Checkpoint { get; }
+
+    public static Recipe CreateRecipe(string dir, string model = "yolov3_mobilenet_v1") => RecipeLoader.Parse<Recipe>($$"""
+        name: tiny-export
+        seed: 3
+        threads: 2
+        model: {name: {{model}}, width: 0.25, input_size: 96}
+        dataset:
+          format: synthetic
+          root: {{Path.Combine(dir, "data")}}
+          generate: {train_images: 24, val_images: 8, image_size: 96, seed: 5}
+          workers: 0
+        train: {iterations: 4, batch_size: 4, warmup_steps: 0, lr: 0.001, augment: false}
+        verify: {threads: 1, latency_runs: 3, warmup_runs: 1}
+        """);
+
+    /// <summary>A fresh stage folder and context.</summary>
+    public StageContext Context(string stage) =>
+        new(Recipe, Task, Directory.CreateDirectory(Path.Combine(Dir, stage + "-" + Guid.NewGuid().ToString("N")[..6])).FullName, false, NullProgress.Instance, CancellationToken.None);
+
+    public void Dispose() => Directory.Delete(Dir, recursive: true);
+}
+
+public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : IClassFixture<TinyExportRun>
+{
+    private static Tensor Inputs(int batch, int size, long seed) => randn(new long[] { batch, 3, size, size }, new Generator(seed));
+
+    /// <summary>ORT on the file against libtorch on the checkpoint, batch 1 and 2, to 1e-4.</summary>
+    private void AssertMatchesCheckpoint(string onnx, string checkpoint, int size)
+    {
+        ExportTestSupport.AssertOnnxCheckerPasses(onnx, output);
+        var ort = ExportTestSupport.Ort(output);
+        if (ort is null) return;
+        var (model, _, _) = TrainStage.Load(checkpoint);
+        using (model)
+        using (NewDisposeScope())
+        using (no_grad())
+            foreach (int batch in new[] { 1, 2 })
+            {
+                var x = Inputs(batch, size, 40 + batch);
+                ExportTestSupport.AssertMatchesTorch(ort, onnx, ExportStage.InputName, x, model.call(x), ExportStage.OutputNames.ToArray(), 1e-4f);
+            }
+    }
+
+    [Fact]
+    public void Fp32ExportOfMobileNetV1MatchesLibtorchAndRecordsPreprocessing()
+    {
+        var ctx = run.Context("export");
+        long live = Tensor.LiveCount;
+        var outcome = ExportStage.Run(ctx, run.Checkpoint, null, null, new ExportSection());
+        Assert.Equal(live, Tensor.LiveCount); // model, trace and folded constants all released
+        Assert.Equal(Path.Combine(ctx.StageDir, ExportStage.Fp32FileName), outcome.Fp32Path);
+        Assert.Null(outcome.Int8Path); // no quant stage: INT8 skipped, not an error
+        Assert.Equal(new FileInfo(outcome.Fp32Path!).Length, outcome.Fp32Bytes);
+        Assert.Equal(new[] { ExportStage.Fp32FileName }, Directory.GetFiles(ctx.StageDir).Select(Path.GetFileName)); // no temporary left
+
+        var proto = OnnxExporter.Load(outcome.Fp32Path!);
+        var meta = proto.MetadataProps.ToDictionary(p => p.Key, p => p.Value);
+        Assert.Equal(run.Task.ClassNames, JsonSerializer.Deserialize<string[]>(meta["class_names"]));
+        Assert.Equal(string.Join("\n", run.Task.ClassNames), meta[ExportStage.ClassNamesKey]);
+        Assert.Equal(new[] { 0.485f, 0.456f, 0.406f }, JsonSerializer.Deserialize<float[]>(meta["mean"]));
+        Assert.Equal(new[] { 0.229f, 0.224f, 0.225f }, JsonSerializer.Deserialize<float[]>(meta["std"]));
+        Assert.Equal("[-1,3,96,96]", meta["input_shape"]);
+        Assert.Equal("fp32", meta["precision"]);
+        Assert.Equal("yolov3_mobilenet_v1", meta["architecture"]);
+        Assert.Equal(ExportStage.OutputNames, proto.Graph.Output.Select(o => o.Name));
+        Assert.Equal(OnnxExporter.BatchDimension, proto.Graph.Input.Single().Type.TensorType.Shape.Dim[0].DimParam);
+        Assert.DoesNotContain(proto.Graph.Node, n => n.OpType == "BatchNormalization"); // every BN folded
+
+        AssertMatchesCheckpoint(outcome.Fp32Path!, run.Checkpoint, 96);
+    }
+
+    [Fact]
+    public void Fp32ExportOfMobileNetV3LargeWithSeBlocksAndResidualsMatchesLibtorch()
+    {
+        var recipe = TinyExportRun.CreateRecipe(run.Dir, "yolov3_mobilenet_v3_large");
+        var task = DetectionTask.Create(recipe);
+        var ckpt = TrainStage.Run(recipe, task, Path.Combine(run.Dir, "train-v3"), false, NullProgress.Instance, CancellationToken.None, iterations: 2).Checkpoint;
+        var path = Path.Combine(run.Dir, "v3", "model_fp32.onnx");
+        long bytes = ExportStage.ExportCheckpoint(ckpt, path); // no recipe: size and classes from the checkpoint
+        Assert.Equal(new FileInfo(path).Length, bytes);
+        var proto = OnnxExporter.Load(path);
+        var ops = proto.Graph.Node.Select(n => n.OpType).ToHashSet();
+        Assert.Contains("HardSwish", ops);
+        Assert.Contains("Add", ops);        // residual connections
+        Assert.True(ops.Contains("GlobalAveragePool") || ops.Contains("ReduceMean"), "no SE squeeze (global average) in: " + string.Join(", ", ops));
+        Assert.Contains("Mul", ops);        // SE excitation
+        Assert.Equal(string.Join("\n", task.ClassNames), proto.MetadataProps.Single(p => p.Key == ExportStage.ClassNamesKey).Value);
+        AssertMatchesCheckpoint(path, ckpt, 96);
+    }
+
+    /// <summary>
+    /// The float twin the quant stage hands over: the model's own architecture with each quantized conv's
+    /// weight replaced by the BN-folded weight, and that BN turned into an exact identity that adds the
+    /// folded bias (γ = 1, β = folded bias, μ = 0, σ² = 1 − ε, so (x − μ)/√(σ² + ε) = x).
+    /// </summary>
+    internal static string WriteTwin(string checkpoint, QuantizationResult result, string path)
+    {
+        var (twin, _, _) = TrainStage.Load(checkpoint);
+        using (twin)
+        using (no_grad())
+        using (NewDisposeScope())
+        {
+            foreach (var l in result.Layers)
+            {
+                var conv = (Conv2d)twin.get_submodule(l.ModulePath);
+                conv.weight.copy_(tensor(l.Weight, l.WeightShape));
+                var bias = tensor(l.Bias ?? new float[l.WeightShape[0]], l.WeightShape[0]);
+                if (l.FoldedBatchNorm is null)
+                {
+                    Assert.NotNull(conv.bias);
+                    conv.bias!.copy_(bias);
+                    continue;
+                }
+                conv.bias?.zero_();
+                var bn = (BatchNorm2d)twin.get_submodule(l.FoldedBatchNorm);
+                bn.weight.fill_(1);
+                bn.bias.copy_(bias);
+                bn.running_mean.zero_();
+                bn.running_var.fill_(1 - bn.eps);
+            }
+            Slim.Torch.Checkpoint.Save(path, twin.state_dict(), Slim.Torch.Checkpoint.ReadMetadata(checkpoint));
+        }
+        return path;
+    }
+
+    [Fact]
+    public void Int8ExportOfTheTwinAgreesWithTheFakeQuantizedModelAndIsSmall()
+    {
+        var ctx = run.Context("export-int8");
+        // Post-training quantization of the trained model, calibrated on two training batches.
+        var (model, _, _) = TrainStage.Load(run.Checkpoint);
+        using var _m = model;
+        // The compared batch is among the calibration batches, so abs-max thresholds cover it: no input is
+        // clamped, where ONNX's int8 range (-128) and the fake quantizer's (-127) would differ by design.
+        var calibration = new List<Tensor>();
+        foreach (var b in run.Task.TrainBatches(4)(0).Take(2))
+            using (b) calibration.Add(b.Images.clone());
+        var images = calibration[1];
+        PostTrainingQuantizer.Run(model, new QuantizationOptions { Algorithm = CalibrationAlgo.AbsMax }, x => model.call(x), calibration);
+        var result = RoundBiasesToInt32Grid(model, QuantizationResult.ToFakeQuant(model, QuantMode.Post, CalibrationAlgo.AbsMax));
+        Assert.True(result.Layers.Count > 20, $"only {result.Layers.Count} layers quantized");
+        var specs = result.Layers.Select(l => new QuantSpec(l.ModulePath, l.WeightScales, l.InputScale, l.InputZeroPoint, l.InputType == QuantDType.Int8)).ToList();
+        var twin = WriteTwin(run.Checkpoint, result, Path.Combine(ctx.StageDir, "twin.ckpt"));
+
+        // The quant.json seam round-trips exactly.
+        var quantFile = Path.Combine(ctx.StageDir, ExportQuantizationFile.FileName);
+        ExportQuantizationFile.Write(quantFile, specs);
+        var read = ExportQuantizationFile.Read(quantFile);
+        Assert.Equal(specs.Count, read.Count);
+        for (int i = 0; i < specs.Count; i++)
+        {
+            Assert.Equal(specs[i].ModulePath, read[i].ModulePath);
+            Assert.Equal(specs[i].WeightScales, read[i].WeightScales);
+            Assert.Equal(specs[i].InputScale, read[i].InputScale);
+            Assert.Equal(specs[i] with { WeightScales = read[i].WeightScales }, read[i]);
+        }
+
+        var outcome = ExportStage.Run(ctx, run.Checkpoint, twin, read, new ExportSection());
+        Assert.NotNull(outcome.Int8Path);
+        Assert.Equal(specs.Count, outcome.QuantizedLayers);
+        double ratio = (double)outcome.Int8Bytes / outcome.Fp32Bytes;
+        output.WriteLine($"FP32 {outcome.Fp32Bytes} B, INT8 {outcome.Int8Bytes} B ({ratio:P1}); {specs.Count} quantized layers");
+        Assert.True(ratio <= 0.30, $"INT8 file is {ratio:P1} of the FP32 file, expected at most 30%");
+        var proto = OnnxExporter.Load(outcome.Int8Path!);
+        Assert.Equal("int8-qdq", proto.MetadataProps.Single(p => p.Key == "precision").Value);
+        Assert.Equal(specs.Count, proto.Graph.Node.Count(n => n.OpType == "DequantizeLinear" && n.Name.EndsWith("weight.DequantizeLinear", StringComparison.Ordinal)));
+        ExportTestSupport.AssertOnnxCheckerPasses(outcome.Int8Path!, output);
+
+        var ort = ExportTestSupport.Ort(output);
+        if (ort is null) return;
+        using var scope = NewDisposeScope();
+        using var grad = no_grad();
+        var reference = model.call(images);
+        var got = ort.Run(outcome.Int8Path!, new Dictionary<string, OrtTensor> { [ExportStage.InputName] = OrtTensor.FromTensor(images) });
+        var (fp32Model, _, _) = TrainStage.Load(run.Checkpoint);
+        using var _f = fp32Model;
+        var fp32 = fp32Model.call(images);
+        for (int o = 0; o < 3; o++)
+        {
+            var want = reference[o].ToFloatArray();
+            var have = got[ExportStage.OutputNames[o]].ToFloatArray();
+            var flt = fp32[o].ToFloatArray();
+            Assert.Equal(reference[o].shape, got[ExportStage.OutputNames[o]].Shape);
+            // The head's output conv stays float, so "one quantization step" of an output is the step an
+            // 8-bit quantizer over that output's range would have: range / 255. With the biases on their int32
+            // grid both sides compute the same quantized arithmetic and differ only where float accumulation
+            // order moves a value across a rounding boundary (one input code), so nearly every element agrees
+            // within that step.
+            float step = (want.Max() - want.Min()) / 255f;
+            int outside = have.Zip(want).Count(p => Math.Abs(p.First - p.Second) > step);
+            float worst = ExportTestSupport.MaxAbsDiff(have, want);
+            double toRef = have.Zip(want).Average(p => Math.Abs(p.First - p.Second));
+            double fp32ToRef = flt.Zip(want).Average(p => Math.Abs(p.First - p.Second));
+            output.WriteLine($"{ExportStage.OutputNames[o]}: step {step:G4}, outside one step {outside}/{want.Length}, worst {worst:G4} ({worst / step:F2} steps), " +
+                $"mean |ORT - fake-quant| {toRef:G4}, mean |FP32 - fake-quant| {fp32ToRef:G4}");
+            Assert.True(outside <= Math.Max(3, want.Length / 1000), $"{ExportStage.OutputNames[o]}: {outside} of {want.Length} elements differ from the fake-quantized model by more than one step ({step})");
+            Assert.True(worst <= 2 * step, $"{ExportStage.OutputNames[o]}: worst difference {worst} exceeds two steps ({step})");
+            // The file really computes the quantized network: it is far closer to the fake-quantized model
+            // than the FP32 model is (an FP32 file would sit at the FP32 model's distance).
+            Assert.True(toRef < 0.1 * fp32ToRef, $"{ExportStage.OutputNames[o]}: mean |ORT - fake-quant| {toRef} is not well below mean |FP32 - fake-quant| {fp32ToRef}");
+        }
+        foreach (var t in calibration) t.Dispose();
+    }
+
+    /// <summary>
+    /// Moves each quantized layer's float bias onto the grid the INT8 file stores it on (int32 codes of step
+    /// input_scale · weight_scale[c], as QDQ requires). Without this the fake-quantized model and the file
+    /// differ by up to half a code of every bias — systematically, and amplified by code flips through 47
+    /// layers (measured: mean |ORT − fake-quant| 0.7-1.0 × mean |FP32 − fake-quant|; with it, ≤ 0.02×).
+    /// </summary>
+    private static QuantizationResult RoundBiasesToInt32Grid(nn.Module model, QuantizationResult result)
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        foreach (var (path, m) in model.named_modules())
+        {
+            if (m is not QuantLayer q || result.Find(path) is not { } layer) continue;
+            var bias = q.get_parameter(q.BiasName);
+            if (bias is null) continue;
+            var step = tensor(layer.WeightScales.Select(w => w * layer.InputScale).ToArray(), layer.WeightScales.Length);
+            bias.copy_((bias / step).round() * step);
+        }
+        return QuantizationResult.From(model, QuantMode.Post, CalibrationAlgo.AbsMax);
+    }
+
+    [Fact]
+    public void PostprocessAndEmptyExportsAreRejectedWithTheRecipeKey()
+    {
+        var ctx = run.Context("export-bad");
+        var e = Assert.Throws<SlimException>(() => ExportStage.Run(ctx, run.Checkpoint, null, null, new ExportSection { Postprocess = true }));
+        Assert.Contains("export.postprocess", e.Message);
+        Assert.Contains("not supported yet", e.Message);
+        e = Assert.Throws<SlimException>(() => ExportStage.Run(ctx, run.Checkpoint, null, null, new ExportSection { Fp32 = false }));
+        Assert.Contains("export.fp32", e.Message);
+        e = Assert.Throws<SlimException>(() => ExportStage.Run(ctx, run.Checkpoint, run.Checkpoint, null, new ExportSection()));
+        Assert.Contains("quant.json", e.Message);
+        Assert.Empty(Directory.GetFiles(ctx.StageDir));
+    }
+
+    [Fact]
+    public void BadQuantizationParametersNameTheLayer()
+    {
+        var ctx = run.Context("export-badq");
+        var dup = new[] { new QuantSpec("backbone.conv1.conv", new[] { 1f }, 0.1f, 0, true), new QuantSpec("backbone.conv1.conv", new[] { 1f }, 0.1f, 0, true) };
+        var e = Assert.Throws<SlimException>(() => ExportStage.ToLayerQuantization(dup));
+        Assert.Contains("'backbone.conv1.conv' is listed twice", e.Message);
+        var unknown = new[] { new QuantSpec("backbone.no_such.conv", new[] { 1f }, 0.1f, 0, true) };
+        var e2 = Assert.Throws<ArgumentException>(() => ExportStage.Run(ctx, run.Checkpoint, run.Checkpoint, unknown, new ExportSection { Fp32 = false }));
+        Assert.Contains("'backbone.no_such.conv'", e2.Message);
+        Assert.Empty(Directory.GetFiles(ctx.StageDir));
+
+        var file = Path.Combine(ctx.StageDir, "q.json");
+        File.WriteAllText(file, """{"layers": [{"module_path": "a.conv", "weight_scales": [0.1, "x"], "input_scale": 0.2}]}""");
+        var e3 = Assert.Throws<InvalidDataException>(() => ExportQuantizationFile.Read(file));
+        Assert.Contains("layers[0].weight_scales[1]", e3.Message);
+        File.WriteAllText(file, """[{"ModulePath": "a.conv", "WeightScales": [0.1], "InputScale": 0.2, "InputZeroPoint": 0, "Int8": true}]""");
+        var pascal = Assert.Single(ExportQuantizationFile.Read(file));
+        Assert.Equal(new QuantSpec("a.conv", pascal.WeightScales, 0.2f, 0, true), pascal);
+        File.WriteAllText(file, """{"layers": [{"weight_scales": [0.1], "input_scale": 0.2}]}""");
+        Assert.Contains("lacks 'module_path'", Assert.Throws<InvalidDataException>(() => ExportQuantizationFile.Read(file)).Message);
+    }
+}

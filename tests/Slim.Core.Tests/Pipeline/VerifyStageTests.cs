@@ -1,0 +1,108 @@
+using System.Text.Json;
+using Slim.Core.Tests.Export;
+using Slim.Detection;
+using Slim.Pipeline;
+using Slim.Recipes;
+using Slim.Torch;
+using Xunit.Abstractions;
+
+namespace Slim.Core.Tests.Pipeline;
+
+public class VerifyStageTests(TinyExportRun run, ITestOutputHelper output) : IClassFixture<TinyExportRun>
+{
+    private static VerifySection Section(double? baselineAp, double maxDrop) => new()
+    {
+        Threads = 1,
+        LatencyRuns = 3,
+        WarmupRuns = 1,
+        Baseline = new BaselineSection { Ap = baselineAp, MaxDrop = maxDrop },
+    };
+
+    /// <summary>
+    /// The barely trained model detects nothing (AP 0 on both sides proves little), so raise every output's
+    /// objectness and class-0 biases: each cell then yields class-0 boxes, some of which overlap class-0
+    /// objects, and the AP comparison covers decoding, NMS and matching.
+    /// </summary>
+    private static string Confident(string checkpoint, string path)
+    {
+        var (model, _, options) = TrainStage.Load(checkpoint);
+        using (model)
+        using (torch.no_grad())
+        {
+            int per = 5 + options.NumClasses;
+            foreach (var outPath in model.OutputPaths)
+            {
+                var bias = ((Slim.Torch.Modules.Conv2d)model.get_submodule(outPath + ".conv")).bias!;
+                for (int a = 0; a < options.AnchorsPerScale; a++)
+                {
+                    bias.narrow(0, a * per + 4, 1).fill_(2.0);
+                    bias.narrow(0, a * per + 5, 1).fill_(3.0); // class 0 everywhere: some boxes land on class-0 objects
+                }
+            }
+            Slim.Torch.Checkpoint.Save(path, model.state_dict(), Slim.Torch.Checkpoint.ReadMetadata(checkpoint));
+        }
+        return path;
+    }
+
+    [Fact]
+    public void MeasuresApLatencyAndSizeAndComparesWithTheBaseline()
+    {
+        if (ExportTestSupport.Ort(output) is null) return;
+        var checkpoint = Confident(run.Checkpoint, Path.Combine(run.Dir, "confident.ckpt"));
+        var export = ExportStage.Run(run.Context("export"), checkpoint, null, null, new ExportSection());
+        var ctx = run.Context("verify");
+
+        // The AP ONNX Runtime gives equals libtorch's on the same images (the same decoder and evaluator).
+        var (model, _, _) = TrainStage.Load(checkpoint);
+        DetectionScore torch;
+        using (model) torch = run.Task.Evaluate(model.call);
+        double torchAp = torch.Primary;
+        Assert.True(torch.Detections > 100 && torchAp > 0, $"the confident model should detect: {torch.Detections} detections, AP {torchAp}");
+
+        // Baseline from this run (no verify.baseline.ap): the model itself, so the drop is 0 and it passes.
+        var pass = VerifyStage.Run(ctx, export, Section(null, 0.0), torchAp);
+        var fp32 = Assert.Single(pass.Models);
+        output.WriteLine($"AP {fp32.Ap} (libtorch {torchAp}), latency {fp32.LatencyMs} ms, {fp32.SizeBytes} B");
+        Assert.Equal("fp32", fp32.Precision);
+        Assert.InRange(fp32.Ap, 0, 1);
+        Assert.Equal(torchAp, fp32.Ap, 5);
+        Assert.True(fp32.LatencyMs > 0);
+        Assert.Equal(export.Fp32Bytes, fp32.SizeBytes);
+        Assert.Equal(torchAp - fp32.Ap, fp32.Drop, 12);
+        Assert.True(pass.Passed);
+        pass.ThrowIfFailed();
+        Assert.Equal(run.Task.ValImageCount, pass.ValImages);
+
+        // verify.json is written atomically beside, with the verdict.
+        var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(ctx.StageDir, VerifyStage.ResultFileName))).RootElement;
+        Assert.True(json.GetProperty("passed").GetBoolean());
+        Assert.Equal(fp32.Ap, json.GetProperty("models")[0].GetProperty("ap").GetDouble());
+        Assert.Equal(new[] { VerifyStage.ResultFileName }, Directory.GetFiles(ctx.StageDir).Select(Path.GetFileName));
+
+        // verify.baseline.ap overrides the run's baseline: an unreachable AP fails with the model named.
+        var fail = VerifyStage.Run(run.Context("verify-fail"), export, Section(1.0, 0.02), torchAp);
+        Assert.False(fail.Passed);
+        Assert.Equal(1.0, fail.BaselineAp);
+        Assert.Equal(1.0 - fail.Models[0].Ap, fail.Models[0].Drop, 12);
+        var e = Assert.Throws<VerificationFailedException>(fail.ThrowIfFailed);
+        Assert.Contains("fp32 model model_fp32.onnx", e.Message);
+        Assert.Contains("verify.baseline.max_drop", e.Message);
+
+        // A drop exactly at the tolerance passes; just over it fails.
+        double ap = fp32.Ap;
+        Assert.True(ap <= 0.7, $"the 4-iteration model has AP {ap}; the edge cases below need room up to 1");
+        Assert.True(VerifyStage.Run(run.Context("verify-edge"), export, Section(ap + 0.25, 0.25), 0).Passed);
+        Assert.False(VerifyStage.Run(run.Context("verify-over"), export, Section(ap + 0.2501, 0.25), 0).Passed);
+    }
+
+    [Fact]
+    public void RejectsAnEmptyExportAndAMissingFile()
+    {
+        var ctx = run.Context("verify-bad");
+        var none = new ExportOutcome(null, 0, null, 0, 0);
+        Assert.Contains("no model", Assert.Throws<SlimException>(() => VerifyStage.Run(ctx, none, Section(0.5, 0.1), 0.5)).Message);
+        if (ExportTestSupport.Ort(output) is null) return;
+        var missing = new ExportOutcome(Path.Combine(ctx.StageDir, "nope.onnx"), 0, null, 0, 0);
+        Assert.Contains("nope.onnx", Assert.Throws<FileNotFoundException>(() => VerifyStage.Run(ctx, missing, Section(0.5, 0.1), 0.5)).Message);
+    }
+}
