@@ -22,5 +22,7 @@ public static class Program
         yield return FlopsCommand.Create();
         yield return TrainCommand.Create();
         yield return EvalCommand.Create();
+        yield return PruneCommand.Create();
+        yield return SensitivityCommand.Create();
     }
 }
