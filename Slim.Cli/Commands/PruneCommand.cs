@@ -80,16 +80,22 @@ public static class PruneCommand
             var console = AnsiConsole.Console;
             var request = prune.Read(p);
             if (p.GetValue(recipeFile) is not { } file)
-                return Standalone(model.Read(p), request, p.GetValue(dryRun), p.GetValue(outPath), console);
+            {
+                Standalone(model.Read(p), request, p.GetValue(dryRun), p.GetValue(outPath), console);
+                return ExitCode.Ok;
+            }
             var r = RecipeLoader.Load<Recipe>(file, p.GetValue(overrides) ?? Array.Empty<string>());
             Runtime.Configure(r);
             var checkpoint = p.GetValue(model.Checkpoint) ?? r.Model.Checkpoint
                 ?? throw new UsageException("give --checkpoint FILE (the trained model to prune) or set model.checkpoint in the recipe");
             var section = Section(r, request);
             if (p.GetValue(dryRun))
-                return Standalone(model.Read(p) with { Checkpoint = checkpoint },
+            {
+                Standalone(model.Read(p) with { Checkpoint = checkpoint },
                     new PruneRequest(string.Join(",", section.PrunedParams), section.PrunedRatios, PruneModel.CriterionName(section.Criterion)),
                     true, null, console);
+                return ExitCode.Ok;
+            }
             return WithRecipe(r, section, checkpoint, p.GetValue(outPath) ?? "runs/prune", p.GetValue(resume), console, new ConsoleProgress(), ct);
         })));
         return cmd;
@@ -113,9 +119,9 @@ public static class PruneCommand
     /// <summary>
     /// Prunes a model named by architecture or checkpoint; prints the changed layers and the totals;
     /// writes the pruned checkpoint to <paramref name="outPath"/> unless <paramref name="dryRun"/>.
-    /// Every option is checked before anything is written.
+    /// Every option is checked before anything is written. Returns what the pruning did.
     /// </summary>
-    public static ExitCode Standalone(ModelSpec spec, PruneRequest request, bool dryRun, string? outPath, IAnsiConsole console)
+    public static PruneResult Standalone(ModelSpec spec, PruneRequest request, bool dryRun, string? outPath, IAnsiConsole console)
     {
         if (request.Ratios is null) throw new UsageException("give --pruned_ratios (a ratio, a list, or a preset: " + string.Join(", ", RatioPresets.Names) + ")");
         if (!dryRun && outPath is null) throw new UsageException("give --out FILE for the pruned checkpoint (or --dry-run to only print the result)");
@@ -127,13 +133,13 @@ public static class PruneCommand
         var targets = PruneModel.Targets(graph, request.Params, request.Ratios);
         var result = PruneModel.Apply(model, options, graph, targets, criterion);
         Print(console, arch, request.Ratios, criterion, result);
-        if (dryRun) return ExitCode.Ok;
+        if (dryRun) return result;
 
         var path = Directory.Exists(outPath) ? Path.Combine(outPath!, PruneStage.ModelName) : outPath!;
         var inherited = spec.Checkpoint is not null ? Checkpoint.ReadMetadata(spec.Checkpoint) : null;
         PruneModel.Save(path, model, PruneModel.Metadata(arch, result, criterion, inherited));
         console.WriteLine($"pruned checkpoint: {path}");
-        return ExitCode.Ok;
+        return result;
     }
 
     /// <summary>Prints the per-group channel counts, the changed layers and the totals of a pruning.</summary>

@@ -75,8 +75,13 @@ public static class PruneModel
         ModelStats.Compute(model, InputShape(options), Forward(model));
 
     /// <summary>Parses --pruned_params (comma list of names and globs, or empty with a preset) and --pruned_ratios against the graph.</summary>
-    public static IReadOnlyList<PruneTarget> Targets(ChannelDependencyGraph graph, string? prunedParams, string prunedRatios) =>
-        PruningRatios.Parse(prunedParams, prunedRatios, graph);
+    public static IReadOnlyList<PruneTarget> Targets(ChannelDependencyGraph graph, string? prunedParams, string prunedRatios)
+    {
+        // Without parameters only a preset works; a mistyped preset should hear about the preset, not the empty list.
+        if (string.IsNullOrWhiteSpace(prunedParams) && RatioPresets.Find(prunedRatios) is null)
+            PruningRatios.ParseRatios(prunedRatios, prunedRatios.Split(',').Length);
+        return PruningRatios.Parse(prunedParams, prunedRatios, graph);
+    }
 
     /// <summary>
     /// Plans with the criterion, removes the channels from model in place, and measures both sides.
