@@ -31,9 +31,15 @@ public static class PruneStage
         var (model, arch, options) = TrainStage.Load(input.Checkpoint);
         using var _ = model;
         var graph = PruneModel.Graph(model, options);
-        // Fail on a bad parameter list or ratio list before any long work.
+        // Fail on a bad parameter list or ratio list before any long work. When the sensitivity curves
+        // choose the ratios, pruned_ratios is not used and only the parameters are checked.
         var prunedParams = string.Join(",", section.PrunedParams);
-        var targets = PruneModel.Targets(graph, prunedParams, section.PrunedRatios);
+        bool choose = section.Sensitivity is { } s0 && (s0.TargetFlopsReduction > 0 || s0.MaxLoss > 0);
+        IReadOnlyList<PruneTarget> targets = choose
+            ? PruningRatios.ExpandParameters(string.IsNullOrWhiteSpace(prunedParams) ? string.Join(",", RatioPresets.YoloHeadParameters) : prunedParams, graph)
+                .Select(p => new PruneTarget(p, 0)).ToList()
+            : PruneModel.Targets(graph, prunedParams, section.PrunedRatios);
+        foreach (var t in targets) graph.GroupOf(t.Parameter);
         string ratioLabel = PruneModel.RatioLabel(section.PrunedRatios, targets.Count);
 
         double apBefore = ctx.Task.Evaluate(model.call).Primary;

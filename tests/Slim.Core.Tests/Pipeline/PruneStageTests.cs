@@ -158,6 +158,35 @@ public class PruneStageTests : IDisposable
     }
 
     [Fact]
+    public void SensitivityChoosesTheRatiosAndRecordsThem()
+    {
+        var recipe = TinyRecipe("""
+                  pruned_params: [yolo_block.0.0.0.conv.weights, yolo_block.2.tip.conv.weights]
+                  pruned_ratios: 'not used when the curves choose'
+                  sensitivity: {ratios: [0.3, 0.6], val_images: 4, max_loss: 0.5}
+            """);
+        var (task, baseline) = Baseline(recipe);
+        var stageDir = Directory.CreateDirectory(Path.Combine(_dir, "prune-sens")).FullName;
+        var lines = new Lines();
+        var ctx = new StageContext(recipe, task, stageDir, false, lines, default);
+        var outcome = PruneStage.Run(ctx, new StageInput(baseline, baseline, 0), recipe.Stages[0].Prune!);
+
+        Assert.Equal("sensitivity max loss 0.5 l1_norm", outcome.Detail);
+        foreach (var f in new[] { PruneSensitivity.JsonName, PruneSensitivity.PngName, PruneSensitivity.TableName, PruneSensitivity.ChosenName })
+            Assert.True(File.Exists(Path.Combine(stageDir, f)), $"{f} missing");
+        Assert.Equal(4, Slim.Compression.Pruning.Sensitivity.SensitivityResult.Load(Path.Combine(stageDir, PruneSensitivity.JsonName)).Points.Count);
+        // No fine-tune asked: the figures after fine-tuning are those right after pruning.
+        Assert.Equal(outcome.Extra["ap_after_prune"], outcome.Extra["ap_after_finetune"]);
+        Assert.False(File.Exists(Path.Combine(stageDir, Trainer.LastName)));
+        // The chosen list is printed and recorded in --pruned_ratios form, and it is what the checkpoint was pruned with.
+        var chosen = File.ReadAllLines(Path.Combine(stageDir, PruneSensitivity.ChosenName)).Last();
+        Assert.Contains(lines.All, l => l.Contains(chosen));
+        var meta = Checkpoint.ReadMetadata(outcome.Checkpoint);
+        Assert.Equal($"--pruned_params {meta[PruneModel.ParamsKey]} --pruned_ratios {meta[PruneModel.RatiosKey]}", chosen);
+        Assert.Equal("yolo_block.0.0.0.conv.weights,yolo_block.2.tip.conv.weights", meta[PruneModel.ParamsKey]);
+    }
+
+    [Fact]
     public void BadRatioListFailsBeforeAnyOutput()
     {
         var recipe = TinyRecipe("""
