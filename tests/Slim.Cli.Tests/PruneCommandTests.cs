@@ -16,8 +16,8 @@ public class PruneCommandTests(ITestOutputHelper output) : IDisposable
 
     private static ModelSpec FullSize => new("yolov3_mobilenet_v1", null, 80, 1.0, 608, true);
 
-    // Channel counts do not depend on the input size; 320 px keeps the flops test fast (the 608 figures are in the report).
-    private static ModelSpec FullWidth320 => new("yolov3_mobilenet_v1", null, 80, 1.0, 320, true);
+    // Channel counts do not depend on the input size; 224 px keeps the flops test fast (the 608 figures are in the report).
+    private static ModelSpec FullWidth224 => new("yolov3_mobilenet_v1", null, 80, 1.0, 224, true);
 
     [Fact]
     public void DryRunOfTheFullSizeModelHalvesBlockZeroAndPrintsTheTotals()
@@ -45,7 +45,7 @@ public class PruneCommandTests(ITestOutputHelper output) : IDisposable
     private static double[] Row(string printed, string label)
     {
         var line = printed.Split('\n').Single(l => l.Contains(label, StringComparison.Ordinal));
-        return Regex.Matches(line[(line.IndexOf("320x320", StringComparison.Ordinal) + 7)..], @"\d+\.\d+")
+        return Regex.Matches(line[(line.IndexOf("224x224", StringComparison.Ordinal) + 7)..], @"\d+\.\d+")
             .Select(m => double.Parse(m.Value, CultureInfo.InvariantCulture)).ToArray();
     }
 
@@ -56,7 +56,7 @@ public class PruneCommandTests(ITestOutputHelper output) : IDisposable
         foreach (var preset in new[] { "r578", "sensity" })
         {
             var (console, text) = PruneCliSupport.Recorder();
-            Assert.Equal(ExitCode.Ok, FlopsCommand.Execute(FullWidth320, Array.Empty<int>(), false, console, new PruneCommand.PruneRequest(null, preset, null)));
+            Assert.Equal(ExitCode.Ok, FlopsCommand.Execute(FullWidth224, Array.Empty<int>(), false, console, new PruneCommand.PruneRequest(null, preset, null)));
             var printed = text.ToString();
             output.WriteLine(printed);
             figures["baseline"] = Row(printed, "unpruned");
