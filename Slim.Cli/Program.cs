@@ -28,5 +28,7 @@ public static class Program
         yield return ExportCommand.Create();
         yield return VerifyCommand.Create();
         yield return InferCommand.Create();
+        yield return PruneCommand.Create();
+        yield return SensitivityCommand.Create();
     }
 }

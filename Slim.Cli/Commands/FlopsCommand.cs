@@ -13,6 +13,7 @@ public static class FlopsCommand
     {
         var model = new ModelArgs();
         var perLayer = new Option<bool>("--per-layer") { Description = "Print the per-layer table." };
+        var prune = new PruneCommand.Args();
         var sizes = new Option<int[]>("--sizes") { Description = "Several input sizes at once, e.g. --sizes 608 416 320.", AllowMultipleArgumentsPerToken = true };
         var cmd = new Command("flops", """
             Count GFLOPs (PaddleSlim's way: conv and fc multiply-accumulates, batch 1, / 2^30), true FLOPs,
@@ -21,31 +22,67 @@ public static class FlopsCommand
             Examples:
               slim flops --model yolov3_mobilenet_v1 --num-classes 80 --sizes 608 416 320
               slim flops --checkpoint runs/quickstart/stages/01_prune/model.ckpt --per-layer
+              slim flops --model yolov3_mobilenet_v1 --num-classes 80 --input-size 608 --pruned_ratios r578
+              slim flops --model yolov3_mobilenet_v1 --pruned_params "yolo_block.*" --pruned_ratios 0.5 --criterion bn_scale
+
+            With --pruned_ratios (and optionally --pruned_params, --criterion) the model is pruned first and
+            both the unpruned and the pruned figures are printed.
             """);
         model.AddTo(cmd);
         cmd.Options.Add(perLayer);
         cmd.Options.Add(sizes);
-        cmd.SetAction(p => CliRunner.Run(() => Execute(model.Read(p), p.GetValue(sizes) ?? Array.Empty<int>(), p.GetValue(perLayer), AnsiConsole.Console)));
+        prune.AddTo(cmd);
+        cmd.SetAction(p => CliRunner.Run(() => Execute(model.Read(p), p.GetValue(sizes) ?? Array.Empty<int>(), p.GetValue(perLayer), AnsiConsole.Console, prune.Read(p))));
         return cmd;
     }
 
-    public static ExitCode Execute(ModelSpec spec, IReadOnlyList<int> sizes, bool perLayer, IAnsiConsole console)
+    /// <summary>
+    /// Prints the figures of the model at each size; with a pruning request (--pruned_ratios) the model
+    /// is pruned after the unpruned rows are measured and the pruned rows follow.
+    /// </summary>
+    public static ExitCode Execute(ModelSpec spec, IReadOnlyList<int> sizes, bool perLayer, IAnsiConsole console,
+        PruneCommand.PruneRequest? prune = null)
     {
+        bool pruning = prune is { Any: true };
+        if (pruning && prune!.Ratios is null)
+            throw new UsageException("--pruned_params and --criterion need --pruned_ratios (a ratio, a list, or a preset: r578, sensity)");
+        var criterion = (prune?.Criterion ?? "l1_norm").Trim();
+        if (pruning) Slim.Compression.Pruning.Importance.ChannelImportanceRegistry.Get(criterion);
         var (model, arch, options) = spec.Build();
         using var _ = model;
         var list = sizes.Count > 0 ? sizes : new[] { options.InputSize };
-        var table = new Table().Title(Markup.Escape($"{arch} ({options.NumClasses} classes, width {options.Width})"))
-            .AddColumn("input").AddColumn(new TableColumn("GFLOPs (Paddle)").RightAligned())
+        var table = new Table().Title(Markup.Escape($"{arch} ({options.NumClasses} classes, width {options.Width})"));
+        if (pruning) table.AddColumn("model");
+        table.AddColumn("input").AddColumn(new TableColumn("GFLOPs (Paddle)").RightAligned())
             .AddColumn(new TableColumn("FLOPs (G, all ops)").RightAligned()).AddColumn(new TableColumn("params (M)").RightAligned())
             .AddColumn(new TableColumn("size (MiB)").RightAligned());
-        foreach (var size in list)
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        void Rows(string? label)
         {
-            var stats = Stats(model, options.InChannels, size);
-            if (perLayer) stats.Write(console);
-            var inv = System.Globalization.CultureInfo.InvariantCulture;
-            table.AddRow($"{size}x{size}", stats.PaddleGFlops.ToString("F3", inv), (stats.Flops / 1e9).ToString("F3", inv),
-                (stats.Parameters / 1e6).ToString("F3", inv), stats.SizeMiB.ToString("F2", inv));
+            foreach (var size in list)
+            {
+                var stats = Stats(model, options.InChannels, size);
+                if (perLayer) stats.Write(console);
+                var cells = new List<string>();
+                if (label is not null) cells.Add(Markup.Escape(label));
+                cells.AddRange(new[] { $"{size}x{size}", stats.PaddleGFlops.ToString("F3", inv), (stats.Flops / 1e9).ToString("F3", inv),
+                    (stats.Parameters / 1e6).ToString("F3", inv), stats.SizeMiB.ToString("F2", inv) });
+                table.AddRow(cells.ToArray());
+            }
         }
+        if (!pruning)
+        {
+            Rows(null);
+            console.Write(table);
+            return ExitCode.Ok;
+        }
+        // Targets are checked against the graph before anything is measured, so a bad list fails fast.
+        var graph = Slim.Pipeline.PruneModel.Graph(model, options);
+        var targets = Slim.Pipeline.PruneModel.Targets(graph, prune!.Params, prune.Ratios!);
+        Rows("unpruned");
+        var pruner = new Slim.Compression.Pruning.Pruner(graph, Slim.Compression.Pruning.Importance.ChannelImportanceRegistry.Get(criterion));
+        Slim.Compression.Pruning.Pruner.Apply(model, pruner.Plan(model, targets));
+        Rows($"pruned {Slim.Pipeline.PruneModel.RatioLabel(prune.Ratios!, targets.Count)} ({criterion})");
         console.Write(table);
         return ExitCode.Ok;
     }

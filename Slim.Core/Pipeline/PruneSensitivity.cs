@@ -1,0 +1,124 @@
+using System.Globalization;
+using Slim.Compression.Pruning;
+using Slim.Compression.Pruning.Sensitivity;
+using Slim.Models;
+using Slim.Recipes;
+using Slim.Torch;
+
+namespace Slim.Pipeline;
+
+/// <summary>What a sensitivity run left behind: the curves, the files, and the ratios chosen from them (if asked).</summary>
+/// <param name="Result">The curves of the analysed parameters at the asked ratios.</param>
+/// <param name="Chosen">Targets chosen from the curves (every requested parameter, coupled ones sharing a ratio), or null when no selection was asked.</param>
+/// <param name="Table">The loss table as plain text.</param>
+/// <param name="ResumedPoints">Points taken from an earlier, interrupted run.</param>
+public sealed record SensitivityOutcome(SensitivityResult Result, IReadOnlyList<PruneTarget>? Chosen, string Table, int ResumedPoints)
+{
+    /// <summary>The chosen targets in command-line form (<c>--pruned_params … --pruned_ratios …</c>), or null.</summary>
+    public string? ChosenArguments => Chosen is null ? null : PruneSensitivity.Arguments(Chosen);
+}
+
+/// <summary>
+/// Sensitivity analysis of a trained model for the prune stage and <c>slim sensitivity</c>: each
+/// parameter pruned alone at each ratio, the metric measured on (a subset of) the validation set,
+/// results saved after every point (<see cref="JsonName"/>, resumable), drawn (<see cref="PngName"/>)
+/// and tabulated (<see cref="TableName"/>); optionally per-layer ratios chosen from the curves for a
+/// FLOPs target or a largest accepted loss (<see cref="ChosenName"/>).
+/// </summary>
+public static class PruneSensitivity
+{
+    public const string JsonName = "sensitivity.json";
+    public const string PngName = "sensitivity.png";
+    public const string TableName = "sensitivity.txt";
+    public const string ChosenName = "chosen_ratios.txt";
+
+    /// <param name="model">The trained model (not changed; each point prunes a copy).</param>
+    /// <param name="architecture">Its registry name, to build the copies.</param>
+    /// <param name="options">Its options (channel overrides included).</param>
+    /// <param name="graph">Its channel graph.</param>
+    /// <param name="parameters">The conv weights to analyse (already expanded); of coupled ones only the first is measured.</param>
+    /// <param name="section">Ratios and the selection settings.</param>
+    /// <param name="criterion">Registry name of the criterion.</param>
+    /// <param name="metric">Higher-is-better metric of a model (for detectors: VOC AP on the chosen validation images).</param>
+    /// <param name="dir">Where the files go.</param>
+    /// <param name="resume">Reuse the points of an earlier run in dir; otherwise an old result there is discarded.</param>
+    /// <param name="progress">Receives a line per measured point.</param>
+    /// <param name="cancel">Stops between points; the measured ones stay in the JSON file.</param>
+    public static SensitivityOutcome Run(torch.nn.Module model, string architecture, ModelOptions options, ChannelDependencyGraph graph,
+        IReadOnlyList<string> parameters, SensitivitySection section, string criterion, Func<torch.nn.Module, double> metric,
+        string dir, bool resume, IProgressSink progress, CancellationToken cancel)
+    {
+        if (section.Ratios.Count == 0) throw new PruningException("sensitivity: ratios is empty; give ratios such as 0.1,0.3,0.5");
+        if (section.TargetFlopsReduction > 0 && section.MaxLoss > 0)
+            throw new PruningException("sensitivity: give target_flops_reduction or max_loss, not both");
+        // One measured parameter per channel group: coupled parameters are pruned together anyway.
+        var measured = new List<string>();
+        var representative = new Dictionary<string, string>(StringComparer.Ordinal);
+        var byGroup = new Dictionary<int, string>();
+        foreach (var p in parameters)
+        {
+            var g = graph.GroupOf(p);
+            if (!byGroup.TryGetValue(g.Id, out var first))
+            {
+                byGroup[g.Id] = first = p;
+                measured.Add(p);
+            }
+            representative[p] = first;
+        }
+
+        Directory.CreateDirectory(dir);
+        var json = Path.Combine(dir, JsonName);
+        int resumed = 0;
+        if (File.Exists(json))
+        {
+            if (resume)
+            {
+                resumed = SensitivityResult.Load(json).Points.Count;
+                progress.Info($"sensitivity: resuming from {json} ({resumed} points measured)");
+            }
+            else File.Delete(json);
+        }
+        var ratios = section.Ratios.Distinct().OrderBy(r => r).ToList();
+        int total = measured.Count * ratios.Count, done = 0;
+        var full = SensitivityAnalysis.Run(model, () => ModelRegistry.Create(architecture, options), graph, metric,
+            new SensitivityOptions { Parameters = measured, Ratios = ratios, Criterion = criterion, ResultPath = json },
+            pt =>
+            {
+                done++;
+                progress.Info(string.Create(CultureInfo.InvariantCulture,
+                    $"sensitivity: {pt.Parameter} at {pt.Ratio:0.##}: metric {pt.Metric:0.####}, loss {pt.Loss * 100:0.##}% ({done} new, {total} points in all)"));
+            }, cancel);
+
+        // Only the asked parameters and ratios: a reused file may hold points of another selection.
+        var result = new SensitivityResult(full.Criterion, full.Baseline, full.Points
+            .Where(p => measured.Contains(p.Parameter) && ratios.Any(r => Math.Abs(r - p.Ratio) < 1e-9)).ToList());
+        SensitivityPlot.Save(result, Path.Combine(dir, PngName));
+        var table = PruneTables.Render(SensitivityTable.Build(result));
+        AtomicFile.WriteAllText(Path.Combine(dir, TableName), table + "\n");
+
+        IReadOnlyList<PruneTarget>? chosen = null;
+        if (section.TargetFlopsReduction > 0 || section.MaxLoss > 0)
+        {
+            IReadOnlyList<PruneTarget> picked;
+            if (section.TargetFlopsReduction > 0)
+                picked = RatioSelection.ForFlopsReduction(result, graph, section.TargetFlopsReduction);
+            else
+            {
+                // max_loss is absolute AP; the curves hold loss relative to the unpruned metric.
+                double relative = result.Baseline > 0 ? section.MaxLoss / result.Baseline : section.MaxLoss;
+                picked = RatioSelection.ByMaxLoss(result, relative);
+            }
+            var ratioOf = picked.ToDictionary(t => t.Parameter, t => t.Ratio, StringComparer.Ordinal);
+            chosen = parameters.Select(p => new PruneTarget(p, ratioOf[representative[p]])).ToList();
+            var how = section.TargetFlopsReduction > 0
+                ? string.Create(CultureInfo.InvariantCulture, $"FLOPs reduction ≥ {section.TargetFlopsReduction:0.###} with the least loss")
+                : string.Create(CultureInfo.InvariantCulture, $"AP loss ≤ {section.MaxLoss:0.####} per layer");
+            AtomicFile.WriteAllText(Path.Combine(dir, ChosenName), $"# ratios chosen from {JsonName}: {how}\n{Arguments(chosen)}\n");
+        }
+        return new SensitivityOutcome(result, chosen, table, resumed);
+    }
+
+    /// <summary>Targets as the options that reproduce them.</summary>
+    public static string Arguments(IReadOnlyList<PruneTarget> targets) =>
+        $"--pruned_params {string.Join(",", targets.Select(t => t.Parameter))} --pruned_ratios {PruningRatios.Format(targets.Select(t => t.Ratio))}";
+}

@@ -1,0 +1,170 @@
+using System.Globalization;
+using Slim.Compression.Distillation;
+using Slim.Compression.Pruning;
+using Slim.Models;
+using Slim.Recipes;
+using Slim.Torch;
+
+namespace Slim.Pipeline;
+
+/// <summary>
+/// The prune stage: optional sensitivity analysis (which may choose the ratios), physical channel
+/// pruning of the input model, a checkpoint whose metadata rebuilds the pruned network, AP right
+/// after pruning, and a resumable fine-tune, optionally distilled from the unpruned model.
+/// <para>
+/// Files in the stage folder: <see cref="PrunedName"/> (pruned, before fine-tuning),
+/// <see cref="ModelName"/> (the stage's output), the trainer's last/best checkpoints,
+/// <see cref="LayersName"/> (per-layer before/after table) and the sensitivity files when analysed.
+/// </para>
+/// </summary>
+public static class PruneStage
+{
+    public const string PrunedName = "pruned.ckpt";
+    public const string ModelName = "model.ckpt";
+    public const string LayersName = "pruned_layers.txt";
+
+    public static StageOutcome Run(StageContext ctx, StageInput input, PruneSection section)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var criterion = PruneModel.CriterionName(section.Criterion);
+        var inputMeta = Checkpoint.ReadMetadata(input.Checkpoint);
+        var (model, arch, options) = TrainStage.Load(input.Checkpoint);
+        using var _ = model;
+        var graph = PruneModel.Graph(model, options);
+        // Fail on a bad parameter list or ratio list before any long work. When the sensitivity curves
+        // choose the ratios, pruned_ratios is not used and only the parameters are checked.
+        var prunedParams = string.Join(",", section.PrunedParams);
+        bool choose = section.Sensitivity is { } s0 && (s0.TargetFlopsReduction > 0 || s0.MaxLoss > 0);
+        IReadOnlyList<PruneTarget> targets = choose
+            ? PruningRatios.ExpandParameters(string.IsNullOrWhiteSpace(prunedParams) ? string.Join(",", RatioPresets.YoloHeadParameters) : prunedParams, graph)
+                .Select(p => new PruneTarget(p, 0)).ToList()
+            : PruneModel.Targets(graph, prunedParams, section.PrunedRatios);
+        foreach (var t in targets) graph.GroupOf(t.Parameter);
+        string ratioLabel = PruneModel.RatioLabel(section.PrunedRatios, targets.Count);
+
+        double apBefore = ctx.Task.Evaluate(model.call).Primary;
+        ctx.Progress.Info(string.Create(inv, $"prune: {ctx.Task.MetricName} before pruning = {apBefore * 100:F2}"));
+
+        if (section.Sensitivity is { } sens)
+        {
+            var evalTask = sens.ValImages > 0 ? DetectionTask.Create(ctx.Recipe, ctx.Progress.Info, sens.ValImages) : ctx.Task;
+            var outcome = PruneSensitivity.Run(model, arch, options, graph, targets.Select(t => t.Parameter).ToList(), sens, criterion,
+                m => evalTask.Evaluate(((YoloV3)m).call).Voc.MeanAp, ctx.StageDir, ctx.Resume, ctx.Progress, ctx.Cancel);
+            ctx.Progress.Info(outcome.Table);
+            if (outcome.Chosen is { } chosen)
+            {
+                targets = chosen;
+                ratioLabel = sens.TargetFlopsReduction > 0
+                    ? string.Create(inv, $"sensitivity -{sens.TargetFlopsReduction * 100:0.#}% FLOPs")
+                    : string.Create(inv, $"sensitivity max loss {sens.MaxLoss:0.####}");
+                ctx.Progress.Info($"prune: ratios chosen from the sensitivity curves: {outcome.ChosenArguments}");
+            }
+        }
+
+        var result = PruneModel.Apply(model, options, graph, targets, criterion);
+        var layers = PruneTables.Render(PruneTables.Layers(result));
+        var totals = PruneTables.Render(PruneTables.Totals(result.Before, result.After, $"{arch} {ratioLabel} {criterion}"));
+        AtomicFile.WriteAllText(Path.Combine(ctx.StageDir, LayersName), layers + "\n" + totals + "\n");
+        ctx.Progress.Info(layers);
+        ctx.Progress.Info(totals);
+
+        var meta = PruneModel.Metadata(arch, result, criterion, inputMeta);
+        PruneModel.Save(Path.Combine(ctx.StageDir, PrunedName), model, meta);
+        model.eval();
+        double apPruned = ctx.Task.Evaluate(model.call).Primary;
+        ctx.Progress.Info(string.Create(inv, $"prune: {ctx.Task.MetricName} right after pruning = {apPruned * 100:F2}"));
+
+        var fineTune = section.FineTune;
+        double apFinal = apPruned;
+        string detail = $"{ratioLabel} {criterion}";
+        if (fineTune.Iterations > 0)
+        {
+            FineTune(ctx, input, section, model, meta);
+            model.eval();
+            apFinal = ctx.Task.Evaluate(model.call).Primary;
+            ctx.Progress.Info(string.Create(inv, $"prune: {ctx.Task.MetricName} after fine-tuning = {apFinal * 100:F2}"));
+            detail += string.Create(inv, $", fine-tune {fineTune.Iterations} it") +
+                (section.Distill is { } d ? $" (+{(d.Type == DistillKind.SplitDistill ? "split_distill" : "l2_distill")})" : "");
+        }
+        var output = Path.Combine(ctx.StageDir, ModelName);
+        PruneModel.Save(output, model, meta);
+
+        return new StageOutcome
+        {
+            Stage = "prune",
+            Detail = detail,
+            Checkpoint = output,
+            Ap = apFinal,
+            Extra = new Dictionary<string, double>
+            {
+                ["ap_before"] = apBefore,
+                ["ap_after_prune"] = apPruned,
+                ["ap_after_finetune"] = apFinal,
+                ["gflops_before"] = result.Before.PaddleGFlops,
+                ["gflops_after"] = result.After.PaddleGFlops,
+                ["params_before"] = result.Before.Parameters,
+                ["params_after"] = result.After.Parameters,
+                ["size_mib_before"] = result.Before.SizeMiB,
+                ["size_mib_after"] = result.After.SizeMiB,
+            },
+        };
+    }
+
+    /// <summary>
+    /// Trains the pruned model in place (resumable from the stage folder), distilled from the
+    /// unpruned model when the section asks; ends with the best checkpoint's weights when the
+    /// trainer evaluated, else the last.
+    /// </summary>
+    private static void FineTune(StageContext ctx, StageInput input, PruneSection section, YoloV3 model, IReadOnlyDictionary<string, string> meta)
+    {
+        var settings = TrainSettings.From(ctx.Recipe.Train, section.FineTune) with
+        {
+            CheckpointInterval = Math.Max(10, section.FineTune.Iterations / 10),
+        };
+        var taskLoss = ctx.Task.Loss(model);
+        Func<double>? evaluate = settings.EvalInterval > 0 ? () => ctx.Task.Evaluate(model.call).Primary : null;
+        var trainer = new Trainer(ctx.Progress);
+        TrainResult run;
+        if (section.Distill is { } d)
+        {
+            var (teacher, _, _) = TrainStage.Load(TeacherCheckpoint(d, input));
+            using var teacherScope = teacher;
+            using var distiller = new Distiller(teacher, model, DistillOptions(d));
+            using (var sample = ctx.Task.SampleInput()) distiller.Validate(sample);
+            // The trainer saves the student's weights under their own names (plus any l2 adapters).
+            var trained = distiller.TrainableModule;
+            run = trainer.Fit(trained, settings, ctx.Task.TrainBatches(settings.BatchSize),
+                DistillationTraining.WithDistillation(taskLoss, distiller, b => b.Images),
+                evaluate, ctx.StageDir, ctx.Resume, meta, "prune fine-tune (distilled)", ctx.Cancel);
+            if (run.BestCheckpoint is { } best) Trainer.LoadModel(best, trained);
+        }
+        else
+        {
+            run = trainer.Fit(model, settings, ctx.Task.TrainBatches(settings.BatchSize), taskLoss,
+                evaluate, ctx.StageDir, ctx.Resume, meta, "prune fine-tune", ctx.Cancel);
+            if (run.BestCheckpoint is { } best) Trainer.LoadModel(best, model);
+        }
+        model.eval();
+    }
+
+    /// <summary>The teacher of a distilled fine-tune: the unpruned input model ("baseline") or a checkpoint path.</summary>
+    private static string TeacherCheckpoint(DistillSection d, StageInput input)
+    {
+        if (d.Teacher == "baseline") return input.Checkpoint;
+        if (File.Exists(d.Teacher)) return d.Teacher;
+        throw new SlimException($"prune.distill.teacher '{d.Teacher}': the prune stage distills from 'baseline' (the unpruned model) " +
+            "or an existing checkpoint file; to train a separate teacher use a distill stage");
+    }
+
+    /// <summary>The recipe's distillation settings as the distillation module's options.</summary>
+    public static DistillationOptions DistillOptions(DistillSection d) => new()
+    {
+        Kind = d.Type == DistillKind.SplitDistill ? DistillationKind.Split : DistillationKind.L2,
+        Pairs = d.Pairs.Count == 0 ? FeaturePair.YoloOutputs : d.Pairs.Select(FeaturePair.Parse).ToList(),
+        Weight = d.Weight,
+        XyWeight = d.XyWeight,
+        WhWeight = d.WhWeight,
+        ObjWeight = d.ObjWeight,
+        ClsWeight = d.ClsWeight,
+    };
+}

@@ -1,0 +1,202 @@
+using Slim.Compression.Pruning;
+using Slim.Models;
+using Slim.Pipeline;
+using Slim.Recipes;
+using Slim.Torch;
+using Slim.Torch.Modules;
+using static Slim.Torch.torch;
+
+namespace Slim.Core.Tests.Pipeline;
+
+/// <summary>The prune stage end to end on a tiny detector and generated data.</summary>
+public class PruneStageTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("slim-prune-stage-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    private Recipe TinyRecipe(string stage) => RecipeLoader.Parse<Recipe>($$"""
+        name: tiny-prune
+        seed: 3
+        model: {name: yolov3_mobilenet_v1, width: 0.25, input_size: 64}
+        dataset:
+          format: synthetic
+          root: {{_dir}}/data
+          generate: {train_images: 16, val_images: 8, image_size: 96, seed: 0}
+          workers: 0
+        train: {iterations: 5, batch_size: 4, lr: 0.001, warmup_steps: 2, augment: false}
+        stages:
+          - prune:
+        {{stage}}
+        """);
+
+    private (DetectionTask task, string checkpoint) Baseline(Recipe recipe)
+    {
+        var task = DetectionTask.Create(recipe);
+        var run = TrainStage.Run(recipe, task, Path.Combine(_dir, "train"), false, NullProgress.Instance, default);
+        return (task, run.Checkpoint);
+    }
+
+    private sealed class Lines : IProgressSink
+    {
+        public List<string> All { get; } = new();
+        public IProgressTask Start(string description, long total) => new Task();
+        public void Info(string message) => All.Add(message);
+        private sealed class Task : IProgressTask
+        {
+            public void Report(long done, string status) { }
+            public void Dispose() { }
+        }
+    }
+
+    [Fact]
+    public void PrunesR578FineTunesAndSavesARebuildableCheckpoint()
+    {
+        var recipe = TinyRecipe("""
+                  pruned_ratios: r578
+                  fine_tune: {iterations: 5}
+            """);
+        var (task, baseline) = Baseline(recipe);
+        var stageDir = Directory.CreateDirectory(Path.Combine(_dir, "prune")).FullName;
+        var lines = new Lines();
+        var ctx = new StageContext(recipe, task, stageDir, false, lines, default);
+        var outcome = PruneStage.Run(ctx, new StageInput(baseline, baseline, 0), recipe.Stages[0].Prune!);
+
+        Assert.Equal("prune", outcome.Stage);
+        Assert.Equal("r578 l1_norm, fine-tune 5 it", outcome.Detail);
+        foreach (var f in new[] { PruneStage.PrunedName, PruneStage.ModelName, Trainer.LastName, PruneStage.LayersName })
+            Assert.True(File.Exists(Path.Combine(stageDir, f)), $"{f} missing");
+        Assert.Equal(Path.Combine(stageDir, PruneStage.ModelName), outcome.Checkpoint);
+        foreach (var k in new[] { "ap_before", "ap_after_prune", "ap_after_finetune", "gflops_before", "gflops_after" })
+            Assert.True(outcome.Extra.ContainsKey(k), $"Extra lacks {k}");
+        Assert.True(outcome.Extra["gflops_after"] < outcome.Extra["gflops_before"]);
+        Assert.Equal(outcome.Ap, outcome.Extra["ap_after_finetune"]);
+        Assert.Contains(lines.All, l => l.Contains("yolo_block.0.0.0.conv") && l.Contains("→"));
+
+        // The saved checkpoint alone rebuilds the pruned model: r578 halves block 0 and keeps 30% of block 1.
+        var (full, _, fullOptions) = TrainStage.Load(baseline);
+        using var fullModel = full;
+        var (model, arch, options) = TrainStage.Load(outcome.Checkpoint);
+        using (model)
+        {
+            Assert.Equal("yolov3_mobilenet_v1", arch);
+            long c0 = ((Conv2d)full.get_submodule("yolo_block.0.0.0.conv")).out_channels;
+            Assert.Equal(c0 - PruningRatios.ChannelsToRemove((int)c0, 0.5), ((Conv2d)model.get_submodule("yolo_block.0.0.0.conv")).out_channels);
+            long c1 = ((Conv2d)full.get_submodule("yolo_block.1.tip.conv")).out_channels;
+            Assert.Equal(c1 - PruningRatios.ChannelsToRemove((int)c1, 0.7), ((Conv2d)model.get_submodule("yolo_block.1.tip.conv")).out_channels);
+            Assert.Equal(18, options.ChannelOverrides.Count);
+            Assert.Empty(fullOptions.ChannelOverrides);
+            // Same weights, same AP as the stage measured on its in-memory model.
+            Assert.Equal(outcome.Ap, task.Evaluate(model.call).Primary, 12);
+            var meta = Checkpoint.ReadMetadata(outcome.Checkpoint);
+            Assert.Equal("l1_norm", meta[PruneModel.CriterionKey]);
+            Assert.Equal(string.Join(",", RatioPresets.YoloHeadParameters), meta[PruneModel.ParamsKey]);
+            Assert.True(meta.ContainsKey("dataset.class_names"));
+        }
+    }
+
+    [Fact]
+    public void SavedPrunedCheckpointReloadsToIdenticalOutputs()
+    {
+        long live = Tensor.LiveCount;
+        var path = Path.Combine(_dir, "p.ckpt");
+        using (var scope = NewDisposeScope())
+        {
+            var options = new ModelOptions { NumClasses = 3, Width = 0.25, InputSize = 64 };
+            manual_seed(4);
+            using var model = ModelRegistry.CreateDetector("yolov3_mobilenet_v1", options);
+            var graph = PruneModel.Graph(model, options);
+            var targets = PruneModel.Targets(graph, "yolo_block.*,backbone.conv4_1.pw.conv.weights", "0.4");
+            var result = PruneModel.Apply(model, options, graph, targets, "geometry_median");
+            PruneModel.Save(path, model, PruneModel.Metadata("yolov3_mobilenet_v1", result, "geometry_median"));
+
+            var (loaded, _, loadedOptions) = TrainStage.Load(path);
+            using (loaded)
+            {
+                Assert.Equal(result.Options, loadedOptions);
+                model.eval();
+                var x = randn(new long[] { 1, 3, 64, 64 }, new Generator(2));
+                using var _ = no_grad();
+                var a = model.call(x);
+                var b = loaded.call(x);
+                for (int i = 0; i < 3; i++) Assert.Equal(0f, (a[i] - b[i]).abs().max().item<float>());
+            }
+        }
+        Assert.Equal(live, Tensor.LiveCount);
+    }
+
+    [Fact]
+    public void DistilledFineTuneFromTheUnprunedModel()
+    {
+        var recipe = TinyRecipe("""
+                  pruned_params: ['yolo_block.0.*', 'yolo_block.1.*']
+                  pruned_ratios: '0.5'
+                  criterion: bn_scale
+                  fine_tune: {iterations: 3}
+                  distill: {type: split_distill, weight: 0.5}
+            """);
+        var (task, baseline) = Baseline(recipe);
+        var stageDir = Directory.CreateDirectory(Path.Combine(_dir, "prune-distill")).FullName;
+        var ctx = new StageContext(recipe, task, stageDir, false, NullProgress.Instance, default);
+        var outcome = PruneStage.Run(ctx, new StageInput(baseline, baseline, 0), recipe.Stages[0].Prune!);
+        Assert.Equal("12 params bn_scale, fine-tune 3 it (+split_distill)", outcome.Detail);
+        var (model, _, options) = TrainStage.Load(outcome.Checkpoint);
+        using (model)
+        {
+            Assert.Equal(12, options.ChannelOverrides.Count);
+            Assert.Equal(outcome.Ap, task.Evaluate(model.call).Primary, 12);
+        }
+        // The fine-tune changed the weights the pruning left.
+        var (pruned, _, _) = TrainStage.Load(Path.Combine(stageDir, PruneStage.PrunedName));
+        using (pruned)
+        using (var scope = NewDisposeScope())
+        {
+            var (m2, _, _) = TrainStage.Load(outcome.Checkpoint);
+            using (m2)
+                Assert.True((pruned.get_parameter("yolo_block.0.0.0.conv.weights") - m2.get_parameter("yolo_block.0.0.0.conv.weights")).abs().max().item<float>() > 0);
+        }
+    }
+
+    [Fact]
+    public void SensitivityChoosesTheRatiosAndRecordsThem()
+    {
+        var recipe = TinyRecipe("""
+                  pruned_params: [yolo_block.0.0.0.conv.weights, yolo_block.2.tip.conv.weights]
+                  pruned_ratios: 'not used when the curves choose'
+                  sensitivity: {ratios: [0.3, 0.6], val_images: 4, max_loss: 0.5}
+            """);
+        var (task, baseline) = Baseline(recipe);
+        var stageDir = Directory.CreateDirectory(Path.Combine(_dir, "prune-sens")).FullName;
+        var lines = new Lines();
+        var ctx = new StageContext(recipe, task, stageDir, false, lines, default);
+        var outcome = PruneStage.Run(ctx, new StageInput(baseline, baseline, 0), recipe.Stages[0].Prune!);
+
+        Assert.Equal("sensitivity max loss 0.5 l1_norm", outcome.Detail);
+        foreach (var f in new[] { PruneSensitivity.JsonName, PruneSensitivity.PngName, PruneSensitivity.TableName, PruneSensitivity.ChosenName })
+            Assert.True(File.Exists(Path.Combine(stageDir, f)), $"{f} missing");
+        Assert.Equal(4, Slim.Compression.Pruning.Sensitivity.SensitivityResult.Load(Path.Combine(stageDir, PruneSensitivity.JsonName)).Points.Count);
+        // No fine-tune asked: the figures after fine-tuning are those right after pruning.
+        Assert.Equal(outcome.Extra["ap_after_prune"], outcome.Extra["ap_after_finetune"]);
+        Assert.False(File.Exists(Path.Combine(stageDir, Trainer.LastName)));
+        // The chosen list is printed and recorded in --pruned_ratios form, and it is what the checkpoint was pruned with.
+        var chosen = File.ReadAllLines(Path.Combine(stageDir, PruneSensitivity.ChosenName)).Last();
+        Assert.Contains(lines.All, l => l.Contains(chosen));
+        var meta = Checkpoint.ReadMetadata(outcome.Checkpoint);
+        Assert.Equal($"--pruned_params {meta[PruneModel.ParamsKey]} --pruned_ratios {meta[PruneModel.RatiosKey]}", chosen);
+        Assert.Equal("yolo_block.0.0.0.conv.weights,yolo_block.2.tip.conv.weights", meta[PruneModel.ParamsKey]);
+    }
+
+    [Fact]
+    public void BadRatioListFailsBeforeAnyOutput()
+    {
+        var recipe = TinyRecipe("""
+                  pruned_ratios: 0.5,0.2
+            """);
+        var (task, baseline) = Baseline(recipe);
+        var stageDir = Directory.CreateDirectory(Path.Combine(_dir, "prune-bad")).FullName;
+        var ctx = new StageContext(recipe, task, stageDir, false, NullProgress.Instance, default);
+        var e = Assert.Throws<PruningException>(() => PruneStage.Run(ctx, new StageInput(baseline, baseline, 0), recipe.Stages[0].Prune!));
+        Assert.Contains("--pruned_ratios has 2 ratios", e.Message);
+        Assert.Empty(Directory.GetFileSystemEntries(stageDir));
+    }
+}
