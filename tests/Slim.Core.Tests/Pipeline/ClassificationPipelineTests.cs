@@ -152,6 +152,30 @@ public class ClassificationPipelineTests(ClassificationFixture fixture, ITestOut
         }
     }
 
+    [Theory]
+    [InlineData("mobilenet_v2")]
+    [InlineData("resnet50")]
+    public void ResidualNetworksPruneToTheTargetAndReload(string name)
+    {
+        if (Skip()) return;
+        // Residual adds couple channel groups across blocks; the overrides must rebuild exactly those widths.
+        var recipe = RecipeLoader.Parse<Recipe>(ClassificationFixture.Yaml.Replace("name: mobilenet_v1", $"name: {name}"));
+        var task = ClassificationTask.Create(recipe, new ClassificationTaskOptions { TrainSubset = 64, TestSubset = 32 });
+        var dir = Path.Combine(fixture.Dir, name);
+        var untrained = ClassificationPipeline.Train(recipe, task, Path.Combine(dir, "baseline"), iterations: 0);
+        var run = ClassificationPipeline.UniformPrune(recipe, task, untrained.Checkpoint, 0.5, new FineTuneSection(), Path.Combine(dir, "prune"));
+        output.WriteLine($"{name}: GFLOPs {untrained.Figures.Gflops:F5} → {run.Figures.Gflops:F5}; {run.Detail}; {run.Options.ChannelOverrides.Count} overrides");
+        Assert.InRange(1 - run.Figures.Gflops / untrained.Figures.Gflops, 0.495, 0.53);
+        Assert.Equal(Path.Combine(dir, "prune", ClassificationPipeline.PrunedName), run.Checkpoint);
+        using var scope = NewDisposeScope();
+        var (model, _, options) = ClassificationPipeline.Load(run.Checkpoint);
+        using (model)
+        {
+            Assert.Equal(run.Options, options);
+            Assert.Equal(run.Top1, task.Evaluate(model.call));
+        }
+    }
+
     [Fact]
     public void PostTrainingQuantizationKeepsTopOne()
     {
