@@ -1,0 +1,153 @@
+using Slim.Data;
+using Slim.Pipeline;
+using Slim.Recipes;
+using Slim.Torch;
+using Xunit.Abstractions;
+using static Slim.Torch.torch;
+
+namespace Slim.Core.Tests.Pipeline;
+
+public class ClassificationTaskTests(ITestOutputHelper output)
+{
+    private static Recipe Recipe(string root = FashionMnist.DefaultDirectory, string model = "mobilenet_v1", string format = "fashion_mnist",
+        long seed = 5, int valSubset = 40) =>
+        RecipeLoader.Parse<Recipe>($$"""
+            seed: {{seed}}
+            model: {name: {{model}}, width: 0.25, input_size: 32}
+            dataset: {format: {{format}}, root: {{root}}, val_subset: {{valSubset}}, workers: 1}
+            train: {batch_size: 16, metric: top1}
+            """);
+
+    private bool Skip()
+    {
+        if (ClassificationFixture.Available) return false;
+        output.WriteLine($"skipped: Fashion-MNIST is not installed in {FashionMnist.DefaultDirectory} (package dataset-fashion-mnist)");
+        return true;
+    }
+
+    [Fact]
+    public void MissingDatasetNamesTheFolderAndThePackage()
+    {
+        var dir = Directory.CreateTempSubdirectory("slim-fmnist-missing-").FullName;
+        try
+        {
+            var e = Assert.Throws<SlimException>(() => ClassificationTask.Create(Recipe(root: dir)));
+            Assert.Contains(dir, e.Message);
+            Assert.Contains("dataset-fashion-mnist", e.Message);
+            Assert.Contains("dataset.root", e.Message);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
+    public void DetectorsAndDetectionFormatsAreRefused()
+    {
+        Assert.Contains("yolov3_mobilenet_v1", Assert.Throws<SlimException>(() => ClassificationTask.Create(Recipe(model: "yolov3_mobilenet_v1"))).Message);
+        Assert.Contains("fashion_mnist", Assert.Throws<SlimException>(() => ClassificationTask.Create(Recipe(format: "coco"))).Message);
+        Assert.Contains("channels", Assert.Throws<SlimException>(() =>
+            ClassificationTask.Create(Recipe(), new ClassificationTaskOptions { Channels = 2 })).Message);
+    }
+
+    [Fact]
+    public void SubsetsAreTheFirstImagesOfEachSplit()
+    {
+        if (Skip()) return;
+        var task = ClassificationTask.Create(Recipe(), new ClassificationTaskOptions { TrainSubset = 100 });
+        var fullTest = FashionMnist.Load(FashionMnist.DefaultDirectory, FashionMnistSplit.Test);
+        Assert.Equal(100, task.Train.Count);
+        Assert.Equal(40, task.Test.Count);
+        Assert.Equal(fullTest.Labels.Take(40), task.Test.Labels);
+        Assert.Equal(fullTest.Images.Take(40 * 28 * 28), task.Test.Images);
+        Assert.Equal(10, task.NumClasses);
+        // An explicit test subset wins over dataset.val_subset.
+        Assert.Equal(7, ClassificationTask.Create(Recipe(), new ClassificationTaskOptions { TrainSubset = 20, TestSubset = 7 }).Test.Count);
+    }
+
+    [Fact]
+    public void BatchIDependsOnlyOnTheSeedAndI()
+    {
+        if (Skip()) return;
+        using var scope = NewDisposeScope();
+        var task = ClassificationTask.Create(Recipe(), new ClassificationTaskOptions { TrainSubset = 100 });
+        // 100 images in batches of 16: 6 batches per epoch, so batch 8 is the third of epoch 1.
+        var batches = task.TrainBatches(16);
+        List<(Tensor images, Tensor labels, int[] indices)> fromStart = batches(0).Take(10)
+            .Select(b => (b.Images, b.Labels, b.Indices.ToArray())).ToList();
+        foreach (int from in new[] { 5, 6, 8 })
+        {
+            using var resumed = batches(from).First();
+            Assert.Equal(fromStart[from].indices, resumed.Indices);
+            Assert.True(fromStart[from].images.equal(resumed.Images), $"images of batch {from} differ on resume");
+            Assert.True(fromStart[from].labels.equal(resumed.Labels));
+        }
+        // A new loader over the same seed repeats the stream; another seed shuffles differently.
+        using (var again = task.TrainBatches(16)(3).First()) Assert.Equal(fromStart[3].indices, again.Indices);
+        var other = ClassificationTask.Create(Recipe(seed: 6), new ClassificationTaskOptions { TrainSubset = 100 });
+        using (var shuffled = other.TrainBatches(16)(0).First()) Assert.NotEqual(fromStart[0].indices, shuffled.Indices);
+        // Every image of an epoch appears once.
+        Assert.Equal(96, fromStart.Take(6).SelectMany(b => b.indices).Distinct().Count());
+        Assert.Equal(new long[] { 16, 1, 32, 32 }, fromStart[0].images.shape);
+        Assert.Equal(ScalarType.Int64, fromStart[0].labels.dtype);
+        Assert.Contains("fewer than one batch", Assert.Throws<SlimException>(() => task.TrainBatches(101)).Message);
+    }
+
+    [Fact]
+    public void LossIsTheMeanCrossEntropyOfTheLogits()
+    {
+        if (Skip()) return;
+        using var scope = NewDisposeScope();
+        var task = ClassificationTask.Create(Recipe(), new ClassificationTaskOptions { TrainSubset = 32 });
+        using var model = task.CreateModel();
+        model.eval();
+        using var batch = task.TrainBatches(16)(0).First();
+        using var _ = no_grad();
+        double loss = task.Loss(model)(batch).Total.item<double>();
+        var logits = model.call(batch.Images).to(ScalarType.Float64).data<double>();
+        var labels = batch.Labels.ToInt64Array();
+        double expected = 0;
+        for (int i = 0; i < labels.Length; i++)
+        {
+            var row = logits.Skip(i * 10).Take(10).ToArray();
+            double max = row.Max();
+            double lse = max + Math.Log(row.Sum(v => Math.Exp(v - max)));
+            expected += lse - row[labels[i]];
+        }
+        Assert.Equal(expected / labels.Length, loss, 4);
+    }
+
+    [Fact]
+    public void TopOneCountsArgmaxHits()
+    {
+        if (Skip()) return;
+        var task = ClassificationTask.Create(Recipe(valSubset: 300), new ClassificationTaskOptions { TrainSubset = 16 });
+        // A "classifier" that always says class 3 is right exactly for the test images labelled 3.
+        double expected = task.Test.Labels.Count(l => l == 3) / 300.0;
+        double top1 = task.Evaluate(x =>
+        {
+            var logits = zeros(x.shape[0], 10);
+            logits.select(1, 3).fill_(1.0);
+            return logits;
+        });
+        Assert.Equal(expected, top1);
+        Assert.True(expected > 0);
+    }
+
+    [Fact]
+    public void ThreeChannelsFeedAnRgbFirstLayer()
+    {
+        if (Skip()) return;
+        using var scope = NewDisposeScope();
+        var task = ClassificationTask.Create(Recipe(), new ClassificationTaskOptions { TrainSubset = 16, Channels = 3 });
+        using var model = task.CreateModel();
+        Assert.Equal(3, model.get_parameter("backbone.conv1.conv.weights").shape[1]);
+        using var batch = task.TrainBatches(8)(0).First();
+        Assert.Equal(new long[] { 8, 3, 32, 32 }, batch.Images.shape);
+        // The gray value is repeated in every channel.
+        Assert.True(batch.Images.select(1, 0).equal(batch.Images.select(1, 2)));
+        Assert.Equal(3, task.ModelOptions().InChannels);
+        Assert.Equal("mobilenet_v1", task.Metadata("mobilenet_v1", task.ModelOptions())["model.architecture"]);
+    }
+}
