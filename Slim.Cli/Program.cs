@@ -30,5 +30,6 @@ public static class Program
         yield return InferCommand.Create();
         yield return PruneCommand.Create();
         yield return SensitivityCommand.Create();
+        yield return RunCommand.Create();
     }
 }

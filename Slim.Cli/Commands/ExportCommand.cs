@@ -85,6 +85,8 @@ public static class ExportCommand
             twin = twins.Count == 1 ? twins[0] : twins.Count == 0 && ckpts.Count == 1 ? ckpts[0]
                 : throw new UsageException($"--quant-dir {quantDir}: cannot tell the float twin checkpoint among [{string.Join(", ", ckpts.Select(Path.GetFileName))}]; name it with --twin FILE");
         }
-        return (twin, ExportQuantizationFile.Read(quantFile));
+        // The quant stage writes "format": "slim.quant"; the plain spec list is the export stage's own seam format.
+        bool stageFile = File.ReadAllText(quantFile).Contains("\"slim.quant\"", StringComparison.Ordinal);
+        return (twin, stageFile ? QuantStage.ReadQuantizationFile(quantFile).Values.ToList() : ExportQuantizationFile.Read(quantFile));
     }
 }

@@ -480,7 +480,11 @@ internal sealed class TraceToOnnx
         {
             bScale[c] = q.InputScale * q.WeightScales[c];
             double v = Math.Round(bf[c] / (double)bScale[c], MidpointRounding.ToEven);
-            bq[c] = (int)Math.Clamp(v, int.MinValue, int.MaxValue);
+            // A nearly dead channel (tiny weight scale) with a sizeable folded bias does not fit the
+            // int32 grid; clamping it would change the layer's output. Keep such a layer's bias in
+            // float: Conv takes a float bias, only the QLinearConv fusion needs the int32 form.
+            if (v < int.MinValue || v > int.MaxValue) return new[] { xq, wDq, _g.Floats(bName, bf, outChannels) };
+            bq[c] = (int)v;
         }
         var bInit = _g.Int32s(bName, bq, outChannels);
         var bS = _g.Floats(bName + ".scale", bScale, outChannels);

@@ -101,7 +101,7 @@ async function main() {
   if (!fs.existsSync(opts.model)) fail(`model not found: ${opts.model}`);
   const sessionOptions = {
     executionProviders: ['cpu'],
-    graphOptimizationLevel: 'all',
+    graphOptimizationLevel: process.env.SLIM_ORT_OPT || 'all',
     intraOpNumThreads: opts.threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',

@@ -1,0 +1,62 @@
+using System.CommandLine;
+using Slim.Models;
+using Slim.Pipeline;
+using Slim.Recipes;
+using Spectre.Console;
+
+namespace Slim.Cli.Commands;
+
+/// <summary>`slim run`: every stage of a recipe, then the model-zoo report.</summary>
+public static class RunCommand
+{
+    public static Command Create()
+    {
+        var recipe = new RecipeArgs();
+        var outDir = CommonOptions.Out("runs/run");
+        var resume = new Option<bool>("--resume") { Description = "Skip finished stages and continue the interrupted one from its last checkpoint." };
+        var cmd = new Command("run", """
+            Run a whole recipe: train the baseline, each compression stage (prune, distill, quant) in order,
+            export ONNX (FP32 and INT8), verify AP in ONNX Runtime, and write report.md and report.json
+            to the run folder. Ctrl+C saves a checkpoint; --resume continues.
+
+            Examples:
+              slim run recipes/quickstart.yml --out runs/quickstart
+              slim run recipes/quickstart.yml --out runs/quickstart --resume
+              slim run recipes/quickstart.yml -o train.iterations=200 --out runs/short
+            """);
+        recipe.AddTo(cmd);
+        cmd.Options.Add(outDir);
+        cmd.Options.Add(resume);
+        cmd.SetAction((p, ct) => Task.FromResult(CliRunner.Run(() =>
+            Execute(p.GetValue(recipe.File)!, p.GetValue(recipe.Overrides) ?? Array.Empty<string>(), p.GetValue(outDir)!,
+                p.GetValue(resume), AnsiConsole.Console, new ConsoleProgress(), ct))));
+        return cmd;
+    }
+
+    public static ExitCode Execute(string recipePath, IReadOnlyList<string> overrides, string outDir, bool resume,
+        IAnsiConsole console, IProgressSink progress, CancellationToken cancel)
+    {
+        var r = RecipeLoader.Load<Recipe>(recipePath, overrides);
+        Runtime.Configure(r);
+        if (ModelRegistry.TaskOf(r.Model.Name) == ModelTask.Classification)
+        {
+            ClassificationPipeline.RunRecipe(r, outDir, progress, cancel, resume: resume);
+            console.Write(new Markup($"report: [bold]{Markup.Escape(Path.Combine(outDir, "report.md"))}[/]\n"));
+            return ExitCode.Ok;
+        }
+        try
+        {
+            var report = new RecipeRunner(progress).Run(r, recipePath, outDir, resume, cancel);
+            console.Write(report.ToTable());
+        }
+        catch (VerificationFailedException)
+        {
+            // The report was written before the verdict; show it, then fail with the verdict.
+            var json = Path.Combine(outDir, "report.json");
+            if (File.Exists(json)) console.Write(RunReport.FromJson(File.ReadAllText(json)).ToTable());
+            throw;
+        }
+        console.WriteLine($"report: {Path.Combine(outDir, "report.md")}");
+        return ExitCode.Ok;
+    }
+}

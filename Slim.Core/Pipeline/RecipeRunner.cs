@@ -1,0 +1,173 @@
+using System.Globalization;
+using System.Text.Json;
+using Slim.Analysis;
+using Slim.Recipes;
+
+namespace Slim.Pipeline;
+
+/// <summary>
+/// Runs a whole recipe: train the baseline, each compression stage in order, export, verify,
+/// and write the model-zoo style report. Every stage writes into its own folder and finishes
+/// by writing result.json atomically, so <c>--resume</c> skips finished stages and continues
+/// an interrupted one from its last checkpoint.
+/// </summary>
+public sealed class RecipeRunner
+{
+    public const string ResultFile = "result.json";
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    private readonly IProgressSink _progress;
+
+    public RecipeRunner(IProgressSink? progress = null) => _progress = progress ?? NullProgress.Instance;
+
+    /// <summary>Runs the recipe into outDir and returns the report (also written as report.md and report.json).</summary>
+    public RunReport Run(Recipe recipe, string recipePath, string outDir, bool resume, CancellationToken cancel = default)
+    {
+        outDir = Path.GetFullPath(outDir);
+        PrepareFolder(outDir, resume);
+        AtomicFile.WriteAllText(Path.Combine(outDir, "recipe.yml"), File.ReadAllText(recipePath));
+
+        var task = DetectionTask.Create(recipe, _progress.Info);
+        var rows = new List<StageReport>();
+
+        // Baseline.
+        var trainDir = StageDir(outDir, 0, "train");
+        var baseline = RunOnce(trainDir, () =>
+        {
+            var run = TrainStage.Run(recipe, task, trainDir, resume: true, _progress, cancel, description: "train baseline");
+            return new StageOutcome { Stage = "baseline", Detail = $"{recipe.Model.Name} ×{recipe.Model.Width.ToString(CultureInfo.InvariantCulture)}, {recipe.Model.InputSize} px, {recipe.Train.Iterations} it", Checkpoint = run.Checkpoint, Ap = run.Score.Primary };
+        });
+        rows.Add(Row(baseline, recipe));
+
+        // Compression stages.
+        var current = baseline;
+        string floatCheckpoint = baseline.Checkpoint;
+        string? quantFile = null;
+        for (int i = 0; i < recipe.Stages.Count; i++)
+        {
+            var stage = recipe.Stages[i];
+            var dir = StageDir(outDir, i + 1, stage.Kind);
+            var ctx = new StageContext(recipe, task, dir, true, _progress, cancel);
+            var input = new StageInput(current.Checkpoint, baseline.Checkpoint, baseline.Ap);
+            var outcome = RunOnce(dir, () => stage switch
+            {
+                { Prune: { } p } => PruneStage.Run(ctx, input, p),
+                { Distill: { } d } => DistillStage.Run(ctx, input, d),
+                { Quant: { } q } => QuantStage.Run(ctx, input, q),
+                _ => throw new InvalidOperationException("empty stage"),
+            });
+            rows.Add(Row(outcome, recipe));
+            if (outcome.QuantizationFile is null) floatCheckpoint = outcome.Checkpoint;
+            else quantFile = outcome.QuantizationFile;
+            current = outcome;
+        }
+
+        // Export and verification.
+        if (recipe.Export.Fp32 || recipe.Export.Int8)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var exportDir = Path.Combine(outDir, "export");
+            Directory.CreateDirectory(exportDir);
+            var ctx = new StageContext(recipe, task, exportDir, true, _progress, cancel);
+            var specs = quantFile is not null && recipe.Export.Int8 ? QuantStage.ReadQuantizationFile(quantFile).Values.ToList() : null;
+            var exported = ExportStage.Run(ctx, floatCheckpoint, specs is not null ? current.Checkpoint : null, specs, recipe.Export);
+            if (recipe.Verify.Enabled)
+            {
+                var verifyDir = Path.Combine(outDir, "verify");
+                Directory.CreateDirectory(verifyDir);
+                var vctx = ctx with { StageDir = verifyDir };
+                var verified = VerifyStage.Run(vctx, exported, recipe.Verify, baseline.Ap);
+                rows.AddRange(VerifyRows(verified, recipe, rows.First(r => r.Checkpoint == floatCheckpoint), rows[^1]));
+                var report = Finish(outDir, recipe, task, rows);
+                if (!verified.Passed)
+                    throw new VerificationFailedException(verified.FailureMessage);
+                return report;
+            }
+        }
+        return Finish(outDir, recipe, task, rows);
+    }
+
+    private RunReport Finish(string outDir, Recipe recipe, DetectionTask task, List<StageReport> rows)
+    {
+        var report = new RunReport
+        {
+            Name = recipe.Name,
+            Metric = task.MetricName,
+            Stages = rows,
+            LatencyThreads = recipe.Verify.Threads,
+            Device = recipe.Device,
+        };
+        AtomicFile.WriteAllText(Path.Combine(outDir, "report.json"), report.ToJson());
+        AtomicFile.WriteAllText(Path.Combine(outDir, "report.md"), report.ToMarkdown());
+        return report;
+    }
+
+    /// <summary>A new run needs an empty (or absent) folder; --resume needs one this runner made.</summary>
+    private static void PrepareFolder(string outDir, bool resume)
+    {
+        if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
+        {
+            if (!resume)
+                throw new SlimException($"run folder '{outDir}' is not empty: pass --resume to continue that run, or choose another --out");
+            if (!File.Exists(Path.Combine(outDir, "recipe.yml")))
+                throw new SlimException($"run folder '{outDir}' was not made by slim run (no recipe.yml); choose another --out");
+        }
+        Directory.CreateDirectory(outDir);
+    }
+
+    private static string StageDir(string outDir, int index, string kind)
+    {
+        var dir = Path.Combine(outDir, "stages", $"{index:D2}_{kind}");
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+
+    /// <summary>Runs a stage unless its result.json exists; writes the result atomically when it ends.</summary>
+    private StageOutcome RunOnce(string dir, Func<StageOutcome> run)
+    {
+        var file = Path.Combine(dir, ResultFile);
+        if (File.Exists(file))
+        {
+            var done = JsonSerializer.Deserialize<StageOutcome>(File.ReadAllText(file), Json)
+                       ?? throw new SlimException($"{file}: empty stage result");
+            _progress.Info($"{Path.GetFileName(dir)}: done before (resumed), skipping");
+            return done;
+        }
+        var outcome = run();
+        AtomicFile.WriteAllText(file, JsonSerializer.Serialize(outcome, Json));
+        return outcome;
+    }
+
+    private static StageReport Row(StageOutcome o, Recipe recipe)
+    {
+        var (model, _, options) = TrainStage.Load(o.Checkpoint);
+        using (model)
+        {
+            var stats = ModelStats.Compute(model, new long[] { 1, options.InChannels, options.InputSize, options.InputSize });
+            return new StageReport
+            {
+                Stage = o.Stage,
+                Detail = o.Detail,
+                Gflops = stats.PaddleGFlops,
+                Parameters = stats.Parameters,
+                SizeMiB = stats.SizeMiB,
+                Ap = o.Ap,
+                Checkpoint = o.Checkpoint,
+            };
+        }
+    }
+
+    // An exported model has the compute and parameters of the model it was exported from.
+    private static IEnumerable<StageReport> VerifyRows(VerifyOutcome v, Recipe recipe, StageReport fp32Source, StageReport int8Source) =>
+        v.Models.Select(m => new StageReport
+        {
+            Gflops = (m.Precision == "int8" ? int8Source : fp32Source).Gflops,
+            Parameters = (m.Precision == "int8" ? int8Source : fp32Source).Parameters,
+            Stage = $"onnx {m.Precision}",
+            Detail = $"ONNX Runtime, {(m.Passed ? "within" : "OVER")} max drop {(recipe.Verify.Baseline.MaxDrop * 100).ToString("F1", CultureInfo.InvariantCulture)} pts",
+            OrtAp = m.Ap,
+            LatencyMs = m.LatencyMs,
+            OnnxSizeMiB = m.SizeBytes / (1024.0 * 1024.0),
+            Onnx = m.Path,
+        });
+}
