@@ -24,10 +24,15 @@ public sealed class RecipeRunner
     public RunReport Run(Recipe recipe, string recipePath, string outDir, bool resume, CancellationToken cancel = default)
     {
         outDir = Path.GetFullPath(outDir);
+        // Everything that can be checked without training is checked before the run folder is touched,
+        // so a broken recipe leaves nothing half-written behind.
+        if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any() && !resume)
+            throw new SlimException($"run folder '{outDir}' is not empty: pass --resume to continue that run, or choose another --out");
+        var task = DetectionTask.Create(recipe, _progress.Info);
+        Preflight(recipe, task);
         PrepareFolder(outDir, resume);
         AtomicFile.WriteAllText(Path.Combine(outDir, "recipe.yml"), File.ReadAllText(recipePath));
 
-        var task = DetectionTask.Create(recipe, _progress.Info);
         var rows = new List<StageReport>();
 
         // Baseline.
@@ -85,6 +90,47 @@ public sealed class RecipeRunner
             }
         }
         return Finish(outDir, recipe, task, rows);
+    }
+
+    /// <summary>Builds the (untrained) model once and checks every stage's names against it.</summary>
+    private static void Preflight(Recipe recipe, DetectionTask task)
+    {
+        using var scope = Slim.Torch.torch.NewDisposeScope();
+        using var model = task.CreateModel();
+        var options = task.ModelOptions();
+        var modulePaths = model.named_modules().Select(m => m.name).Where(n => n.Length > 0).ToList();
+        Slim.Compression.Pruning.ChannelDependencyGraph? graph = null;
+        for (int i = 0; i < recipe.Stages.Count; i++)
+        {
+            var where = $"stages[{i}].{recipe.Stages[i].Kind}";
+            try
+            {
+                switch (recipe.Stages[i])
+                {
+                    case { Prune: { } p }:
+                        graph ??= PruneModel.Graph(model, options);
+                        PruneModel.Targets(graph, string.Join(",", p.PrunedParams), p.PrunedRatios);
+                        break;
+                    case { Quant: { } q } when q.NotQuant.Count > 0:
+                        Slim.Compression.Quantization.LayerSelector.CheckPatterns(q.NotQuant, modulePaths);
+                        break;
+                    case { Distill: { } d }:
+                        foreach (var pair in d.Pairs)
+                        {
+                            var fp = Slim.Compression.Distillation.FeaturePair.Parse(pair);
+                            if (!modulePaths.Contains(fp.Student))
+                                throw new SlimException($"distill pair '{pair}': the student has no module '{fp.Student}'{Slim.Common.Suggest.NearestClause(fp.Student, modulePaths)}");
+                        }
+                        if (d.Teacher is not ("baseline" or "train") && !File.Exists(d.Teacher))
+                            throw new SlimException($"teacher checkpoint '{d.Teacher}' not found (use baseline, train, or a checkpoint path)");
+                        break;
+                }
+            }
+            catch (SlimException e)
+            {
+                throw new SlimException($"{where}: {e.Message}");
+            }
+        }
     }
 
     private RunReport Finish(string outDir, Recipe recipe, DetectionTask task, List<StageReport> rows)

@@ -1,0 +1,177 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Slim.Cli;
+using Slim.Cli.Commands;
+using Slim.Pipeline;
+
+namespace Slim.Cli.Tests;
+
+/// <summary>A tiny generated dataset shared by the `slim run` tests.</summary>
+public sealed class RunFixture : IDisposable
+{
+    public RunFixture()
+    {
+        Root = Directory.CreateTempSubdirectory("slim-run-").FullName;
+        Dataset = Path.Combine(Root, "data");
+        // The shipped quick start, shortened: same stages, a few iterations each, 96 px.
+        Overrides = new[]
+        {
+            $"dataset.root={Dataset}", "dataset.generate.train_images=24", "dataset.generate.val_images=8",
+            "dataset.generate.image_size=96", "model.input_size=96", "threads=1", "train.iterations=20", "train.batch_size=4",
+            "train.warmup_steps=2",
+        };
+        DetectionTask.EnsureSynthetic(new Slim.Recipes.DatasetSection
+        {
+            Root = Dataset,
+            Generate = new Slim.Recipes.SyntheticSection { TrainImages = 24, ValImages = 8, ImageSize = 96 },
+        }, null);
+    }
+
+    public string Root { get; }
+    public string Dataset { get; }
+    public string[] Overrides { get; }
+
+    public static string RepoFile(string relative)
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, relative))) return Path.Combine(dir.FullName, relative);
+        throw new FileNotFoundException(relative);
+    }
+
+    /// <summary>The quick-start recipe with its stages shortened (written next to the run folders).</summary>
+    public string ShortRecipe()
+    {
+        var path = Path.Combine(Root, "short.yml");
+        if (File.Exists(path)) return path;
+        File.WriteAllText(path, $$"""
+            base: {{RepoFile("recipes/quickstart.yml")}}
+            name: short
+            stages:
+              - prune:
+                  pruned_params: "yolo_block.*.conv.weights"
+                  pruned_ratios: r578
+                  sensitivity: {ratios: [0.5], val_images: 4}
+                  fine_tune: {iterations: 4}
+                  distill: {teacher: baseline, type: split_distill}
+              - quant:
+                  mode: aware
+                  fine_tune: {iterations: 4}
+            verify: {baseline: {max_drop: 1.0}, latency_runs: 2, warmup_runs: 1}
+            """);
+        return path;
+    }
+
+    public void Dispose() => Directory.Delete(Root, true);
+}
+
+public class RunCommandTests(RunFixture fx) : IClassFixture<RunFixture>
+{
+    private static (int code, string stderr) Run(params string[] args)
+    {
+        var err = new StringWriter();
+        var old = Console.Error;
+        Console.SetError(err);
+        try
+        {
+            return (Program.BuildRoot().Parse(args).Invoke(), err.ToString());
+        }
+        finally
+        {
+            Console.SetError(old);
+        }
+    }
+
+    private static RunReport Report(string dir) => RunReport.FromJson(File.ReadAllText(Path.Combine(dir, "report.json")));
+
+    [Fact]
+    public void ShortQuickStartRunsEveryStageAndItsReportIsConsistent()
+    {
+        var outDir = Path.Combine(fx.Root, "straight");
+        var args = new List<string> { "run", fx.ShortRecipe(), "--out", outDir };
+        foreach (var o in fx.Overrides) args.AddRange(new[] { "-o", o });
+        var (code, stderr) = Run(args.ToArray());
+        Assert.True(code == 0, stderr);
+        var r = Report(outDir);
+        Assert.Equal(new[] { "baseline", "prune", "quant", "onnx fp32", "onnx int8" }, r.Stages.Select(s => s.Stage));
+        var baseline = r.Stages[0];
+        var pruned = r.Stages[1];
+        Assert.True(pruned.Gflops < baseline.Gflops, $"pruned GFLOPs {pruned.Gflops} not below {baseline.Gflops}");
+        Assert.True(pruned.Parameters < baseline.Parameters);
+        foreach (var s in r.Stages.Take(3)) Assert.NotNull(s.Ap);
+        foreach (var s in r.Stages.Skip(3))
+        {
+            Assert.NotNull(s.OrtAp);
+            Assert.True(s.LatencyMs > 0);
+            Assert.True(File.Exists(s.Onnx));
+        }
+        var fp32 = r.Stages.Single(s => s.Stage == "onnx fp32");
+        var int8 = r.Stages.Single(s => s.Stage == "onnx int8");
+        Assert.True(int8.OnnxSizeMiB < 0.35 * fp32.OnnxSizeMiB, $"INT8 {int8.OnnxSizeMiB} MiB vs FP32 {fp32.OnnxSizeMiB} MiB");
+        Assert.Contains("| baseline |", File.ReadAllText(Path.Combine(outDir, "report.md")));
+        // A second run into the same folder without --resume is refused and changes nothing.
+        var before = File.ReadAllText(Path.Combine(outDir, "report.json"));
+        var (again, err2) = Run(args.ToArray());
+        Assert.Equal((int)ExitCode.InvalidInput, again);
+        Assert.Contains("--resume", err2);
+        Assert.Equal(before, File.ReadAllText(Path.Combine(outDir, "report.json")));
+    }
+
+    [Fact]
+    public void KilledRunResumesToTheSameReport()
+    {
+        var recipe = fx.ShortRecipe();
+        var straight = Path.Combine(fx.Root, "ref");
+        var common = fx.Overrides.SelectMany(o => new[] { "-o", o }).Concat(new[] { "-o", "train.iterations=40" }).ToArray();
+        var (code, stderr) = Run(new[] { "run", recipe, "--out", straight }.Concat(common).ToArray());
+        Assert.True(code == 0, stderr);
+
+        var killed = Path.Combine(fx.Root, "killed");
+        var slim = Path.Combine(AppContext.BaseDirectory, "slim.dll");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in new[] { slim, "run", recipe, "--out", killed }.Concat(common)) psi.ArgumentList.Add(a);
+        using (var p = Process.Start(psi)!)
+        {
+            p.OutputDataReceived += (_, _) => { };
+            p.ErrorDataReceived += (_, _) => { };
+            p.BeginOutputReadLine();
+            p.BeginErrorReadLine();
+            var ckpt = Path.Combine(killed, "stages", "00_train", Trainer.LastName);
+            var watch = Stopwatch.StartNew();
+            while (!File.Exists(ckpt) && !p.HasExited && watch.Elapsed < TimeSpan.FromMinutes(3)) Thread.Sleep(20);
+            Assert.False(p.HasExited, "the run ended before it could be killed");
+            p.Kill(entireProcessTree: true);
+            p.WaitForExit();
+        }
+        Assert.False(File.Exists(Path.Combine(killed, "report.json")));
+        var (resumed, err) = Run(new[] { "run", recipe, "--out", killed, "--resume" }.Concat(common).ToArray());
+        Assert.True(resumed == 0, err);
+
+        var a1 = Report(straight).Stages;
+        var a2 = Report(killed).Stages;
+        Assert.Equal(a1.Select(s => (s.Stage, s.Gflops, s.Parameters, s.Ap, s.OrtAp)), a2.Select(s => (s.Stage, s.Gflops, s.Parameters, s.Ap, s.OrtAp)));
+    }
+
+    public static IEnumerable<object[]> BrokenRecipes() =>
+        Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "BrokenRecipes"), "*.yml").OrderBy(f => f).Select(f => new object[] { Path.GetFileName(f) });
+
+    [Theory]
+    [MemberData(nameof(BrokenRecipes))]
+    public void BrokenRecipeGetsOneLineErrorAndLeavesNothing(string name)
+    {
+        var file = Path.Combine(AppContext.BaseDirectory, "BrokenRecipes", name);
+        var text = File.ReadAllText(file);
+        var expect = text.Split('\n')[0].Replace("# expect: ", "").Trim();
+        var outDir = Path.Combine(fx.Root, "broken-" + Path.GetFileNameWithoutExtension(name));
+        var args = new List<string> { "run", file, "--out", outDir };
+        // Keep the (valid) rest of the recipe small and on the shared data, unless the file is about those keys.
+        if (!text.Contains("dataset:")) args.AddRange(new[] { "-o", $"dataset.root={fx.Dataset}", "-o", "dataset.generate.train_images=24", "-o", "dataset.generate.val_images=8", "-o", "dataset.generate.image_size=96" });
+        if (!text.Contains("model:")) args.AddRange(new[] { "-o", "model.width=0.25", "-o", "model.input_size=96" });
+        var (code, stderr) = Run(args.ToArray());
+        Assert.NotEqual(0, code);
+        var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var errors = lines.Where(l => l.StartsWith("slim: error: ", StringComparison.Ordinal)).ToList();
+        Assert.True(errors.Count == 1 && lines[^1] == errors[0], $"expected one error line, last, got:\n{stderr}");
+        Assert.Contains(expect, errors[0]);
+        Assert.False(Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any(), $"{outDir} has files");
+    }
+}
