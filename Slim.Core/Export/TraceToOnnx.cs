@@ -480,10 +480,13 @@ internal sealed class TraceToOnnx
         {
             bScale[c] = q.InputScale * q.WeightScales[c];
             double v = Math.Round(bf[c] / (double)bScale[c], MidpointRounding.ToEven);
-            // A nearly dead channel (tiny weight scale) with a sizeable folded bias does not fit the
-            // int32 grid; clamping it would change the layer's output. Keep such a layer's bias in
-            // float: Conv takes a float bias, only the QLinearConv fusion needs the int32 form.
-            if (v < int.MinValue || v > int.MaxValue) return new[] { xq, wDq, _g.Floats(bName, bf, outChannels) };
+            // The int32 form (step input_scale · weight_scale) is what QLinearConv fusion needs, but a
+            // channel whose BN fold made its weight scale huge (a dead channel: running var ≈ 0) has a
+            // step of whole units, and a tiny weight scale with a sizeable bias overflows int32. Either
+            // would move the layer's output away from the fake-quantized model, which keeps its bias in
+            // float; then the whole layer keeps a float bias (Conv takes one; only the fusion is lost).
+            if (v < int.MinValue || v > int.MaxValue || Math.Abs(v * bScale[c] - bf[c]) > MaxBiasRoundingError)
+                return new[] { xq, wDq, _g.Floats(bName, bf, outChannels) };
             bq[c] = (int)v;
         }
         var bInit = _g.Int32s(bName, bq, outChannels);
@@ -492,6 +495,9 @@ internal sealed class TraceToOnnx
         var bDq = _g.Node("DequantizeLinear", NodeName(n, "bias.DequantizeLinear"), new[] { bInit, bS, bZero }, Attr("axis", 0L));
         return new[] { xq, wDq, bDq };
     }
+
+    /// <summary>Largest change of a bias the int32 QDQ form may make before the layer keeps a float bias.</summary>
+    internal const double MaxBiasRoundingError = 1e-3;
 
     /// <summary>DequantizeLinear(QuantizeLinear(x)) with per-tensor parameters, shared by consumers that agree on them.</summary>
     private string QuantizeActivation(TraceNode n, string x, float scale, int zeroPoint, QuantizedType type)
