@@ -65,7 +65,8 @@ case "${1:-help}" in
   setup) setup test ;;
   build) setup; build ;;
   test) shift; setup test; build; run_tests "$@" ;;
-  quickstart) shift; setup; build; slim run recipes/quickstart.yml --out "${SLIM_RUN_DIR:-runs/quickstart}" "$@" ;;
+  # --resume makes a second run print the finished report instead of refusing the folder.
+  quickstart) shift; setup; build; slim run recipes/quickstart.yml --out "${SLIM_RUN_DIR:-runs/quickstart}" --resume "$@" ;;
   bench) setup test; build; bash bench/run.sh ;;
   *) echo "usage: ./build.sh {quickstart|test|build|setup|bench}" >&2; exit 2 ;;
 esac
