@@ -49,14 +49,14 @@ run_tests() {
   set +e
   dotnet test Slim.sln -c "$CONFIG" --no-build -nologo --logger "trx" --results-directory "$results" \
     --logger "console;verbosity=normal" "$@" 2>&1 | tee "$results.log" |
-    grep --line-buffered -E '^\s*(Failed|Skipped) |Passed!|Failed!|error|Error Message'
+    grep --line-buffered -E '^\s*Failed |Error Message|Total tests|^\s*(Passed|Failed|Skipped): |error (CS|MSB)'
   local rc=${PIPESTATUS[0]}
   set -e
   # One closing line for every runner: sum the per-assembly summaries dotnet test prints.
   local passed failed skipped
-  passed=$(grep -Eo 'Passed: +[0-9]+' "$results.log" | awk '{s+=$2} END {print s+0}')
-  failed=$(grep -Eo 'Failed: +[0-9]+' "$results.log" | awk '{s+=$2} END {print s+0}')
-  skipped=$(grep -Eo 'Skipped: +[0-9]+' "$results.log" | awk '{s+=$2} END {print s+0}')
+  passed=$(awk '{ if (match($0, /Passed: +[0-9]+/)) { split(substr($0, RSTART, RLENGTH), a, / +/); s += a[2] } } END { print s + 0 }' "$results.log")
+  failed=$(awk '{ if (match($0, /Failed: +[0-9]+/)) { split(substr($0, RSTART, RLENGTH), a, / +/); s += a[2] } } END { print s + 0 }' "$results.log")
+  skipped=$(awk '{ if (match($0, /Skipped: +[0-9]+/)) { split(substr($0, RSTART, RLENGTH), a, / +/); s += a[2] } } END { print s + 0 }' "$results.log")
   echo "$passed passed, $failed failed, $skipped skipped"
   if [ "$rc" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then return 1; fi
 }

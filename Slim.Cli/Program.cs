@@ -5,7 +5,12 @@ namespace Slim.Cli;
 
 public static class Program
 {
-    public static int Main(string[] args) => BuildRoot().Parse(args).Invoke();
+    public static int Main(string[] args)
+    {
+        // Tables piped to a file or a log stay plain text (no colour escape codes).
+        if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Profile.Capabilities.Ansi = false;
+        return BuildRoot().Parse(args).Invoke();
+    }
 
     /// <summary>The root command with every verb; tests parse against it too.</summary>
     public static RootCommand BuildRoot()
