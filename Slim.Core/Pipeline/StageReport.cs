@@ -41,6 +41,7 @@ public sealed record RunReport
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
     public double? BaselineAp => Stages.FirstOrDefault(s => s.Stage == "baseline")?.Ap;
