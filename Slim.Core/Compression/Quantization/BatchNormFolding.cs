@@ -11,6 +11,9 @@ namespace Slim.Compression.Quantization;
 /// </summary>
 public static class BatchNormFolding
 {
+    /// <summary>Channels with running variance below this fraction of eps are folded as constants.</summary>
+    public const double ConstantChannelVariance = 1e-3;
+
     /// <summary>γ/√(σ²+ε) per channel, from the running statistics.</summary>
     public static Tensor ScaleFactor(BatchNorm2d bn)
     {
@@ -25,10 +28,18 @@ public static class BatchNormFolding
         if (bn.num_features != weight.size(0))
             throw new QuantizationException($"cannot fold a BatchNorm2d of {bn.num_features} channels into a conv of {weight.size(0)} output channels");
         using var sf = ScaleFactor(bn);
-        using var sf4 = sf.reshape(-1, 1, 1, 1);
+        // A channel whose running variance is far below eps was constant on the training data: its
+        // normalised output varies by less than sqrt(var/eps) of gamma. Folding it the usual way turns
+        // it into weights up to gamma/sqrt(eps) times larger, an amplifier that blows up any rounding
+        // difference once inputs are quantized. Fold it to what it computes: zero weight, bias beta.
+        using var constant = bn.running_var.lt(ConstantChannelVariance * bn.eps);
+        using var notConstant = constant.logical_not();
+        using var keep = notConstant.to(sf.dtype);
+        using var sfKept = sf.mul(keep);
+        using var sf4 = sfKept.reshape(-1, 1, 1, 1);
         var w = weight.mul(sf4);
         using var centred = bias is null ? bn.running_mean.neg() : bias.sub(bn.running_mean);
-        using var shifted = centred.mul(sf);
+        using var shifted = centred.mul(sfKept);
         var b = bn.bias.add(shifted);
         return (w, b);
     }
