@@ -36,7 +36,7 @@ public static class ClassificationPipeline
     public const string QuantizedName = "quant.ckpt";
 
     /// <summary>File name of a quant step's scales.</summary>
-    public const string QuantizationFileName = "quantization.json";
+    public const string QuantizationFileName = "quant.json";
 
     /// <summary>
     /// Trains the recipe's classifier (from model.checkpoint when given) for train.iterations
@@ -185,17 +185,18 @@ public static class ClassificationPipeline
         var quantOptions = QuantizationOptions.From(section);
         IEnumerable<Tensor> Forward(Tensor x) => new[] { net.call(x) };
         QuantizationResult result;
+        QuantizationPlan plan;
         string detail;
         if (section.Mode == QuantMode.Post)
         {
-            (_, result) = PostTrainingQuantizer.Run(net, quantOptions, Forward, task.CalibrationImages(section.CalibrationBatches, recipe.Train.BatchSize));
+            (plan, result) = PostTrainingQuantizer.Run(net, quantOptions, Forward, task.CalibrationImages(section.CalibrationBatches, recipe.Train.BatchSize));
             net.eval();
             detail = $"post {QuantizationResult.AlgorithmName(section.Algo)}, {section.CalibrationBatches} calibration batches";
         }
         else
         {
             using (var scope = NewDisposeScope())
-                AwareQuantizer.Prepare(net, quantOptions, Forward, task.SampleInput());
+                plan = AwareQuantizer.Prepare(net, quantOptions, Forward, task.SampleInput());
             var settings = TrainSettings.From(recipe.Train, section.FineTune) with { CheckpointInterval = Math.Max(10, section.FineTune.Iterations / 10) };
             long freezeAt = (long)Math.Round(section.FreezeBnAt * settings.Iterations);
             // The trainer does not pass the iteration to the loss; count from where a resumed run starts.
@@ -233,7 +234,8 @@ public static class ClassificationPipeline
             SaveModel(twinPath, twin, meta);
         }
         string quantFile = Path.Combine(outDir, QuantizationFileName);
-        AtomicFile.WriteAllText(quantFile, ScalesJson(result));
+        // The same file the detection quant stage writes, so `slim export` and QuantStage read it too.
+        QuantFile.Write(quantFile, result, plan, section, QuantizedName);
         var figures = new ClassifierFigures(floatFigures.Gflops, floatFigures.Parameters, Int8SizeMiB(checkpoint, result));
         return new ClassificationRun("quant", detail, twinPath, arch, options, top1, figures)
         {
@@ -396,22 +398,6 @@ public static class ClassificationPipeline
         }
         return bytes / (1024 * 1024);
     }
-
-    private static string ScalesJson(QuantizationResult result) => JsonSerializer.Serialize(new
-    {
-        mode = result.Mode == QuantMode.Post ? "post" : "aware",
-        activation_algorithm = result.ActivationAlgorithm,
-        layers = result.Layers.Select(l => new
-        {
-            module = l.ModulePath,
-            type = l.LayerType,
-            weight = l.WeightParameter,
-            bias = l.BiasParameter,
-            folded_batch_norm = l.FoldedBatchNorm,
-            input_scale = l.InputScale,
-            weight_scales = l.WeightScales,
-        }),
-    }, new JsonSerializerOptions { WriteIndented = true });
 
     private static string Line(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 }

@@ -6,7 +6,7 @@ namespace Slim.Recipes;
 /// <summary>
 /// Reads a recipe: parses the YAML, merges it over its <c>base:</c> recipe (recursively;
 /// mappings merge key by key, anything else is replaced), applies <c>-o key=value</c>
-/// overrides, and binds the result to <typeparamref name="T"/> with file/line errors.
+/// overrides, and binds the result to the recipe type with file/line errors.
 /// </summary>
 public static class RecipeLoader
 {

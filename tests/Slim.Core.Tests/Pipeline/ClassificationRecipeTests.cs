@@ -100,6 +100,10 @@ public class ClassificationRecipeTests(ITestOutputHelper output) : IDisposable
         Assert.StartsWith(Path.Combine(_dir, "01_prune"), rows[1].Checkpoint);
         Assert.Equal(Path.Combine(_dir, "02_quant", ClassificationPipeline.QuantizedName), rows[2].Checkpoint);
         Assert.True(File.Exists(Path.Combine(_dir, "02_quant", ClassificationPipeline.QuantizationFileName)));
+        // Classifiers write the detection quant stage's format, so one reader (and `slim export`) serves both.
+        var specs = QuantStage.ReadQuantizationFile(Path.Combine(_dir, "02_quant", ClassificationPipeline.QuantizationFileName));
+        Assert.NotEmpty(specs);
+        Assert.All(specs.Values, q => Assert.True(q.InputScale > 0 && q.WeightScales.All(w => w > 0), q.ModulePath));
 
         // The quant stage started from the pruned model: its twin has the pruned widths.
         var (twin, _, options) = ClassificationPipeline.Load(rows[2].Checkpoint);
