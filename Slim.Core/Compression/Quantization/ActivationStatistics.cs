@@ -88,7 +88,7 @@ public sealed class ActivationStatistics
             CalibrationAlgo.AbsMax => AbsMax,
             CalibrationAlgo.Avg => SumOfBatchMax / Batches,
             CalibrationAlgo.Hist => ThresholdSearch.Percentile(_histogram!, Range, percentile),
-            CalibrationAlgo.Kl => ThresholdSearch.Entropy(_histogram!, Range),
+            CalibrationAlgo.Kl => ThresholdSearch.Entropy(_histogram!, Range, ThresholdSearch.EntropyLevels, ZeroCount),
             CalibrationAlgo.Mse => ThresholdSearch.MinimumSquaredError(_histogram!, Range, ZeroCount),
             _ => throw new ArgumentOutOfRangeException(nameof(algorithm)),
         };

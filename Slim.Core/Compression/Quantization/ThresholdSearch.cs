@@ -32,9 +32,25 @@ public static class ThresholdSearch
     /// mass shared evenly by its non-empty bins. Both are normalised and Q is mixed with a
     /// uniform distribution at weight 1e-6 so KL(P‖Q) stays finite where the clipped mass falls
     /// into an empty bin. The threshold is the upper edge of the best i.
+    /// <para>
+    /// Exact zeros (<paramref name="zeroCount"/>, the ReLU outputs in bin 0) are left out: every grid
+    /// represents them exactly, and kept in they dominate P. With half of a ReLU output in bin 0, the
+    /// candidate Q spreads that spike over the bins of its group, which costs P₀·log(bins per group)
+    /// unless each group is one bin, so the search always picked the smallest candidate (128 bins,
+    /// 1/16 of the range) and clipped most activations (measured: 2.4 AP against 18-19 for the other
+    /// algorithms on the quick-start detector).
+    /// </para>
     /// </summary>
-    public static double Entropy(IReadOnlyList<double> histogram, double range, int levels = EntropyLevels)
+    public static double Entropy(IReadOnlyList<double> histogram, double range, int levels = EntropyLevels, double zeroCount = 0)
     {
+        if (zeroCount > 0)
+        {
+            if (histogram.Count == 0 || zeroCount > histogram[0] + 0.5)
+                throw new ArgumentException($"ThresholdSearch.Entropy: {zeroCount} exact zeros but bin 0 holds {(histogram.Count == 0 ? 0 : histogram[0])}");
+            var copy = histogram.ToArray();
+            copy[0] = Math.Max(0, copy[0] - zeroCount);
+            histogram = copy;
+        }
         int bins = histogram.Count;
         double total = histogram.Sum();
         if (total <= 0 || bins <= levels) return range;

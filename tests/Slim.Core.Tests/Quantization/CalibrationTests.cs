@@ -75,6 +75,21 @@ public class CalibrationTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void KlLeavesTheExactZerosOfAReluOutputOut()
+    {
+        using var scope = NewDisposeScope();
+        using var g = new Generator(4);
+        var s = Collect(Enumerable.Range(0, 4).Select(_ => randn(new long[] { 50_000 }, g).relu()));
+        Assert.InRange(s.ZeroCount / s.Count, 0.45, 0.55);
+        // The positive half of a Gaussian (100k values): the threshold lands in the upper tail.
+        double kl = s.Threshold(CalibrationAlgo.Kl);
+        output.WriteLine($"relu(gaussian): max {s.AbsMax:F3}, kl {kl:F3}, kl with the zeros kept {ThresholdSearch.Entropy(s.Histogram!, s.Range):F3}");
+        Assert.InRange(kl, 2.5, s.AbsMax);
+        // Kept in, the zero spike drags the threshold down (to 1.5, clipping the top 7% of the positive values).
+        Assert.True(ThresholdSearch.Entropy(s.Histogram!, s.Range) < 0.5 * kl, "with the zeros kept the threshold is not pulled down: the test shows nothing");
+    }
+
+    [Fact]
     public void HistogramGrowthByMergingBinsMatchesAHistogramOverTheFinalRange()
     {
         using var scope = NewDisposeScope();
