@@ -49,6 +49,13 @@ public sealed record OnnxExportOptions
     /// </summary>
     public IReadOnlyDictionary<string, LayerQuantization>? Quantization { get; init; }
 
+    /// <summary>
+    /// When set, the YOLOv3 box decoding and class-aware NMS are appended to the graph (see
+    /// <see cref="YoloPostprocessGraph"/>): the model takes a second input, scale_factor, and returns
+    /// detections instead of the head outputs (<see cref="OutputNames"/> is then not used).
+    /// </summary>
+    public Slim.Detection.YoloBoxDecoderOptions? Postprocess { get; init; }
+
     /// <summary>Throws an <see cref="ArgumentException"/> naming the first invalid option.</summary>
     public void Validate()
     {
@@ -66,6 +73,7 @@ public sealed record OnnxExportOptions
             throw new ArgumentException($"OnnxExportOptions.OutputNames: names must be distinct, got [{string.Join(", ", OutputNames)}]");
         if (OutputNames is not null && OutputNames.Contains(InputName))
             throw new ArgumentException($"OnnxExportOptions.OutputNames: '{InputName}' is already the input's name");
+        if (Postprocess is not null) YoloPostprocessGraph.Validate(Postprocess);
         foreach (var (path, q) in Quantization ?? new Dictionary<string, LayerQuantization>())
         {
             if (q.WeightScales is null || q.WeightScales.Length == 0)

@@ -80,8 +80,8 @@ public static class OnnxExporter
     {
         var g = new OnnxGraphBuilder();
         g.Graph.Name = options.ModelName;
-        var outNames = Enumerable.Range(0, outputs.Length)
-            .Select(i => options.OutputNames?[i] ?? (outputs.Length == 1 ? "output" : $"output{i}")).ToArray();
+        var outNames = options.Postprocess is not null ? YoloPostprocessGraph.OutputNames.ToArray()
+            : Enumerable.Range(0, outputs.Length).Select(i => options.OutputNames?[i] ?? (outputs.Length == 1 ? "output" : $"output{i}")).ToArray();
         foreach (var n in outNames) g.Reserve(n);
         var translator = new TraceToOnnx(trace, options, g);
         var names = translator.Translate(options.InputName);
@@ -95,7 +95,25 @@ public static class OnnxExporter
         }
 
         g.Graph.Input.Add(ValueInfo(options.InputName, ScalarType.Float32, new long[] { options.TraceBatch }.Concat(options.InputShape).ToArray(), 0, options.TraceBatch));
-        for (int i = 0; i < names.Length; i++)
+        if (options.Postprocess is { } post)
+        {
+            if (options.InputShape.Length != 3 || options.InputShape[1] != options.InputShape[2])
+                throw new ArgumentException($"OnnxExportOptions.Postprocess: needs a square image input [channels, S, S], got [{string.Join(", ", options.InputShape)}]");
+            for (int i = 0; i < names.Length; i++)
+                if (translator.BatchAxis(trace.Outputs[i]) != 0)
+                    throw new ArgumentException($"OnnxExportOptions.Postprocess: head output {i} does not carry the batch on its first axis");
+            var heads = YoloPostprocessGraph.Append(g, names, trace.Outputs.Select(v => trace.Shape(v)).ToArray(), options.InputShape[1], post);
+            long slots = YoloPostprocessGraph.Slots(post, options.InputShape[1]);
+            long tb = options.TraceBatch;
+            g.Graph.Input.Add(ValueInfo(YoloPostprocessGraph.ScaleFactorName, ScalarType.Float32, new[] { tb, 2L }, 0, tb));
+            var shapes = new (ScalarType, long[])[] { (ScalarType.Int64, new[] { tb, 1L }), (ScalarType.Float32, new[] { tb, slots, 4L }), (ScalarType.Float32, new[] { tb, slots }), (ScalarType.Int64, new[] { tb, slots }) };
+            for (int i = 0; i < heads.Length; i++)
+            {
+                g.NodeTo("Identity", $"{outNames[i]}/Identity", new[] { heads[i] }, outNames[i]);
+                g.Graph.Output.Add(ValueInfo(outNames[i], shapes[i].Item1, shapes[i].Item2, 0, tb));
+            }
+        }
+        else for (int i = 0; i < names.Length; i++)
         {
             var outName = outNames[i];
             // An explicit Identity gives every output its own name even when two outputs, or an output and
@@ -116,17 +134,30 @@ public static class OnnxExporter
             Graph = g.Graph,
         };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = OnnxExportOptions.Opset });
-        foreach (var (k, val) in Metadata(options, names.Length)) model.MetadataProps.Add(new StringStringEntryProto { Key = k, Value = val });
+        foreach (var (k, val) in Metadata(options, outNames)) model.MetadataProps.Add(new StringStringEntryProto { Key = k, Value = val });
         return model;
     }
 
-    private static IEnumerable<(string, string)> Metadata(OnnxExportOptions o, int outputs)
+    private static IEnumerable<(string, string)> Metadata(OnnxExportOptions o, string[] outputNames)
     {
         static string Json<T>(T v) => JsonSerializer.Serialize(v);
         yield return ("model_name", o.ModelName);
         yield return ("input_name", o.InputName);
         yield return ("input_shape", Json(new long[] { -1 }.Concat(o.InputShape).ToArray()));
-        yield return ("output_names", Json(Enumerable.Range(0, outputs).Select(i => o.OutputNames?[i] ?? (outputs == 1 ? "output" : $"output{i}")).ToArray()));
+        yield return ("output_names", Json(outputNames));
+        if (o.Postprocess is { } p)
+            yield return ("postprocess", Json(new Dictionary<string, object>
+            {
+                ["decode"] = "yolo_box",
+                ["nms"] = "multiclass_nms",
+                ["conf_threshold"] = p.ConfidenceThreshold,
+                ["score_threshold"] = p.Nms.ScoreThreshold,
+                ["nms_threshold"] = p.Nms.NmsThreshold,
+                ["nms_top_k"] = p.Nms.NmsTopK,
+                ["keep_top_k"] = p.Nms.KeepTopK,
+                ["clip_boxes"] = p.ClipBoxes,
+                ["scale_factor_input"] = YoloPostprocessGraph.ScaleFactorName,
+            }));
         if (o.Mean is not null) yield return ("mean", Json(o.Mean));
         if (o.Std is not null) yield return ("std", Json(o.Std));
         if (o.ClassNames is not null) yield return ("class_names", Json(o.ClassNames));

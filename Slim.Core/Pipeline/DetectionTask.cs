@@ -192,22 +192,21 @@ public sealed class DetectionTask
     public DetectionScore EvaluateOnnx(string onnxPath, int threads, string inputName = "images")
     {
         var runner = OrtRunner.Create();
+        var model = OnnxDetector.Open(onnxPath, inputName);
         var batches = new List<(IReadOnlyList<ImageInfo> infos, IReadOnlyDictionary<string, OrtTensor> input)>();
         foreach (var batch in EvalLoader().GetEpoch(0))
             using (batch)
-                batches.Add((batch.Infos, new Dictionary<string, OrtTensor> { [inputName] = OrtTensor.FromTensor(batch.Images) }));
+                batches.Add((batch.Infos, model.Inputs(batch.Images, batch.Infos)));
         var results = runner.Run(onnxPath, batches.Select(b => b.input).ToList(), threads);
         var decoder = Decoder();
         var dets = new List<DetectedBox>();
         for (int i = 0; i < batches.Count; i++)
-        {
-            using var scope = NewDisposeScope();
-            // Outputs come back by name; the head's order is stride 32, 16, 8 (output_0..2).
-            var outs = results[i].OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Value.ToTensor()).ToArray();
-            foreach (var perImage in decoder.Decode(outs, batches[i].infos)) dets.AddRange(perImage);
-        }
+            foreach (var perImage in model.Detections(results[i], batches[i].infos, decoder)) dets.AddRange(perImage);
         return Score(dets);
     }
+
+    /// <summary>The decoding and suppression settings evaluation uses (what an in-graph export bakes in).</summary>
+    public YoloBoxDecoderOptions DecoderOptions => Decoder().Options;
 
     /// <summary>One input of batch 1 from the validation set (for latency runs and tracing).</summary>
     public Tensor SampleInput()

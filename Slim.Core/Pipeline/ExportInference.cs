@@ -59,11 +59,13 @@ public static class ExportInference
         {
             var names = ClassNames(meta.TryGetValue(ExportStage.ClassNamesKey, out var joined) ? joined.Split('\n') : null, options.NumClasses, checkpoint);
             var geometry = new YoloGeometry { NumClasses = options.NumClasses };
-            return Annotate(images, outDir, options.InputSize, DetectionTransforms.ImageNetMean, DetectionTransforms.ImageNetStd, geometry, names, scoreThreshold,
-                inputs => inputs.Select(x =>
+            var decoder = Decoder(geometry, scoreThreshold);
+            return Annotate(images, outDir, options.InputSize, DetectionTransforms.ImageNetMean, DetectionTransforms.ImageNetStd, names, scoreThreshold,
+                (inputs, infos) => inputs.Select((x, i) =>
                 {
                     using var _ = no_grad();
-                    return model.call(x);
+                    using var scope = NewDisposeScope();
+                    return decoder.Decode(model.call(x), new[] { infos[i] })[0];
                 }).ToList());
         }
     }
@@ -95,14 +97,16 @@ public static class ExportInference
             : names?.Count ?? throw new SlimException($"{onnx}: the model records neither num_classes nor class_names metadata; export it with slim export");
         var mean = meta.ContainsKey("mean") ? Json<float[]>("mean") : DetectionTransforms.ImageNetMean;
         var std = meta.ContainsKey("std") ? Json<float[]>("std") : DetectionTransforms.ImageNetStd;
-        var geometry = new YoloGeometry { NumClasses = numClasses };
+        var decoder = Decoder(new YoloGeometry { NumClasses = numClasses }, scoreThreshold);
         var runner = OrtRunner.Create();
-        return Annotate(images, outDir, (int)shape[2], mean, std, geometry, ClassNames(names, numClasses, onnx), scoreThreshold, inputs =>
+        var detector = OnnxDetector.Open(onnx, inputName);
+        return Annotate(images, outDir, (int)shape[2], mean, std, ClassNames(names, numClasses, onnx), scoreThreshold, (inputs, infos) =>
         {
-            var sets = inputs.Select(x => (IReadOnlyDictionary<string, OrtTensor>)new Dictionary<string, OrtTensor> { [inputName] = OrtTensor.FromTensor(x) }).ToList();
+            var sets = inputs.Select((x, i) => detector.Inputs(x, new[] { infos[i] })).ToList();
             var results = runner.Run(onnx, sets, threads);
-            // Output order is head order (stride 32, 16, 8): the exporter names them output_0..2.
-            return results.Select(r => r.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Value.ToTensor()).ToArray()).ToList();
+            // A model with in-graph NMS applies its own score threshold; --score filters on top of it.
+            return results.Select((r, i) => (IReadOnlyList<DetectedBox>)detector.Detections(r, new[] { infos[i] }, decoder)[0]
+                .Where(b => b.Score > scoreThreshold).ToList()).ToList();
         });
     }
 
@@ -114,30 +118,34 @@ public static class ExportInference
         return names;
     }
 
-    private static IReadOnlyList<InferredImage> Annotate(IReadOnlyList<string> images, string outDir, int size, IReadOnlyList<float> mean, IReadOnlyList<float> std,
-        YoloGeometry geometry, IReadOnlyList<string> names, double scoreThreshold, Func<IReadOnlyList<Tensor>, IReadOnlyList<Tensor[]>> forward)
+    private static YoloBoxDecoder Decoder(YoloGeometry geometry, double scoreThreshold)
     {
         if (!(scoreThreshold >= 0 && scoreThreshold < 1)) throw new SlimException($"--score {scoreThreshold}: expected a detection score threshold in [0, 1)");
-        if (images.Count == 0) throw new SlimException("--images: no image given");
-        var decoder = new YoloBoxDecoder(new YoloBoxDecoderOptions
+        return new YoloBoxDecoder(new YoloBoxDecoderOptions
         {
             Geometry = geometry,
             // Cells below the decoder's objectness cut produce nothing: keep it at or under the score asked for.
             ConfidenceThreshold = Math.Min(0.005, scoreThreshold),
             Nms = new NmsOptions { ScoreThreshold = scoreThreshold },
         });
+    }
+
+    private static IReadOnlyList<InferredImage> Annotate(IReadOnlyList<string> images, string outDir, int size, IReadOnlyList<float> mean, IReadOnlyList<float> std,
+        IReadOnlyList<string> names, double scoreThreshold, Func<IReadOnlyList<Tensor>, IReadOnlyList<ImageInfo>, IReadOnlyList<IReadOnlyList<DetectedBox>>> detect)
+    {
+        if (images.Count == 0) throw new SlimException("--images: no image given");
         Directory.CreateDirectory(outDir);
         using var scope = NewDisposeScope();
         var loaded = images.Select(p => Image.Load(p)).ToList();
         var inputs = loaded.Select(img => img.Resize(size, size, Interpolation.Cubic).ToTensor(true, mean.ToArray(), std.ToArray()).unsqueeze(0)).ToList();
-        var outputs = forward(inputs);
+        var infos = loaded.Select((img, i) => new ImageInfo(i, images[i], img.Width, img.Height, size, size)).ToList();
+        var detections = detect(inputs, infos);
         var used = new HashSet<string>(StringComparer.Ordinal);
         var result = new List<InferredImage>();
         for (int i = 0; i < images.Count; i++)
         {
             var img = loaded[i];
-            var info = new ImageInfo(i, images[i], img.Width, img.Height, size, size);
-            var boxes = decoder.Decode(outputs[i], new[] { info })[0].OrderByDescending(b => b.Score).ToList();
+            var boxes = detections[i].OrderByDescending(b => b.Score).ToList();
             var canvas = img.ToRgb();
             foreach (var b in boxes.AsEnumerable().Reverse()) // best drawn last, on top
             {

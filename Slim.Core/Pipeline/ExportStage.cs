@@ -15,7 +15,8 @@ namespace Slim.Pipeline;
 /// float twin with the quant stage's scales as model_int8.onnx (INT8 QDQ, which ONNX Runtime fuses into
 /// QLinearConv). Both take input "images" [batch, 3, S, S] (dynamic batch) normalized like the data loader
 /// (RGB, pixel / 255, then (x - mean) / std with ImageNet's mean and std) and return the raw head outputs
-/// output_0, output_1, output_2 (strides 32, 16, 8), each [batch, A·(5 + C), S/stride, S/stride].
+/// output_0, output_1, output_2 (strides 32, 16, 8), each [batch, A·(5 + C), S/stride, S/stride]; with
+/// export.postprocess the decoding and NMS are in the graph instead (see <see cref="YoloPostprocessGraph"/>).
 /// </summary>
 public static class ExportStage
 {
@@ -46,9 +47,6 @@ public static class ExportStage
     {
         ArgumentNullException.ThrowIfNull(ctx);
         ArgumentNullException.ThrowIfNull(section);
-        if (section.Postprocess)
-            throw new SlimException("export.postprocess: true is not supported yet (box decoding and NMS inside the ONNX graph); set export.postprocess: false — " +
-                "the exported model returns the raw head outputs, which slim eval, slim verify and slim infer decode");
         bool int8 = section.Int8 && int8TwinCheckpoint is not null;
         if (!section.Fp32 && !int8)
             throw new SlimException(section.Int8
@@ -58,13 +56,15 @@ public static class ExportStage
             throw new SlimException($"export: the INT8 twin {int8TwinCheckpoint} was given without its quantization parameters (quant.json)");
 
         var info = new ExportModelInfo(ctx.Task.ClassNames, ctx.Task.InputSize, ctx.Recipe.Name);
+        var post = section.Postprocess ? section.Nms : null;
+        string form = post is null ? "head outputs" : $"in-graph decoding + NMS (score > {post.ScoreThreshold.ToString(CultureInfo.InvariantCulture)}, keep {post.KeepTopK})";
         string? fp32Path = null, int8Path = null;
         long fp32Bytes = 0, int8Bytes = 0;
         if (section.Fp32)
         {
             fp32Path = Path.Combine(ctx.StageDir, Fp32FileName);
-            fp32Bytes = ExportCheckpoint(fp32Checkpoint, fp32Path, info);
-            ctx.Progress.Info($"export: {fp32Path} ({Mib(fp32Bytes)} MiB, FP32, BN folded, input {InputName} [N, 3, {info.InputSize}, {info.InputSize}])");
+            fp32Bytes = ExportCheckpoint(fp32Checkpoint, fp32Path, info, null, post);
+            ctx.Progress.Info($"export: {fp32Path} ({Mib(fp32Bytes)} MiB, FP32, BN folded, input {InputName} [N, 3, {info.InputSize}, {info.InputSize}], {form})");
         }
         else ctx.Progress.Info("export: FP32 model skipped (export.fp32: false)");
         ctx.Cancel.ThrowIfCancellationRequested();
@@ -72,7 +72,7 @@ public static class ExportStage
         if (int8)
         {
             int8Path = Path.Combine(ctx.StageDir, Int8FileName);
-            int8Bytes = ExportCheckpoint(int8TwinCheckpoint!, int8Path, info, specs);
+            int8Bytes = ExportCheckpoint(int8TwinCheckpoint!, int8Path, info, specs, post);
             ctx.Progress.Info($"export: {int8Path} ({Mib(int8Bytes)} MiB, INT8 QDQ, {specs!.Count} quantized layers)");
         }
         else if (section.Int8)
@@ -89,7 +89,8 @@ public static class ExportStage
     /// <param name="path">The .onnx file to write.</param>
     /// <param name="info">Class names, input size and model name; null takes them from the checkpoint's metadata.</param>
     /// <param name="specs">INT8 parameters by layer, or null for an FP32 export.</param>
-    public static long ExportCheckpoint(string checkpoint, string path, ExportModelInfo? info = null, IReadOnlyList<QuantSpec>? specs = null)
+    /// <param name="postprocess">When set, box decoding and NMS with these settings go into the graph.</param>
+    public static long ExportCheckpoint(string checkpoint, string path, ExportModelInfo? info = null, IReadOnlyList<QuantSpec>? specs = null, NmsSection? postprocess = null)
     {
         if (!File.Exists(checkpoint)) throw new FileNotFoundException($"export: checkpoint not found: {checkpoint}", checkpoint);
         var meta = Checkpoint.ReadMetadata(checkpoint);
@@ -97,7 +98,7 @@ public static class ExportStage
         using (model)
         {
             info ??= ExportModelInfo.FromMetadata(meta, Path.GetFileNameWithoutExtension(checkpoint));
-            var exportOptions = Options(architecture, options, info, specs);
+            var exportOptions = Options(architecture, options, info, specs, postprocess);
             var proto = OnnxExporter.Export(model, exportOptions, x => model.call(x));
             AtomicFile.Write(path, s => proto.WriteTo(s));
         }
@@ -105,7 +106,7 @@ public static class ExportStage
     }
 
     /// <summary>The exporter options of a detector: input, outputs, normalization and decoding metadata, INT8 layers.</summary>
-    public static OnnxExportOptions Options(string architecture, ModelOptions model, ExportModelInfo info, IReadOnlyList<QuantSpec>? specs = null)
+    public static OnnxExportOptions Options(string architecture, ModelOptions model, ExportModelInfo info, IReadOnlyList<QuantSpec>? specs = null, NmsSection? postprocess = null)
     {
         if (info.InputSize < 32 || info.InputSize % 32 != 0)
             throw new SlimException($"export: input size {info.InputSize} is not a positive multiple of 32 (model.input_size)");
@@ -122,7 +123,10 @@ public static class ExportStage
             ["anchor_masks"] = Json(geometry.AnchorMasks),
             ["strides"] = Json(geometry.DownsampleRatios),
             ["preprocess"] = "RGB; resize to input_size x input_size (bicubic, no letterbox); x = (pixel / 255 - mean) / std",
-            ["output_layout"] = "output_i: [N, A*(5+C), H, W] per stride in 'strides'; per anchor x, y, w, h, objectness, C class logits (YOLOv3)",
+            ["output_layout"] = postprocess is null
+                ? "output_i: [N, A*(5+C), H, W] per stride in 'strides'; per anchor x, y, w, h, objectness, C class logits (YOLOv3)"
+                : "num_detections [N, 1]; detection_boxes [N, T, 4] x1, y1, x2, y2 in original-image pixels; detection_scores [N, T] best first; " +
+                  "detection_classes [N, T] (-1 past num_detections); input scale_factor [N, 2] = input_size / original (height, width)",
         };
         if (info.ClassNames is not null) extra[ClassNamesKey] = string.Join("\n", info.ClassNames);
         return new OnnxExportOptions
@@ -137,6 +141,7 @@ public static class ExportStage
             ExtraMetadata = extra,
             FoldBatchNorm = true,
             Quantization = specs is null ? null : ToLayerQuantization(specs),
+            Postprocess = postprocess?.ToDecoderOptions(geometry),
         };
     }
 

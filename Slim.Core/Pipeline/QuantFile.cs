@@ -67,6 +67,37 @@ public static class QuantFile
         });
     }
 
+    /// <summary>
+    /// Writes a quant.json that holds only the parameters the INT8 export reads (module, weight scales,
+    /// input scale, zero point and type per layer): the form for parameters that come from elsewhere than
+    /// a quant stage, e.g. another tool's calibration. <see cref="Read"/> reads it like a stage's file.
+    /// </summary>
+    public static void WriteSpecs(string path, IReadOnlyList<QuantSpec> specs)
+    {
+        AtomicFile.Write(path, stream =>
+        {
+            using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+            w.WriteStartObject();
+            w.WriteString("format", Format);
+            w.WriteNumber("version", Version);
+            w.WriteStartArray("layers");
+            foreach (var s in specs)
+            {
+                w.WriteStartObject();
+                w.WriteString("module", s.ModulePath);
+                w.WriteStartArray("weight_scales");
+                foreach (var v in s.WeightScales) w.WriteNumberValue(v);
+                w.WriteEndArray();
+                w.WriteNumber("input_scale", s.InputScale);
+                w.WriteNumber("input_zero_point", s.InputZeroPoint);
+                w.WriteString("input_dtype", s.Int8 ? "int8" : "uint8");
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        });
+    }
+
     private static void WriteLayer(Utf8JsonWriter w, QuantizedLayer l)
     {
         w.WriteStartObject();
@@ -141,8 +172,8 @@ public static class QuantFile
                 bool int8 = dtype switch
                 {
                     "int8" => true,
-                    "float" => false,
-                    _ => throw new QuantizationException($"{path}: {where}input_dtype is '{dtype}'; expected int8 or float"),
+                    "uint8" => false,
+                    _ => throw new QuantizationException($"{path}: {where}input_dtype is '{dtype}'; expected int8 or uint8"),
                 };
                 if (!specs.TryAdd(module, new QuantSpec(module, scales, inputScale, zeroPoint, int8)))
                     throw new QuantizationException($"{path}: layer '{module}' is listed twice");

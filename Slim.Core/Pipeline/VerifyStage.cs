@@ -35,9 +35,8 @@ public static class VerifyStage
         if (models.Count == 0) throw new SlimException("verify: the export produced no model to verify");
 
         var runner = OrtRunner.Create();
-        IReadOnlyDictionary<string, OrtTensor> sample;
-        using (NewDisposeScope())
-            sample = new Dictionary<string, OrtTensor> { [ExportStage.InputName] = OrtTensor.FromTensor(ctx.Task.SampleInput()) };
+        using var sampleScope = NewDisposeScope();
+        var sampleImage = ctx.Task.SampleInput();
 
         var results = new List<VerifiedModel>();
         foreach (var (precision, path, _) in models)
@@ -46,6 +45,7 @@ public static class VerifyStage
             if (!File.Exists(path)) throw new FileNotFoundException($"verify: the {precision} model {path} does not exist", path);
             var score = ctx.Task.EvaluateOnnx(path, section.Threads, ExportStage.InputName);
             ctx.Cancel.ThrowIfCancellationRequested();
+            var sample = OnnxDetector.Open(path, ExportStage.InputName).Inputs(sampleImage, null);
             var latency = runner.MeasureLatency(path, sample, section.Threads, section.WarmupRuns, section.LatencyRuns);
             double drop = baseline - score.Primary;
             // A drop equal to the tolerance passes; the epsilon absorbs the rounding of AP sums.

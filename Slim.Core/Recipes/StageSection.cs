@@ -179,8 +179,48 @@ public sealed class ExportSection
     [Doc("Write the INT8 QDQ ONNX model (needs a quant stage).")]
     public bool Int8 { get; set; } = true;
 
-    [Doc("Put box decoding and NMS inside the graph.")]
+    [Doc("Put box decoding and NMS inside the graph (inputs images and scale_factor; outputs num_detections, detection_boxes, detection_scores, detection_classes).")]
     public bool Postprocess { get; set; }
+
+    [Doc("postprocess: decoding and suppression settings baked into the graph.")]
+    public NmsSection Nms { get; set; } = new();
+}
+
+/// <summary>In-graph post-processing settings (PaddleDetection's YOLOBox and MultiClassNMS; defaults of its YOLOv3 configs, as evaluation uses).</summary>
+public sealed class NmsSection : IValidatedRecipe
+{
+    [Doc("Cells with objectness below this give no box.")]
+    [Bounds(0, 0.999)]
+    public double ConfThreshold { get; set; } = 0.005;
+
+    [Doc("Detections need a score (objectness × class probability) above this.")]
+    [Bounds(0, 0.999)]
+    public double ScoreThreshold { get; set; } = 0.01;
+
+    [Doc("A box overlapping a better box of its class by more IoU than this is suppressed.")]
+    [Bounds(0.01, 1)]
+    public double NmsThreshold { get; set; } = 0.45;
+
+    [Doc("Best candidates per class entering the suppression; -1 keeps all.")]
+    [Bounds(-1, 100000)]
+    public int NmsTopK { get; set; } = 1000;
+
+    [Doc("Detections per image kept after suppression (the outputs' second dimension); -1 keeps all.")]
+    [Bounds(-1, 100000)]
+    public int KeepTopK { get; set; } = 100;
+
+    public string? Validate() =>
+        NmsTopK == 0 ? "nms_top_k must be positive or -1 (all candidates), got 0"
+        : KeepTopK == 0 ? "keep_top_k must be positive or -1 (all detections), got 0"
+        : null;
+
+    /// <summary>These settings as the decoder's options for a head of <paramref name="geometry"/>.</summary>
+    public Slim.Detection.YoloBoxDecoderOptions ToDecoderOptions(Slim.Detection.YoloGeometry geometry) => new()
+    {
+        Geometry = geometry,
+        ConfidenceThreshold = ConfThreshold,
+        Nms = new Slim.Detection.NmsOptions { ScoreThreshold = ScoreThreshold, NmsThreshold = NmsThreshold, NmsTopK = NmsTopK, KeepTopK = KeepTopK },
+    };
 }
 
 /// <summary>Verification settings.</summary>

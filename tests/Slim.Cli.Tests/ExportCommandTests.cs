@@ -71,6 +71,16 @@ public class ExportCommandTests(CliExportRun run) : IClassFixture<CliExportRun>
         var meta = OnnxExporter.Load(Path.Combine(bare, ExportStage.Fp32FileName)).MetadataProps.ToDictionary(p => p.Key, p => p.Value);
         Assert.Equal("[-1,3,64,64]", meta["input_shape"]);
         Assert.Equal(string.Join("\n", run.ClassNames), meta[ExportStage.ClassNamesKey]);
+
+        // In-graph decoding and NMS, from the recipe key or the flag.
+        foreach (var args in new[] { new[] { "export", run.RecipePath, "-o", "export.postprocess=true" }, new[] { "export", "--postprocess" } })
+        {
+            var post = run.NewDir("export-post");
+            Assert.Equal((int)ExitCode.Ok, CliExportRun.Slim(args.Concat(new[] { "--checkpoint", run.Checkpoint, "--out", post }).ToArray()));
+            var graph = OnnxExporter.Load(Path.Combine(post, ExportStage.Fp32FileName)).Graph;
+            Assert.Equal(YoloPostprocessGraph.ScaleFactorName, graph.Input[1].Name);
+            Assert.Equal(YoloPostprocessGraph.OutputNames, graph.Output.Select(o => o.Name));
+        }
     }
 
     [Fact]
@@ -78,7 +88,7 @@ public class ExportCommandTests(CliExportRun run) : IClassFixture<CliExportRun>
     {
         var quant = run.NewDir("quant");
         // The parameters of one layer (the first conv, 8 output channels at width 0.25); the twin is a copy of the checkpoint.
-        ExportQuantizationFile.Write(Path.Combine(quant, ExportQuantizationFile.FileName),
+        QuantFile.WriteSpecs(Path.Combine(quant, QuantStage.QuantFileName),
             new[] { new QuantSpec("backbone.conv1.conv", Enumerable.Repeat(0.02f, 8).ToArray(), 0.03f, 0, true) });
         File.Copy(run.Checkpoint, Path.Combine(quant, "twin.ckpt"));
         var outDir = run.NewDir("export-int8");
@@ -109,7 +119,9 @@ public class ExportCommandTests(CliExportRun run) : IClassFixture<CliExportRun>
         Assert.Equal((int)ExitCode.InvalidInput, code);
         Assert.Contains("missing.ckpt", err.ToString());
 
-        Assert.Equal((int)ExitCode.InvalidInput, CliExportRun.Slim("export", run.RecipePath, "-o", "export.postprocess=true", "--checkpoint", run.Checkpoint, "--out", run.NewDir("pp")));
+        var badNms = run.NewDir("pp");
+        Assert.Equal((int)ExitCode.InvalidInput, CliExportRun.Slim("export", run.RecipePath, "-o", "export.postprocess=true", "-o", "export.nms.keep_top_k=0", "--checkpoint", run.Checkpoint, "--out", badNms));
+        Assert.Empty(Directory.GetFiles(badNms));
         Assert.Equal((int)ExitCode.Usage, CliExportRun.Slim("export", "--checkpoint", run.Checkpoint, "--twin", run.Checkpoint, "--out", run.NewDir("t")));
         Assert.Equal((int)ExitCode.InvalidInput, CliExportRun.Slim("export", "--checkpoint", run.Checkpoint, "--quant-dir", Path.Combine(run.Dir, "nope"), "--out", run.NewDir("q")));
     }

@@ -66,6 +66,36 @@ public class InferCommandTests(CliExportRun run) : IClassFixture<CliExportRun>
     }
 
     [Fact]
+    public void OnnxWithInGraphNmsGivesTheCheckpointsDetections()
+    {
+        if (CliExportRun.OrtMissing) return;
+        var exported = run.NewDir("export-post");
+        Assert.Equal((int)ExitCode.Ok, CliExportRun.Slim("export", "--checkpoint", run.Checkpoint, "--postprocess", "--out", exported));
+        var folder = run.NewDir("images-post");
+        foreach (var img in TwoImages()) File.Copy(img, Path.Combine(folder, Path.GetFileName(img)));
+        // Above the graph's own score threshold (0.01) --score only filters, so both paths keep the same boxes.
+        var viaOnnx = InferCommand.Infer(null, Path.Combine(exported, ExportStage.Fp32FileName), folder, run.NewDir("infer-post"), 0.02, 1);
+        var viaTorch = InferCommand.Infer(run.Checkpoint, null, folder, run.NewDir("infer-torch2"), 0.02, 1);
+        Assert.Equal(2, viaOnnx.Count);
+        for (int i = 0; i < 2; i++)
+        {
+            AssertAnnotated(viaOnnx[i].Input, viaOnnx[i].Output);
+            Assert.NotEmpty(viaTorch[i].Boxes);
+            Assert.Equal(viaTorch[i].Boxes.Count, viaOnnx[i].Boxes.Count);
+            for (int j = 0; j < viaTorch[i].Boxes.Count; j++)
+            {
+                var (a, b) = (viaOnnx[i].Boxes[j], viaTorch[i].Boxes[j]);
+                Assert.Equal(b.ClassId, a.ClassId);
+                Assert.Equal(b.Score, a.Score, 4);
+                Assert.Equal(b.X1, a.X1, 1);
+                Assert.Equal(b.Y1, a.Y1, 1);
+                Assert.Equal(b.X2, a.X2, 1);
+                Assert.Equal(b.Y2, a.Y2, 1);
+            }
+        }
+    }
+
+    [Fact]
     public void UsageErrors()
     {
         var img = TwoImages()[0];

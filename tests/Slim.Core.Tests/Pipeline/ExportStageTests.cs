@@ -175,9 +175,9 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
         var twin = WriteTwin(run.Checkpoint, result, Path.Combine(ctx.StageDir, "twin.ckpt"));
 
         // The quant.json seam round-trips exactly.
-        var quantFile = Path.Combine(ctx.StageDir, ExportQuantizationFile.FileName);
-        ExportQuantizationFile.Write(quantFile, specs);
-        var read = ExportQuantizationFile.Read(quantFile);
+        var quantFile = Path.Combine(ctx.StageDir, QuantStage.QuantFileName);
+        QuantFile.WriteSpecs(quantFile, specs);
+        var read = QuantFile.Read(quantFile).Values.ToList();
         Assert.Equal(specs.Count, read.Count);
         for (int i = 0; i < specs.Count; i++)
         {
@@ -231,6 +231,17 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
             // than the FP32 model is (an FP32 file would sit at the FP32 model's distance).
             Assert.True(toRef < 0.1 * fp32ToRef, $"{ExportStage.OutputNames[o]}: mean |ORT - fake-quant| {toRef} is not well below mean |FP32 - fake-quant| {fp32ToRef}");
         }
+
+        // With the post-processing in the graph the INT8 file returns what decoding its own head outputs gives.
+        var post = Path.Combine(ctx.StageDir, "int8_post.onnx");
+        ExportStage.ExportCheckpoint(twin, post, specs: read, postprocess: new NmsSection());
+        var detector = OnnxDetector.Open(post);
+        var infos = Enumerable.Range(0, (int)images.shape[0]).Select(i => new Slim.Data.ImageInfo(i, "", 96 + 10 * i, 96, 96, 96)).ToArray();
+        var decoder = new Slim.Detection.YoloBoxDecoder(run.Task.DecoderOptions);
+        var fromHeads = decoder.Decode(ExportStage.OutputNames.Select(n => got[n].ToTensor()).ToArray(), infos);
+        var inGraph = detector.Detections(ort.Run(post, detector.Inputs(images, infos)), infos, decoder);
+        for (int i = 0; i < infos.Length; i++) AssertSameDetections(fromHeads[i], inGraph[i], $"INT8 image {i}");
+        Assert.True(inGraph.Sum(d => d.Count) > 0, "no INT8 detection at all: the comparison checked nothing");
         foreach (var t in calibration) t.Dispose();
     }
 
@@ -255,14 +266,83 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
         return QuantizationResult.From(model, QuantMode.Post, CalibrationAlgo.AbsMax);
     }
 
+    /// <summary>Asserts two detection lists of one image are the same boxes: count, classes, scores to 1e-5, corners to 1e-2 px.</summary>
+    internal static void AssertSameDetections(IReadOnlyList<Slim.Detection.DetectedBox> want, IReadOnlyList<Slim.Detection.DetectedBox> got, string what)
+    {
+        Assert.True(want.Count == got.Count, $"{what}: {got.Count} detections, the decoder gives {want.Count}");
+        var w = want.OrderByDescending(b => b.Score).ToList();
+        var g = got.OrderByDescending(b => b.Score).ToList();
+        for (int i = 0; i < w.Count; i++)
+        {
+            Assert.True(w[i].ClassId == g[i].ClassId && w[i].ImageId == g[i].ImageId, $"{what} #{i}: {g[i]} vs decoder {w[i]}");
+            Assert.True(Math.Abs(w[i].Score - g[i].Score) <= 1e-5, $"{what} #{i}: score {g[i].Score} vs decoder {w[i].Score}");
+            var d = new[] { w[i].X1 - g[i].X1, w[i].Y1 - g[i].Y1, w[i].X2 - g[i].X2, w[i].Y2 - g[i].Y2 }.Max(Math.Abs);
+            Assert.True(d <= 1e-2, $"{what} #{i}: box {g[i]} vs decoder {w[i]} (max corner difference {d})");
+        }
+    }
+
     [Fact]
-    public void PostprocessAndEmptyExportsAreRejectedWithTheRecipeKey()
+    public void PostprocessExportReturnsTheDecodersDetectionsForEveryImageOfADynamicBatch()
+    {
+        var ctx = run.Context("export-post");
+        var outcome = ExportStage.Run(ctx, run.Checkpoint, null, null, new ExportSection { Postprocess = true });
+        var proto = OnnxExporter.Load(outcome.Fp32Path!);
+        Assert.Equal(new[] { ExportStage.InputName, YoloPostprocessGraph.ScaleFactorName }, proto.Graph.Input.Select(i => i.Name));
+        Assert.Equal(YoloPostprocessGraph.OutputNames, proto.Graph.Output.Select(o => o.Name));
+        Assert.Contains(proto.Graph.Node, n => n.OpType == "NonMaxSuppression");
+        foreach (var o in proto.Graph.Output) Assert.Equal(OnnxExporter.BatchDimension, o.Type.TensorType.Shape.Dim[0].DimParam);
+        Assert.Equal(100, proto.Graph.Output[2].Type.TensorType.Shape.Dim[1].DimValue); // keep_top_k slots
+        var meta = proto.MetadataProps.ToDictionary(p => p.Key, p => p.Value);
+        Assert.Contains("\"keep_top_k\":100", meta["postprocess"]);
+        Assert.Contains("detection_boxes", meta["output_layout"]);
+        ExportTestSupport.AssertOnnxCheckerPasses(outcome.Fp32Path!, output);
+
+        var ort = ExportTestSupport.Ort(output);
+        if (ort is null) return;
+        var detector = OnnxDetector.Open(outcome.Fp32Path!);
+        Assert.True(detector.HasPostprocess);
+        var decoder = new Slim.Detection.YoloBoxDecoder(run.Task.DecoderOptions);
+        // Three images of different original sizes (so each has its own scale factor), batch 3 ≠ the traced 2.
+        var infos = new[]
+        {
+            new Slim.Data.ImageInfo(10, "a", 96, 96, 96, 96),
+            new Slim.Data.ImageInfo(11, "b", 200, 150, 96, 96),
+            new Slim.Data.ImageInfo(12, "c", 64, 120, 96, 96),
+        };
+        var (model, _, _) = TrainStage.Load(run.Checkpoint);
+        using (model)
+        using (NewDisposeScope())
+        using (no_grad())
+        {
+            // Real training images, so the scores spread out as in evaluation.
+            using var batch = run.Task.TrainBatches(3)(0).First();
+            var x = batch.Images;
+            var want = decoder.Decode(model.call(x), infos);
+            var got = detector.Detections(ort.Run(outcome.Fp32Path!, detector.Inputs(x, infos)), infos, decoder);
+            int total = 0;
+            for (int i = 0; i < infos.Length; i++)
+            {
+                output.WriteLine($"image {i}: {got[i].Count} detections, best {got[i].Select(b => b.Score).DefaultIfEmpty().Max():F4}");
+                AssertSameDetections(want[i], got[i], $"image {i}");
+                total += got[i].Count;
+            }
+            Assert.True(total > 0, "no detection at all: the comparison checked nothing");
+
+            // A threshold no score reaches: every count is 0 and the slots are empty (class -1, score 0).
+            var strict = Path.Combine(ctx.StageDir, "strict.onnx");
+            ExportStage.ExportCheckpoint(run.Checkpoint, strict, postprocess: new NmsSection { ScoreThreshold = 0.999 });
+            var raw = ort.Run(strict, OnnxDetector.Open(strict).Inputs(x, infos));
+            Assert.Equal(new long[] { 0, 0, 0 }, (long[])raw[YoloPostprocessGraph.NumDetectionsName].Data);
+            Assert.All((long[])raw[YoloPostprocessGraph.ClassesName].Data, c => Assert.Equal(-1, c));
+            Assert.All(raw[YoloPostprocessGraph.ScoresName].ToFloatArray(), v => Assert.Equal(0f, v));
+        }
+    }
+
+    [Fact]
+    public void EmptyExportsAreRejectedWithTheRecipeKey()
     {
         var ctx = run.Context("export-bad");
-        var e = Assert.Throws<SlimException>(() => ExportStage.Run(ctx, run.Checkpoint, null, null, new ExportSection { Postprocess = true }));
-        Assert.Contains("export.postprocess", e.Message);
-        Assert.Contains("not supported yet", e.Message);
-        e = Assert.Throws<SlimException>(() => ExportStage.Run(ctx, run.Checkpoint, null, null, new ExportSection { Fp32 = false }));
+        var e = Assert.Throws<SlimException>(() => ExportStage.Run(ctx, run.Checkpoint, null, null, new ExportSection { Fp32 = false }));
         Assert.Contains("export.fp32", e.Message);
         e = Assert.Throws<SlimException>(() => ExportStage.Run(ctx, run.Checkpoint, run.Checkpoint, null, new ExportSection()));
         Assert.Contains("quant.json", e.Message);
@@ -281,14 +361,11 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
         Assert.Contains("'backbone.no_such.conv'", e2.Message);
         Assert.Empty(Directory.GetFiles(ctx.StageDir));
 
+        // A parameters file of a layer the model lacks, read as slim export reads it.
         var file = Path.Combine(ctx.StageDir, "q.json");
-        File.WriteAllText(file, """{"layers": [{"module_path": "a.conv", "weight_scales": [0.1, "x"], "input_scale": 0.2}]}""");
-        var e3 = Assert.Throws<InvalidDataException>(() => ExportQuantizationFile.Read(file));
-        Assert.Contains("layers[0].weight_scales[1]", e3.Message);
-        File.WriteAllText(file, """[{"ModulePath": "a.conv", "WeightScales": [0.1], "InputScale": 0.2, "InputZeroPoint": 0, "Int8": true}]""");
-        var pascal = Assert.Single(ExportQuantizationFile.Read(file));
-        Assert.Equal(new QuantSpec("a.conv", pascal.WeightScales, 0.2f, 0, true), pascal);
-        File.WriteAllText(file, """{"layers": [{"weight_scales": [0.1], "input_scale": 0.2}]}""");
-        Assert.Contains("lacks 'module_path'", Assert.Throws<InvalidDataException>(() => ExportQuantizationFile.Read(file)).Message);
+        QuantFile.WriteSpecs(file, unknown);
+        var e3 = Assert.Throws<ArgumentException>(() => ExportStage.Run(ctx, run.Checkpoint, run.Checkpoint, QuantFile.Read(file).Values.ToList(), new ExportSection { Fp32 = false }));
+        Assert.Contains("'backbone.no_such.conv'", e3.Message);
+        Assert.Equal(new[] { "q.json" }, Directory.GetFiles(ctx.StageDir).Select(Path.GetFileName));
     }
 }
