@@ -34,6 +34,10 @@ public sealed class ActivationStatistics
     public double AbsMax { get; private set; }
     /// <summary>Sum over batches of the batch's max |x|.</summary>
     public double SumOfBatchMax { get; private set; }
+    /// <summary>The smallest value seen (not its magnitude): at least 0 means the input is never negative.</summary>
+    public double Min { get; private set; } = double.PositiveInfinity;
+    /// <summary>No negative value was seen: the input takes the unsigned grid (uint8 [0, 255]).</summary>
+    public bool Unsigned => Min >= 0;
     /// <summary>Elements exactly zero (ReLU outputs), which every grid represents exactly.</summary>
     public double ZeroCount { get; private set; }
     /// <summary>The upper end of the histogram (0 before the first batch).</summary>
@@ -49,6 +53,7 @@ public sealed class ActivationStatistics
         var a = x.detach().abs().to(ScalarType.Float32);
         double m = a.max().item<float>();
         if (!double.IsFinite(m)) throw new QuantizationException($"calibration input holds {m} values: check the data and the float model");
+        Min = Math.Min(Min, x.detach().min().item<float>());
         Batches++;
         Count += a.numel();
         AbsMax = Math.Max(AbsMax, m);
@@ -88,8 +93,8 @@ public sealed class ActivationStatistics
             CalibrationAlgo.AbsMax => AbsMax,
             CalibrationAlgo.Avg => SumOfBatchMax / Batches,
             CalibrationAlgo.Hist => ThresholdSearch.Percentile(_histogram!, Range, percentile),
-            CalibrationAlgo.Kl => ThresholdSearch.Entropy(_histogram!, Range, ThresholdSearch.EntropyLevels, ZeroCount),
-            CalibrationAlgo.Mse => ThresholdSearch.MinimumSquaredError(_histogram!, Range, ZeroCount),
+            CalibrationAlgo.Kl => ThresholdSearch.Entropy(_histogram!, Range, (int)FakeQuant.QuantMaxOf(Unsigned) + 1, ZeroCount),
+            CalibrationAlgo.Mse => ThresholdSearch.MinimumSquaredError(_histogram!, Range, ZeroCount, FakeQuant.QuantMaxOf(Unsigned)),
             _ => throw new ArgumentOutOfRangeException(nameof(algorithm)),
         };
     }

@@ -21,12 +21,22 @@ public static class FakeQuant
     /// <summary>The smallest scale used, so that an all-zero tensor still has a valid grid (PyTorch's observers use the same float epsilon).</summary>
     public const double MinScale = 1.1920928955078125e-07;
 
-    /// <summary>The scale of a symmetric grid whose largest code stands for threshold.</summary>
-    public static double ScaleOf(double threshold) => Math.Max(threshold / QuantMax, MinScale);
+    /// <summary>The largest code of an unsigned activation grid (uint8, zero point 0): inputs that are never negative (after ReLU).</summary>
+    public const long UnsignedQuantMax = 255;
 
-    /// <summary>Fake-quantizes x on the per-tensor grid of scale.</summary>
-    public static Tensor PerTensor(Tensor x, double scale) =>
-        F.fake_quantize_per_tensor_affine(x, scale, 0, QuantMin, QuantMax);
+    /// <summary>The largest code of the grid: 127 (symmetric int8) or 255 (uint8, non-negative inputs).</summary>
+    public static long QuantMaxOf(bool unsigned) => unsigned ? UnsignedQuantMax : QuantMax;
+
+    /// <summary>The scale of a grid whose largest code stands for threshold (symmetric int8, or uint8 from 0 when unsigned).</summary>
+    public static double ScaleOf(double threshold, bool unsigned = false) => Math.Max(threshold / QuantMaxOf(unsigned), MinScale);
+
+    /// <summary>
+    /// Fake-quantizes x on the per-tensor grid of scale, zero point 0: codes [-127, 127], or [0, 255] when
+    /// unsigned (ONNX uint8 with zero point 0, where ONNX Runtime drops a ReLU before the QuantizeLinear
+    /// and fuses DequantizeLinear → Conv → QuantizeLinear into QLinearConv).
+    /// </summary>
+    public static Tensor PerTensor(Tensor x, double scale, bool unsigned = false) =>
+        F.fake_quantize_per_tensor_affine(x, scale, 0, unsigned ? 0 : QuantMin, QuantMaxOf(unsigned));
 
     /// <summary>Per-output-channel scales of a weight (dim 0 is the output channel): max |w_c| / 127, computed without gradient.</summary>
     public static Tensor WeightScales(Tensor weight)

@@ -109,7 +109,7 @@ public sealed class PostTrainingQuantizer
             var s = stats[l];
             if (s.Batches == 0)
                 throw new QuantizationException($"quant --mode post: layer '{l.Path}' saw no input during calibration: the forward given does not reach it");
-            l.SetInputThreshold(s.Threshold(Options.Algorithm, Options.Percentile));
+            l.SetInputThreshold(s.Threshold(Options.Algorithm, Options.Percentile), s.Unsigned);
         }
         return QuantizationResult.From(_model, QuantMode.Post, Options.Algorithm);
     }

@@ -133,7 +133,7 @@ public sealed class QuantConv2d : QuantLayer
             QuantizationEnabled = QuantizationEnabled,
             ObserverEnabled = ObserverEnabled,
         };
-        foreach (var name in new[] { AbsMaxBuffer, StateBuffer, AccumBuffer })
+        foreach (var name in InputBuffers)
             folded.get_buffer(name).copy_(get_buffer(name));
         if (!training) folded.eval();
         return folded;

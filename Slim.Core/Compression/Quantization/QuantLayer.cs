@@ -4,7 +4,8 @@ using static Slim.Torch.torch;
 namespace Slim.Compression.Quantization;
 
 /// <summary>
-/// A layer whose input activation is fake-quantized per tensor (symmetric int8) and whose
+/// A layer whose input activation is fake-quantized per tensor (symmetric int8, or uint8 from zero
+/// when the input is never negative, as after a ReLU) and whose
 /// weight is fake-quantized per output channel. The input threshold lives in buffers
 /// (<c>input_absmax</c>, and the observer's <c>input_state</c>/<c>input_accum</c>), so it is saved
 /// and restored with the model's checkpoints. In training mode the threshold follows
@@ -18,6 +19,11 @@ public abstract class QuantLayer : nn.Module<Tensor, Tensor>
     public const string StateBuffer = "input_state";
     /// <summary>The observer's accumulated maxima buffer.</summary>
     public const string AccumBuffer = "input_accum";
+    /// <summary>1 while no negative input has been seen (uint8 grid [0, 255]), 0 once one has (int8 grid [-127, 127]).</summary>
+    public const string UnsignedBuffer = "input_unsigned";
+
+    /// <summary>The buffers that make up the input quantizer's state.</summary>
+    public static readonly IReadOnlyList<string> InputBuffers = new[] { AbsMaxBuffer, StateBuffer, AccumBuffer, UnsignedBuffer };
 
     /// <summary>Creates the input buffers. path is the module path, used in messages and the result.</summary>
     protected QuantLayer(string typeName, string path, double observerMomentum) : base(typeName)
@@ -27,6 +33,7 @@ public abstract class QuantLayer : nn.Module<Tensor, Tensor>
         register_buffer(AbsMaxBuffer, zeros(1));
         register_buffer(StateBuffer, zeros(1));
         register_buffer(AccumBuffer, zeros(1));
+        register_buffer(UnsignedBuffer, ones(1));
     }
 
     /// <summary>The module path of this layer in the model it was made for.</summary>
@@ -50,14 +57,19 @@ public abstract class QuantLayer : nn.Module<Tensor, Tensor>
     /// <summary>Whether an input threshold has been set (by an observer step or by calibration).</summary>
     public bool HasInputScale => GetBufferOrNull(StateBuffer)!.item<float>() > 0;
 
-    /// <summary>The input threshold (|x| mapped to code 127).</summary>
+    /// <summary>The input threshold (|x| mapped to the largest code).</summary>
     public double InputThreshold => GetBufferOrNull(AbsMaxBuffer)!.item<float>();
 
-    /// <summary>The input scale: threshold / 127.</summary>
-    public double InputScale => FakeQuant.ScaleOf(InputThreshold);
+    /// <summary>True when the input has never been negative (a ReLU output): it is quantized to uint8 [0, 255].</summary>
+    public bool InputUnsigned => GetBufferOrNull(UnsignedBuffer)!.item<float>() > 0.5;
+
+    /// <summary>The input scale: threshold / 255 for an unsigned input, threshold / 127 otherwise.</summary>
+    public double InputScale => FakeQuant.ScaleOf(InputThreshold, InputUnsigned);
 
     /// <summary>Sets the input threshold (calibration); the observer continues from it if training follows.</summary>
-    public void SetInputThreshold(double threshold)
+    /// <param name="threshold">The |x| mapped to the largest code.</param>
+    /// <param name="unsigned">The calibration data held no negative input.</param>
+    public void SetInputThreshold(double threshold, bool unsigned = false)
     {
         if (!double.IsFinite(threshold) || threshold < 0)
             throw new QuantizationException($"{Path}: input threshold {threshold} is not a finite non-negative number");
@@ -65,6 +77,7 @@ public abstract class QuantLayer : nn.Module<Tensor, Tensor>
         GetBufferOrNull(AbsMaxBuffer)!.fill_(threshold);
         GetBufferOrNull(StateBuffer)!.fill_(1);
         GetBufferOrNull(AccumBuffer)!.fill_(threshold);
+        GetBufferOrNull(UnsignedBuffer)!.fill_(unsigned ? 1 : 0);
     }
 
     /// <summary>The layer's input after fake quantization (observer step first when training).</summary>
@@ -74,10 +87,14 @@ public abstract class QuantLayer : nn.Module<Tensor, Tensor>
         if (training && ObserverEnabled)
         {
             using var _ = no_grad();
-            double m;
+            double m, lo;
             using (var a = x.detach().abs())
             using (var mx = a.max())
                 m = mx.item<float>();
+            using (var mn = x.detach().min())
+                lo = mn.item<float>();
+            // Once negative, always signed: a grid that switched back would clip the negative side.
+            if (lo < 0) GetBufferOrNull(UnsignedBuffer)!.fill_(0);
             var state = GetBufferOrNull(StateBuffer)!;
             var accum = GetBufferOrNull(AccumBuffer)!;
             var (s, acc, t) = MovingAverageAbsMax.Update(state.item<float>(), accum.item<float>(), m, ObserverMomentum);
@@ -89,7 +106,7 @@ public abstract class QuantLayer : nn.Module<Tensor, Tensor>
         {
             throw new QuantizationException($"{Path}: the input has no quantization scale yet: run quantization-aware training steps or calibrate (quant --mode post) before evaluating");
         }
-        return FakeQuant.PerTensor(x, InputScale);
+        return FakeQuant.PerTensor(x, InputScale, InputUnsigned);
     }
 
     /// <summary>The weight and bias the layer computes with in eval mode (BN folded in), before fake quantization.</summary>

@@ -10,6 +10,8 @@ public enum QuantDType
 {
     /// <summary>Signed 8-bit (ONNX INT8).</summary>
     Int8,
+    /// <summary>Unsigned 8-bit (ONNX UINT8), zero point 0: inputs that are never negative.</summary>
+    UInt8,
 }
 
 /// <summary>
@@ -55,15 +57,15 @@ public sealed record QuantizedLayer
     /// <summary>Largest weight code (127).</summary>
     public long WeightQuantMax { get; init; } = FakeQuant.QuantMax;
 
-    /// <summary>Input activation scale (threshold / 127).</summary>
+    /// <summary>Input activation scale (threshold / 127, or threshold / 255 for a uint8 input).</summary>
     public required float InputScale { get; init; }
     /// <summary>Input zero point (symmetric: 0).</summary>
     public int InputZeroPoint { get; init; }
     /// <summary>Input integer type.</summary>
     public QuantDType InputType { get; init; } = QuantDType.Int8;
-    /// <summary>Smallest input code (-127).</summary>
+    /// <summary>Smallest input code (-127, or 0 for uint8).</summary>
     public long InputQuantMin { get; init; } = FakeQuant.QuantMin;
-    /// <summary>Largest input code (127).</summary>
+    /// <summary>Largest input code (127, or 255 for uint8).</summary>
     public long InputQuantMax { get; init; } = FakeQuant.QuantMax;
 
     /// <summary>Conv stride (1 for a linear).</summary>
@@ -133,6 +135,9 @@ public sealed class QuantizationResult(QuantMode mode, string activationAlgorith
                 Bias = b?.ToFloatArray(),
                 WeightScales = scales.ToFloatArray(),
                 InputScale = (float)q.InputScale,
+                InputType = q.InputUnsigned ? QuantDType.UInt8 : QuantDType.Int8,
+                InputQuantMin = q.InputUnsigned ? 0 : FakeQuant.QuantMin,
+                InputQuantMax = FakeQuant.QuantMaxOf(q.InputUnsigned),
             };
             if (q is QuantConv2d c)
                 layer = layer with

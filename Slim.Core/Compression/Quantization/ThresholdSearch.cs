@@ -107,7 +107,7 @@ public static class ThresholdSearch
     /// exact zeros (zeroCount of bin 0) exact on every grid. Candidates are the bin edges,
     /// every <c>bins/512</c>-th.
     /// </summary>
-    public static double MinimumSquaredError(IReadOnlyList<double> histogram, double range, double zeroCount = 0)
+    public static double MinimumSquaredError(IReadOnlyList<double> histogram, double range, double zeroCount = 0, long quantMax = FakeQuant.QuantMax)
     {
         int bins = histogram.Count;
         double total = histogram.Sum();
@@ -118,7 +118,7 @@ public static class ThresholdSearch
         for (int k = step; k <= bins; k += step)
         {
             double t = k * width;
-            double error = SquaredError(histogram, width, zeroCount, t);
+            double error = SquaredError(histogram, width, zeroCount, t, quantMax);
             if (error < bestError)
             {
                 bestError = error;
@@ -128,10 +128,10 @@ public static class ThresholdSearch
         return best;
     }
 
-    /// <summary>Expected total squared error of the grid with threshold t (127 levels of t/127) over the histogram.</summary>
-    public static double SquaredError(IReadOnlyList<double> histogram, double width, double zeroCount, double t)
+    /// <summary>Expected total squared error of the grid with threshold t (quantMax levels of t/quantMax above zero) over the histogram of |x|.</summary>
+    public static double SquaredError(IReadOnlyList<double> histogram, double width, double zeroCount, double t, long quantMax = FakeQuant.QuantMax)
     {
-        double delta = t / FakeQuant.QuantMax;
+        double delta = t / quantMax;
         double error = 0;
         for (int b = 0; b < histogram.Count; b++)
         {

@@ -232,6 +232,15 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
             Assert.True(toRef < 0.1 * fp32ToRef, $"{ExportStage.OutputNames[o]}: mean |ORT - fake-quant| {toRef} is not well below mean |FP32 - fake-quant| {fp32ToRef}");
         }
 
+        // ONNX Runtime runs the ReLU-fed layers (uint8 inputs, zero point 0: the ReLU before each QuantizeLinear
+        // drops out) as QLinearConv; LeakyReLU-fed ones keep DequantizeLinear → Conv.
+        var optimized = Path.Combine(ctx.StageDir, "int8_optimized.onnx");
+        ort.Run(outcome.Int8Path!, new[] { (IReadOnlyDictionary<string, OrtTensor>)new Dictionary<string, OrtTensor> { [ExportStage.InputName] = OrtTensor.FromTensor(images) } }, 1, optimized);
+        int fused = OnnxExporter.Load(optimized).Graph.Node.Count(n => n.OpType == "QLinearConv");
+        int unsignedLayers = specs.Count(s => !s.Int8);
+        output.WriteLine($"ONNX Runtime: {fused} QLinearConv for {unsignedLayers} uint8-input layers of {specs.Count}");
+        Assert.True(unsignedLayers >= 20 && fused >= unsignedLayers - 2, $"{fused} QLinearConv nodes for {unsignedLayers} uint8-input layers");
+
         // With the post-processing in the graph the INT8 file returns what decoding its own head outputs gives.
         var post = Path.Combine(ctx.StageDir, "int8_post.onnx");
         ExportStage.ExportCheckpoint(twin, post, specs: read, postprocess: new NmsSection());

@@ -108,12 +108,16 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
 
             var specs = QuantStage.ReadQuantizationFile(outcome.QuantizationFile!);
             Assert.Equal(outcome.Extra["quantized_layers"], specs.Count);
+            // The normalized image and LeakyReLU outputs go negative: int8. ReLU outputs never do: uint8.
+            Assert.True(specs["backbone.conv1.conv"].Int8);
+            Assert.True(specs["yolo_block.0.0.1.conv"].Int8);
+            Assert.False(specs["backbone.conv2_1.dw.conv"].Int8);
+            Assert.True(specs.Values.Count(s => !s.Int8) >= 26, $"{specs.Values.Count(s => !s.Int8)} uint8 inputs; the 26 ReLU-fed backbone convs should all be");
             Assert.DoesNotContain(specs.Keys, k => k.StartsWith("yolo_output", StringComparison.Ordinal));
             foreach (var (path, spec) in specs)
             {
                 var conv = Assert.IsType<Conv2d>(twin.get_submodule(path));
                 Assert.Equal(conv.out_channels, spec.WeightScales.Length);
-                Assert.True(spec.Int8);
                 Assert.Equal(0, spec.InputZeroPoint);
                 Assert.True(spec.InputScale > 0);
                 // Scales are those of the twin's own (folded) weight: max |w_c| / 127.
@@ -192,7 +196,7 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
         var conv = (Conv2d)model.get_submodule(spec.ModulePath);
         return conv.register_forward_hook((m, input, _) =>
         {
-            var x = F.fake_quantize_per_tensor_affine((Tensor)input, spec.InputScale, spec.InputZeroPoint, -127, 127);
+            var x = F.fake_quantize_per_tensor_affine((Tensor)input, spec.InputScale, spec.InputZeroPoint, spec.Int8 ? -127 : 0, spec.Int8 ? 127 : 255);
             using var scales = tensor(spec.WeightScales, spec.WeightScales.Length);
             using var zeroPoints = zeros(new long[] { spec.WeightScales.Length }, ScalarType.Int32);
             using var w = AtenOp.Get("aten::fake_quantize_per_channel_affine").Tensor(conv.weight, scales, zeroPoints, 0L, -127L, 127L);
