@@ -102,8 +102,7 @@ public static class OnnxExporter
             for (int i = 0; i < names.Length; i++)
                 if (translator.BatchAxis(trace.Outputs[i]) != 0)
                     throw new ArgumentException($"OnnxExportOptions.Postprocess: head output {i} does not carry the batch on its first axis");
-            var heads = YoloPostprocessGraph.Append(g, names, trace.Outputs.Select(v => trace.Shape(v)).ToArray(), options.InputShape[1], post);
-            long slots = YoloPostprocessGraph.Slots(post, options.InputShape[1]);
+            var (heads, slots) = YoloPostprocessGraph.Append(g, names, trace.Outputs.Select(v => trace.Shape(v)).ToArray(), options.InputShape[1], post);
             long tb = options.TraceBatch;
             g.Graph.Input.Add(ValueInfo(YoloPostprocessGraph.ScaleFactorName, ScalarType.Float32, new[] { tb, 2L }, 0, tb));
             var shapes = new (ScalarType, long[])[] { (ScalarType.Int64, new[] { tb, 1L }), (ScalarType.Float32, new[] { tb, slots, 4L }), (ScalarType.Float32, new[] { tb, slots }), (ScalarType.Int64, new[] { tb, slots }) };

@@ -47,22 +47,12 @@ public static class YoloPostprocessGraph
             throw new ArgumentException("postprocess: ONNX NonMaxSuppression measures continuous boxes; NmsOptions.Normalized must be true");
     }
 
-    /// <summary>Slots per image of the outputs for a square input of <paramref name="inputSize"/> pixels.</summary>
-    public static long Slots(YoloBoxDecoderOptions options, long inputSize)
-    {
-        long k = Candidates(options.Geometry, inputSize) * options.Geometry.NumClasses;
-        return options.Nms.KeepTopK > -1 ? Math.Min(options.Nms.KeepTopK, k) : k;
-    }
-
-    private static long Candidates(YoloGeometry geo, long inputSize) =>
-        Enumerable.Range(0, geo.AnchorMasks.Count).Sum(l => geo.AnchorMasks[l].Length * (inputSize / geo.DownsampleRatios[l]) * (inputSize / geo.DownsampleRatios[l]));
-
     /// <summary>
     /// Appends the decoding and suppression to <paramref name="g"/> after the head outputs
     /// <paramref name="heads"/> (each [N, A·(5+C), H, W], in the geometry's order) and returns the four
-    /// output values (named by the caller with Identity nodes).
+    /// output values (named by the caller with Identity nodes) and T, the slots per image.
     /// </summary>
-    internal static string[] Append(OnnxGraphBuilder g, IReadOnlyList<string> heads, IReadOnlyList<long[]> headShapes, long inputSize, YoloBoxDecoderOptions options)
+    internal static (string[] Outputs, long Slots) Append(OnnxGraphBuilder g, IReadOnlyList<string> heads, IReadOnlyList<long[]> headShapes, long inputSize, YoloBoxDecoderOptions options)
     {
         Validate(options);
         var geo = options.Geometry;
@@ -79,9 +69,9 @@ public static class YoloPostprocessGraph
         for (int l = 0; l < heads.Count; l++)
         {
             var s = headShapes[l];
-            long h = s[2], w = s[3], na = geo.AnchorMasks[l].Length;
             if (s.Length != 4 || s[1] != geo.ChannelsOf(l))
                 throw new ArgumentException($"postprocess: head output {l} has shape [{string.Join(", ", s)}], expected [N, {geo.ChannelsOf(l)}, H, W]");
+            long h = s[2], w = s[3], na = geo.AnchorMasks[l].Length;
             double st = (double)inputSize / w;  // input pixels per cell (the decoder's imgW / w at scale factor 1)
             var p = g.Node("Reshape", $"post/l{l}/reshape5", new[] { heads[l], g.Longs(0, na, 5 + c, h, w) });
             p = g.Node("Transpose", $"post/l{l}/transpose", new[] { p }, Attr("perm", new long[] { 0, 1, 3, 4, 2 }));
@@ -165,7 +155,7 @@ public static class YoloPostprocessGraph
             new AttributeProto { Name = "value", Type = AttributeProto.Types.AttributeType.Tensor, T = MinusOne() });
         var dense = g.Node("ScatterND", "post/dense", new[] { empty, selected, keptScores });
         dense = g.Node("Reshape", "post/dense_flat", new[] { dense, g.Longs(0, c * k) });
-        long slots = Slots(options, inputSize);
+        long slots = options.Nms.KeepTopK > -1 ? Math.Min(options.Nms.KeepTopK, c * k) : c * k;
         var topk = g.NodeMulti("TopK", "post/keep_top_k", new[] { dense, g.Longs(slots) }, 2, Attr("axis", 1L));
         var valid = g.Node("GreaterOrEqual", "post/valid", new[] { topk[0], g.Scalar(0f) });
         var classIds = g.Node("Div", "post/class_of", new[] { topk[1], g.LongScalar(k) });
@@ -179,7 +169,7 @@ public static class YoloPostprocessGraph
         {
             g.Node("Cast", "post/valid_long", new[] { valid }, Attr("to", (long)TensorProto.Types.DataType.Int64)), g.Longs(1),
         }, Attr("keepdims", 1L));
-        return new[] { count, outBoxes, outScores, outClasses };
+        return (new[] { count, outBoxes, outScores, outClasses }, slots);
     }
 
     private static TensorProto MinusOne()

@@ -87,12 +87,12 @@ public abstract class QuantLayer : nn.Module<Tensor, Tensor>
         if (training && ObserverEnabled)
         {
             using var _ = no_grad();
-            double m, lo;
-            using (var a = x.detach().abs())
-            using (var mx = a.max())
-                m = mx.item<float>();
+            double lo, hi;
             using (var mn = x.detach().min())
                 lo = mn.item<float>();
+            using (var mx = x.detach().max())
+                hi = mx.item<float>();
+            double m = Math.Max(hi, -lo);   // max |x| without materializing |x|
             // Once negative, always signed: a grid that switched back would clip the negative side.
             if (lo < 0) GetBufferOrNull(UnsignedBuffer)!.fill_(0);
             var state = GetBufferOrNull(StateBuffer)!;
