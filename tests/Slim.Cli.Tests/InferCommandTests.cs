@@ -40,16 +40,22 @@ public class InferCommandTests(CliExportRun run) : IClassFixture<CliExportRun>
         Assert.Empty(Assert.Single(results).Boxes);
     }
 
+    /// <summary>Exports the checkpoint (with extra export flags), then infers a folder of two images from the ONNX file and from the checkpoint.</summary>
+    private (IReadOnlyList<InferredImage> ViaOnnx, IReadOnlyList<InferredImage> ViaTorch) InferBothWays(double score, params string[] exportFlags)
+    {
+        var exported = run.NewDir("export");
+        Assert.Equal((int)ExitCode.Ok, CliExportRun.Slim(new[] { "export", "--checkpoint", run.Checkpoint, "--out", exported }.Concat(exportFlags).ToArray()));
+        var folder = run.NewDir("images");
+        foreach (var img in TwoImages()) File.Copy(img, Path.Combine(folder, Path.GetFileName(img)));
+        return (InferCommand.Infer(null, Path.Combine(exported, ExportStage.Fp32FileName), folder, run.NewDir("infer-onnx"), score, 1),
+                InferCommand.Infer(run.Checkpoint, null, folder, run.NewDir("infer-torch"), score, 1));
+    }
+
     [Fact]
     public void OnnxInferenceMatchesCheckpointInferenceOnAFolder()
     {
         if (CliExportRun.OrtMissing) return;
-        var exported = run.NewDir("export");
-        Assert.Equal((int)ExitCode.Ok, CliExportRun.Slim("export", "--checkpoint", run.Checkpoint, "--out", exported));
-        var folder = run.NewDir("images");
-        foreach (var img in TwoImages()) File.Copy(img, Path.Combine(folder, Path.GetFileName(img)));
-        var viaOnnx = InferCommand.Infer(null, Path.Combine(exported, ExportStage.Fp32FileName), folder, run.NewDir("infer-onnx"), 0.0, 1);
-        var viaTorch = InferCommand.Infer(run.Checkpoint, null, folder, run.NewDir("infer-torch"), 0.0, 1);
+        var (viaOnnx, viaTorch) = InferBothWays(0.0);
         Assert.Equal(2, viaOnnx.Count);
         for (int i = 0; i < 2; i++)
         {
@@ -69,13 +75,8 @@ public class InferCommandTests(CliExportRun run) : IClassFixture<CliExportRun>
     public void OnnxWithInGraphNmsGivesTheCheckpointsDetections()
     {
         if (CliExportRun.OrtMissing) return;
-        var exported = run.NewDir("export-post");
-        Assert.Equal((int)ExitCode.Ok, CliExportRun.Slim("export", "--checkpoint", run.Checkpoint, "--postprocess", "--out", exported));
-        var folder = run.NewDir("images-post");
-        foreach (var img in TwoImages()) File.Copy(img, Path.Combine(folder, Path.GetFileName(img)));
         // Above the graph's own score threshold (0.01) --score only filters, so both paths keep the same boxes.
-        var viaOnnx = InferCommand.Infer(null, Path.Combine(exported, ExportStage.Fp32FileName), folder, run.NewDir("infer-post"), 0.02, 1);
-        var viaTorch = InferCommand.Infer(run.Checkpoint, null, folder, run.NewDir("infer-torch2"), 0.02, 1);
+        var (viaOnnx, viaTorch) = InferBothWays(0.02, "--postprocess");
         Assert.Equal(2, viaOnnx.Count);
         for (int i = 0; i < 2; i++)
         {
