@@ -6,7 +6,7 @@ using Spectre.Console;
 
 namespace Slim.Cli.Commands;
 
-/// <summary>`slim eval`: AP of a checkpoint on the recipe's validation set, or of a COCO results file.</summary>
+/// <summary>`slim eval`: the metric of a checkpoint or ONNX model on the recipe's validation set (any task), or of a COCO results file.</summary>
 public static class EvalCommand
 {
     public static Command Create()
@@ -36,21 +36,21 @@ public static class EvalCommand
             {
                 var res = p.GetValue(results) ?? throw new UsageException("--annotations needs --results (a COCO results json)");
                 var eval = CocoEvaluator.EvaluateFiles(ann, res);
-                console.Write(ApTable.Coco(eval));
+                console.Write(ApTable.Coco(eval).ToSpectre());
                 return ExitCode.Ok;
             }
             if (p.GetValue(recipeFile) is not { } file) throw new UsageException("give a recipe (or --annotations with --results)");
             var r = Slim.Recipes.RecipeLoader.Load<Slim.Recipes.Recipe>(file, p.GetValue(overrides) ?? Array.Empty<string>());
             Runtime.Configure(r);
-            var task = DetectionTask.Create(r, new ConsoleProgress().Info);
-            DetectionScore score;
+            var task = TaskRegistry.CreateTask(r, new ConsoleProgress().Info);
+            TaskScore score;
             if (p.GetValue(onnx) is { } onnxPath)
                 score = task.EvaluateOnnx(onnxPath, p.GetValue(threads));
             else
             {
                 var ckpt = p.GetValue(checkpoint) ?? r.Model.Checkpoint ?? throw new UsageException("give --checkpoint FILE (or set model.checkpoint in the recipe)");
-                var (model, _, _) = TrainStage.Load(ckpt);
-                using (model) score = task.Evaluate(model.call);
+                using var loaded = ModelCheckpoint.Load(ckpt, task.Family);
+                score = task.Evaluate(loaded.Model);
             }
             Print(console, task, score);
             return ExitCode.Ok;
@@ -58,12 +58,10 @@ public static class EvalCommand
         return cmd;
     }
 
-    /// <summary>Prints the VOC and COCO tables of a score.</summary>
-    public static void Print(IAnsiConsole console, DetectionTask task, DetectionScore score)
+    /// <summary>Prints the score's tables (VOC and COCO for detectors, per-class top-1 for classifiers) and the metric.</summary>
+    public static void Print(IAnsiConsole console, ITask task, TaskScore score)
     {
-        var names = task.ClassNames.Select((n, i) => (n, i)).ToDictionary(x => x.i, x => x.n);
-        console.Write(ApTable.Voc(score.Voc, names));
-        console.Write(ApTable.Coco(score.Coco));
-        console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{task.MetricName}: {score.Primary * 100:F2} ({score.Detections} detections on {task.ValImageCount} images)"));
+        foreach (var table in score.Tables) console.Write(table.ToSpectre());
+        console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{task.MetricName}: {score.Primary * 100:F2} % ({score.Summary})"));
     }
 }

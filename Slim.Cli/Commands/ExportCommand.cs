@@ -19,9 +19,10 @@ public static class ExportCommand
         var postprocess = new Option<bool>("--postprocess") { Description = "Put box decoding and NMS into the graph (as export.postprocess: true): inputs images and scale_factor, outputs the detections." };
         var outDir = CommonOptions.Out("runs/export");
         var cmd = new Command("export", $"""
-            Export a checkpoint as {ExportStage.Fp32FileName} (batch norms folded) and, with a quant stage's output,
-            {ExportStage.Int8FileName} (INT8 QDQ). Input "{ExportStage.InputName}" [N, 3, S, S] (RGB, /255, ImageNet mean/std),
-            outputs {string.Join(", ", ExportStage.OutputNames)} (strides 32, 16, 8), or with --postprocess the detections
+            Export a checkpoint (detector or classifier) as {ExportStage.Fp32FileName} (batch norms folded) and, with a quant
+            stage's output, {ExportStage.Int8FileName} (INT8 QDQ). Input "{DetectionFamily.InputName}" [N, C, S, S] normalized as in training.
+            A classifier returns "{ClassificationFamily.OutputName}" [N, classes]. A detector returns
+            {string.Join(", ", DetectionFamily.OutputNames)} (strides 32, 16, 8), or with --postprocess the detections
             ({string.Join(", ", Slim.Export.YoloPostprocessGraph.OutputNames)}; second input scale_factor [N, 2] = input size / original
             height, width). Class names, normalization and anchors are stored as metadata. Without a recipe the checkpoint's own metadata gives the input size and classes.
 
@@ -53,7 +54,7 @@ public static class ExportCommand
         {
             var r = RecipeLoader.Load<Recipe>(recipeFile, overrides);
             Runtime.Configure(r);
-            var task = DetectionTask.Create(r, progress.Info);
+            var task = TaskRegistry.CreateTask(r, progress.Info);
             Directory.CreateDirectory(outDir);
             var ctx = new StageContext(r, task, outDir, false, progress, cancel);
             var section = r.Export;
@@ -64,13 +65,13 @@ public static class ExportCommand
         }
         if (overrides.Count > 0) throw new UsageException("--override needs a recipe");
         var fp32 = Path.Combine(outDir, ExportStage.Fp32FileName);
-        var post = postprocess ? new NmsSection() : null;
-        long fp32Bytes = ExportStage.ExportCheckpoint(checkpoint, fp32, postprocess: post);
-        progress.Info($"export: {fp32} (FP32, BN folded; input size and classes from the checkpoint{(post is null ? "" : "; decoding and NMS in the graph")})");
+        var plain = new ExportSection { Postprocess = postprocess };
+        long fp32Bytes = ExportStage.ExportCheckpoint(checkpoint, fp32, section: plain);
+        progress.Info($"export: {fp32} (FP32, BN folded; input size and classes from the checkpoint{(postprocess ? "; decoding and NMS in the graph" : "")})");
         if (twin is null) return new ExportOutcome(fp32, fp32Bytes, null, 0, 0);
         cancel.ThrowIfCancellationRequested();
         var int8 = Path.Combine(outDir, ExportStage.Int8FileName);
-        long int8Bytes = ExportStage.ExportCheckpoint(twin, int8, specs: specs, postprocess: post);
+        long int8Bytes = ExportStage.ExportCheckpoint(twin, int8, specs: specs, section: plain);
         progress.Info($"export: {int8} (INT8 QDQ, {specs!.Count} quantized layers)");
         return new ExportOutcome(fp32, fp32Bytes, int8, int8Bytes, specs.Count);
     }

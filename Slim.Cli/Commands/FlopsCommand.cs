@@ -82,7 +82,7 @@ public static class FlopsCommand
         Rows("unpruned");
         var pruner = new Slim.Compression.Pruning.Pruner(graph, Slim.Compression.Pruning.Importance.ChannelImportanceRegistry.Get(criterion));
         Slim.Compression.Pruning.Pruner.Apply(model, pruner.Plan(model, targets));
-        Rows($"pruned {Slim.Pipeline.PruneModel.RatioLabel(prune.Ratios!, targets.Count)} ({criterion})");
+        Rows($"pruned {Slim.Pipeline.PruneModel.RatioLabel(prune.Ratios!, targets)} ({criterion})");
         console.Write(table);
         return ExitCode.Ok;
     }

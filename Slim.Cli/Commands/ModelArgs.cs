@@ -44,7 +44,7 @@ public sealed record ModelSpec(string? Model, string? Checkpoint, int NumClasses
             var (arch, options) = ModelOptions.FromMetadata(meta);
             if (InputSizeGiven) options = options with { InputSize = InputSize };
             var model = ModelRegistry.Create(arch, options);
-            Pipeline.Trainer.LoadModel(Checkpoint, model);
+            Slim.Training.Trainer.LoadModel(Checkpoint, model);
             return (model, arch, options);
         }
         if (Model is null) throw new UsageException("name a model with --model NAME (or --checkpoint FILE)");

@@ -154,14 +154,14 @@ public static class PruneCommand
                 $"{g.ChannelsBefore} → {g.ChannelsAfter}", g.Group.Members.Count.ToString(ci));
         console.Write(groups);
         console.Write(PruneTables.Layers(result));
-        console.Write(PruneTables.Totals(result.Before, result.After, $"{architecture} {PruneModel.RatioLabel(ratios, result.Targets.Count)} at {result.Options.InputSize}×{result.Options.InputSize}"));
+        console.Write(PruneTables.Totals(result.Before, result.After, $"{architecture} {PruneModel.RatioLabel(ratios, result.Targets)} at {result.Options.InputSize}×{result.Options.InputSize}"));
     }
 
     /// <summary>Runs the prune stage of a recipe on a checkpoint into outDir and prints its figures.</summary>
     public static ExitCode WithRecipe(Recipe recipe, PruneSection section, string checkpoint, string outDir, bool resume,
         IAnsiConsole console, IProgressSink progress, CancellationToken cancel)
     {
-        var task = DetectionTask.Create(recipe, progress.Info);
+        var task = TaskRegistry.CreateTask(recipe, progress.Info);
         Directory.CreateDirectory(outDir);
         var ctx = new StageContext(recipe, task, outDir, resume, progress, cancel);
         var outcome = PruneStage.Run(ctx, new StageInput(checkpoint, checkpoint, double.NaN), section);

@@ -38,12 +38,6 @@ public static class RunCommand
     {
         var r = RecipeLoader.Load<Recipe>(recipePath, overrides);
         Runtime.Configure(r);
-        if (ModelRegistry.TaskOf(r.Model.Name) == ModelTask.Classification)
-        {
-            ClassificationPipeline.RunRecipe(r, outDir, progress, cancel, resume: resume);
-            console.Write(new Markup($"report: [bold]{Markup.Escape(Path.Combine(outDir, "report.md"))}[/]\n"));
-            return ExitCode.Ok;
-        }
         try
         {
             var report = new RecipeRunner(progress).Run(r, recipePath, outDir, resume, cancel);

@@ -68,17 +68,18 @@ public static class SensitivityCommand
             throw new SlimException($"--max-loss {m.ToString(CultureInfo.InvariantCulture)} must be in (0, 1]");
         if (section.ValImages < 0) throw new SlimException($"--val-images {section.ValImages} must be at least 0");
         var criterion = request.Criterion is { } c ? PruneModel.CriterionName(PruneModel.ParseCriterion(c)) : PruneModel.CriterionName(stage.Criterion);
-        var paramText = request.Params ?? string.Join(",", stage.PrunedParams);
-        if (string.IsNullOrWhiteSpace(paramText)) paramText = string.Join(",", RatioPresets.YoloHeadParameters);
+        var family = TaskRegistry.For(recipe);
+        var paramText = request.Params ?? PruneStage.Parameters(family, stage);
+        if (string.IsNullOrWhiteSpace(paramText)) paramText = string.Join(",", family.DefaultPrunedParameters);
 
-        var (model, arch, options) = TrainStage.Load(request.Checkpoint);
-        using var _ = model;
+        using var loaded = ModelCheckpoint.Load(request.Checkpoint, family);
+        var (model, arch, options) = (loaded.Model, loaded.Architecture, loaded.Options);
         var graph = PruneModel.Graph(model, options);
         var parameters = PruningRatios.ExpandParameters(paramText, graph);
-        var task = DetectionTask.Create(recipe, progress.Info, section.ValImages > 0 ? section.ValImages : null);
+        var task = family.CreateTask(recipe, progress.Info, section.ValImages > 0 ? section.ValImages : null);
         progress.Info($"sensitivity: {parameters.Count} parameters × {section.Ratios.Count} ratios on {task.ValImageCount} validation images ({criterion})");
-        var outcome = PruneSensitivity.Run(model, arch, options, graph, parameters, section, criterion,
-            net => task.Evaluate(((YoloV3)net).call).Voc.MeanAp, request.OutDir, resume: true, progress, cancel);
+        var outcome = PruneSensitivity.Run(model, () => family.CreateModel(arch, options), graph, parameters, section, criterion,
+            net => task.Evaluate(net).Primary, request.OutDir, resume: true, progress, cancel);
         console.Write(Slim.Compression.Pruning.Sensitivity.SensitivityTable.Build(outcome.Result));
         console.WriteLine($"results: {Path.Combine(request.OutDir, PruneSensitivity.JsonName)}, plot: {Path.Combine(request.OutDir, PruneSensitivity.PngName)}");
         if (outcome.ChosenArguments is { } chosen)

@@ -5,7 +5,7 @@ using Spectre.Console;
 
 namespace Slim.Cli.Commands;
 
-/// <summary>`slim train`: train the recipe's baseline detector.</summary>
+/// <summary>`slim train`: train the recipe's baseline model (any task).</summary>
 public static class TrainCommand
 {
     public static Command Create()
@@ -28,8 +28,8 @@ public static class TrainCommand
         {
             var r = recipe.Load(p);
             var progress = new ConsoleProgress();
-            var task = DetectionTask.Create(r, progress.Info);
-            var run = TrainStage.Run(r, task, p.GetValue(outDir)!, p.GetValue(resume), progress, ct);
+            var task = TaskRegistry.CreateTask(r, progress.Info);
+            var run = TrainStage.Run(task, p.GetValue(outDir)!, p.GetValue(resume), progress, ct);
             EvalCommand.Print(AnsiConsole.Console, task, run.Score);
             return ExitCode.Ok;
         })));

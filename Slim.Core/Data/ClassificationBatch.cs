@@ -3,7 +3,7 @@ using Slim.Torch;
 namespace Slim.Data;
 
 /// <summary>A batch for classifier training and evaluation.</summary>
-public sealed class ClassificationBatch : IDisposable
+public sealed class ClassificationBatch : IImageBatch
 {
     /// <summary>[N, C, H, W] float32 images.</summary>
     public required Tensor Images { get; init; }

@@ -9,11 +9,11 @@ namespace Slim.Data;
 /// </summary>
 public sealed class ClassificationLoader
 {
-    private readonly FashionMnistData _data;
+    private readonly ILabeledImages _data;
     private readonly ClassificationLoaderOptions _options;
 
     /// <summary>Creates a loader over <paramref name="data"/>.</summary>
-    public ClassificationLoader(FashionMnistData data, ClassificationLoaderOptions options)
+    public ClassificationLoader(ILabeledImages data, ClassificationLoaderOptions options)
     {
         options.Validate();
         if (data.Count == 0) throw new ArgumentException("the image set is empty", nameof(data));
@@ -65,7 +65,7 @@ public sealed class ClassificationLoader
             }
             if (c == 3) img = img.ToRgb();
             img.WriteChw(images, k * plane, true, mean, std);
-            labels[k] = _data.Labels[index];
+            labels[k] = _data.LabelOf(index);
             indices[k] = index;
         }
         return (images, labels, indices);

@@ -15,7 +15,7 @@ public sealed record ImageInfo(long ImageId, string Path, int OriginalWidth, int
 /// A batch as the detection trainer, loss and evaluator take it. Ground truth is padded to
 /// M boxes per image; padding rows have zero width and height and are ignored by the loss.
 /// </summary>
-public sealed class DetectionBatch : IDisposable
+public sealed class DetectionBatch : IImageBatch
 {
     /// <summary>[N, 3, H, W] float32, normalized (mean/std), RGB.</summary>
     public required Tensor Images { get; init; }

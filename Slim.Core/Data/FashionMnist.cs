@@ -7,8 +7,19 @@ namespace Slim.Data;
 /// <param name="Labels">Count labels, 0-9 (index into <see cref="FashionMnist.ClassNames"/>).</param>
 /// <param name="Rows">Image height (28).</param>
 /// <param name="Cols">Image width (28).</param>
-public sealed record FashionMnistData(byte[] Images, byte[] Labels, int Rows, int Cols)
+public sealed record FashionMnistData(byte[] Images, byte[] Labels, int Rows, int Cols) : ILabeledImages
 {
+    /// <inheritdoc/>
+    public int LabelOf(int i) => Labels[i];
+
+    /// <summary>The first n images: Fashion-MNIST's files are shuffled, so a prefix is close to class-balanced.</summary>
+    public ILabeledImages Take(int n)
+    {
+        if (n <= 0 || n >= Count) return this;
+        int plane = Rows * Cols;
+        return new FashionMnistData(Images.AsSpan(0, n * plane).ToArray(), Labels.AsSpan(0, n).ToArray(), Rows, Cols);
+    }
+
     /// <summary>Number of images.</summary>
     public int Count => Labels.Length;
 

@@ -2,15 +2,18 @@ using System.Globalization;
 using Slim.Compression.Distillation;
 using Slim.Models;
 using Slim.Recipes;
+using Slim.Tasks;
 using Slim.Torch;
+using Slim.Training;
 
 namespace Slim.Pipeline;
 
 /// <summary>
-/// The distill stage: trains the previous stage's detector (the student) with the YOLOv3 loss
-/// plus a distillation loss from a frozen teacher — the baseline, a checkpoint, or a larger
-/// model trained first — and saves the student alone (no l2 adapters), loadable with
-/// <see cref="TrainStage.Load"/>.
+/// The distill stage: trains the previous stage's model (the student) with the task loss plus a
+/// distillation loss from a frozen teacher — the baseline, a checkpoint, or a larger model trained
+/// first — and saves the student alone (no l2 adapters), loadable with <see cref="ModelCheckpoint.Load(string)"/>.
+/// The loss and its default feature pairs come from the task's family (split_distill on the YOLO
+/// heads, soft_label on a classifier's logits).
 /// </summary>
 public static class DistillStage
 {
@@ -24,30 +27,27 @@ public static class DistillStage
     public static StageOutcome Run(StageContext ctx, StageInput input, DistillSection section)
     {
         CheckIterations(section);
-        var (student, arch, modelOptions) = TrainStage.Load(input.Checkpoint);
-        using (student)
-        {
-            var options = Options(section, modelOptions.AnchorsPerScale);
-            var teacher = LoadTeacher(ctx, input, section, student, options);
-            using (teacher.Model)
-                return Distill(ctx, student, arch, modelOptions, teacher.Model, teacher.Name, teacher.Ap, section);
-        }
+        using var student = ModelCheckpoint.Load(input.Checkpoint, ctx.Task.Family);
+        var options = ctx.Task.Family.Distillation(section, student.Options);
+        var teacher = LoadTeacher(ctx, input, section, student.Model, options);
+        using (teacher.Model)
+            return Distill(ctx, student.Model, student.Architecture, student.Options, teacher.Model, teacher.Name, teacher.Ap, section);
     }
 
     /// <summary>
-    /// Distils <paramref name="teacher"/> into <paramref name="student"/> (both detectors already
-    /// loaded; the caller keeps them): checks the feature pairs with one dry forward before any
-    /// step, trains the student (resumable from ctx.StageDir), keeps its best checkpoint when the
-    /// recipe evaluates during training, and saves it to ctx.StageDir/student.ckpt with the
-    /// metadata that rebuilds it. The teacher is frozen (no gradients, eval mode) and unchanged.
+    /// Distils <paramref name="teacher"/> into <paramref name="student"/> (both already loaded; the
+    /// caller keeps them): checks the feature pairs with one dry forward before any step, trains the
+    /// student (resumable from ctx.StageDir), keeps its best checkpoint when the recipe evaluates
+    /// during training, and saves it to ctx.StageDir/student.ckpt with the metadata that rebuilds it.
+    /// The teacher is frozen (no gradients, eval mode) and unchanged.
     /// </summary>
-    public static StageOutcome Distill(StageContext ctx, YoloV3 student, string architecture, ModelOptions modelOptions,
-        YoloV3 teacher, string teacherName, double? teacherAp, DistillSection section)
+    public static StageOutcome Distill(StageContext ctx, torch.nn.Module student, string architecture, ModelOptions modelOptions,
+        torch.nn.Module teacher, string teacherName, double? teacherAp, DistillSection section)
     {
         CheckIterations(section);
-        var options = Options(section, modelOptions.AnchorsPerScale);
+        var options = ctx.Task.Family.Distillation(section, modelOptions);
         student.eval();
-        double before = ctx.Task.Evaluate(student.call).Primary;
+        double before = ctx.Task.Evaluate(student).Primary;
         using var distiller = new Distiller(teacher, student, options);
         using (var sample = ctx.Task.SampleInput())
             distiller.Validate(sample);
@@ -56,21 +56,21 @@ public static class DistillStage
         {
             CheckpointInterval = Math.Max(10, section.FineTune.Iterations / 10),
         };
+        string type = TypeName(options.Kind);
         var meta = ctx.Task.Metadata(architecture, modelOptions);
         meta["distill.teacher"] = teacherName;
-        meta["distill.type"] = RecipeBinder.EnumName(typeof(DistillKind), section.Type);
+        meta["distill.type"] = type;
         var loss = DistillationTraining.WithDistillation(ctx.Task.Loss(student), distiller, b => b.Images);
         var result = new Trainer(ctx.Progress).Fit(distiller.TrainableModule, settings, ctx.Task.TrainBatches(settings.BatchSize), loss,
-            evaluate: settings.EvalInterval > 0 ? () => ctx.Task.Evaluate(student.call).Primary : null,
+            evaluate: settings.EvalInterval > 0 ? () => ctx.Task.Evaluate(student).Primary : null,
             checkpointDir: ctx.StageDir, resume: ctx.Resume, metadata: meta, description: "distill", cancel: ctx.Cancel);
         // best/last hold the adapters too (they are trained with the student); load into the same module.
         if (result.BestCheckpoint is not null) Trainer.LoadModel(result.BestCheckpoint, distiller.TrainableModule);
         student.eval();
-        double after = ctx.Task.Evaluate(student.call).Primary;
+        double after = ctx.Task.Evaluate(student).Primary;
 
         var path = Path.Combine(ctx.StageDir, StudentFileName);
         Checkpoint.Save(path, student.state_dict(), meta);
-        string type = RecipeBinder.EnumName(typeof(DistillKind), section.Type);
         var inv = CultureInfo.InvariantCulture;
         ctx.Progress.Info(string.Create(inv,
             $"distill: {ctx.Task.MetricName} {before * 100:F2} → {after * 100:F2} ({type} from {teacherName}{(teacherAp is double t ? $", teacher {t * 100:F2}" : "")}); wrote {path}"));
@@ -86,23 +86,14 @@ public static class DistillStage
         };
     }
 
-    /// <summary>The distiller's options from a recipe's distill section (anchors per scale from the model).</summary>
-    public static DistillationOptions Options(DistillSection section, int anchors)
+    /// <summary>The recipe name of a distillation loss (split_distill, l2_distill, soft_label).</summary>
+    public static string TypeName(DistillationKind kind) => kind switch
     {
-        var options = new DistillationOptions
-        {
-            Kind = section.Type == DistillKind.L2Distill ? DistillationKind.L2 : DistillationKind.Split,
-            Weight = section.Weight,
-            Pairs = section.Pairs.Count == 0 ? FeaturePair.YoloOutputs : section.Pairs.Select(FeaturePair.Parse).ToArray(),
-            Anchors = anchors,
-            XyWeight = section.XyWeight,
-            WhWeight = section.WhWeight,
-            ObjWeight = section.ObjWeight,
-            ClsWeight = section.ClsWeight,
-        };
-        options.Check();
-        return options;
-    }
+        DistillationKind.Split => "split_distill",
+        DistillationKind.L2 => "l2_distill",
+        DistillationKind.SoftLabel => "soft_label",
+        _ => kind.ToString(),
+    };
 
     private static void CheckIterations(DistillSection section)
     {
@@ -110,9 +101,9 @@ public static class DistillStage
             throw new DistillationException("distill.fine_tune.iterations is 0: distillation trains the student; give iterations (e.g. 200)");
     }
 
-    private sealed record Teacher(YoloV3 Model, string Name, double? Ap);
+    private sealed record Teacher(torch.nn.Module Model, string Name, double? Ap);
 
-    private static Teacher LoadTeacher(StageContext ctx, StageInput input, DistillSection section, YoloV3 student, DistillationOptions options)
+    private static Teacher LoadTeacher(StageContext ctx, StageInput input, DistillSection section, torch.nn.Module student, DistillationOptions options)
     {
         string spec = section.Teacher.Trim();
         if (spec == "baseline")
@@ -125,18 +116,20 @@ public static class DistillStage
         {
             var m = section.TeacherModel
                 ?? throw new DistillationException("distill.teacher is 'train' but distill.teacher_model is not set: name the teacher to train, e.g. teacher_model: {name: yolov3_resnet34, width: 0.5}");
+            if (!ctx.Task.Family.Architectures.Contains(m.Name))
+                throw new DistillationException($"distill.teacher_model.name '{m.Name}' is not a {ctx.Task.Family.Name} model like the student; use one of {string.Join(", ", ctx.Task.Family.Architectures)}");
             // Check the pairs against an untrained teacher first: a typo must not cost a training run.
             using (var probe = ctx.Task.CreateModel(m))
                 ValidatePairs(ctx, probe, student, options);
-            var run = TrainStage.Run(ctx.Recipe, ctx.Task, Path.Combine(ctx.StageDir, TeacherDirName), ctx.Resume, ctx.Progress, ctx.Cancel,
+            var run = TrainStage.Run(ctx.Task, Path.Combine(ctx.StageDir, TeacherDirName), ctx.Resume, ctx.Progress, ctx.Cancel,
                 model: m, iterations: section.TeacherIterations, description: "teacher");
-            var (model, _, _) = TrainStage.Load(run.Checkpoint);
+            var loaded = ModelCheckpoint.Load(run.Checkpoint, ctx.Task.Family);
             int iterations = section.TeacherIterations ?? ctx.Recipe.Train.Iterations;
-            return new Teacher(model, $"{m.Name} (trained {iterations} it)", run.Score.Primary);
+            return new Teacher(loaded.Model, $"{m.Name} (trained {iterations} it)", run.Score.Primary);
         }
         if (!File.Exists(spec))
         {
-            string hint = ModelRegistry.Contains(spec)
+            string hint = TaskRegistry.Architectures.Contains(spec)
                 ? $"; to train a {spec} teacher first use teacher: train with teacher_model: {{name: {spec}}}"
                 : "";
             throw new DistillationException($"distill.teacher '{spec}' is not 'baseline', 'train' or an existing checkpoint file{hint}");
@@ -144,14 +137,13 @@ public static class DistillStage
         return Evaluated(ctx, spec, Path.GetFileName(spec), null);
     }
 
-    // Loads a teacher checkpoint; evaluates it unless its AP is known.
+    // Loads a teacher checkpoint; evaluates it unless its metric is known.
     private static Teacher Evaluated(StageContext ctx, string path, string name, double? ap)
     {
-        var (teacher, _, _) = TrainStage.Load(path);
+        var teacher = ModelCheckpoint.Load(path, ctx.Task.Family);
         try
         {
-            teacher.eval();
-            return new Teacher(teacher, name, ap ?? ctx.Task.Evaluate(teacher.call).Primary);
+            return new Teacher(teacher.Model, name, ap ?? ctx.Task.Evaluate(teacher.Model).Primary);
         }
         catch
         {
@@ -160,7 +152,7 @@ public static class DistillStage
         }
     }
 
-    private static void ValidatePairs(StageContext ctx, YoloV3 teacher, YoloV3 student, DistillationOptions options)
+    private static void ValidatePairs(StageContext ctx, torch.nn.Module teacher, torch.nn.Module student, DistillationOptions options)
     {
         using var distiller = new Distiller(teacher, student, options);
         using var sample = ctx.Task.SampleInput();

@@ -8,6 +8,10 @@ using Slim.Models;
 using Slim.Torch;
 using static Slim.Torch.torch;
 
+using Slim.Tasks;
+
+using Slim.Tasks.Detection;
+
 namespace Slim.Pipeline;
 
 /// <summary>The detections of one image and where the annotated copy was written.</summary>
@@ -54,10 +58,10 @@ public static class ExportInference
     public static IReadOnlyList<InferredImage> RunCheckpoint(string checkpoint, IReadOnlyList<string> images, string outDir, double scoreThreshold)
     {
         var meta = Checkpoint.ReadMetadata(checkpoint);
-        var (model, _, options) = TrainStage.Load(checkpoint);
-        using (model)
+        using (var loaded = ModelCheckpoint.Load(checkpoint, DetectionFamily.Instance))
         {
-            var names = ClassNames(meta.TryGetValue(ExportStage.ClassNamesKey, out var joined) ? joined.Split('\n') : null, options.NumClasses, checkpoint);
+            var (model, options) = ((YoloV3)loaded.Model, loaded.Options);
+            var names = ClassNames(meta.TryGetValue(ExportModelInfo.ClassNamesKey, out var joined) ? joined.Split('\n') : null, options.NumClasses, checkpoint);
             var geometry = new YoloGeometry { NumClasses = options.NumClasses };
             var decoder = Decoder(geometry, scoreThreshold);
             return Annotate(images, outDir, options.InputSize, DetectionTransforms.ImageNetMean, DetectionTransforms.ImageNetStd, names, scoreThreshold,
@@ -90,9 +94,9 @@ public static class ExportInference
         var shape = Json<long[]>("input_shape");
         if (shape.Length != 4 || shape[1] != 3 || shape[2] != shape[3])
             throw new SlimException($"{onnx}: metadata input_shape [{string.Join(", ", shape)}] is not a square RGB input [-1, 3, S, S]");
-        string inputName = meta.GetValueOrDefault("input_name", ExportStage.InputName);
+        string inputName = meta.GetValueOrDefault("input_name", DetectionFamily.InputName);
         IReadOnlyList<string>? names = meta.ContainsKey("class_names") ? Json<string[]>("class_names")
-            : meta.TryGetValue(ExportStage.ClassNamesKey, out var joined) ? joined.Split('\n') : null;
+            : meta.TryGetValue(ExportModelInfo.ClassNamesKey, out var joined) ? joined.Split('\n') : null;
         int numClasses = meta.TryGetValue("num_classes", out var nc) && int.TryParse(nc, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) ? n
             : names?.Count ?? throw new SlimException($"{onnx}: the model records neither num_classes nor class_names metadata; export it with slim export");
         var mean = meta.ContainsKey("mean") ? Json<float[]>("mean") : DetectionTransforms.ImageNetMean;

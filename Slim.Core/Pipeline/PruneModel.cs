@@ -74,9 +74,33 @@ public static class PruneModel
     public static ModelStats Stats(torch.nn.Module model, ModelOptions options) =>
         ModelStats.Compute(model, InputShape(options), Forward(model));
 
-    /// <summary>Parses --pruned_params (comma list of names and globs, or empty with a preset) and --pruned_ratios against the graph.</summary>
+    /// <summary>The pruned_ratios prefix of a FLOPs target: "flops:0.3" prunes the parameters' groups by one ratio found so the GFLOPs drop 30%.</summary>
+    public const string FlopsRatioPrefix = "flops:";
+
+    /// <summary>The FLOPs reduction of a "flops:X" ratio setting, or null for a ratio list or preset; a bad X fails naming the setting.</summary>
+    public static double? FlopsTarget(string prunedRatios)
+    {
+        var ratios = prunedRatios.Trim();
+        if (!ratios.StartsWith(FlopsRatioPrefix, StringComparison.OrdinalIgnoreCase)) return null;
+        var text = ratios[FlopsRatioPrefix.Length..].Trim();
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double target) || !(target > 0 && target < 1))
+            throw new PruningException($"pruned_ratios '{prunedRatios}': the FLOPs target must be a fraction in (0, 1), e.g. \"flops:0.3\" for -30%");
+        return target;
+    }
+
+    /// <summary>
+    /// Parses --pruned_params (comma list of names and globs, or empty with a preset) and --pruned_ratios
+    /// (a list, a preset, or "flops:X": one ratio over the named parameters' groups for a FLOPs drop of X) against the graph.
+    /// </summary>
     public static IReadOnlyList<PruneTarget> Targets(ChannelDependencyGraph graph, string? prunedParams, string prunedRatios)
     {
+        if (FlopsTarget(prunedRatios) is double target)
+        {
+            if (string.IsNullOrWhiteSpace(prunedParams))
+                throw new PruningException($"pruned_ratios '{prunedRatios}' needs the parameters to prune: give pruned_params (\"*\" for every conv)");
+            var parameters = PruningRatios.ExpandParameters(prunedParams, graph);
+            return UniformPruning.Search(graph, target, parameters: parameters).Targets;
+        }
         // Without parameters only a preset works; a mistyped preset should hear about the preset, not the empty list.
         if (string.IsNullOrWhiteSpace(prunedParams) && RatioPresets.Find(prunedRatios) is null)
             PruningRatios.ParseRatios(prunedRatios, prunedRatios.Split(',').Length);
@@ -136,7 +160,12 @@ public static class PruneModel
         Checkpoint.Save(full, model.state_dict().Select(kv => new KeyValuePair<string, Tensor>("model." + kv.Key, kv.Value)), metadata);
     }
 
-    /// <summary>A short name of a ratio setting for reports: the preset name, or "n params".</summary>
-    public static string RatioLabel(string prunedRatios, int parameters) =>
-        RatioPresets.Find(prunedRatios) is not null ? prunedRatios.Trim() : string.Create(CultureInfo.InvariantCulture, $"{parameters} params");
+    /// <summary>A short name of a ratio setting for reports: the preset name, "uniform -30% FLOPs", or "n params".</summary>
+    public static string RatioLabel(string prunedRatios, IReadOnlyList<PruneTarget> targets)
+    {
+        if (RatioPresets.Find(prunedRatios) is not null) return prunedRatios.Trim();
+        if (FlopsTarget(prunedRatios) is double t)
+            return string.Create(CultureInfo.InvariantCulture, $"uniform r={targets.FirstOrDefault()?.Ratio ?? 0:0.###} (-{t * 100:0.#}% FLOPs)");
+        return string.Create(CultureInfo.InvariantCulture, $"{targets.Count} params");
+    }
 }

@@ -5,6 +5,8 @@ using Slim.Models;
 using Slim.Recipes;
 using Slim.Torch;
 
+using Slim.Training;
+
 namespace Slim.Pipeline;
 
 /// <summary>What a sensitivity run left behind: the curves, the files, and the ratios chosen from them (if asked).</summary>
@@ -33,8 +35,7 @@ public static class PruneSensitivity
     public const string ChosenName = "chosen_ratios.txt";
 
     /// <param name="model">The trained model (not changed; each point prunes a copy).</param>
-    /// <param name="architecture">Its registry name, to build the copies.</param>
-    /// <param name="options">Its options (channel overrides included).</param>
+    /// <param name="create">Builds a fresh model of the same architecture and options (each point prunes a copy).</param>
     /// <param name="graph">Its channel graph.</param>
     /// <param name="parameters">The conv weights to analyse (already expanded); of coupled ones only the first is measured.</param>
     /// <param name="section">Ratios and the selection settings.</param>
@@ -44,7 +45,7 @@ public static class PruneSensitivity
     /// <param name="resume">Reuse the points of an earlier run in dir; otherwise an old result there is discarded.</param>
     /// <param name="progress">Receives a line per measured point.</param>
     /// <param name="cancel">Stops between points; the measured ones stay in the JSON file.</param>
-    public static SensitivityOutcome Run(torch.nn.Module model, string architecture, ModelOptions options, ChannelDependencyGraph graph,
+    public static SensitivityOutcome Run(torch.nn.Module model, Func<torch.nn.Module> create, ChannelDependencyGraph graph,
         IReadOnlyList<string> parameters, SensitivitySection section, string criterion, Func<torch.nn.Module, double> metric,
         string dir, bool resume, IProgressSink progress, CancellationToken cancel)
     {
@@ -80,7 +81,7 @@ public static class PruneSensitivity
         }
         var ratios = section.Ratios.Distinct().OrderBy(r => r).ToList();
         int total = measured.Count * ratios.Count, done = 0;
-        var full = SensitivityAnalysis.Run(model, () => ModelRegistry.Create(architecture, options), graph, metric,
+        var full = SensitivityAnalysis.Run(model, create, graph, metric,
             new SensitivityOptions { Parameters = measured, Ratios = ratios, Criterion = criterion, ResultPath = json },
             pt =>
             {

@@ -3,7 +3,9 @@ using Slim.Compression.Distillation;
 using Slim.Compression.Pruning;
 using Slim.Models;
 using Slim.Recipes;
+using Slim.Tasks;
 using Slim.Torch;
+using Slim.Training;
 
 namespace Slim.Pipeline;
 
@@ -28,28 +30,27 @@ public static class PruneStage
         var inv = CultureInfo.InvariantCulture;
         var criterion = PruneModel.CriterionName(section.Criterion);
         var inputMeta = Checkpoint.ReadMetadata(input.Checkpoint);
-        var (model, arch, options) = TrainStage.Load(input.Checkpoint);
-        using var _ = model;
+        using var loaded = ModelCheckpoint.Load(input.Checkpoint, ctx.Task.Family);
+        var (model, arch, options) = (loaded.Model, loaded.Architecture, loaded.Options);
         var graph = PruneModel.Graph(model, options);
         // Fail on a bad parameter list or ratio list before any long work. When the sensitivity curves
         // choose the ratios, pruned_ratios is not used and only the parameters are checked.
-        var prunedParams = string.Join(",", section.PrunedParams);
+        var prunedParams = Parameters(ctx.Task.Family, section);
         bool choose = section.Sensitivity is { } s0 && (s0.TargetFlopsReduction > 0 || s0.MaxLoss > 0);
         IReadOnlyList<PruneTarget> targets = choose
-            ? PruningRatios.ExpandParameters(string.IsNullOrWhiteSpace(prunedParams) ? string.Join(",", RatioPresets.YoloHeadParameters) : prunedParams, graph)
-                .Select(p => new PruneTarget(p, 0)).ToList()
+            ? PruningRatios.ExpandParameters(prunedParams, graph).Select(p => new PruneTarget(p, 0)).ToList()
             : PruneModel.Targets(graph, prunedParams, section.PrunedRatios);
         foreach (var t in targets) graph.GroupOf(t.Parameter);
-        string ratioLabel = PruneModel.RatioLabel(section.PrunedRatios, targets.Count);
+        string ratioLabel = PruneModel.RatioLabel(section.PrunedRatios, targets);
 
-        double apBefore = ctx.Task.Evaluate(model.call).Primary;
+        double apBefore = ctx.Task.Evaluate(model).Primary;
         ctx.Progress.Info(string.Create(inv, $"prune: {ctx.Task.MetricName} before pruning = {apBefore * 100:F2}"));
 
         if (section.Sensitivity is { } sens)
         {
-            var evalTask = sens.ValImages > 0 ? DetectionTask.Create(ctx.Recipe, ctx.Progress.Info, sens.ValImages) : ctx.Task;
-            var outcome = PruneSensitivity.Run(model, arch, options, graph, targets.Select(t => t.Parameter).ToList(), sens, criterion,
-                m => evalTask.Evaluate(((YoloV3)m).call).Voc.MeanAp, ctx.StageDir, ctx.Resume, ctx.Progress, ctx.Cancel);
+            var evalTask = sens.ValImages > 0 ? ctx.Task.WithValidationLimit(sens.ValImages) : ctx.Task;
+            var outcome = PruneSensitivity.Run(model, () => ctx.Task.Family.CreateModel(arch, options), graph, targets.Select(t => t.Parameter).ToList(), sens, criterion,
+                m => evalTask.Evaluate(m).Primary, ctx.StageDir, ctx.Resume, ctx.Progress, ctx.Cancel);
             ctx.Progress.Info(outcome.Table);
             if (outcome.Chosen is { } chosen)
             {
@@ -71,7 +72,7 @@ public static class PruneStage
         var meta = PruneModel.Metadata(arch, result, criterion, inputMeta);
         PruneModel.Save(Path.Combine(ctx.StageDir, PrunedName), model, meta);
         model.eval();
-        double apPruned = ctx.Task.Evaluate(model.call).Primary;
+        double apPruned = ctx.Task.Evaluate(model).Primary;
         ctx.Progress.Info(string.Create(inv, $"prune: {ctx.Task.MetricName} right after pruning = {apPruned * 100:F2}"));
 
         var fineTune = section.FineTune;
@@ -79,12 +80,12 @@ public static class PruneStage
         string detail = $"{ratioLabel} {criterion}";
         if (fineTune.Iterations > 0)
         {
-            FineTune(ctx, input, section, model, meta);
+            FineTune(ctx, input, section, model, result.Options, meta);
             model.eval();
-            apFinal = ctx.Task.Evaluate(model.call).Primary;
+            apFinal = ctx.Task.Evaluate(model).Primary;
             ctx.Progress.Info(string.Create(inv, $"prune: {ctx.Task.MetricName} after fine-tuning = {apFinal * 100:F2}"));
             detail += string.Create(inv, $", fine-tune {fineTune.Iterations} it") +
-                (section.Distill is { } d ? $" (+{(d.Type == DistillKind.SplitDistill ? "split_distill" : "l2_distill")})" : "");
+                (section.Distill is { } d ? $" (+{DistillStage.TypeName(ctx.Task.Family.Distillation(d, options).Kind)})" : "");
         }
         var output = Path.Combine(ctx.StageDir, ModelName);
         PruneModel.Save(output, model, meta);
@@ -115,21 +116,20 @@ public static class PruneStage
     /// unpruned model when the section asks; ends with the best checkpoint's weights when the
     /// trainer evaluated, else the last.
     /// </summary>
-    private static void FineTune(StageContext ctx, StageInput input, PruneSection section, YoloV3 model, IReadOnlyDictionary<string, string> meta)
+    private static void FineTune(StageContext ctx, StageInput input, PruneSection section, torch.nn.Module model, Slim.Models.ModelOptions options, IReadOnlyDictionary<string, string> meta)
     {
         var settings = TrainSettings.From(ctx.Recipe.Train, section.FineTune) with
         {
             CheckpointInterval = Math.Max(10, section.FineTune.Iterations / 10),
         };
         var taskLoss = ctx.Task.Loss(model);
-        Func<double>? evaluate = settings.EvalInterval > 0 ? () => ctx.Task.Evaluate(model.call).Primary : null;
+        Func<double>? evaluate = settings.EvalInterval > 0 ? () => ctx.Task.Evaluate(model).Primary : null;
         var trainer = new Trainer(ctx.Progress);
         TrainResult run;
         if (section.Distill is { } d)
         {
-            var (teacher, _, _) = TrainStage.Load(TeacherCheckpoint(d, input));
-            using var teacherScope = teacher;
-            using var distiller = new Distiller(teacher, model, DistillOptions(d));
+            using var teacher = ModelCheckpoint.Load(TeacherCheckpoint(d, input), ctx.Task.Family);
+            using var distiller = new Distiller(teacher.Model, model, ctx.Task.Family.Distillation(d, options));
             using (var sample = ctx.Task.SampleInput()) distiller.Validate(sample);
             // The trainer saves the student's weights under their own names (plus any l2 adapters).
             var trained = distiller.TrainableModule;
@@ -156,15 +156,7 @@ public static class PruneStage
             "or an existing checkpoint file; to train a separate teacher use a distill stage");
     }
 
-    /// <summary>The recipe's distillation settings as the distillation module's options.</summary>
-    public static DistillationOptions DistillOptions(DistillSection d) => new()
-    {
-        Kind = d.Type == DistillKind.SplitDistill ? DistillationKind.Split : DistillationKind.L2,
-        Pairs = d.Pairs.Count == 0 ? FeaturePair.YoloOutputs : d.Pairs.Select(FeaturePair.Parse).ToList(),
-        Weight = d.Weight,
-        XyWeight = d.XyWeight,
-        WhWeight = d.WhWeight,
-        ObjWeight = d.ObjWeight,
-        ClsWeight = d.ClsWeight,
-    };
+    /// <summary>The section's pruned_params as one comma list, or the family's default when it names none.</summary>
+    public static string Parameters(Slim.Tasks.TaskFamily family, PruneSection section) =>
+        string.Join(",", section.PrunedParams.Count > 0 ? section.PrunedParams : family.DefaultPrunedParameters);
 }

@@ -9,11 +9,11 @@ namespace Slim.Pipeline;
 /// its quantized layers swapped in and finished for evaluation (fake quantization in eval mode),
 /// the parameters, the layer report and the AP before and after. Owns (and disposes) the model.
 /// </summary>
-public sealed class QuantRun(YoloV3 model, string architecture, ModelOptions options, QuantizationPlan plan,
+public sealed class QuantRun(Slim.Torch.torch.nn.Module model, string architecture, ModelOptions options, QuantizationPlan plan,
     QuantizationResult result, QuantSection section, double apBefore, double apAfter) : IDisposable
 {
     /// <summary>The fake-quantized model (eval mode).</summary>
-    public YoloV3 Model { get; } = model;
+    public Slim.Torch.torch.nn.Module Model { get; } = model;
     /// <summary>The registry architecture ("yolov3_mobilenet_v1").</summary>
     public string Architecture { get; } = architecture;
     /// <summary>The model options (pruned channel counts included).</summary>

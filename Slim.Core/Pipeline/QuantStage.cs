@@ -4,7 +4,9 @@ using Slim.Compression.Quantization;
 using Slim.Data;
 using Slim.Models;
 using Slim.Recipes;
+using Slim.Tasks;
 using Slim.Torch;
+using Slim.Training;
 using static Slim.Torch.torch;
 
 namespace Slim.Pipeline;
@@ -31,7 +33,7 @@ public static class QuantStage
         Directory.CreateDirectory(ctx.StageDir);
         var twinPath = Path.Combine(ctx.StageDir, TwinFileName);
         var quantPath = Path.Combine(ctx.StageDir, QuantFileName);
-        using (var twin = QuantTwin.Build(run.Model, run.Result, run.Architecture, run.Options))
+        using (var twin = QuantTwin.Build(ctx.Task.Family, run.Model, run.Result, run.Architecture, run.Options))
         {
             var meta = ctx.Task.Metadata(run.Architecture, run.Options);
             meta["quant.mode"] = RecipeBinder.EnumName(typeof(QuantMode), section.Mode);
@@ -78,12 +80,12 @@ public static class QuantStage
             // Checked before the float evaluation, so a typo fails at once.
             LayerSelector.CheckPatterns(options.NotQuant, model.named_modules().Select(m => m.name).Where(n => n.Length > 0).ToList());
             model.eval();
-            double before = ctx.Task.Evaluate(model.call).Primary;
+            double before = ctx.Task.Evaluate(model).Primary;
             QuantizationPlan plan = section.Mode == QuantMode.Aware
                 ? TrainAware(ctx, model, options, section)
                 : Calibrate(ctx, model, options, section);
             var result = QuantizationResult.ToFakeQuant(model, section.Mode, section.Algo);
-            double after = ctx.Task.Evaluate(model.call).Primary;
+            double after = ctx.Task.Evaluate(model).Primary;
             return new QuantRun(model, arch, modelOptions, plan, result, section, before, after);
         }
         catch
@@ -98,7 +100,7 @@ public static class QuantStage
     /// own) and loads the checkpoint, failing with the differences named when it was written for
     /// another architecture, width or class count.
     /// </summary>
-    private static (YoloV3 model, string architecture, ModelOptions options) LoadFloat(StageContext ctx, string checkpoint)
+    private static (torch.nn.Module model, string architecture, ModelOptions options) LoadFloat(StageContext ctx, string checkpoint)
     {
         if (!File.Exists(checkpoint))
             throw new QuantizationException($"{checkpoint}: no such checkpoint; give the float model to quantize (e.g. the train or prune stage's checkpoint)");
@@ -112,7 +114,7 @@ public static class QuantStage
                 throw new QuantizationException($"{checkpoint}: the checkpoint is a {saved} but the recipe's model is {arch}: give a checkpoint of the recipe's model (model.name) or change model.name");
             options = options with { ChannelOverrides = savedOptions.ChannelOverrides };
         }
-        var model = ModelRegistry.CreateDetector(arch, options);
+        var model = ctx.Task.Family.CreateModel(arch, options);
         try
         {
             ArchitectureCheck.VerifyAndLoad(model, checkpoint);
@@ -125,11 +127,11 @@ public static class QuantStage
         return (model, arch, options);
     }
 
-    private static QuantizationPlan TrainAware(StageContext ctx, YoloV3 model, QuantizationOptions options, QuantSection section)
+    private static QuantizationPlan TrainAware(StageContext ctx, torch.nn.Module model, QuantizationOptions options, QuantSection section)
     {
         QuantizationPlan plan;
         using (var sample = ctx.Task.SampleInput())
-            plan = AwareQuantizer.Prepare(model, options, x => model.call(x), sample);
+            plan = AwareQuantizer.Prepare(model, options, x => ctx.Task.Family.Forward(model, x), sample);
         int iterations = section.FineTune.Iterations;
         var settings = TrainSettings.From(ctx.Recipe.Train, section.FineTune) with
         {
@@ -155,45 +157,13 @@ public static class QuantStage
         return plan;
     }
 
-    private static QuantizationPlan Calibrate(StageContext ctx, YoloV3 model, QuantizationOptions options, QuantSection section)
-    {
-        var batches = CalibrationBatches(ctx, section.CalibrationBatches, out int count);
-        ctx.Progress.Info($"quant: calibrating ({QuantizationResult.AlgorithmName(section.Algo)}) on {count} batches of {ctx.Recipe.Train.BatchSize} training images");
-        var (plan, _) = PostTrainingQuantizer.Run(model, options, x => model.call(x), batches);
-        return plan;
-    }
-
-    /// <summary>
-    /// Up to <paramref name="wanted"/> full batches of training images in evaluation transforms
-    /// (resize only, dataset order). Only full batches: the avg algorithm averages per-batch
-    /// maxima, which a short last batch would bias.
-    /// </summary>
-    internal static IEnumerable<Tensor> CalibrationBatches(StageContext ctx, int wanted, out int count)
+    private static QuantizationPlan Calibrate(StageContext ctx, torch.nn.Module model, QuantizationOptions options, QuantSection section)
     {
         int batchSize = ctx.Recipe.Train.BatchSize;
-        int images = ctx.Task.Train.Samples.Count;
-        int full = images / batchSize;
-        if (full == 0)
-            throw new QuantizationException($"quant --mode post: no calibration data: the training set ({ctx.Task.Train.Source}) has {images} images, fewer than one batch of {batchSize} (train.batch_size); lower train.batch_size or add training images");
-        count = Math.Min(wanted, full);
-        if (count < wanted)
-            ctx.Progress.Info($"quant: the training set has {full} batches of {batchSize}; calibrating on {count} instead of {wanted} (quant.calibration_batches)");
-        var loader = new DetectionLoader(ctx.Task.Train, new DetectionLoaderOptions
-        {
-            BatchSize = batchSize,
-            InputSizes = new[] { ctx.Task.InputSize },
-            Train = false,
-            Seed = 0,
-            Workers = ctx.Recipe.Dataset.Workers,
-        });
-        return Images(loader, count);
-    }
-
-    private static IEnumerable<Tensor> Images(DetectionLoader loader, int count)
-    {
-        foreach (var batch in loader.GetEpoch(0).Take(count))
-            using (batch)
-                yield return batch.Images;
+        var batches = ctx.Task.CalibrationImages(section.CalibrationBatches, batchSize, m => ctx.Progress.Info($"quant: {m} (quant.calibration_batches)"));
+        ctx.Progress.Info($"quant: calibrating ({QuantizationResult.AlgorithmName(section.Algo)}) on up to {section.CalibrationBatches} batches of {batchSize} training images from {ctx.Task.TrainSource}");
+        var (plan, _) = PostTrainingQuantizer.Run(model, options, x => ctx.Task.Family.Forward(model, x), batches);
+        return plan;
     }
 
     /// <summary>"aware, 200 it, 40/45 layers int8" or "post kl, 10 batches, 40/45 layers int8".</summary>

@@ -4,11 +4,13 @@ using Slim.Torch;
 using Slim.Torch.Modules;
 using static Slim.Torch.torch;
 
+using Slim.Tasks;
+
 namespace Slim.Pipeline;
 
 /// <summary>
-/// The float twin of a fake-quantized detector: the registry model of the same architecture
-/// (so <see cref="TrainStage.Load"/> rebuilds it from its metadata) holding, for every quantized
+/// The float twin of a fake-quantized model: the family's model of the same architecture
+/// (so <see cref="Slim.Tasks.ModelCheckpoint.Load(string)"/> rebuilds it from its metadata) holding, for every quantized
 /// conv, the folded weight, and in place of the BatchNorm2d that was folded into it an
 /// identity-with-offset (scale 1, offset = folded bias, mean 0, var 1 − ε, so that
 /// (y − 0)/√(1 − ε + ε)·1 + b = y + b). Exporting the twin in FP32 and inserting
@@ -19,9 +21,9 @@ namespace Slim.Pipeline;
 public static class QuantTwin
 {
     /// <summary>Builds the twin of <paramref name="quantized"/> (a model finished by <see cref="QuantizationResult.ToFakeQuant"/>), in eval mode.</summary>
-    public static YoloV3 Build(nn.Module quantized, QuantizationResult result, string architecture, ModelOptions options)
+    public static nn.Module Build(Slim.Tasks.TaskFamily family, nn.Module quantized, QuantizationResult result, string architecture, ModelOptions options)
     {
-        var twin = ModelRegistry.CreateDetector(architecture, options);
+        var twin = family.CreateModel(architecture, options);
         try
         {
             using var scope = NewDisposeScope();

@@ -2,6 +2,8 @@ using System.Globalization;
 using System.Text.Json;
 using Slim.Analysis;
 using Slim.Recipes;
+using Slim.Tasks;
+using Slim.Training;
 
 namespace Slim.Pipeline;
 
@@ -33,7 +35,9 @@ public sealed class RecipeRunner
         // so a broken recipe leaves nothing half-written behind.
         if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any() && !resume)
             throw new SlimException($"run folder '{outDir}' is not empty: pass --resume to continue that run, or choose another --out");
-        var task = DetectionTask.Create(recipe, _progress.Info);
+        var family = TaskRegistry.For(recipe);
+        if (family.CheckRecipe(recipe) is { } problem) throw new SlimException(problem);
+        var task = family.CreateTask(recipe, _progress.Info);
         Preflight(recipe, task);
         PrepareFolder(outDir, resume);
         AtomicFile.WriteAllText(Path.Combine(outDir, "recipe.yml"), File.ReadAllText(recipePath));
@@ -44,8 +48,8 @@ public sealed class RecipeRunner
         var trainDir = StageDir(outDir, 0, "train");
         var baseline = RunOnce(trainDir, () =>
         {
-            var run = TrainStage.Run(recipe, task, trainDir, resume: true, _progress, cancel, description: "train baseline");
-            return new StageOutcome { Stage = "baseline", Detail = $"{recipe.Model.Name} ×{recipe.Model.Width.ToString(CultureInfo.InvariantCulture)}, {recipe.Model.InputSize} px, {recipe.Train.Iterations} it", Checkpoint = run.Checkpoint, Ap = run.Score.Primary };
+            var run = TrainStage.Run(task, trainDir, resume: true, _progress, cancel, description: "train baseline");
+            return new StageOutcome { Stage = "baseline", Detail = $"{family.Describe(recipe.Model)}, {recipe.Train.Iterations} it", Checkpoint = run.Checkpoint, Ap = run.Score.Primary };
         });
         rows.Add(Row(baseline, recipe));
 
@@ -98,7 +102,7 @@ public sealed class RecipeRunner
     }
 
     /// <summary>Builds the (untrained) model once and checks every stage's names against it.</summary>
-    private static void Preflight(Recipe recipe, DetectionTask task)
+    private static void Preflight(Recipe recipe, ITask task)
     {
         using var scope = Slim.Torch.torch.NewDisposeScope();
         using var model = task.CreateModel();
@@ -114,18 +118,20 @@ public sealed class RecipeRunner
                 {
                     case { Prune: { } p }:
                         graph ??= PruneModel.Graph(model, options);
-                        PruneModel.Targets(graph, string.Join(",", p.PrunedParams), p.PrunedRatios);
+                        var prunedParams = PruneStage.Parameters(task.Family, p);
+                        if (p.Sensitivity is { } sens && (sens.TargetFlopsReduction > 0 || sens.MaxLoss > 0))
+                            Slim.Compression.Pruning.PruningRatios.ExpandParameters(prunedParams, graph);
+                        else
+                            PruneModel.Targets(graph, prunedParams, p.PrunedRatios);
+                        if (p.Distill is { } pd) task.Family.Distillation(pd, options);
                         break;
                     case { Quant: { } q } when q.NotQuant.Count > 0:
                         Slim.Compression.Quantization.LayerSelector.CheckPatterns(q.NotQuant, modulePaths);
                         break;
                     case { Distill: { } d }:
-                        foreach (var pair in d.Pairs)
-                        {
-                            var fp = Slim.Compression.Distillation.FeaturePair.Parse(pair);
+                        foreach (var fp in task.Family.Distillation(d, options).Pairs)
                             if (!modulePaths.Contains(fp.Student))
-                                throw new SlimException($"distill pair '{pair}': the student has no module '{fp.Student}'{Slim.Common.Suggest.NearestClause(fp.Student, modulePaths)}");
-                        }
+                                throw new SlimException($"distill pair '{fp}': the student has no module '{fp.Student}'{Slim.Common.Suggest.NearestClause(fp.Student, modulePaths)}");
                         if (d.Teacher is not ("baseline" or "train") && !File.Exists(d.Teacher))
                             throw new SlimException($"teacher checkpoint '{d.Teacher}' not found (use baseline, train, or a checkpoint path)");
                         break;
@@ -138,7 +144,7 @@ public sealed class RecipeRunner
         }
     }
 
-    private RunReport Finish(string outDir, Recipe recipe, DetectionTask task, List<StageReport> rows)
+    private RunReport Finish(string outDir, Recipe recipe, ITask task, List<StageReport> rows)
     {
         var report = new RunReport
         {
@@ -191,10 +197,10 @@ public sealed class RecipeRunner
 
     private static StageReport Row(StageOutcome o, Recipe recipe)
     {
-        var (model, _, options) = TrainStage.Load(o.Checkpoint);
-        using (model)
+        using (var loaded = ModelCheckpoint.Load(o.Checkpoint))
         {
-            var stats = ModelStats.Compute(model, new long[] { 1, options.InChannels, options.InputSize, options.InputSize });
+            var options = loaded.Options;
+            var stats = ModelStats.Compute(loaded.Model, new long[] { 1, options.InChannels, options.InputSize, options.InputSize }, x => loaded.Forward(x));
             return new StageReport
             {
                 Stage = o.Stage,

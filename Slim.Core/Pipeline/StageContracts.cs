@@ -1,20 +1,22 @@
 using Slim.Recipes;
+using Slim.Tasks;
+using Slim.Training;
 
 namespace Slim.Pipeline;
 
 /// <summary>What every stage of a run gets: the recipe, the task, its own folder and the run's controls.</summary>
 /// <param name="Recipe">The validated recipe.</param>
-/// <param name="Task">Datasets, loss and evaluation of the recipe.</param>
+/// <param name="Task">The recipe's model family bound to its data: model factory, batches, loss, metric, export.</param>
 /// <param name="StageDir">The stage's own folder (created by the runner); artefacts go here, written atomically.</param>
 /// <param name="Resume">Continue an interrupted stage from its checkpoints in StageDir.</param>
 /// <param name="Progress">Where progress and information lines go.</param>
 /// <param name="Cancel">Ctrl+C: save what can be saved, then throw OperationCanceledException.</param>
-public sealed record StageContext(Recipe Recipe, DetectionTask Task, string StageDir, bool Resume, IProgressSink Progress, CancellationToken Cancel);
+public sealed record StageContext(Recipe Recipe, ITask Task, string StageDir, bool Resume, IProgressSink Progress, CancellationToken Cancel);
 
 /// <summary>The models a stage starts from.</summary>
-/// <param name="Checkpoint">The previous stage's model (rebuildable from its metadata with TrainStage.Load).</param>
+/// <param name="Checkpoint">The previous stage's model (rebuildable from its metadata with ModelCheckpoint.Load).</param>
 /// <param name="BaselineCheckpoint">The trained baseline (the default distillation teacher).</param>
-/// <param name="BaselineAp">The baseline's AP (the recipe's metric, 0-1).</param>
+/// <param name="BaselineAp">The baseline's score (the task's metric, 0-1).</param>
 public sealed record StageInput(string Checkpoint, string BaselineCheckpoint, double BaselineAp);
 
 /// <summary>What a stage produced; the runner writes it as the stage's result.json and reports it.</summary>
@@ -24,7 +26,7 @@ public sealed record StageOutcome
     public required string Stage { get; init; }
     /// <summary>One line saying what was done ("r578 l1_norm, fine-tune 300 it, distilled").</summary>
     public required string Detail { get; init; }
-    /// <summary>The stage's output model, loadable with TrainStage.Load (for quant: the float twin with folded weights).</summary>
+    /// <summary>The stage's output model, loadable with ModelCheckpoint.Load (for quant: the float twin with folded weights).</summary>
     public required string Checkpoint { get; init; }
     /// <summary>AP of the output model in libtorch (for quant: of the fake-quantized model).</summary>
     public required double Ap { get; init; }

@@ -1,12 +1,13 @@
 using System.Globalization;
 using Slim.Export;
 using Slim.Recipes;
+using Slim.Tasks;
 using static Slim.Torch.torch;
 
 namespace Slim.Pipeline;
 
 /// <summary>
-/// The verify stage: each exported model's AP in ONNX Runtime on the validation images, its latency
+/// The verify stage: each exported model's metric (the task's: AP, top-1 …) in ONNX Runtime on the validation images, its latency
 /// (batch 1, median after warm-up, at the section's thread count) and size, compared with the baseline
 /// AP. Writes verify.json into the stage folder and returns the outcome; it does not throw on a failed
 /// check (see <see cref="VerifyOutcome.ThrowIfFailed"/>). The caller decides whether to run it at all
@@ -43,9 +44,9 @@ public static class VerifyStage
         {
             ctx.Cancel.ThrowIfCancellationRequested();
             if (!File.Exists(path)) throw new FileNotFoundException($"verify: the {precision} model {path} does not exist", path);
-            var score = ctx.Task.EvaluateOnnx(path, section.Threads, ExportStage.InputName);
+            var score = ctx.Task.EvaluateOnnx(path, section.Threads);
             ctx.Cancel.ThrowIfCancellationRequested();
-            var sample = OnnxDetector.Open(path, ExportStage.InputName).Inputs(sampleImage, null);
+            var sample = ctx.Task.OnnxInputs(path, sampleImage);
             var latency = runner.MeasureLatency(path, sample, section.Threads, section.WarmupRuns, section.LatencyRuns);
             double drop = baseline - score.Primary;
             // A drop equal to the tolerance passes; the epsilon absorbs the rounding of AP sums.

@@ -70,6 +70,10 @@ public sealed class ModelSection
     [Bounds(32, 4096)]
     public int InputSize { get; set; } = 608;
 
+    [Doc("Input image channels; 0 takes the dataset's (1 for fashion_mnist, 3 for RGB images). 3 on fashion_mnist repeats the gray plane.")]
+    [Bounds(0, 3)]
+    public int InChannels { get; set; }
+
     [Doc("Checkpoint to start from instead of random weights (optional).")]
     public string? Checkpoint { get; set; }
 }
@@ -81,12 +85,13 @@ public enum DatasetFormat
     Voc,
     [Key("synthetic")] Synthetic,
     FashionMnist,
+    ImageFolder,
 }
 
 /// <summary>The data.</summary>
 public sealed class DatasetSection : IValidatedRecipe
 {
-    [Doc("coco, voc, synthetic (generated offline into root) or fashion_mnist (classification).")]
+    [Doc("coco, voc, synthetic (generated offline into root), or for classifiers fashion_mnist or image_folder (root/train/<class>/*.jpg, root/val/<class>/*.jpg).")]
     public DatasetFormat Format { get; set; } = DatasetFormat.Synthetic;
 
     [Doc("Dataset folder (relative paths are relative to the working directory).")]
@@ -98,10 +103,10 @@ public sealed class DatasetSection : IValidatedRecipe
     [Doc("coco: validation annotations json, relative to root.")]
     public string ValAnnotations { get; set; } = "annotations/instances_val.json";
 
-    [Doc("coco: training images folder, relative to root.")]
+    [Doc("coco: training images folder; image_folder: the training split folder; relative to root.")]
     public string TrainImages { get; set; } = "train";
 
-    [Doc("coco: validation images folder, relative to root.")]
+    [Doc("coco: validation images folder; image_folder: the validation split folder; relative to root.")]
     public string ValImages { get; set; } = "val";
 
     [Doc("voc: training image list, relative to root.")]
@@ -119,6 +124,10 @@ public sealed class DatasetSection : IValidatedRecipe
     [Doc("Evaluate on at most this many validation images (0 = all).")]
     [Bounds(0, int.MaxValue)]
     public int ValSubset { get; set; }
+
+    [Doc("Train on the first this many training images only (0 = all); for quick runs.")]
+    [Bounds(0, int.MaxValue)]
+    public int TrainSubset { get; set; }
 
     [Doc("Background threads preparing batches.")]
     [Bounds(0, 64)]

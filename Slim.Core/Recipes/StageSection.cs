@@ -36,10 +36,10 @@ public sealed class PruneSection
     [Doc("l1_norm, geometry_median (FPGM) or bn_scale.")]
     public PruneCriterion Criterion { get; set; } = PruneCriterion.L1Norm;
 
-    [Doc("Parameter names or globs of the conv weights to prune, e.g. 'yolo_block.*.conv.weights'.")]
-    public List<string> PrunedParams { get; set; } = new() { "yolo_block.*.conv.weights" };
+    [Doc("Parameter names or globs of the conv weights to prune, e.g. 'yolo_block.*.conv.weights' or '*' (every conv); empty: the family's (the YOLO head for detectors, every conv for classifiers).")]
+    public List<string> PrunedParams { get; set; } = new();
 
-    [Doc("One ratio per parameter, one ratio for all, or a preset (r578, sensity).")]
+    [Doc("One ratio per parameter, one ratio for all, a preset (r578, sensity), or 'flops:0.3': one ratio over the parameters' groups, found so the GFLOPs drop 30%.")]
     public string PrunedRatios { get; set; } = "r578";
 
     [Doc("Run a sensitivity analysis first (and optionally choose the ratios from it).")]
@@ -77,6 +77,7 @@ public enum DistillKind
 {
     L2Distill,
     SplitDistill,
+    SoftLabel,
 }
 
 /// <summary>Knowledge distillation settings.</summary>
@@ -92,14 +93,18 @@ public sealed class DistillSection
     [Bounds(0, int.MaxValue)]
     public int? TeacherIterations { get; set; }
 
-    [Doc("l2_distill (feature maps) or split_distill (fine-grained YOLO).")]
-    public DistillKind Type { get; set; } = DistillKind.SplitDistill;
+    [Doc("l2_distill (feature maps), split_distill (fine-grained YOLO, detectors) or soft_label (KL of softened logits, classifiers); unset: the family's (split_distill for detectors, soft_label for classifiers).")]
+    public DistillKind? Type { get; set; }
+
+    [Doc("soft_label: softmax temperature T; the loss is T² · KL(softmax(teacher/T) ‖ softmax(student/T)).")]
+    [Bounds(0.01, 100)]
+    public double Temperature { get; set; } = 4.0;
 
     [Doc("Overall weight of the distillation loss added to the task loss.")]
     [Bounds(0, 1e6)]
     public double Weight { get; set; } = 1.0;
 
-    [Doc("l2_distill: pairs 'teacher_path:student_path' of module paths (default: the three head outputs).")]
+    [Doc("Pairs 'teacher_path:student_path' of module paths (default: detectors the three head outputs; classifiers fc (soft_label) or pool (l2_distill)).")]
     public List<string> Pairs { get; set; } = new();
 
     [Doc("split_distill: weight of the xy term.")]

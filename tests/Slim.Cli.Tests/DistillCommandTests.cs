@@ -13,7 +13,7 @@ public class DistillCommandTests(TinyRecipeFixture fx) : IClassFixture<TinyRecip
         var (code, error) = TinyRecipeFixture.Slim("distill", fx.RecipeFile, "--checkpoint", fx.Baseline, "--teacher", fx.Baseline,
             "--type", "split_distill", "--iterations", "2", "--out", outDir);
         Assert.True(code == 0, error);
-        var (student, _, _) = TrainStage.Load(Path.Combine(outDir, DistillStage.StudentFileName));
+        var (student, _, _) = TestCheckpoints.Load(Path.Combine(outDir, DistillStage.StudentFileName));
         student.Dispose();
     }
 

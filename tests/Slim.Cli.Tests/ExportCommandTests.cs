@@ -29,7 +29,7 @@ public sealed class CliExportRun : IDisposable
         var recipe = RecipeLoader.Load<Recipe>(RecipePath, Array.Empty<string>());
         var task = DetectionTask.Create(recipe);
         ClassNames = task.ClassNames;
-        Checkpoint = TrainStage.Run(recipe, task, Path.Combine(Dir, "train"), false, NullProgress.Instance, CancellationToken.None).Checkpoint;
+        Checkpoint = TrainStage.Run(task, Path.Combine(Dir, "train"), false, NullProgress.Instance, CancellationToken.None).Checkpoint;
         ValImages = Path.Combine(Dir, "data", "coco", "images");
     }
 
@@ -70,7 +70,7 @@ public class ExportCommandTests(CliExportRun run) : IClassFixture<CliExportRun>
         Assert.Equal((int)ExitCode.Ok, CliExportRun.Slim("export", "--checkpoint", run.Checkpoint, "--out", bare));
         var meta = OnnxExporter.Load(Path.Combine(bare, ExportStage.Fp32FileName)).MetadataProps.ToDictionary(p => p.Key, p => p.Value);
         Assert.Equal("[-1,3,64,64]", meta["input_shape"]);
-        Assert.Equal(string.Join("\n", run.ClassNames), meta[ExportStage.ClassNamesKey]);
+        Assert.Equal(string.Join("\n", run.ClassNames), meta[ExportModelInfo.ClassNamesKey]);
 
         // In-graph decoding and NMS, from the recipe key or the flag.
         foreach (var args in new[] { new[] { "export", run.RecipePath, "-o", "export.postprocess=true" }, new[] { "export", "--postprocess" } })

@@ -78,7 +78,7 @@ public class PruneCommandTests(ITestOutputHelper output) : IDisposable
         var (code, stderr) = PruneCliSupport.Invoke("prune", "--model", "yolov3_mobilenet_v1", "--num-classes", "3", "--width", "0.25",
             "--input-size", "64", "--pruned-params", "yolo_block.*", "--pruned-ratios", "0.5", "--criterion", "geometry_median", "--out", outFile);
         Assert.True(code == 0, stderr);
-        var (model, arch, options) = Slim.Pipeline.TrainStage.Load(outFile);
+        var (model, arch, options) = TestCheckpoints.Load(outFile);
         using (model)
         {
             Assert.Equal("yolov3_mobilenet_v1", arch);

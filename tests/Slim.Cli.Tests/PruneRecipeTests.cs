@@ -35,7 +35,7 @@ public sealed class TinyPruneRecipe : IDisposable
             """);
         var recipe = Load();
         var task = DetectionTask.Create(recipe);
-        Checkpoint = TrainStage.Run(recipe, task, Path.Combine(Dir, "train"), false, NullProgress.Instance, default).Checkpoint;
+        Checkpoint = TrainStage.Run(task, Path.Combine(Dir, "train"), false, NullProgress.Instance, default).Checkpoint;
     }
 
     public Recipe Load() => RecipeLoader.Load<Recipe>(RecipeFile);
@@ -65,10 +65,10 @@ public class PruneRecipeTests(TinyPruneRecipe fixture, ITestOutputHelper output)
         var (code, stderr) = PruneCliSupport.Invoke("prune", fixture.RecipeFile, "--checkpoint", fixture.Checkpoint, "--out", outDir);
         output.WriteLine(stderr);
         Assert.True(code == 0, stderr);
-        foreach (var f in new[] { PruneStage.PrunedName, PruneStage.ModelName, Slim.Pipeline.Trainer.LastName, PruneStage.LayersName })
+        foreach (var f in new[] { PruneStage.PrunedName, PruneStage.ModelName, Slim.Training.Trainer.LastName, PruneStage.LayersName })
             Assert.True(File.Exists(Path.Combine(outDir, f)), $"{f} missing");
         Assert.Contains("yolo_block.0.0.0.conv", File.ReadAllText(Path.Combine(outDir, PruneStage.LayersName)));
-        var (model, _, options) = TrainStage.Load(Path.Combine(outDir, PruneStage.ModelName));
+        var (model, _, options) = TestCheckpoints.Load(Path.Combine(outDir, PruneStage.ModelName));
         using (model) Assert.Equal(18, options.ChannelOverrides.Count);
     }
 

@@ -25,7 +25,7 @@ public sealed class TinyRecipeFixture : IDisposable
             """);
         var recipe = RecipeLoader.Load<Recipe>(RecipeFile);
         var task = DetectionTask.Create(recipe);
-        Baseline = TrainStage.Run(recipe, task, Path.Combine(Root, "train"), false, NullProgress.Instance, default).Checkpoint;
+        Baseline = TrainStage.Run(task, Path.Combine(Root, "train"), false, NullProgress.Instance, default).Checkpoint;
     }
 
     public string Root { get; }

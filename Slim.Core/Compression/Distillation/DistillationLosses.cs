@@ -27,6 +27,25 @@ public static class DistillationLosses
     }
 
     /// <summary>
+    /// Soft-label distillation of logits: T² · Σ_c p_t (log p_t − log p_s) averaged over the N rows,
+    /// with p = softmax(logits / T) (KL divergence of the student's softened distribution from the
+    /// teacher's, Hinton et al.). Both tensors are [N, C] of the same shape.
+    /// </summary>
+    public static Tensor SoftLabel(Tensor student, Tensor teacher, double temperature)
+    {
+        ArgumentNullException.ThrowIfNull(student);
+        ArgumentNullException.ThrowIfNull(teacher);
+        if (student.dim() != 2 || !student.shape.SequenceEqual(teacher.shape))
+            throw new DistillationException($"soft-label distillation: student logits {Shape(student)} and teacher logits {Shape(teacher)} must both be [N, classes] of the same shape");
+        if (!(temperature > 0)) throw new DistillationException($"soft-label distillation: temperature {temperature} must be > 0");
+        using var scope = NewDisposeScope();
+        var logPt = (teacher.detach() / temperature).log_softmax(1);
+        var logPs = (student / temperature).log_softmax(1);
+        var kl = (logPt.exp() * (logPt - logPs)).sum(1).mean();
+        return (kl * (temperature * temperature)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
     /// Fine-grained YOLOv3 distillation of one output scale, after PaddleDetection's
     /// <c>split_distill</c>. Both tensors are raw head outputs [N, A·(5+C), H, W]; for anchor a,
     /// channel a·(5+C)+k holds k = 0: tx, 1: ty, 2: tw, 3: th, 4: objectness, 5…: class logits.

@@ -10,6 +10,12 @@ public enum DistillationKind
 
     /// <summary>Fine-grained YOLOv3 distillation of the head outputs split into xy, wh, objectness and class parts (PaddleDetection's <c>split_distill</c>).</summary>
     Split,
+
+    /// <summary>
+    /// Soft-label distillation of logits [N, C] (Hinton et al. 2015): T² · KL(softmax(t/T) ‖ softmax(s/T)),
+    /// averaged over the batch; the T² keeps the gradient scale independent of the temperature.
+    /// </summary>
+    SoftLabel,
 }
 
 /// <summary>What the student's objectness logit is trained towards in <see cref="DistillationKind.Split"/>.</summary>
@@ -38,6 +44,9 @@ public sealed record DistillationOptions
     /// <summary>Feature pairs; for split each pair is one output scale of the head. Default: <see cref="FeaturePair.YoloOutputs"/>.</summary>
     public IReadOnlyList<FeaturePair> Pairs { get; init; } = FeaturePair.YoloOutputs;
 
+    /// <summary>Soft-label: the softmax temperature T (&gt; 0); higher spreads the teacher's probabilities.</summary>
+    public double Temperature { get; init; } = 4.0;
+
     /// <summary>Anchors per output scale (split only): channels are laid out as anchors × (5 + classes).</summary>
     public int Anchors { get; init; } = 3;
 
@@ -64,7 +73,9 @@ public sealed record DistillationOptions
         CheckWeight(nameof(WhWeight), WhWeight);
         CheckWeight(nameof(ObjWeight), ObjWeight);
         CheckWeight(nameof(ClsWeight), ClsWeight);
-        if (!Enum.IsDefined(Kind)) throw new DistillationException($"distillation: unknown kind {Kind}; use L2 or Split");
+        if (!Enum.IsDefined(Kind)) throw new DistillationException($"distillation: unknown kind {Kind}; use L2, Split or SoftLabel");
+        if (!(double.IsFinite(Temperature) && Temperature > 0))
+            throw new DistillationException($"distillation: temperature is {Temperature.ToString(CultureInfo.InvariantCulture)}; it must be a finite number > 0 (e.g. 4)");
         if (!Enum.IsDefined(ObjectnessTarget)) throw new DistillationException($"distillation: unknown objectness target {ObjectnessTarget}");
         if (Anchors < 1) throw new DistillationException($"distillation: anchors is {Anchors}; it must be at least 1 (YOLOv3 uses 3 per scale)");
         if (Pairs is null || Pairs.Count == 0) throw new DistillationException("distillation: no feature pairs; give at least one 'teacher_path:student_path' (default: yolo_output.0/1/2)");

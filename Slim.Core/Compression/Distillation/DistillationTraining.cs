@@ -1,4 +1,4 @@
-using Slim.Pipeline;
+using Slim.Training;
 using Slim.Torch;
 
 namespace Slim.Compression.Distillation;

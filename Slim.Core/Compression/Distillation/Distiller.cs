@@ -14,7 +14,7 @@ namespace Slim.Compression.Distillation;
 /// <see cref="TrainableModule"/> (the student plus adapters), and per step, inside
 /// <see cref="Capture"/>, run the student (the task loss does), then <see cref="Loss"/> runs the
 /// teacher on the same input and pairs the features. <see cref="DistillationTraining.WithDistillation{TBatch}"/>
-/// does the per-step part for the <see cref="Slim.Pipeline.Trainer"/>.
+/// does the per-step part for the <see cref="Slim.Training.Trainer"/>.
 /// </para>
 /// The teacher and student stay the caller's (not disposed here); the adapters are the distiller's.
 /// Create the distiller after pruning: hooks sit on the module instances found at construction.
@@ -141,6 +141,12 @@ public sealed class Distiller : IDisposable
                 DistillationLosses.CheckHeadLayout(s, t, Options.Anchors, Options.Pairs[i].Student, Options.Pairs[i].Teacher);
                 continue;
             }
+            if (Options.Kind == DistillationKind.SoftLabel)
+            {
+                if (s.dim() != 2 || !s.shape.SequenceEqual(t.shape))
+                    throw new DistillationException($"distillation pair {i} ('{Options.Pairs[i]}'): soft_label needs logits [N, classes] of one shape on both sides; teacher gives {DistillationLosses.Shape(t)}, student {DistillationLosses.Shape(s)}");
+                continue;
+            }
             CheckL2Pair(i, s, t);
             long sc = s.shape[1], tc = t.shape[1];
             var existing = Adapter(i);
@@ -212,6 +218,17 @@ public sealed class Distiller : IDisposable
                 if (adapter is null && s.shape[1] != t.shape[1])
                     throw new DistillationException($"distillation pair {i} ('{Options.Pairs[i]}'): channel counts differ ({t.shape[1]} teacher, {s.shape[1]} student) but Validate saw them equal");
                 var term = DistillationLosses.L2(adapter is null ? s : adapter.call(s), t);
+                sum = sum is null ? term : sum + term;
+            }
+            total = sum! * Options.Weight;
+        }
+        else if (Options.Kind == DistillationKind.SoftLabel)
+        {
+            Tensor? sum = null;
+            for (int i = 0; i < Options.Pairs.Count; i++)
+            {
+                var (s, t) = Features(i, "Loss");
+                var term = DistillationLosses.SoftLabel(s, t, Options.Temperature);
                 sum = sum is null ? term : sum + term;
             }
             total = sum! * Options.Weight;

@@ -12,11 +12,14 @@ public static class UniformPruning
     /// <summary>
     /// The smallest ratio (to within <paramref name="tolerance"/>) whose MACs reduction reaches
     /// <paramref name="targetReduction"/>. Each group is named by its first producing conv weight.
+    /// With <paramref name="parameters"/>, only the groups of those conv weights are pruned.
     /// </summary>
-    public static UniformPruningResult Search(ChannelDependencyGraph graph, double targetReduction, double tolerance = 1e-3)
+    public static UniformPruningResult Search(ChannelDependencyGraph graph, double targetReduction, double tolerance = 1e-3,
+        IReadOnlyCollection<string>? parameters = null)
     {
         if (!(targetReduction > 0 && targetReduction < 1)) throw new PruningException($"target FLOPs reduction {targetReduction} is outside (0, 1)");
-        var groups = graph.PrunableGroups.Where(g => g.SourceParameters.Any()).ToList();
+        var ids = parameters?.Select(p => graph.GroupOf(p).Id).ToHashSet();
+        var groups = graph.PrunableGroups.Where(g => g.SourceParameters.Any() && (ids is null || ids.Contains(g.Id))).ToList();
         if (groups.Count == 0) throw new PruningException("the model has no prunable convolution");
         double full = PruningFlops.Macs(graph);
         double Reduction(double r) => 1 - PruningFlops.Macs(graph, PruningFlops.Fractions(graph,

@@ -1,3 +1,4 @@
+using Slim.Pipeline;
 using Slim.Detection;
 using Spectre.Console;
 
@@ -87,15 +88,15 @@ public sealed class CocoJsonAndTableTests : IDisposable
     public void TablesShowEveryStatAndClass()
     {
         var e = CocoEvaluator.Evaluate(new[] { new GroundTruthBox(1, 0, 0, 0, 10, 10) }, new[] { new DetectedBox(1, 0, 0.9f, 0, 0, 10, 10) });
-        var text = Render(ApTable.Coco(e));
+        var text = Render(ApTable.Coco(e).ToSpectre());
         foreach (var name in CocoEvaluation.StatNames) Assert.Contains(name, text);
         Assert.Contains("1.000", text);
         Assert.Contains("-1", text);
-        var per = Render(ApTable.CocoPerClass(e, new Dictionary<int, string> { [0] = "cat" }));
+        var per = Render(ApTable.CocoPerClass(e, new Dictionary<int, string> { [0] = "cat" }).ToSpectre());
         Assert.Contains("cat", per);
         var voc = VocEvaluator.Evaluate(new[] { new GroundTruthBox(1, 0, 0, 0, 9, 9), new GroundTruthBox(1, 1, 20, 20, 29, 29) },
             new[] { new DetectedBox(1, 0, 0.9f, 0, 0, 9, 9) });
-        var vt = Render(ApTable.Voc(voc, new Dictionary<int, string> { [0] = "cat", [1] = "dog" }));
+        var vt = Render(ApTable.Voc(voc, new Dictionary<int, string> { [0] = "cat", [1] = "dog" }).ToSpectre());
         Assert.Contains("dog", vt);
         Assert.Contains("mAP", vt);
         Assert.Contains("0.500", vt);

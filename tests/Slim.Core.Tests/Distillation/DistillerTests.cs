@@ -237,7 +237,7 @@ public class DistillerTests
         var step = DistillationTraining.WithDistillation<Batch>(b =>
         {
             var outs = student.call(b.X);
-            return new Slim.Pipeline.LossParts(outs[0].square().mean(), new Dictionary<string, Tensor>());
+            return new Slim.Training.LossParts(outs[0].square().mean(), new Dictionary<string, Tensor>());
         }, d, b => b.X);
         var batch = new Batch(x.alias());
         void Step()

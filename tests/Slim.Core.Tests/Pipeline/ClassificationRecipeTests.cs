@@ -57,86 +57,74 @@ public class ClassificationRecipeTests(ITestOutputHelper output) : IDisposable
             if (r.Stages[0].Prune is { } p)
             {
                 Assert.Equal(new[] { "*" }, p.PrunedParams);
-                Assert.StartsWith(ClassificationPipeline.FlopsRatioPrefix, p.PrunedRatios);
+                Assert.StartsWith(PruneModel.FlopsRatioPrefix, p.PrunedRatios);
                 Assert.Contains(header, l => l.Contains("pruned_params: [\"*\"]"));
             }
         }
     }
 
-    private Recipe Tiny(string stages) => RecipeLoader.Parse<Recipe>($$"""
+    private static Recipe Tiny(string stages, string extra = "") => RecipeLoader.Parse<Recipe>($$"""
         name: tiny_run
         seed: 2
         threads: 1
         model: {name: mobilenet_v1, width: 0.25, input_size: 32}
-        dataset: {format: fashion_mnist, root: /usr/share/datasets/fashion-mnist, val_subset: 100, workers: 1}
+        dataset: {format: fashion_mnist, root: /usr/share/datasets/fashion-mnist, val_subset: 100, train_subset: 320, workers: 1}
         train: {iterations: 20, batch_size: 16, optimizer: adam, lr: 0.005, warmup_steps: 0, schedule: constant, augment: false, metric: top1}
         {{(stages.Length == 0 ? "stages: []" : "stages:\n" + stages)}}
+        {{extra}}
         """);
 
     [Fact]
-    public void RunRecipeTrainsPrunesAndQuantizesAndWritesTheReport()
+    public void OneRunnerTrainsPrunesDistillsQuantizesExportsAndVerifiesAClassifier()
     {
-        if (!ClassificationFixture.Available)
-        {
-            output.WriteLine($"skipped: Fashion-MNIST is not installed in {FashionMnist.DefaultDirectory}");
-            return;
-        }
+        Assert.True(ClassificationFixture.Available, $"Fashion-MNIST is not installed in {FashionMnist.DefaultDirectory} (Debian package dataset-fashion-mnist)");
         var recipe = Tiny("""
               - prune: {pruned_params: ["*"], pruned_ratios: "flops:0.5", fine_tune: {iterations: 5}}
+              - distill: {teacher: baseline, fine_tune: {iterations: 5}}
               - quant: {mode: aware, freeze_bn_at: 0.5, fine_tune: {iterations: 6}}
-            """);
+            """, "verify: {baseline: {max_drop: 1.0}, latency_runs: 2, warmup_runs: 1}");
+        var yml = Path.Combine(_dir, "tiny.yml");
+        File.WriteAllText(yml, "name: tiny_run\n");
         long live = Tensor.LiveCount;
-        var rows = ClassificationPipeline.RunRecipe(recipe, _dir, NullProgress.Instance, default, new ClassificationTaskOptions { TrainSubset = 320 });
+        var report = new RecipeRunner().Run(recipe, yml, Path.Combine(_dir, "run"), resume: false);
         Assert.Equal(live, Tensor.LiveCount);
-        foreach (var r in rows) output.WriteLine($"{r.Stage}: {r.Detail}; top-1 {r.Ap:P1}, GFLOPs {r.Gflops:F5}, params {r.Parameters}, {r.SizeMiB:F4} MiB");
+        var rows = report.Stages;
+        foreach (var r in rows) output.WriteLine($"{r.Stage}: {r.Detail}; top-1 {r.Ap:P1} / ORT {r.OrtAp:P1}, GFLOPs {r.Gflops:F5}, params {r.Parameters}, {r.SizeMiB:F4} MiB, {r.LatencyMs:F3} ms");
 
-        Assert.Equal(new[] { "baseline", "prune", "quant" }, rows.Select(r => r.Stage));
-        Assert.InRange(rows[1].Gflops!.Value / rows[0].Gflops!.Value, 0.47, 0.505);
-        Assert.Equal(rows[1].Gflops, rows[2].Gflops);
-        Assert.Equal(rows[1].Parameters, rows[2].Parameters);
-        Assert.True(rows[2].SizeMiB < rows[1].SizeMiB * 0.4, "INT8 weights should take about a quarter of the float size");
-        Assert.All(rows, r => Assert.InRange(r.Ap!.Value, 0, 1));
-        Assert.All(rows, r => Assert.True(File.Exists(r.Checkpoint), r.Checkpoint));
-        Assert.StartsWith(Path.Combine(_dir, "01_prune"), rows[1].Checkpoint);
-        Assert.Equal(Path.Combine(_dir, "02_quant", ClassificationPipeline.QuantizedName), rows[2].Checkpoint);
-        Assert.True(File.Exists(Path.Combine(_dir, "02_quant", ClassificationPipeline.QuantizationFileName)));
-        // Classifiers write the detection quant stage's format, so one reader (and `slim export`) serves both.
-        var specs = QuantStage.ReadQuantizationFile(Path.Combine(_dir, "02_quant", ClassificationPipeline.QuantizationFileName));
-        Assert.NotEmpty(specs);
-        Assert.All(specs.Values, q => Assert.True(q.InputScale > 0 && q.WeightScales.All(w => w > 0), q.ModulePath));
-
-        // The quant stage started from the pruned model: its twin has the pruned widths.
-        var (twin, _, options) = ClassificationPipeline.Load(rows[2].Checkpoint);
-        using (twin) Assert.Equal(ClassificationPipeline.Load(rows[1].Checkpoint).Options, options);
-
-        var report = RunReport.FromJson(File.ReadAllText(Path.Combine(_dir, "report.json")));
-        Assert.Equal(rows.Select(r => r.Stage), report.Stages.Select(s => s.Stage));
+        Assert.Equal(new[] { "baseline", "prune", "distill", "quant", "onnx fp32", "onnx int8" }, rows.Select(r => r.Stage));
         Assert.Equal("top-1 accuracy", report.Metric);
-        Assert.Contains("| prune |", File.ReadAllText(Path.Combine(_dir, "report.md")));
+        Assert.InRange(rows[1].Gflops!.Value / rows[0].Gflops!.Value, 0.47, 0.505);
+        Assert.Contains("soft_label from baseline", rows[2].Detail);
+        Assert.Equal(rows[1].Gflops, rows[3].Gflops);
+        // FP32 ONNX is the distilled float model (the quant stage's input); INT8 ONNX is the fake-quantized one.
+        Assert.Equal(rows[2].Ap!.Value, rows[4].OrtAp!.Value, 9);
+        Assert.True(Math.Abs(rows[5].OrtAp!.Value - rows[3].Ap!.Value) <= 0.005, $"INT8 ORT {rows[5].OrtAp} vs fake-quant {rows[3].Ap}");
+        Assert.True(rows[5].OnnxSizeMiB < rows[4].OnnxSizeMiB * 0.5);
+        Assert.True(File.Exists(Path.Combine(_dir, "run", "stages", "03_quant", QuantStage.QuantFileName)));
+        Assert.Contains("| distill |", File.ReadAllText(Path.Combine(_dir, "run", "report.md")));
+
+        // A second runner over the finished folder skips every stage and gives the same report.
+        var again = new RecipeRunner().Run(recipe, yml, Path.Combine(_dir, "run"), resume: true);
+        Assert.Equal(report.ToJson(), again.ToJson());
     }
 
     [Fact]
-    public void UnsupportedStagesFailWithTheKeyToChange()
+    public void ClassifierRecipesAreCheckedBeforeAnyWork()
     {
-        var distill = Tiny("  - distill: {type: l2_distill}");
-        Assert.Contains("stages[0]", Assert.Throws<SlimException>(() =>
-            ClassificationPipeline.RunRecipe(distill, _dir, NullProgress.Instance, default)).Message);
-        if (!ClassificationFixture.Available) return;
-
-        var task = ClassificationTask.Create(Tiny(""), new ClassificationTaskOptions { TrainSubset = 32 });
-        var baseline = ClassificationPipeline.Train(Tiny(""), task, Path.Combine(_dir, "b"), iterations: 0);
-        var e = Assert.Throws<SlimException>(() => ClassificationPipeline.Prune(Tiny(""), task, baseline.Checkpoint,
-            new PruneSection { PrunedParams = new() { "backbone.*" }, PrunedRatios = "flops:0.3" }, Path.Combine(_dir, "p")));
-        Assert.Contains("pruned_params", e.Message);
-        Assert.Contains("[\"*\"]", e.Message);
-        var bad = Assert.Throws<SlimException>(() => ClassificationPipeline.Prune(Tiny(""), task, baseline.Checkpoint,
-            new PruneSection { PrunedParams = new() { "*" }, PrunedRatios = "flops:1.5" }, Path.Combine(_dir, "p")));
-        Assert.Contains("flops:1.5", bad.Message);
-
-        // Explicit parameters and ratios work as in detection recipes.
-        var explicitRun = ClassificationPipeline.Prune(Tiny(""), task, baseline.Checkpoint,
-            new PruneSection { PrunedParams = new() { "backbone.conv5_*.pw.conv.weights" }, PrunedRatios = "0.5" }, Path.Combine(_dir, "e"));
-        Assert.Equal(64, explicitRun.Options.ChannelOverrides["backbone.conv5_1.pw.conv"]);
-        Assert.DoesNotContain("backbone.conv6.pw.conv", explicitRun.Options.ChannelOverrides.Keys);
+        Assert.True(ClassificationFixture.Available, $"Fashion-MNIST is not installed in {FashionMnist.DefaultDirectory} (Debian package dataset-fashion-mnist)");
+        var yml = Path.Combine(_dir, "tiny.yml");
+        File.WriteAllText(yml, "name: tiny_run\n");
+        void Fails(string stages, string expect, string extra = "")
+        {
+            var outDir = Path.Combine(_dir, "bad");
+            var e = Assert.ThrowsAny<SlimException>(() => new RecipeRunner().Run(Tiny(stages, extra), yml, outDir, resume: false));
+            Assert.Contains(expect, e.Message);
+            Assert.False(Directory.Exists(outDir), "a refused recipe left a folder behind");
+        }
+        Fails("  - prune: {pruned_params: [\"*\"], pruned_ratios: \"flops:1.5\"}", "flops:1.5");
+        Fails("  - prune: {pruned_params: [\"backbone.nothing*\"], pruned_ratios: \"0.5\"}", "backbone.nothing*");
+        Fails("  - distill: {type: split_distill}", "split_distill");
+        Fails("  - distill: {pairs: [\"fc:fcc\"]}", "fcc");
+        Fails("", "postprocess", "export: {postprocess: true}");
     }
 }

@@ -1,5 +1,4 @@
 using Slim.Data;
-using Slim.Pipeline;
 using Slim.Recipes;
 using Slim.Torch;
 using Xunit.Abstractions;
@@ -10,11 +9,11 @@ namespace Slim.Core.Tests.Pipeline;
 public class ClassificationTaskTests(ITestOutputHelper output)
 {
     private static Recipe Recipe(string root = FashionMnist.DefaultDirectory, string model = "mobilenet_v1", string format = "fashion_mnist",
-        long seed = 5, int valSubset = 40) =>
+        long seed = 5, int valSubset = 40, int trainSubset = 0, int channels = 0) =>
         RecipeLoader.Parse<Recipe>($$"""
             seed: {{seed}}
-            model: {name: {{model}}, width: 0.25, input_size: 32}
-            dataset: {format: {{format}}, root: {{root}}, val_subset: {{valSubset}}, workers: 1}
+            model: {name: {{model}}, width: 0.25, input_size: 32, in_channels: {{channels}}}
+            dataset: {format: {{format}}, root: {{root}}, val_subset: {{valSubset}}, train_subset: {{trainSubset}}, workers: 1}
             train: {batch_size: 16, metric: top1}
             """);
 
@@ -47,23 +46,22 @@ public class ClassificationTaskTests(ITestOutputHelper output)
     {
         Assert.Contains("yolov3_mobilenet_v1", Assert.Throws<SlimException>(() => ClassificationTask.Create(Recipe(model: "yolov3_mobilenet_v1"))).Message);
         Assert.Contains("fashion_mnist", Assert.Throws<SlimException>(() => ClassificationTask.Create(Recipe(format: "coco"))).Message);
-        Assert.Contains("channels", Assert.Throws<SlimException>(() =>
-            ClassificationTask.Create(Recipe(), new ClassificationTaskOptions { Channels = 2 })).Message);
+        Assert.Contains("in_channels", Assert.Throws<SlimException>(() => ClassificationTask.Create(Recipe(channels: 2))).Message);
     }
 
     [Fact]
     public void SubsetsAreTheFirstImagesOfEachSplit()
     {
         if (Skip()) return;
-        var task = ClassificationTask.Create(Recipe(), new ClassificationTaskOptions { TrainSubset = 100 });
+        var task = ClassificationTask.Create(Recipe(trainSubset: 100));
         var fullTest = FashionMnist.Load(FashionMnist.DefaultDirectory, FashionMnistSplit.Test);
         Assert.Equal(100, task.Train.Count);
         Assert.Equal(40, task.Test.Count);
-        Assert.Equal(fullTest.Labels.Take(40), task.Test.Labels);
-        Assert.Equal(fullTest.Images.Take(40 * 28 * 28), task.Test.Images);
+        var test = (FashionMnistData)task.Test;
+        Assert.Equal(fullTest.Labels.Take(40), test.Labels);
+        Assert.Equal(fullTest.Images.Take(40 * 28 * 28), test.Images);
         Assert.Equal(10, task.NumClasses);
-        // An explicit test subset wins over dataset.val_subset.
-        Assert.Equal(7, ClassificationTask.Create(Recipe(), new ClassificationTaskOptions { TrainSubset = 20, TestSubset = 7 }).Test.Count);
+        Assert.Equal(7, ClassificationTask.Create(Recipe(trainSubset: 20, valSubset: 7)).Test.Count);
     }
 
     [Fact]
@@ -71,22 +69,22 @@ public class ClassificationTaskTests(ITestOutputHelper output)
     {
         if (Skip()) return;
         using var scope = NewDisposeScope();
-        var task = ClassificationTask.Create(Recipe(), new ClassificationTaskOptions { TrainSubset = 100 });
+        var task = ClassificationTask.Create(Recipe(trainSubset: 100));
         // 100 images in batches of 16: 6 batches per epoch, so batch 8 is the third of epoch 1.
         var batches = task.TrainBatches(16);
-        List<(Tensor images, Tensor labels, int[] indices)> fromStart = batches(0).Take(10)
+        List<(Tensor images, Tensor labels, int[] indices)> fromStart = batches(0).Take(10).Cast<ClassificationBatch>()
             .Select(b => (b.Images, b.Labels, b.Indices.ToArray())).ToList();
         foreach (int from in new[] { 5, 6, 8 })
         {
-            using var resumed = batches(from).First();
+            using var resumed = (ClassificationBatch)batches(from).First();
             Assert.Equal(fromStart[from].indices, resumed.Indices);
             Assert.True(fromStart[from].images.equal(resumed.Images), $"images of batch {from} differ on resume");
             Assert.True(fromStart[from].labels.equal(resumed.Labels));
         }
         // A new loader over the same seed repeats the stream; another seed shuffles differently.
-        using (var again = task.TrainBatches(16)(3).First()) Assert.Equal(fromStart[3].indices, again.Indices);
-        var other = ClassificationTask.Create(Recipe(seed: 6), new ClassificationTaskOptions { TrainSubset = 100 });
-        using (var shuffled = other.TrainBatches(16)(0).First()) Assert.NotEqual(fromStart[0].indices, shuffled.Indices);
+        using (var again = (ClassificationBatch)task.TrainBatches(16)(3).First()) Assert.Equal(fromStart[3].indices, again.Indices);
+        var other = ClassificationTask.Create(Recipe(seed: 6, trainSubset: 100));
+        using (var shuffled = (ClassificationBatch)other.TrainBatches(16)(0).First()) Assert.NotEqual(fromStart[0].indices, shuffled.Indices);
         // Every image of an epoch appears once.
         Assert.Equal(96, fromStart.Take(6).SelectMany(b => b.indices).Distinct().Count());
         Assert.Equal(new long[] { 16, 1, 32, 32 }, fromStart[0].images.shape);
@@ -99,10 +97,10 @@ public class ClassificationTaskTests(ITestOutputHelper output)
     {
         if (Skip()) return;
         using var scope = NewDisposeScope();
-        var task = ClassificationTask.Create(Recipe(), new ClassificationTaskOptions { TrainSubset = 32 });
+        var task = ClassificationTask.Create(Recipe(trainSubset: 32));
         using var model = task.CreateModel();
         model.eval();
-        using var batch = task.TrainBatches(16)(0).First();
+        using var batch = (ClassificationBatch)task.TrainBatches(16)(0).First();
         using var _ = no_grad();
         double loss = task.Loss(model)(batch).Total.item<double>();
         var logits = model.call(batch.Images).to(ScalarType.Float64).data<double>();
@@ -122,17 +120,20 @@ public class ClassificationTaskTests(ITestOutputHelper output)
     public void TopOneCountsArgmaxHits()
     {
         if (Skip()) return;
-        var task = ClassificationTask.Create(Recipe(valSubset: 300), new ClassificationTaskOptions { TrainSubset = 16 });
+        var task = ClassificationTask.Create(Recipe(valSubset: 300, trainSubset: 16));
         // A "classifier" that always says class 3 is right exactly for the test images labelled 3.
-        double expected = task.Test.Labels.Count(l => l == 3) / 300.0;
-        double top1 = task.Evaluate(x =>
+        double expected = ((FashionMnistData)task.Test).Labels.Count(l => l == 3) / 300.0;
+        var score = task.Evaluate(x =>
         {
             var logits = zeros(x.shape[0], 10);
             logits.select(1, 3).fill_(1.0);
             return logits;
         });
-        Assert.Equal(expected, top1);
+        Assert.Equal(expected, score.Primary);
         Assert.True(expected > 0);
+        // The per-class table: class 3 all right, every other class all wrong.
+        Assert.Equal(1.0, score.PerClass[3]);
+        Assert.All(score.PerClass.Where(kv => kv.Key != 3), kv => Assert.Equal(0.0, kv.Value));
     }
 
     [Fact]
@@ -140,7 +141,7 @@ public class ClassificationTaskTests(ITestOutputHelper output)
     {
         if (Skip()) return;
         using var scope = NewDisposeScope();
-        var task = ClassificationTask.Create(Recipe(), new ClassificationTaskOptions { TrainSubset = 16, Channels = 3 });
+        var task = ClassificationTask.Create(Recipe(trainSubset: 16, channels: 3));
         using var model = task.CreateModel();
         Assert.Equal(3, model.get_parameter("backbone.conv1.conv.weights").shape[1]);
         using var batch = task.TrainBatches(8)(0).First();
@@ -149,5 +150,45 @@ public class ClassificationTaskTests(ITestOutputHelper output)
         Assert.True(batch.Images.select(1, 0).equal(batch.Images.select(1, 2)));
         Assert.Equal(3, task.ModelOptions().InChannels);
         Assert.Equal("mobilenet_v1", task.Metadata("mobilenet_v1", task.ModelOptions())["model.architecture"]);
+    }
+
+    [Fact]
+    public void ImageFoldersAreReadWithClassesFromTheFolderNames()
+    {
+        var root = Directory.CreateTempSubdirectory("slim-imagefolder-").FullName;
+        try
+        {
+            // Two classes told apart by brightness; the validation split lacks one class folder.
+            foreach (var (split, cls, n, value) in new[] { ("train", "bright", 6, 220), ("train", "dark", 6, 30), ("val", "dark", 3, 40) })
+            {
+                var dir = Directory.CreateDirectory(Path.Combine(root, split, cls)).FullName;
+                for (int i = 0; i < n; i++)
+                {
+                    var px = Enumerable.Repeat((byte)(value + i), 40 * 30 * 3).ToArray();
+                    new Image(40, 30, 3, px).Save(Path.Combine(dir, $"{i:D2}.png"));
+                }
+            }
+            var task = ClassificationTask.Create(Recipe(root: root, format: "image_folder", valSubset: 0));
+            Assert.Equal(new[] { "bright", "dark" }, task.ClassNames);
+            Assert.Equal(12, task.Train.Count);
+            Assert.Equal(3, task.Test.Count);
+            Assert.All(Enumerable.Range(0, 3), i => Assert.Equal(1, task.Test.LabelOf(i)));
+            Assert.Equal(3, task.InChannels);
+            using var scope = NewDisposeScope();
+            using var batch = (ClassificationBatch)task.TrainBatches(4)(0).First();
+            Assert.Equal(new long[] { 4, 3, 32, 32 }, batch.Images.shape);
+            // A subset takes the classes in turn.
+            var cut = ClassificationTask.Create(Recipe(root: root, format: "image_folder", trainSubset: 4));
+            Assert.Equal(2, Enumerable.Range(0, 4).Count(i => cut.Train.LabelOf(i) == 0));
+
+            Directory.CreateDirectory(Path.Combine(root, "val", "cat"));
+            var e = Assert.Throws<DatasetException>(() => ClassificationTask.Create(Recipe(root: root, format: "image_folder")));
+            Assert.Contains("cat", e.Message);
+            Assert.Contains("training classes", e.Message);
+        }
+        finally
+        {
+            Directory.Delete(root, true);
+        }
     }
 }

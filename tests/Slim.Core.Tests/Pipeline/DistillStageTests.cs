@@ -40,9 +40,9 @@ public class DistillStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFix
         // Student: the untrained initialisation; teacher: the trained baseline. The same student is
         // also trained on the same batches with the distillation weight 0, as the control.
         var studentPath = fx.SaveFresh("student-init.ckpt", "yolov3_mobilenet_v1", 0.25);
-        var (student, arch, options) = TrainStage.Load(studentPath);
-        var (control, _, _) = TrainStage.Load(studentPath);
-        var (teacher, _, _) = TrainStage.Load(fx.Baseline);
+        var (student, arch, options) = TestCheckpoints.Load(studentPath);
+        var (control, _, _) = TestCheckpoints.Load(studentPath);
+        var (teacher, _, _) = TestCheckpoints.Load(fx.Baseline);
         using (student)
         using (control)
         using (teacher)
@@ -68,7 +68,7 @@ public class DistillStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFix
             Assert.Equal("split_distill from baseline, 12 it", outcome.Detail);
             Assert.Equal(fx.BaselineAp, outcome.Extra["teacher_ap"]);
             Assert.Equal(outcome.Ap, outcome.Extra["ap_after"]);
-            var (reloaded, reloadedArch, reloadedOptions) = TrainStage.Load(outcome.Checkpoint);
+            var (reloaded, reloadedArch, reloadedOptions) = TestCheckpoints.Load(outcome.Checkpoint);
             using (reloaded)
             {
                 Assert.Equal(arch, reloadedArch);
@@ -96,7 +96,7 @@ public class DistillStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFix
         var last = Checkpoint.Load(Path.Combine(ctx.StageDir, Trainer.LastName));
         Assert.Contains(last.tensors.Keys, k => k.StartsWith("model." + Distiller.AdapterModuleName + ".", StringComparison.Ordinal));
         foreach (var t in last.tensors.Values) t.Dispose();
-        var (student, _, options) = TrainStage.Load(outcome.Checkpoint);
+        var (student, _, options) = TestCheckpoints.Load(outcome.Checkpoint);
         using (student) Assert.Equal(0.25, options.Width);
         Assert.Equal("l2_distill from teacher-wide.ckpt, 3 it", outcome.Detail);
     }

@@ -23,7 +23,7 @@ public sealed class TinyExportRun : IDisposable
         Dir = Directory.CreateTempSubdirectory("slim-export-stage-").FullName;
         Recipe = CreateRecipe(Dir);
         Task = DetectionTask.Create(Recipe);
-        Checkpoint = TrainStage.Run(Recipe, Task, Path.Combine(Dir, "train"), false, NullProgress.Instance, CancellationToken.None, iterations: 4).Checkpoint;
+        Checkpoint = TrainStage.Run(Task, Path.Combine(Dir, "train"), false, NullProgress.Instance, CancellationToken.None, iterations: 4).Checkpoint;
     }
 
     public string Dir { get; }
@@ -62,14 +62,14 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
         ExportTestSupport.AssertOnnxCheckerPasses(onnx, output);
         var ort = ExportTestSupport.Ort(output);
         if (ort is null) return;
-        var (model, _, _) = TrainStage.Load(checkpoint);
+        var (model, _, _) = TestCheckpoints.Load(checkpoint);
         using (model)
         using (NewDisposeScope())
         using (no_grad())
             foreach (int batch in new[] { 1, 2 })
             {
                 var x = Inputs(batch, size, 40 + batch);
-                ExportTestSupport.AssertMatchesTorch(ort, onnx, ExportStage.InputName, x, model.call(x), ExportStage.OutputNames.ToArray(), 1e-4f);
+                ExportTestSupport.AssertMatchesTorch(ort, onnx, DetectionFamily.InputName, x, model.call(x), DetectionFamily.OutputNames.ToArray(), 1e-4f);
             }
     }
 
@@ -88,13 +88,13 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
         var proto = OnnxExporter.Load(outcome.Fp32Path!);
         var meta = proto.MetadataProps.ToDictionary(p => p.Key, p => p.Value);
         Assert.Equal(run.Task.ClassNames, JsonSerializer.Deserialize<string[]>(meta["class_names"]));
-        Assert.Equal(string.Join("\n", run.Task.ClassNames), meta[ExportStage.ClassNamesKey]);
+        Assert.Equal(string.Join("\n", run.Task.ClassNames), meta[ExportModelInfo.ClassNamesKey]);
         Assert.Equal(new[] { 0.485f, 0.456f, 0.406f }, JsonSerializer.Deserialize<float[]>(meta["mean"]));
         Assert.Equal(new[] { 0.229f, 0.224f, 0.225f }, JsonSerializer.Deserialize<float[]>(meta["std"]));
         Assert.Equal("[-1,3,96,96]", meta["input_shape"]);
         Assert.Equal("fp32", meta["precision"]);
         Assert.Equal("yolov3_mobilenet_v1", meta["architecture"]);
-        Assert.Equal(ExportStage.OutputNames, proto.Graph.Output.Select(o => o.Name));
+        Assert.Equal(DetectionFamily.OutputNames, proto.Graph.Output.Select(o => o.Name));
         Assert.Equal(OnnxExporter.BatchDimension, proto.Graph.Input.Single().Type.TensorType.Shape.Dim[0].DimParam);
         Assert.DoesNotContain(proto.Graph.Node, n => n.OpType == "BatchNormalization"); // every BN folded
 
@@ -106,7 +106,7 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
     {
         var recipe = TinyExportRun.CreateRecipe(run.Dir, "yolov3_mobilenet_v3_large");
         var task = DetectionTask.Create(recipe);
-        var ckpt = TrainStage.Run(recipe, task, Path.Combine(run.Dir, "train-v3"), false, NullProgress.Instance, CancellationToken.None, iterations: 2).Checkpoint;
+        var ckpt = TrainStage.Run(task, Path.Combine(run.Dir, "train-v3"), false, NullProgress.Instance, CancellationToken.None, iterations: 2).Checkpoint;
         var path = Path.Combine(run.Dir, "v3", "model_fp32.onnx");
         long bytes = ExportStage.ExportCheckpoint(ckpt, path); // no recipe: size and classes from the checkpoint
         Assert.Equal(new FileInfo(path).Length, bytes);
@@ -116,7 +116,7 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
         Assert.Contains("Add", ops);        // residual connections
         Assert.True(ops.Contains("GlobalAveragePool") || ops.Contains("ReduceMean"), "no SE squeeze (global average) in: " + string.Join(", ", ops));
         Assert.Contains("Mul", ops);        // SE excitation
-        Assert.Equal(string.Join("\n", task.ClassNames), proto.MetadataProps.Single(p => p.Key == ExportStage.ClassNamesKey).Value);
+        Assert.Equal(string.Join("\n", task.ClassNames), proto.MetadataProps.Single(p => p.Key == ExportModelInfo.ClassNamesKey).Value);
         AssertMatchesCheckpoint(path, ckpt, 96);
     }
 
@@ -127,7 +127,7 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
     /// </summary>
     internal static string WriteTwin(string checkpoint, QuantizationResult result, string path)
     {
-        var (twin, _, _) = TrainStage.Load(checkpoint);
+        var (twin, _, _) = TestCheckpoints.Load(checkpoint);
         using (twin)
         using (no_grad())
         using (NewDisposeScope())
@@ -160,7 +160,7 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
     {
         var ctx = run.Context("export-int8");
         // Post-training quantization of the trained model, calibrated on two training batches.
-        var (model, _, _) = TrainStage.Load(run.Checkpoint);
+        var (model, _, _) = TestCheckpoints.Load(run.Checkpoint);
         using var _m = model;
         // The compared batch is among the calibration batches, so abs-max thresholds cover it: no input is
         // clamped, where ONNX's int8 range (-128) and the fake quantizer's (-127) would differ by design.
@@ -203,16 +203,16 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
         using var scope = NewDisposeScope();
         using var grad = no_grad();
         var reference = model.call(images);
-        var got = ort.Run(outcome.Int8Path!, new Dictionary<string, OrtTensor> { [ExportStage.InputName] = OrtTensor.FromTensor(images) });
-        var (fp32Model, _, _) = TrainStage.Load(run.Checkpoint);
+        var got = ort.Run(outcome.Int8Path!, new Dictionary<string, OrtTensor> { [DetectionFamily.InputName] = OrtTensor.FromTensor(images) });
+        var (fp32Model, _, _) = TestCheckpoints.Load(run.Checkpoint);
         using var _f = fp32Model;
         var fp32 = fp32Model.call(images);
         for (int o = 0; o < 3; o++)
         {
             var want = reference[o].ToFloatArray();
-            var have = got[ExportStage.OutputNames[o]].ToFloatArray();
+            var have = got[DetectionFamily.OutputNames[o]].ToFloatArray();
             var flt = fp32[o].ToFloatArray();
-            Assert.Equal(reference[o].shape, got[ExportStage.OutputNames[o]].Shape);
+            Assert.Equal(reference[o].shape, got[DetectionFamily.OutputNames[o]].Shape);
             // The head's output conv stays float, so "one quantization step" of an output is the step an
             // 8-bit quantizer over that output's range would have: range / 255. With the biases on their int32
             // grid both sides compute the same quantized arithmetic and differ only where float accumulation
@@ -223,19 +223,19 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
             float worst = ExportTestSupport.MaxAbsDiff(have, want);
             double toRef = have.Zip(want).Average(p => Math.Abs(p.First - p.Second));
             double fp32ToRef = flt.Zip(want).Average(p => Math.Abs(p.First - p.Second));
-            output.WriteLine($"{ExportStage.OutputNames[o]}: step {step:G4}, outside one step {outside}/{want.Length}, worst {worst:G4} ({worst / step:F2} steps), " +
+            output.WriteLine($"{DetectionFamily.OutputNames[o]}: step {step:G4}, outside one step {outside}/{want.Length}, worst {worst:G4} ({worst / step:F2} steps), " +
                 $"mean |ORT - fake-quant| {toRef:G4}, mean |FP32 - fake-quant| {fp32ToRef:G4}");
-            Assert.True(outside <= Math.Max(3, want.Length / 1000), $"{ExportStage.OutputNames[o]}: {outside} of {want.Length} elements differ from the fake-quantized model by more than one step ({step})");
-            Assert.True(worst <= 2 * step, $"{ExportStage.OutputNames[o]}: worst difference {worst} exceeds two steps ({step})");
+            Assert.True(outside <= Math.Max(3, want.Length / 1000), $"{DetectionFamily.OutputNames[o]}: {outside} of {want.Length} elements differ from the fake-quantized model by more than one step ({step})");
+            Assert.True(worst <= 2 * step, $"{DetectionFamily.OutputNames[o]}: worst difference {worst} exceeds two steps ({step})");
             // The file really computes the quantized network: it is far closer to the fake-quantized model
             // than the FP32 model is (an FP32 file would sit at the FP32 model's distance).
-            Assert.True(toRef < 0.1 * fp32ToRef, $"{ExportStage.OutputNames[o]}: mean |ORT - fake-quant| {toRef} is not well below mean |FP32 - fake-quant| {fp32ToRef}");
+            Assert.True(toRef < 0.1 * fp32ToRef, $"{DetectionFamily.OutputNames[o]}: mean |ORT - fake-quant| {toRef} is not well below mean |FP32 - fake-quant| {fp32ToRef}");
         }
 
         // ONNX Runtime runs the ReLU-fed layers (uint8 inputs, zero point 0: the ReLU before each QuantizeLinear
         // drops out) as QLinearConv; LeakyReLU-fed ones keep DequantizeLinear → Conv.
         var optimized = Path.Combine(ctx.StageDir, "int8_optimized.onnx");
-        ort.Run(outcome.Int8Path!, new[] { (IReadOnlyDictionary<string, OrtTensor>)new Dictionary<string, OrtTensor> { [ExportStage.InputName] = OrtTensor.FromTensor(images) } }, 1, optimized);
+        ort.Run(outcome.Int8Path!, new[] { (IReadOnlyDictionary<string, OrtTensor>)new Dictionary<string, OrtTensor> { [DetectionFamily.InputName] = OrtTensor.FromTensor(images) } }, 1, optimized);
         int fused = OnnxExporter.Load(optimized).Graph.Node.Count(n => n.OpType == "QLinearConv");
         int unsignedLayers = specs.Count(s => !s.Int8);
         output.WriteLine($"ONNX Runtime: {fused} QLinearConv for {unsignedLayers} uint8-input layers of {specs.Count}");
@@ -243,11 +243,11 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
 
         // With the post-processing in the graph the INT8 file returns what decoding its own head outputs gives.
         var post = Path.Combine(ctx.StageDir, "int8_post.onnx");
-        ExportStage.ExportCheckpoint(twin, post, specs: read, postprocess: new NmsSection());
+        ExportStage.ExportCheckpoint(twin, post, specs: read, section: new ExportSection { Postprocess = true });
         var detector = OnnxDetector.Open(post);
         var infos = Enumerable.Range(0, (int)images.shape[0]).Select(i => new Slim.Data.ImageInfo(i, "", 96 + 10 * i, 96, 96, 96)).ToArray();
         var decoder = new Slim.Detection.YoloBoxDecoder(run.Task.DecoderOptions);
-        var fromHeads = decoder.Decode(ExportStage.OutputNames.Select(n => got[n].ToTensor()).ToArray(), infos);
+        var fromHeads = decoder.Decode(DetectionFamily.OutputNames.Select(n => got[n].ToTensor()).ToArray(), infos);
         var inGraph = detector.Detections(ort.Run(post, detector.Inputs(images, infos)), infos, decoder);
         for (int i = 0; i < infos.Length; i++) AssertSameDetections(fromHeads[i], inGraph[i], $"INT8 image {i}");
         Assert.True(inGraph.Sum(d => d.Count) > 0, "no INT8 detection at all: the comparison checked nothing");
@@ -296,7 +296,7 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
         var ctx = run.Context("export-post");
         var outcome = ExportStage.Run(ctx, run.Checkpoint, null, null, new ExportSection { Postprocess = true });
         var proto = OnnxExporter.Load(outcome.Fp32Path!);
-        Assert.Equal(new[] { ExportStage.InputName, YoloPostprocessGraph.ScaleFactorName }, proto.Graph.Input.Select(i => i.Name));
+        Assert.Equal(new[] { DetectionFamily.InputName, YoloPostprocessGraph.ScaleFactorName }, proto.Graph.Input.Select(i => i.Name));
         Assert.Equal(YoloPostprocessGraph.OutputNames, proto.Graph.Output.Select(o => o.Name));
         Assert.Contains(proto.Graph.Node, n => n.OpType == "NonMaxSuppression");
         foreach (var o in proto.Graph.Output) Assert.Equal(OnnxExporter.BatchDimension, o.Type.TensorType.Shape.Dim[0].DimParam);
@@ -318,7 +318,7 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
             new Slim.Data.ImageInfo(11, "b", 200, 150, 96, 96),
             new Slim.Data.ImageInfo(12, "c", 64, 120, 96, 96),
         };
-        var (model, _, _) = TrainStage.Load(run.Checkpoint);
+        var (model, _, _) = TestCheckpoints.Load(run.Checkpoint);
         using (model)
         using (NewDisposeScope())
         using (no_grad())
@@ -339,7 +339,7 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
 
             // A threshold no score reaches: every count is 0 and the slots are empty (class -1, score 0).
             var strict = Path.Combine(ctx.StageDir, "strict.onnx");
-            ExportStage.ExportCheckpoint(run.Checkpoint, strict, postprocess: new NmsSection { ScoreThreshold = 0.999 });
+            ExportStage.ExportCheckpoint(run.Checkpoint, strict, section: new ExportSection { Postprocess = true, Nms = new NmsSection { ScoreThreshold = 0.999 } });
             var raw = ort.Run(strict, OnnxDetector.Open(strict).Inputs(x, infos));
             Assert.Equal(new long[] { 0, 0, 0 }, (long[])raw[YoloPostprocessGraph.NumDetectionsName].Data);
             Assert.All((long[])raw[YoloPostprocessGraph.ClassesName].Data, c => Assert.Equal(-1, c));

@@ -33,7 +33,7 @@ public class PruneStageTests : IDisposable
     private (DetectionTask task, string checkpoint) Baseline(Recipe recipe)
     {
         var task = DetectionTask.Create(recipe);
-        var run = TrainStage.Run(recipe, task, Path.Combine(_dir, "train"), false, NullProgress.Instance, default);
+        var run = TrainStage.Run(task, Path.Combine(_dir, "train"), false, NullProgress.Instance, default);
         return (task, run.Checkpoint);
     }
 
@@ -74,9 +74,9 @@ public class PruneStageTests : IDisposable
         Assert.Contains(lines.All, l => l.Contains("yolo_block.0.0.0.conv") && l.Contains("→"));
 
         // The saved checkpoint alone rebuilds the pruned model: r578 halves block 0 and keeps 30% of block 1.
-        var (full, _, fullOptions) = TrainStage.Load(baseline);
+        var (full, _, fullOptions) = TestCheckpoints.Load(baseline);
         using var fullModel = full;
-        var (model, arch, options) = TrainStage.Load(outcome.Checkpoint);
+        var (model, arch, options) = TestCheckpoints.Load(outcome.Checkpoint);
         using (model)
         {
             Assert.Equal("yolov3_mobilenet_v1", arch);
@@ -110,7 +110,7 @@ public class PruneStageTests : IDisposable
             var result = PruneModel.Apply(model, options, graph, targets, "geometry_median");
             PruneModel.Save(path, model, PruneModel.Metadata("yolov3_mobilenet_v1", result, "geometry_median"));
 
-            var (loaded, _, loadedOptions) = TrainStage.Load(path);
+            var (loaded, _, loadedOptions) = TestCheckpoints.Load(path);
             using (loaded)
             {
                 Assert.Equal(result.Options, loadedOptions);
@@ -140,18 +140,18 @@ public class PruneStageTests : IDisposable
         var ctx = new StageContext(recipe, task, stageDir, false, NullProgress.Instance, default);
         var outcome = PruneStage.Run(ctx, new StageInput(baseline, baseline, 0), recipe.Stages[0].Prune!);
         Assert.Equal("12 params bn_scale, fine-tune 3 it (+split_distill)", outcome.Detail);
-        var (model, _, options) = TrainStage.Load(outcome.Checkpoint);
+        var (model, _, options) = TestCheckpoints.Load(outcome.Checkpoint);
         using (model)
         {
             Assert.Equal(12, options.ChannelOverrides.Count);
             Assert.Equal(outcome.Ap, task.Evaluate(model.call).Primary, 12);
         }
         // The fine-tune changed the weights the pruning left.
-        var (pruned, _, _) = TrainStage.Load(Path.Combine(stageDir, PruneStage.PrunedName));
+        var (pruned, _, _) = TestCheckpoints.Load(Path.Combine(stageDir, PruneStage.PrunedName));
         using (pruned)
         using (var scope = NewDisposeScope())
         {
-            var (m2, _, _) = TrainStage.Load(outcome.Checkpoint);
+            var (m2, _, _) = TestCheckpoints.Load(outcome.Checkpoint);
             using (m2)
                 Assert.True((pruned.get_parameter("yolo_block.0.0.0.conv.weights") - m2.get_parameter("yolo_block.0.0.0.conv.weights")).abs().max().item<float>() > 0);
         }

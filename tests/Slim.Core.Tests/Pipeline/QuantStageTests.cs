@@ -20,7 +20,7 @@ public sealed class TinyStageFixture : IDisposable
         Root = Directory.CreateTempSubdirectory("slim-stage-").FullName;
         Recipe = Parse();
         Task = DetectionTask.Create(Recipe);
-        var run = TrainStage.Run(Recipe, Task, Path.Combine(Root, "train"), false, NullProgress.Instance, default);
+        var run = TrainStage.Run(Task, Path.Combine(Root, "train"), false, NullProgress.Instance, default);
         Baseline = run.Checkpoint;
         BaselineAp = run.Score.Primary;
     }
@@ -96,7 +96,7 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
         Assert.Equal(outcome.Ap, outcome.Extra["ap_after"]);
         Assert.InRange(outcome.Extra["ap_before"], 0, 1);
 
-        var (twin, arch, options) = TrainStage.Load(outcome.Checkpoint);
+        var (twin, arch, options) = TestCheckpoints.Load(outcome.Checkpoint);
         using (twin)
         {
             Assert.Equal("yolov3_mobilenet_v1", arch);
@@ -144,7 +144,7 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
         var section = mode == QuantMode.Aware ? Aware() : Post(CalibrationAlgo.Kl);
         long live = Tensor.LiveCount;
         using (var run = QuantStage.Quantize(ctx, fx.Baseline, section))
-        using (var twin = QuantTwin.Build(run.Model, run.Result, run.Architecture, run.Options))
+        using (var twin = (YoloV3)QuantTwin.Build(DetectionFamily.Instance, run.Model, run.Result, run.Architecture, run.Options))
         {
             var file = Path.Combine(ctx.StageDir, "quant.json");
             QuantFile.Write(file, run.Result, run.Plan, section, "twin.ckpt");
@@ -152,12 +152,12 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
             using var scope = NewDisposeScope();
             using var _ = no_grad();
             var x = randn(new long[] { 8, 3, 64, 64 }, new Generator(5));
-            var expected = run.Model.call(x);
+            var expected = ((YoloV3)run.Model).call(x);
 
             // The twin in float equals the quantized model with quantization switched off (folded float).
             var layers = run.Model.modules().OfType<QuantLayer>().ToList();
             foreach (var l in layers) l.QuantizationEnabled = false;
-            var folded = run.Model.call(x);
+            var folded = ((YoloV3)run.Model).call(x);
             foreach (var l in layers) l.QuantizationEnabled = true;
             var plain = twin.call(x);
             for (int i = 0; i < 3; i++) AssertClose(folded[i], plain[i], 1e-5, $"float twin output {i}");
@@ -298,8 +298,8 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
         var resumed = QuantStage.Run(new StageContext(fx.Recipe, fx.Task, dir, true, progress, default), input, Aware(6));
         Assert.Contains(lines, l => l.Contains("frozen at iteration 4"));
         Assert.Equal(File.ReadAllText(straight.QuantizationFile!), File.ReadAllText(resumed.QuantizationFile!));
-        var (a, _, _) = TrainStage.Load(straight.Checkpoint);
-        var (b, _, _) = TrainStage.Load(resumed.Checkpoint);
+        var (a, _, _) = TestCheckpoints.Load(straight.Checkpoint);
+        var (b, _, _) = TestCheckpoints.Load(resumed.Checkpoint);
         using (a)
         using (b)
             foreach (var (name, t) in a.state_dict()) Assert.True(t.equal(b.state_dict()[name]), $"{name} differs after resume");

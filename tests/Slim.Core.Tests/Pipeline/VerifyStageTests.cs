@@ -25,7 +25,7 @@ public class VerifyStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
     /// </summary>
     private static string Confident(string checkpoint, string path)
     {
-        var (model, _, options) = TrainStage.Load(checkpoint);
+        var (model, _, options) = TestCheckpoints.Load(checkpoint);
         using (model)
         using (torch.no_grad())
         {
@@ -53,7 +53,7 @@ public class VerifyStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
         var ctx = run.Context("verify");
 
         // The AP ONNX Runtime gives equals libtorch's on the same images (the same decoder and evaluator).
-        var (model, _, _) = TrainStage.Load(checkpoint);
+        var (model, _, _) = TestCheckpoints.Load(checkpoint);
         DetectionScore torch;
         using (model) torch = run.Task.Evaluate(model.call);
         double torchAp = torch.Primary;

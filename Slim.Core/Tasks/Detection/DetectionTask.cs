@@ -4,16 +4,17 @@ using Slim.Export;
 using Slim.Models;
 using Slim.Recipes;
 using Slim.Torch;
+using Slim.Training;
 using static Slim.Torch.torch;
 
-namespace Slim.Pipeline;
+namespace Slim.Tasks.Detection;
 
 /// <summary>
 /// Everything a detection recipe needs besides the model: the datasets (generated offline
 /// when the recipe asks for synthetic data), batch loaders, the YOLOv3 loss, and AP
 /// evaluation of a model in libtorch or of an exported model in ONNX Runtime.
 /// </summary>
-public sealed class DetectionTask
+public sealed class DetectionTask : ITask
 {
     private readonly Recipe _recipe;
     private readonly IReadOnlyList<GroundTruthBox> _valTruth;
@@ -40,6 +41,13 @@ public sealed class DetectionTask
     public IReadOnlyList<string> ClassNames => Train.ClassNames;
     public int InputSize => _recipe.Model.InputSize;
     public int ValImageCount => _valSamples.Count;
+    public int TrainImageCount => Train.Samples.Count;
+    public string TrainSource => Train.Source;
+    public TaskFamily Family => DetectionFamily.Instance;
+    public Recipe Recipe => _recipe;
+
+    /// <inheritdoc/>
+    public ITask WithValidationLimit(int images) => new DetectionTask(_recipe, Train, Val, images);
 
     /// <summary>Loads (generating first, for synthetic data) the recipe's train and validation sets.</summary>
     public static DetectionTask Create(Recipe recipe, Action<string>? log = null, int? valLimit = null)
@@ -72,6 +80,10 @@ public sealed class DetectionTask
         }
         if (!train.ClassNames.SequenceEqual(val.ClassNames))
             throw new SlimException("the training and validation sets name different classes");
+        if (d.TrainSubset > 0 && d.TrainSubset < train.Samples.Count)
+            train = new DetectionDataset(train.Source, train.ClassNames, train.Samples.Take(d.TrainSubset).ToList(), train.CategoryIds, train.Report);
+        if (ModelRegistry.Contains(recipe.Model.Name) && ModelRegistry.TaskOf(recipe.Model.Name) != ModelTask.Detection)
+            throw new SlimException($"model.name '{recipe.Model.Name}' is not a detector; {d.Format} data needs a yolov3_* model");
         return new DetectionTask(recipe, train, val, valLimit ?? d.ValSubset);
     }
 
@@ -99,10 +111,14 @@ public sealed class DetectionTask
     public ModelOptions ModelOptions(ModelSection? model = null)
     {
         var m = model ?? _recipe.Model;
+        if (m.InChannels is not (0 or 3))
+            throw new SlimException($"model.in_channels is {m.InChannels}; detectors take RGB images: set 3 or 0");
         return new ModelOptions { NumClasses = NumClasses, Width = m.Width, InputSize = m.InputSize };
     }
 
     /// <summary>A freshly initialised detector of the recipe's architecture (seeded).</summary>
+    torch.nn.Module ITask.CreateModel(ModelSection? model) => CreateModel(model);
+
     public YoloV3 CreateModel(ModelSection? model = null)
     {
         var m = model ?? _recipe.Model;
@@ -121,7 +137,7 @@ public sealed class DetectionTask
     }
 
     /// <summary>Training batches from a given iteration on; batch i depends only on the seed and i.</summary>
-    public Func<long, IEnumerable<DetectionBatch>> TrainBatches(int batchSize, int seedOffset = 0)
+    public Func<long, IEnumerable<IImageBatch>> TrainBatches(int batchSize, int seedOffset = 0)
     {
         var sizes = _recipe.Train.MultiScale.Count > 0 ? (IReadOnlyList<int>)_recipe.Train.MultiScale : new[] { InputSize };
         var loader = new DetectionLoader(Train, new DetectionLoaderOptions
@@ -138,7 +154,7 @@ public sealed class DetectionTask
         return from => Iterate(loader, perEpoch, from);
     }
 
-    private static IEnumerable<DetectionBatch> Iterate(DetectionLoader loader, int perEpoch, long from)
+    private static IEnumerable<IImageBatch> Iterate(DetectionLoader loader, int perEpoch, long from)
     {
         int epoch = (int)(from / perEpoch);
         int start = (int)(from % perEpoch);
@@ -151,17 +167,19 @@ public sealed class DetectionTask
     }
 
     /// <summary>The YOLOv3 loss of a model on a batch, with its parts for the progress line.</summary>
-    public Func<DetectionBatch, LossParts> Loss(nn.Module<Tensor, Tensor[]> model)
+    public Func<IImageBatch, LossParts> Loss(nn.Module model)
     {
+        var detector = model as nn.Module<Tensor, Tensor[]> ?? throw new SlimException($"a {model.TypeName} is not a detector");
         var loss = new YoloV3Loss(new YoloV3LossOptions
         {
             Geometry = Geometry,
             IgnoreThreshold = _recipe.Train.IgnoreThresh,
             LabelSmooth = _recipe.Train.LabelSmooth,
         });
-        return batch =>
+        return b =>
         {
-            var outputs = model.call(batch.Images);
+            var batch = (DetectionBatch)b;
+            var outputs = detector.call(batch.Images);
             var r = loss.Compute(outputs, batch);
             return new LossParts(r.Total, new Dictionary<string, Tensor> { ["xy"] = r.Xy, ["wh"] = r.Wh, ["obj"] = r.Obj, ["cls"] = r.Cls });
         };
@@ -171,6 +189,14 @@ public sealed class DetectionTask
         new DetectionLoaderOptions { BatchSize = batchSize, InputSizes = new[] { InputSize }, Train = false, Seed = 0, Workers = _recipe.Dataset.Workers });
 
     private YoloBoxDecoder Decoder() => new(new YoloBoxDecoderOptions { Geometry = Geometry });
+
+    TaskScore ITask.Evaluate(nn.Module model) => Evaluate(x => Family.Forward(model, x).ToArray());
+
+    TaskScore ITask.EvaluateOnnx(string onnxPath, int threads) => EvaluateOnnx(onnxPath, threads);
+
+    /// <inheritdoc/>
+    public IReadOnlyDictionary<string, OrtTensor> OnnxInputs(string onnxPath, Tensor images) =>
+        OnnxDetector.Open(onnxPath, DetectionFamily.InputName).Inputs(images, null);
 
     /// <summary>AP of a detector on the validation images, in libtorch.</summary>
     public DetectionScore Evaluate(Func<Tensor, Tensor[]> forward)
@@ -189,7 +215,7 @@ public sealed class DetectionTask
     }
 
     /// <summary>AP of an exported ONNX model on the validation images, in ONNX Runtime (one process for all batches).</summary>
-    public DetectionScore EvaluateOnnx(string onnxPath, int threads, string inputName = "images")
+    public DetectionScore EvaluateOnnx(string onnxPath, int threads, string inputName = DetectionFamily.InputName)
     {
         var runner = OrtRunner.Create();
         var model = OnnxDetector.Open(onnxPath, inputName);
@@ -203,6 +229,37 @@ public sealed class DetectionTask
         for (int i = 0; i < batches.Count; i++)
             foreach (var perImage in model.Detections(results[i], batches[i].infos, decoder)) dets.AddRange(perImage);
         return Score(dets);
+    }
+
+    /// <summary>
+    /// Up to <paramref name="batches"/> full batches of training images in evaluation transforms
+    /// (resize only, dataset order). Only full batches: the avg algorithm averages per-batch
+    /// maxima, which a short last batch would bias.
+    /// </summary>
+    public IEnumerable<Tensor> CalibrationImages(int batches, int batchSize, Action<string>? log = null)
+    {
+        int full = Train.Samples.Count / batchSize;
+        if (full == 0)
+            throw new SlimException($"no calibration data: the training set ({Train.Source}) has {Train.Samples.Count} images, fewer than one batch of {batchSize} (train.batch_size); lower train.batch_size or add training images");
+        int count = Math.Min(batches, full);
+        if (count < batches)
+            log?.Invoke($"calibration: the training set has {full} batches of {batchSize}; calibrating on {count} instead of {batches}");
+        var loader = new DetectionLoader(Train, new DetectionLoaderOptions
+        {
+            BatchSize = batchSize,
+            InputSizes = new[] { InputSize },
+            Train = false,
+            Seed = 0,
+            Workers = _recipe.Dataset.Workers,
+        });
+        return Images(loader, count);
+    }
+
+    private static IEnumerable<Tensor> Images(DetectionLoader loader, int count)
+    {
+        foreach (var batch in loader.GetEpoch(0).Take(count))
+            using (batch)
+                yield return batch.Images;
     }
 
     /// <summary>The decoding and suppression settings evaluation uses (what an in-graph export bakes in).</summary>
@@ -225,7 +282,7 @@ public sealed class DetectionTask
         });
         var coco = CocoEvaluator.Evaluate(_valTruth, dets, ids, classes);
         double primary = _recipe.Train.Metric == MetricKind.Coco ? coco.AP : voc.MeanAp;
-        return new DetectionScore(primary, voc, coco, dets.Count);
+        return new DetectionScore(primary, voc, coco, dets.Count, ids.Count, ClassNames);
     }
 
     /// <summary>The metric's name as reports print it.</summary>
@@ -237,5 +294,15 @@ public sealed class DetectionTask
     };
 }
 
-/// <summary>AP of one evaluation: the recipe's metric plus both evaluators' details.</summary>
-public sealed record DetectionScore(double Primary, VocEvaluation Voc, CocoEvaluation Coco, int Detections);
+/// <summary>AP of one evaluation: the recipe's metric plus both evaluators' details (the VOC per-class and COCO tables).</summary>
+public sealed class DetectionScore(double primary, VocEvaluation voc, CocoEvaluation coco, int detections, int images, IReadOnlyList<string> classNames)
+    : TaskScore(primary, $"{detections} detections on {images} images", new[]
+    {
+        ApTable.Voc(voc, classNames.Select((n, i) => (n, i)).ToDictionary(x => x.i, x => x.n)),
+        ApTable.Coco(coco),
+    })
+{
+    public VocEvaluation Voc { get; } = voc;
+    public CocoEvaluation Coco { get; } = coco;
+    public int Detections { get; } = detections;
+}

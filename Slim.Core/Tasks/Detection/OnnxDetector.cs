@@ -3,7 +3,7 @@ using Slim.Detection;
 using Slim.Export;
 using Slim.Torch;
 
-namespace Slim.Pipeline;
+namespace Slim.Tasks.Detection;
 
 /// <summary>
 /// How to feed an exported detector and read its detections, whichever way it was exported: with the
@@ -29,7 +29,7 @@ public sealed class OnnxDetector
     public bool HasPostprocess { get; }
 
     /// <summary>Reads the model's inputs to tell which form it has.</summary>
-    public static OnnxDetector Open(string path, string inputName = ExportStage.InputName)
+    public static OnnxDetector Open(string path, string inputName = DetectionFamily.InputName)
     {
         var proto = OnnxExporter.Load(path);
         var inputs = proto.Graph.Input.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);

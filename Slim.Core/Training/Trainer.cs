@@ -3,7 +3,7 @@ using System.Globalization;
 using Slim.Torch;
 using static Slim.Torch.torch;
 
-namespace Slim.Pipeline;
+namespace Slim.Training;
 
 /// <summary>A loss and its named parts (for the progress line).</summary>
 public sealed record LossParts(Tensor Total, IReadOnlyDictionary<string, Tensor> Parts);

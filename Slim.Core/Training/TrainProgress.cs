@@ -1,6 +1,6 @@
 using Spectre.Console;
 
-namespace Slim.Pipeline;
+namespace Slim.Training;
 
 /// <summary>Where long work reports its progress: a Spectre.Console bar, plain log lines, or nothing.</summary>
 public interface IProgressSink

@@ -3,7 +3,7 @@ using Slim.Torch;
 using static Slim.Torch.torch.optim;
 using static Slim.Torch.torch.optim.lr_scheduler;
 
-namespace Slim.Pipeline;
+namespace Slim.Training;
 
 /// <summary>The resolved settings of one training run (a baseline, or a fine-tune over it).</summary>
 public sealed record TrainSettings
