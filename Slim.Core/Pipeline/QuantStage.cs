@@ -160,7 +160,15 @@ public static class QuantStage
     private static QuantizationPlan Calibrate(StageContext ctx, torch.nn.Module model, QuantizationOptions options, QuantSection section)
     {
         int batchSize = ctx.Recipe.Train.BatchSize;
-        var batches = ctx.Task.CalibrationImages(section.CalibrationBatches, batchSize, m => ctx.Progress.Info($"quant: {m} (quant.calibration_batches)"));
+        IEnumerable<Tensor> batches;
+        try
+        {
+            batches = ctx.Task.CalibrationImages(section.CalibrationBatches, batchSize, m => ctx.Progress.Info($"quant: {m} (quant.calibration_batches)"));
+        }
+        catch (SlimException e) when (e is not QuantizationException)
+        {
+            throw new QuantizationException($"quant --mode post: {e.Message}");
+        }
         ctx.Progress.Info($"quant: calibrating ({QuantizationResult.AlgorithmName(section.Algo)}) on up to {section.CalibrationBatches} batches of {batchSize} training images from {ctx.Task.TrainSource}");
         var (plan, _) = PostTrainingQuantizer.Run(model, options, x => ctx.Task.Family.Forward(model, x), batches);
         return plan;
