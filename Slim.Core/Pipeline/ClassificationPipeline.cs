@@ -182,7 +182,7 @@ public static class ClassificationPipeline
         using var owned = net;
         double top1Float = task.Evaluate(net.call);
         var floatFigures = Measure(net, options);
-        var quantOptions = QuantizationOptions.From(section);
+        var quantOptions = QuantStage.Options(section);
         IEnumerable<Tensor> Forward(Tensor x) => new[] { net.call(x) };
         QuantizationResult result;
         QuantizationPlan plan;

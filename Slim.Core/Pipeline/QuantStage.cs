@@ -62,13 +62,22 @@ public static class QuantStage
         };
     }
 
+    /// <summary>The algorithm options of a recipe's quant section (the mapping of the YAML onto the typed options lives here, not in the algorithm).</summary>
+    public static QuantizationOptions Options(QuantSection section) => new()
+    {
+        NotQuant = section.NotQuant.ToArray(),
+        QuantOutput = section.QuantOutput,
+        Algorithm = section.Algo,
+        Percentile = section.Percentile,
+    };
+
     /// <summary>
     /// Loads the float detector at checkpoint, quantizes it as section says and evaluates it
     /// before and after; writes nothing but the aware fine-tune's checkpoints (ctx.StageDir/qat).
     /// </summary>
     public static QuantRun Quantize(StageContext ctx, string checkpoint, QuantSection section)
     {
-        var options = QuantizationOptions.From(section);
+        var options = Options(section);
         options.Validate();
         if (section.Mode == QuantMode.Aware && section.FineTune.Iterations <= 0)
             throw new QuantizationException("quant.fine_tune.iterations is 0: aware quantization learns the input scales while training; give iterations (e.g. 200) or use mode post");

@@ -1,5 +1,3 @@
-using Slim.Recipes;
-
 namespace Slim.Compression.Quantization;
 
 /// <summary>
@@ -27,15 +25,6 @@ public sealed record QuantizationOptions
 
     /// <summary>Aware: the rate of PaddleSlim's moving_average_abs_max observer of the inputs.</summary>
     public double ObserverMomentum { get; init; } = 0.9;
-
-    /// <summary>The options of a recipe's quant section.</summary>
-    public static QuantizationOptions From(QuantSection section) => new()
-    {
-        NotQuant = section.NotQuant.ToArray(),
-        QuantOutput = section.QuantOutput,
-        Algorithm = section.Algo,
-        Percentile = section.Percentile,
-    };
 
     /// <summary>Throws on values no algorithm can work with.</summary>
     public void Validate()

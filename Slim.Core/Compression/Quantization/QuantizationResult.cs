@@ -1,4 +1,3 @@
-using Slim.Recipes;
 using Slim.Torch;
 using Slim.Torch.Modules;
 using static Slim.Torch.torch;
