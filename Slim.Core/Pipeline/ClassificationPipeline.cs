@@ -235,7 +235,7 @@ public static class ClassificationPipeline
         }
         string quantFile = Path.Combine(outDir, QuantizationFileName);
         // The same file the detection quant stage writes, so `slim export` and QuantStage read it too.
-        QuantFile.Write(quantFile, result, plan, section, QuantizedName);
+        QuantFile.Write(quantFile, result, plan, quantOptions, QuantizedName);
         var figures = new ClassifierFigures(floatFigures.Gflops, floatFigures.Parameters, Int8SizeMiB(checkpoint, result));
         return new ClassificationRun("quant", detail, twinPath, arch, options, top1, figures)
         {
@@ -355,9 +355,10 @@ public static class ClassificationPipeline
         using var noGrad = no_grad();
         foreach (var layer in result.Layers)
         {
-            twin.get_parameter(layer.WeightParameter).copy_(tensor(layer.Weight, layer.WeightShape));
-            if (layer.Bias is null) continue;
-            var bias = tensor(layer.Bias, layer.Bias.Length);
+            var folded = result.Folded(layer.ModulePath);
+            twin.get_parameter(layer.WeightParameter).copy_(tensor(folded.Weight, folded.Shape));
+            if (folded.Bias is null) continue;
+            var bias = tensor(folded.Bias, folded.Bias.Length);
             if (layer.FoldedBatchNorm is not null)
             {
                 var bn = (BatchNorm2d)twin.get_submodule(layer.FoldedBatchNorm);
@@ -392,7 +393,7 @@ public static class ClassificationPipeline
         {
             if (folded.Any(p => name.StartsWith(p, StringComparison.Ordinal))) continue;
             if (quantized.TryGetValue(name, out var layer))
-                bytes += t.numel() + 4.0 * (layer.WeightScales.Length + 1) + 4.0 * (layer.Bias?.Length ?? 0) * (layer.BiasParameter is null ? 1 : 0);
+                bytes += t.numel() + 4.0 * (layer.WeightScales.Length + 1) + 4.0 * (result.Folded(layer.ModulePath).Bias?.Length ?? 0) * (layer.BiasParameter is null ? 1 : 0);
             else
                 bytes += 4.0 * t.numel();
         }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Google.Protobuf;
+using Slim.Compression.Quantization;
 using Slim.Data.Transforms;
 using Slim.Detection;
 using Slim.Export;
@@ -41,9 +42,9 @@ public static class ExportStage
     /// <param name="ctx">The run; class names, input size and model name come from its task and recipe.</param>
     /// <param name="fp32Checkpoint">The final float model (loadable with <see cref="TrainStage.Load"/>).</param>
     /// <param name="int8TwinCheckpoint">The quant stage's float twin (BN folded into the quantized convs), or null without a quant stage.</param>
-    /// <param name="specs">The quant stage's per-layer parameters (quant.json), required with the twin.</param>
+    /// <param name="specs">The quant stage's quantized-layer records (quant.json), required with the twin.</param>
     /// <param name="section">The recipe's export section.</param>
-    public static ExportOutcome Run(StageContext ctx, string fp32Checkpoint, string? int8TwinCheckpoint, IReadOnlyList<QuantSpec>? specs, ExportSection section)
+    public static ExportOutcome Run(StageContext ctx, string fp32Checkpoint, string? int8TwinCheckpoint, IReadOnlyList<QuantizedLayer>? specs, ExportSection section)
     {
         ArgumentNullException.ThrowIfNull(ctx);
         ArgumentNullException.ThrowIfNull(section);
@@ -88,9 +89,9 @@ public static class ExportStage
     /// <param name="checkpoint">A detector checkpoint with model metadata.</param>
     /// <param name="path">The .onnx file to write.</param>
     /// <param name="info">Class names, input size and model name; null takes them from the checkpoint's metadata.</param>
-    /// <param name="specs">INT8 parameters by layer, or null for an FP32 export.</param>
+    /// <param name="specs">The quantized-layer records, or null for an FP32 export.</param>
     /// <param name="postprocess">When set, box decoding and NMS with these settings go into the graph.</param>
-    public static long ExportCheckpoint(string checkpoint, string path, ExportModelInfo? info = null, IReadOnlyList<QuantSpec>? specs = null, NmsSection? postprocess = null)
+    public static long ExportCheckpoint(string checkpoint, string path, ExportModelInfo? info = null, IReadOnlyList<QuantizedLayer>? specs = null, NmsSection? postprocess = null)
     {
         if (!File.Exists(checkpoint)) throw new FileNotFoundException($"export: checkpoint not found: {checkpoint}", checkpoint);
         var meta = Checkpoint.ReadMetadata(checkpoint);
@@ -106,7 +107,7 @@ public static class ExportStage
     }
 
     /// <summary>The exporter options of a detector: input, outputs, normalization and decoding metadata, INT8 layers.</summary>
-    public static OnnxExportOptions Options(string architecture, ModelOptions model, ExportModelInfo info, IReadOnlyList<QuantSpec>? specs = null, NmsSection? postprocess = null)
+    public static OnnxExportOptions Options(string architecture, ModelOptions model, ExportModelInfo info, IReadOnlyList<QuantizedLayer>? specs = null, NmsSection? postprocess = null)
     {
         if (info.InputSize < 32 || info.InputSize % 32 != 0)
             throw new SlimException($"export: input size {info.InputSize} is not a positive multiple of 32 (model.input_size)");
@@ -140,22 +141,22 @@ public static class ExportStage
             ClassNames = info.ClassNames,
             ExtraMetadata = extra,
             FoldBatchNorm = true,
-            Quantization = specs is null ? null : ToLayerQuantization(specs),
+            Quantization = specs is null ? null : ByModulePath(specs),
             Postprocess = postprocess?.ToDecoderOptions(geometry),
         };
     }
 
-    /// <summary>The quant stage's parameters in the exporter's form, keyed by module path.</summary>
-    public static IReadOnlyDictionary<string, LayerQuantization> ToLayerQuantization(IReadOnlyList<QuantSpec> specs)
+    /// <summary>The quant stage's records keyed by module path, as the exporter takes them (the records themselves, not a copy).</summary>
+    public static IReadOnlyDictionary<string, QuantizedLayer> ByModulePath(IReadOnlyList<QuantizedLayer> specs)
     {
         if (specs.Count == 0)
             throw new SlimException("export: the quantization parameters list no layer; an INT8 export needs at least one quantized conv/linear layer");
-        var result = new Dictionary<string, LayerQuantization>(StringComparer.Ordinal);
+        var result = new Dictionary<string, QuantizedLayer>(StringComparer.Ordinal);
         foreach (var s in specs)
         {
             if (string.IsNullOrEmpty(s.ModulePath))
                 throw new SlimException("export: a quantized layer has an empty module_path in the quantization parameters");
-            if (!result.TryAdd(s.ModulePath, new LayerQuantization(s.WeightScales, s.InputScale, s.InputZeroPoint, s.Int8 ? QuantizedType.Int8 : QuantizedType.UInt8)))
+            if (!result.TryAdd(s.ModulePath, s))
                 throw new SlimException($"export: layer '{s.ModulePath}' is listed twice in the quantization parameters");
         }
         return result;

@@ -38,7 +38,7 @@ public static class QuantStage
             meta["quant.file"] = QuantFileName;
             Checkpoint.Save(twinPath, twin.state_dict(), meta);
         }
-        QuantFile.Write(quantPath, run.Result, run.Plan, section, twinPath);
+        QuantFile.Write(quantPath, run.Result, run.Plan, Options(section), twinPath);
 
         int quantized = run.Plan.Quantized.Count(), skipped = run.Plan.Layers.Count - quantized;
         foreach (var line in ReportLines(run.Plan)) ctx.Progress.Info(line);
@@ -230,8 +230,9 @@ public static class QuantStage
     }
 
     /// <summary>
-    /// What the INT8 exporter needs from a quant.json: module path → weight scales, input scale,
-    /// zero point and whether the input is int8. The module paths are the twin checkpoint's.
+    /// What the INT8 exporter needs from a quant.json: the quantized-layer records by module path (the twin
+    /// checkpoint's), in file order.
     /// </summary>
-    public static IReadOnlyDictionary<string, QuantSpec> ReadQuantizationFile(string path) => QuantFile.Read(path);
+    public static IReadOnlyDictionary<string, QuantizedLayer> ReadQuantizationFile(string path) =>
+        QuantFile.Read(path).Layers.ToDictionary(l => l.ModulePath, StringComparer.Ordinal);
 }

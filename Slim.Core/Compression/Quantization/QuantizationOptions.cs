@@ -2,9 +2,10 @@ namespace Slim.Compression.Quantization;
 
 /// <summary>
 /// What to quantize and how. Weights are always symmetric int8 per output channel (range
-/// [-127, 127], zero point 0); input activations are symmetric int8 per tensor (range
-/// [-127, 127], zero point 0) — one format for every layer, which ONNX QDQ and INT8 runtimes
-/// take as it is and which suits the signed inputs of LeakyReLU/HardSwish networks.
+/// [-127, 127], zero point 0); input activations are int8 per tensor with zero point 0 and scale
+/// threshold / 127 (uint8, threshold / 255, when never negative) — one format for every layer (see
+/// <see cref="Int8Grid"/>), which ONNX QDQ and INT8 runtimes take as it is and which suits the signed
+/// inputs of LeakyReLU/HardSwish networks.
 /// </summary>
 public sealed record QuantizationOptions
 {
