@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Slim.Compression.Quantization;
 using Slim.Pipeline;
 using Slim.Recipes;
 
@@ -47,7 +48,7 @@ public static class ExportCommand
     }
 
     /// <summary>The plain method behind the verb: exports into outDir with or without a recipe.</summary>
-    public static ExportOutcome Export(string? recipeFile, IReadOnlyList<string> overrides, string checkpoint, string? twin, IReadOnlyList<QuantSpec>? specs,
+    public static ExportOutcome Export(string? recipeFile, IReadOnlyList<string> overrides, string checkpoint, string? twin, IReadOnlyList<QuantizedLayer>? specs,
         string outDir, IProgressSink progress, CancellationToken cancel, bool postprocess = false)
     {
         if (recipeFile is not null)
@@ -77,7 +78,7 @@ public static class ExportCommand
     }
 
     /// <summary>The twin checkpoint and quantization parameters named by --quant-dir, --twin and --quant-file (both null when none is given).</summary>
-    public static (string? Twin, IReadOnlyList<QuantSpec>? Specs) ResolveQuantization(string? quantDir, string? twin, string? quantFile)
+    public static (string? Twin, IReadOnlyList<QuantizedLayer>? Specs) ResolveQuantization(string? quantDir, string? twin, string? quantFile)
     {
         if (quantDir is null && twin is null && quantFile is null) return (null, null);
         if (quantDir is not null && !Directory.Exists(quantDir)) throw new DirectoryNotFoundException($"--quant-dir: folder not found: {quantDir}");
@@ -91,6 +92,6 @@ public static class ExportCommand
             twin = twins.Count == 1 ? twins[0] : twins.Count == 0 && ckpts.Count == 1 ? ckpts[0]
                 : throw new UsageException($"--quant-dir {quantDir}: cannot tell the float twin checkpoint among [{string.Join(", ", ckpts.Select(Path.GetFileName))}]; name it with --twin FILE");
         }
-        return (twin, QuantFile.Read(quantFile).Values.ToList());
+        return (twin, QuantFile.Read(quantFile).Layers);
     }
 }

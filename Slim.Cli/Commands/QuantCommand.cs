@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Slim.Compression.Quantization;
 using Slim.Pipeline;
 using Slim.Recipes;
 using Spectre.Console;

@@ -1,3 +1,5 @@
+using Slim.Compression.Quantization;
+
 namespace Slim.Export;
 
 /// <summary>
@@ -43,11 +45,13 @@ public sealed record OnnxExportOptions
     public int TraceBatch { get; init; } = 2;
 
     /// <summary>
-    /// INT8 parameters by module path of a conv2d or linear layer ("backbone.0.conv"). Each layer named here
-    /// is written in QDQ form (QuantizeLinear/DequantizeLinear on its input, int8 weights with a per-channel
-    /// DequantizeLinear), which ONNX Runtime fuses into QLinearConv / QGemm. Null or empty: FP32 export.
+    /// The quantized-layer records (as calibration or quantization-aware training produced them, or as
+    /// quant.json holds them) by module path of a conv2d or linear layer ("backbone.0.conv"). Each layer named
+    /// here is written in QDQ form (QuantizeLinear/DequantizeLinear on its input, int8 weights with a per-channel
+    /// DequantizeLinear), which ONNX Runtime fuses into QLinearConv / QGemm. The model's weight at that path
+    /// must be the one the record's scales belong to (the float twin's). Null or empty: FP32 export.
     /// </summary>
-    public IReadOnlyDictionary<string, LayerQuantization>? Quantization { get; init; }
+    public IReadOnlyDictionary<string, QuantizedLayer>? Quantization { get; init; }
 
     /// <summary>
     /// When set, the YOLOv3 box decoding and class-aware NMS are appended to the graph (see
@@ -74,17 +78,18 @@ public sealed record OnnxExportOptions
         if (OutputNames is not null && OutputNames.Contains(InputName))
             throw new ArgumentException($"OnnxExportOptions.OutputNames: '{InputName}' is already the input's name");
         if (Postprocess is not null) YoloPostprocessGraph.Validate(Postprocess);
-        foreach (var (path, q) in Quantization ?? new Dictionary<string, LayerQuantization>())
+        foreach (var (path, q) in Quantization ?? new Dictionary<string, QuantizedLayer>())
         {
-            if (q.WeightScales is null || q.WeightScales.Length == 0)
-                throw new ArgumentException($"OnnxExportOptions.Quantization['{path}'].WeightScales: expected one scale per output channel");
-            int bad = Array.FindIndex(q.WeightScales, s => !(s > 0) || float.IsInfinity(s));
-            if (bad >= 0)
-                throw new ArgumentException($"OnnxExportOptions.Quantization['{path}'].WeightScales[{bad}] = {q.WeightScales[bad]}: scales must be positive and finite");
-            if (!(q.InputScale > 0) || float.IsInfinity(q.InputScale))
-                throw new ArgumentException($"OnnxExportOptions.Quantization['{path}'].InputScale = {q.InputScale}: must be positive and finite");
-            if (q.InputZeroPoint < q.InputMin || q.InputZeroPoint > q.InputMax)
-                throw new ArgumentException($"OnnxExportOptions.Quantization['{path}'].InputZeroPoint = {q.InputZeroPoint}: must lie in [{q.InputMin}, {q.InputMax}] for {q.InputType}");
+            if (q.ModulePath != path)
+                throw new ArgumentException($"OnnxExportOptions.Quantization['{path}']: the record is that of '{q.ModulePath}'");
+            try
+            {
+                q.Validate();
+            }
+            catch (QuantizationException e)
+            {
+                throw new ArgumentException($"OnnxExportOptions.Quantization['{path}']: {e.Message}");
+            }
         }
     }
 }

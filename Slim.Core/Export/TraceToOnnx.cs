@@ -1,5 +1,6 @@
 using System.Globalization;
 using Onnx;
+using Slim.Compression.Quantization;
 using Slim.Torch;
 using static Slim.Export.OnnxGraphBuilder;
 
@@ -438,7 +439,7 @@ internal sealed class TraceToOnnx
             Attr("pads", new[] { pad[0], pad[1], pad[0], pad[1] }), Attr("dilations", dil), Attr("group", Ints(n, 6)?[0] ?? 1)), SameBatch(n));
     }
 
-    private LayerQuantization? Quantization(TraceNode n)
+    private QuantizedLayer? Quantization(TraceNode n)
     {
         if (_options.Quantization is null || !_options.Quantization.TryGetValue(n.ModulePath, out var q)) return null;
         if (!_quantizedLayersSeen.Add(n.ModulePath))
@@ -451,22 +452,15 @@ internal sealed class TraceToOnnx
     /// DequantizeLinear(axis 0), and an int32 bias with scale input_scale * weight_scale, as ONNX Runtime's
     /// QDQ fusion expects for QLinearConv / QGemm.
     /// </summary>
-    private string[] QuantizedLayerInputs(TraceNode n, string x, Tensor w, Tensor? b, string wName, string bName, LayerQuantization q)
+    private string[] QuantizedLayerInputs(TraceNode n, string x, Tensor w, Tensor? b, string wName, string bName, QuantizedLayer q)
     {
         long outChannels = w.shape[0];
-        if (q.WeightScales.Length != outChannels)
-            throw new ArgumentException($"OnnxExportOptions.Quantization['{n.ModulePath}'].WeightScales: expected {outChannels} scales (one per output channel), got {q.WeightScales.Length}");
+        if (!q.WeightShape.SequenceEqual(w.shape))
+            throw new ArgumentException($"OnnxExportOptions.Quantization['{n.ModulePath}']: the record is for a weight of shape [{string.Join(", ", q.WeightShape)}] " +
+                $"but the model's is [{string.Join(", ", w.shape)}]; export the checkpoint the quantization was made for (the float twin)");
         var xq = QuantizeActivation(n, x, q.InputScale, q.InputZeroPoint, q.InputType);
 
-        var wf = w.detach().contiguous().ToFloatArray();
-        long per = wf.Length / outChannels;
-        var wq = new sbyte[wf.Length];
-        for (long c = 0; c < outChannels; c++)
-        {
-            double s = q.WeightScales[c];
-            for (long i = c * per; i < (c + 1) * per; i++)
-                wq[i] = (sbyte)Math.Clamp(Math.Round(wf[i] / s, MidpointRounding.ToEven), -127, 127);
-        }
+        var wq = q.QuantizeWeight(w.detach().contiguous().ToFloatArray());
         var wInit = _g.Int8s(wName, wq, w.shape);
         var wScale = _g.Floats(wName + ".scale", q.WeightScales, outChannels);
         var wZero = _g.Int8s(wName + ".zero_point", new sbyte[outChannels], outChannels);
@@ -500,12 +494,12 @@ internal sealed class TraceToOnnx
     internal const double MaxBiasRoundingError = 1e-3;
 
     /// <summary>DequantizeLinear(QuantizeLinear(x)) with per-tensor parameters, shared by consumers that agree on them.</summary>
-    private string QuantizeActivation(TraceNode n, string x, float scale, int zeroPoint, QuantizedType type)
+    private string QuantizeActivation(TraceNode n, string x, float scale, int zeroPoint, QuantDType type)
     {
         var key = $"{x}|{BitConverter.SingleToInt32Bits(scale)}|{zeroPoint}|{type}";
         if (_quantizedActivations.TryGetValue(key, out var dq)) return dq;
         var s = _g.Floats($"{x}.scale", new[] { scale });
-        var zp = type == QuantizedType.UInt8
+        var zp = type == QuantDType.UInt8
             ? _g.UInt8s($"{x}.zero_point", new[] { (byte)zeroPoint })
             : _g.Int8s($"{x}.zero_point", new[] { (sbyte)zeroPoint });
         var qv = _g.Node("QuantizeLinear", NodeName(n, "input.QuantizeLinear"), new[] { x, s, zp });

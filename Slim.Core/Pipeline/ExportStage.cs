@@ -1,5 +1,6 @@
 using System.Globalization;
 using Google.Protobuf;
+using Slim.Compression.Quantization;
 using Slim.Export;
 using Slim.Recipes;
 using Slim.Tasks;
@@ -31,9 +32,9 @@ public static class ExportStage
     /// <param name="ctx">The run; class names, input size and model name come from its task and recipe.</param>
     /// <param name="fp32Checkpoint">The final float model (loadable with <see cref="TrainStage.Load"/>).</param>
     /// <param name="int8TwinCheckpoint">The quant stage's float twin (BN folded into the quantized convs), or null without a quant stage.</param>
-    /// <param name="specs">The quant stage's per-layer parameters (quant.json), required with the twin.</param>
+    /// <param name="specs">The quant stage's quantized-layer records (quant.json), required with the twin.</param>
     /// <param name="section">The recipe's export section.</param>
-    public static ExportOutcome Run(StageContext ctx, string fp32Checkpoint, string? int8TwinCheckpoint, IReadOnlyList<QuantSpec>? specs, ExportSection section)
+    public static ExportOutcome Run(StageContext ctx, string fp32Checkpoint, string? int8TwinCheckpoint, IReadOnlyList<QuantizedLayer>? specs, ExportSection section)
     {
         ArgumentNullException.ThrowIfNull(ctx);
         ArgumentNullException.ThrowIfNull(section);
@@ -83,10 +84,10 @@ public static class ExportStage
     /// <param name="checkpoint">A checkpoint with model metadata (any family).</param>
     /// <param name="path">The .onnx file to write.</param>
     /// <param name="info">Class names, input size, normalization and model name; null takes them from the checkpoint's metadata.</param>
-    /// <param name="specs">INT8 parameters by layer, or null for an FP32 export.</param>
+    /// <param name="specs">The quantized-layer records, or null for an FP32 export.</param>
     /// <param name="section">The export settings (post-processing); null: the defaults.</param>
     /// <param name="family">The family the model must belong to (null: whichever its metadata names).</param>
-    public static long ExportCheckpoint(string checkpoint, string path, ExportModelInfo? info = null, IReadOnlyList<QuantSpec>? specs = null,
+    public static long ExportCheckpoint(string checkpoint, string path, ExportModelInfo? info = null, IReadOnlyList<QuantizedLayer>? specs = null,
         ExportSection? section = null, TaskFamily? family = null)
     {
         if (!File.Exists(checkpoint)) throw new FileNotFoundException($"export: checkpoint not found: {checkpoint}", checkpoint);
@@ -94,23 +95,23 @@ public static class ExportStage
         using var loaded = family is null ? ModelCheckpoint.Load(checkpoint) : ModelCheckpoint.Load(checkpoint, family);
         info ??= ExportModelInfo.FromMetadata(meta, Path.GetFileNameWithoutExtension(checkpoint));
         var exportOptions = loaded.Family.ExportOptions(loaded.Architecture, loaded.Options, info, section ?? new ExportSection());
-        if (specs is not null) exportOptions = exportOptions with { Quantization = ToLayerQuantization(specs) };
+        if (specs is not null) exportOptions = exportOptions with { Quantization = ByModulePath(specs) };
         var proto = OnnxExporter.Export(loaded.Model, exportOptions, x => loaded.Forward(x));
         AtomicFile.Write(path, s => proto.WriteTo(s));
         return new FileInfo(path).Length;
     }
 
-    /// <summary>The quant stage's parameters in the exporter's form, keyed by module path.</summary>
-    public static IReadOnlyDictionary<string, LayerQuantization> ToLayerQuantization(IReadOnlyList<QuantSpec> specs)
+    /// <summary>The quant stage's records keyed by module path, as the exporter takes them (the records themselves, not a copy).</summary>
+    public static IReadOnlyDictionary<string, QuantizedLayer> ByModulePath(IReadOnlyList<QuantizedLayer> specs)
     {
         if (specs.Count == 0)
             throw new SlimException("export: the quantization parameters list no layer; an INT8 export needs at least one quantized conv/linear layer");
-        var result = new Dictionary<string, LayerQuantization>(StringComparer.Ordinal);
+        var result = new Dictionary<string, QuantizedLayer>(StringComparer.Ordinal);
         foreach (var s in specs)
         {
             if (string.IsNullOrEmpty(s.ModulePath))
                 throw new SlimException("export: a quantized layer has an empty module_path in the quantization parameters");
-            if (!result.TryAdd(s.ModulePath, new LayerQuantization(s.WeightScales, s.InputScale, s.InputZeroPoint, s.Int8 ? QuantizedType.Int8 : QuantizedType.UInt8)))
+            if (!result.TryAdd(s.ModulePath, s))
                 throw new SlimException($"export: layer '{s.ModulePath}' is listed twice in the quantization parameters");
         }
         return result;

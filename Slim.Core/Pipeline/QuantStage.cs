@@ -40,7 +40,7 @@ public static class QuantStage
             meta["quant.file"] = QuantFileName;
             Checkpoint.Save(twinPath, twin.state_dict(), meta);
         }
-        QuantFile.Write(quantPath, run.Result, run.Plan, section, twinPath);
+        QuantFile.Write(quantPath, run.Result, run.Plan, Options(section), twinPath);
 
         int quantized = run.Plan.Quantized.Count(), skipped = run.Plan.Layers.Count - quantized;
         foreach (var line in ReportLines(run.Plan)) ctx.Progress.Info(line);
@@ -64,13 +64,22 @@ public static class QuantStage
         };
     }
 
+    /// <summary>The algorithm options of a recipe's quant section (the mapping of the YAML onto the typed options lives here, not in the algorithm).</summary>
+    public static QuantizationOptions Options(QuantSection section) => new()
+    {
+        NotQuant = section.NotQuant.ToArray(),
+        QuantOutput = section.QuantOutput,
+        Algorithm = section.Algo,
+        Percentile = section.Percentile,
+    };
+
     /// <summary>
     /// Loads the float detector at checkpoint, quantizes it as section says and evaluates it
     /// before and after; writes nothing but the aware fine-tune's checkpoints (ctx.StageDir/qat).
     /// </summary>
     public static QuantRun Quantize(StageContext ctx, string checkpoint, QuantSection section)
     {
-        var options = QuantizationOptions.From(section);
+        var options = Options(section);
         options.Validate();
         if (section.Mode == QuantMode.Aware && section.FineTune.Iterations <= 0)
             throw new QuantizationException("quant.fine_tune.iterations is 0: aware quantization learns the input scales while training; give iterations (e.g. 200) or use mode post");
@@ -199,8 +208,9 @@ public static class QuantStage
     }
 
     /// <summary>
-    /// What the INT8 exporter needs from a quant.json: module path → weight scales, input scale,
-    /// zero point and whether the input is int8. The module paths are the twin checkpoint's.
+    /// What the INT8 exporter needs from a quant.json: the quantized-layer records by module path (the twin
+    /// checkpoint's), in file order.
     /// </summary>
-    public static IReadOnlyDictionary<string, QuantSpec> ReadQuantizationFile(string path) => QuantFile.Read(path);
+    public static IReadOnlyDictionary<string, QuantizedLayer> ReadQuantizationFile(string path) =>
+        QuantFile.Read(path).Layers.ToDictionary(l => l.ModulePath, StringComparer.Ordinal);
 }

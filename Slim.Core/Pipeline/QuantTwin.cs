@@ -31,7 +31,7 @@ public static class QuantTwin
             var source = quantized.state_dict();
             var target = twin.state_dict();
             var values = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-            foreach (var layer in result.Layers) SetLayer(twin, layer, values);
+            foreach (var layer in result.Layers) SetLayer(twin, layer, result.Folded(layer.ModulePath), values);
             foreach (var key in target.Keys)
             {
                 if (values.ContainsKey(key)) continue;
@@ -50,13 +50,13 @@ public static class QuantTwin
         }
     }
 
-    private static void SetLayer(nn.Module twin, QuantizedLayer layer, Dictionary<string, Tensor> values)
+    private static void SetLayer(nn.Module twin, QuantizedLayer layer, FoldedWeights folded, Dictionary<string, Tensor> values)
     {
         string prefix = layer.ModulePath.Length == 0 ? "" : layer.ModulePath + ".";
         var module = twin.get_submodule(layer.ModulePath);
-        var weight = tensor(layer.Weight, layer.WeightShape);
-        long outputs = layer.WeightShape[0];
-        var bias = layer.Bias is null ? null : tensor(layer.Bias, outputs);
+        var weight = tensor(folded.Weight, folded.Shape);
+        long outputs = folded.Shape[0];
+        var bias = folded.Bias is null ? null : tensor(folded.Bias, outputs);
         switch (module)
         {
             case Conv2d conv:

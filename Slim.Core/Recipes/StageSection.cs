@@ -1,3 +1,5 @@
+using Slim.Compression.Quantization;
+
 namespace Slim.Recipes;
 
 /// <summary>One compression stage: exactly one of prune, distill, quant.</summary>
@@ -125,23 +127,6 @@ public sealed class DistillSection
 
     [Doc("Training of the student (distill stage; a prune stage's distilled fine-tune uses prune.fine_tune).")]
     public FineTuneSection FineTune { get; set; } = new() { Iterations = 200 };
-}
-
-/// <summary>Quantization modes.</summary>
-public enum QuantMode
-{
-    Aware,
-    Post,
-}
-
-/// <summary>Post-training calibration algorithms.</summary>
-public enum CalibrationAlgo
-{
-    AbsMax,
-    Avg,
-    Hist,
-    Kl,
-    Mse,
 }
 
 /// <summary>INT8 quantization settings.</summary>

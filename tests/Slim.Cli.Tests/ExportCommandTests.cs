@@ -1,6 +1,7 @@
 using Slim.Cli;
 using Slim.Export;
 using Slim.Cli.Commands;
+using Slim.Compression.Quantization;
 using Slim.Pipeline;
 using Slim.Recipes;
 
@@ -87,9 +88,24 @@ public class ExportCommandTests(CliExportRun run) : IClassFixture<CliExportRun>
     public void QuantDirGivesTheInt8Model()
     {
         var quant = run.NewDir("quant");
-        // The parameters of one layer (the first conv, 8 output channels at width 0.25); the twin is a copy of the checkpoint.
-        QuantFile.WriteSpecs(Path.Combine(quant, QuantStage.QuantFileName),
-            new[] { new QuantSpec("backbone.conv1.conv", Enumerable.Repeat(0.02f, 8).ToArray(), 0.03f, 0, true) });
+        // The record of one layer (the first conv, 8 output channels at width 0.25); the twin is a copy of the checkpoint.
+        var (model, _, _) = TestCheckpoints.Load(run.Checkpoint);
+        QuantizedLayer layer;
+        using (model)
+        {
+            var conv = (Slim.Torch.Modules.Conv2d)model.get_submodule("backbone.conv1.conv");
+            layer = new QuantizedLayer
+            {
+                ModulePath = "backbone.conv1.conv", LayerType = "Conv2d", WeightParameter = "backbone.conv1.conv." + conv.WeightName,
+                WeightShape = conv.weight.shape, WeightScales = Enumerable.Repeat(0.02f, 8).ToArray(), InputScale = 0.03f, InputType = QuantDType.Int8,
+                Stride = conv.stride, Padding = conv.padding, Dilation = conv.dilation, Groups = conv.groups,
+            };
+        }
+        QuantFile.Write(Path.Combine(quant, QuantStage.QuantFileName), new QuantDocument
+        {
+            Mode = QuantMode.Post, Algorithm = "abs_max", TwinCheckpoint = "twin.ckpt", NotQuant = Array.Empty<string>(), QuantOutput = false,
+            Layers = new[] { layer }, Report = Array.Empty<QuantLayerDecision>(),
+        });
         File.Copy(run.Checkpoint, Path.Combine(quant, "twin.ckpt"));
         var outDir = run.NewDir("export-int8");
         Assert.Equal((int)ExitCode.Ok, CliExportRun.Slim("export", run.RecipePath, "--checkpoint", run.Checkpoint, "--quant-dir", quant, "--out", outDir));

@@ -1,5 +1,6 @@
 using Slim.Cli;
 using Slim.Cli.Commands;
+using Slim.Compression.Quantization;
 using Slim.Pipeline;
 using Slim.Recipes;
 

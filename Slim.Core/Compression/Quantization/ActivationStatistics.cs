@@ -1,4 +1,3 @@
-using Slim.Recipes;
 using Slim.Torch;
 using static Slim.Torch.torch;
 

@@ -5,38 +5,33 @@ using F = Slim.Torch.torch.nn.functional;
 namespace Slim.Compression.Quantization;
 
 /// <summary>
-/// The int8 format used throughout: symmetric, zero point 0, values in [-127, 127] (the -128
-/// code is left unused so that the range is symmetric and a weight's sign flip is exact).
-/// Fake quantization rounds to the grid and back to float with a straight-through gradient
-/// (ATen's fake_quantize ops: gradient 1 inside the clamp range, 0 outside).
+/// Fake quantization on the grids of <see cref="Int8Grid"/>: weights symmetric per output channel on
+/// [-127, 127], activations per tensor with zero point 0 (int8 [-128, 127] or uint8 [0, 255]). It rounds to
+/// the grid and back to float with a straight-through gradient (ATen's fake_quantize ops: gradient 1
+/// inside the clamp range, 0 outside).
 /// </summary>
 public static class FakeQuant
 {
-    /// <summary>The smallest code.</summary>
-    public const long QuantMin = -127;
-
-    /// <summary>The largest code; a threshold t maps to scale t / QuantMax.</summary>
-    public const long QuantMax = 127;
-
     /// <summary>The smallest scale used, so that an all-zero tensor still has a valid grid (PyTorch's observers use the same float epsilon).</summary>
     public const double MinScale = 1.1920928955078125e-07;
 
-    /// <summary>The largest code of an unsigned activation grid (uint8, zero point 0): inputs that are never negative (after ReLU).</summary>
-    public const long UnsignedQuantMax = 255;
-
-    /// <summary>The largest code of the grid: 127 (symmetric int8) or 255 (uint8, non-negative inputs).</summary>
-    public static long QuantMaxOf(bool unsigned) => unsigned ? UnsignedQuantMax : QuantMax;
+    /// <summary>The code a threshold maps to: 127 (symmetric int8) or 255 (uint8, non-negative inputs).</summary>
+    public static long QuantMaxOf(bool unsigned) => Int8Grid.Max(Int8Grid.TypeOf(unsigned));
 
     /// <summary>The scale of a grid whose largest code stands for threshold (symmetric int8, or uint8 from 0 when unsigned).</summary>
     public static double ScaleOf(double threshold, bool unsigned = false) => Math.Max(threshold / QuantMaxOf(unsigned), MinScale);
 
     /// <summary>
-    /// Fake-quantizes x on the per-tensor grid of scale, zero point 0: codes [-127, 127], or [0, 255] when
+    /// Fake-quantizes x on the per-tensor grid of scale, zero point 0: codes [-128, 127], or [0, 255] when
     /// unsigned (ONNX uint8 with zero point 0, where ONNX Runtime drops a ReLU before the QuantizeLinear
-    /// and fuses DequantizeLinear → Conv → QuantizeLinear into QLinearConv).
+    /// and fuses DequantizeLinear → Conv → QuantizeLinear into QLinearConv) — exactly what QuantizeLinear and
+    /// DequantizeLinear compute.
     /// </summary>
-    public static Tensor PerTensor(Tensor x, double scale, bool unsigned = false) =>
-        F.fake_quantize_per_tensor_affine(x, scale, 0, unsigned ? 0 : QuantMin, QuantMaxOf(unsigned));
+    public static Tensor PerTensor(Tensor x, double scale, bool unsigned = false)
+    {
+        var type = Int8Grid.TypeOf(unsigned);
+        return F.fake_quantize_per_tensor_affine(x, scale, 0, Int8Grid.Min(type), Int8Grid.Max(type));
+    }
 
     /// <summary>Per-output-channel scales of a weight (dim 0 is the output channel): max |w_c| / 127, computed without gradient.</summary>
     public static Tensor WeightScales(Tensor weight)
@@ -46,7 +41,7 @@ public static class FakeQuant
         var (values, indexes) = flat.max(1);
         indexes.Dispose();
         using (values)
-            return values.div(QuantMax).clamp_min(MinScale).to(ScalarType.Float32);
+            return values.div(Int8Grid.WeightMax).clamp_min(MinScale).to(ScalarType.Float32);
     }
 
     /// <summary>Fake-quantizes a weight per output channel with abs-max scales (straight-through gradient to the weight).</summary>
@@ -54,6 +49,6 @@ public static class FakeQuant
     {
         using var scales = WeightScales(weight);
         using var zeroPoints = zeros(new[] { weight.size(0) }, ScalarType.Int32, weight.device);
-        return F.fake_quantize_per_channel_affine(weight, scales, zeroPoints, 0, QuantMin, QuantMax);
+        return F.fake_quantize_per_channel_affine(weight, scales, zeroPoints, 0, Int8Grid.WeightMin, Int8Grid.WeightMax);
     }
 }

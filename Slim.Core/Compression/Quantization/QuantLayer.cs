@@ -19,7 +19,7 @@ public abstract class QuantLayer : nn.Module<Tensor, Tensor>
     public const string StateBuffer = "input_state";
     /// <summary>The observer's accumulated maxima buffer.</summary>
     public const string AccumBuffer = "input_accum";
-    /// <summary>1 while no negative input has been seen (uint8 grid [0, 255]), 0 once one has (int8 grid [-127, 127]).</summary>
+    /// <summary>1 while no negative input has been seen (uint8 grid [0, 255]), 0 once one has (int8 grid [-128, 127], scale threshold / 127).</summary>
     public const string UnsignedBuffer = "input_unsigned";
 
     /// <summary>The buffers that make up the input quantizer's state.</summary>

@@ -1,12 +1,11 @@
-using Slim.Recipes;
-
 namespace Slim.Compression.Quantization;
 
 /// <summary>
 /// What to quantize and how. Weights are always symmetric int8 per output channel (range
-/// [-127, 127], zero point 0); input activations are symmetric int8 per tensor (range
-/// [-127, 127], zero point 0) — one format for every layer, which ONNX QDQ and INT8 runtimes
-/// take as it is and which suits the signed inputs of LeakyReLU/HardSwish networks.
+/// [-127, 127], zero point 0); input activations are int8 per tensor with zero point 0 and scale
+/// threshold / 127 (uint8, threshold / 255, when never negative) — one format for every layer (see
+/// <see cref="Int8Grid"/>), which ONNX QDQ and INT8 runtimes take as it is and which suits the signed
+/// inputs of LeakyReLU/HardSwish networks.
 /// </summary>
 public sealed record QuantizationOptions
 {
@@ -27,15 +26,6 @@ public sealed record QuantizationOptions
 
     /// <summary>Aware: the rate of PaddleSlim's moving_average_abs_max observer of the inputs.</summary>
     public double ObserverMomentum { get; init; } = 0.9;
-
-    /// <summary>The options of a recipe's quant section.</summary>
-    public static QuantizationOptions From(QuantSection section) => new()
-    {
-        NotQuant = section.NotQuant.ToArray(),
-        QuantOutput = section.QuantOutput,
-        Algorithm = section.Algo,
-        Percentile = section.Percentile,
-    };
 
     /// <summary>Throws on values no algorithm can work with.</summary>
     public void Validate()

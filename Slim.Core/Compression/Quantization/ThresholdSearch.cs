@@ -107,7 +107,7 @@ public static class ThresholdSearch
     /// exact zeros (zeroCount of bin 0) exact on every grid. Candidates are the bin edges,
     /// every <c>bins/512</c>-th.
     /// </summary>
-    public static double MinimumSquaredError(IReadOnlyList<double> histogram, double range, double zeroCount = 0, long quantMax = FakeQuant.QuantMax)
+    public static double MinimumSquaredError(IReadOnlyList<double> histogram, double range, double zeroCount = 0, long quantMax = Int8Grid.SignedMax)
     {
         int bins = histogram.Count;
         double total = histogram.Sum();
@@ -129,7 +129,7 @@ public static class ThresholdSearch
     }
 
     /// <summary>Expected total squared error of the grid with threshold t (quantMax levels of t/quantMax above zero) over the histogram of |x|.</summary>
-    public static double SquaredError(IReadOnlyList<double> histogram, double width, double zeroCount, double t, long quantMax = FakeQuant.QuantMax)
+    public static double SquaredError(IReadOnlyList<double> histogram, double width, double zeroCount, double t, long quantMax = Int8Grid.SignedMax)
     {
         double delta = t / quantMax;
         double error = 0;

@@ -1,3 +1,4 @@
+using Slim.Compression.Quantization;
 using Slim.Export;
 using Slim.Torch;
 using Slim.Torch.Modules;
@@ -210,15 +211,21 @@ public class OnnxExporterTests(ITestOutputHelper output) : IDisposable
         ex = Assert.Throws<ArgumentException>(() => OnnxExporter.Export(net, new OnnxExportOptions
         {
             InputShape = new long[] { 3, 32, 32 },
-            Quantization = new Dictionary<string, LayerQuantization> { ["conv9"] = new(new float[8], 0.1f, 0) },
+            Quantization = new Dictionary<string, QuantizedLayer> { ["conv9"] = Record("conv9", new float[8]) },
         }));
-        Assert.Contains("WeightScales[0]", ex.Message);
+        Assert.Contains("weight_scales[0]", ex.Message);
         ex = Assert.Throws<ArgumentException>(() => OnnxExporter.Export(net, new OnnxExportOptions
         {
             InputShape = new long[] { 3, 32, 32 },
-            Quantization = new Dictionary<string, LayerQuantization> { ["conv9"] = new(Enumerable.Repeat(0.1f, 8).ToArray(), 0.1f, 0) },
+            Quantization = new Dictionary<string, QuantizedLayer> { ["conv9"] = Record("conv9", Enumerable.Repeat(0.1f, 8).ToArray()) },
         }));
         Assert.Contains("'conv9'", ex.Message);
         Assert.Contains("conv1", ex.Message); // the layers that do exist are listed
     }
+
+    private static QuantizedLayer Record(string path, float[] scales) => new()
+    {
+        ModulePath = path, LayerType = "Conv2d", WeightParameter = path + ".weight", WeightShape = new long[] { scales.Length, 8, 3, 3 },
+        WeightScales = scales, InputScale = 0.1f, InputType = QuantDType.UInt8,
+    };
 }

@@ -1,4 +1,6 @@
+using Slim.Compression.Quantization;
 using Slim.Export;
+using Slim.Pipeline;
 using Slim.Torch;
 using Slim.Torch.Modules;
 using Xunit.Abstractions;
@@ -24,9 +26,9 @@ public class QdqExportTests(ITestOutputHelper output) : IDisposable
     /// and per-tensor input ranges over a calibration batch; the first layer's input (signed data) as int8,
     /// the others (after ReLU) as uint8.
     /// </summary>
-    private static Dictionary<string, LayerQuantization> Calibrate(Sequential net, Tensor calibration)
+    private static Dictionary<string, QuantizedLayer> Calibrate(Sequential net, Tensor calibration)
     {
-        var spec = new Dictionary<string, LayerQuantization>();
+        var spec = new Dictionary<string, QuantizedLayer>();
         var h = calibration;
         for (int i = 0; i < net.Count; i++)
         {
@@ -39,7 +41,11 @@ public class QdqExportTests(ITestOutputHelper output) : IDisposable
                 bool signed = lo < 0;
                 float scale = (hi - lo) / 255f;
                 int zp = (int)Math.Round((signed ? -128 : 0) - lo / scale);
-                spec[NameOf(net, i)] = new LayerQuantization(scales, scale, zp, signed ? QuantizedType.Int8 : QuantizedType.UInt8);
+                spec[NameOf(net, i)] = new QuantizedLayer
+                {
+                    ModulePath = NameOf(net, i), LayerType = layer is Conv2d ? "Conv2d" : "Linear", WeightParameter = NameOf(net, i) + ".weight",
+                    WeightShape = w.shape, WeightScales = scales, InputScale = scale, InputZeroPoint = zp, InputType = signed ? QuantDType.Int8 : QuantDType.UInt8,
+                };
             }
             h = layer.call(h);
         }
@@ -49,7 +55,7 @@ public class QdqExportTests(ITestOutputHelper output) : IDisposable
     private static string NameOf(Sequential net, int i) => net.named_children().ElementAt(i).Item1;
 
     /// <summary>The same network computed in libtorch with fake quantization at exactly the QDQ points.</summary>
-    private static Tensor FakeQuantizedForward(Sequential net, Dictionary<string, LayerQuantization> spec, Tensor x)
+    private static Tensor FakeQuantizedForward(Sequential net, Dictionary<string, QuantizedLayer> spec, Tensor x)
     {
         var h = x;
         for (int i = 0; i < net.Count; i++)
@@ -60,7 +66,7 @@ public class QdqExportTests(ITestOutputHelper output) : IDisposable
                 h = layer.call(h);
                 continue;
             }
-            var hq = F.fake_quantize_per_tensor_affine(h, q.InputScale, q.InputZeroPoint, q.InputMin, q.InputMax);
+            var hq = F.fake_quantize_per_tensor_affine(h, q.InputScale, q.InputZeroPoint, q.InputType == QuantDType.UInt8 ? 0 : -128, q.InputType == QuantDType.UInt8 ? 255 : 127);
             var scales = tensor(q.WeightScales, q.WeightScales.Length);
             var zeroPoints = torch.zeros(new long[] { q.WeightScales.Length }, ScalarType.Int32);
             if (layer is Conv2d c)
@@ -129,6 +135,75 @@ public class QdqExportTests(ITestOutputHelper output) : IDisposable
         var fused = OnnxExporter.Load(optimized).Graph.Node.Select(n => n.OpType).ToList();
         output.WriteLine("optimized graph: " + string.Join(", ", fused));
         Assert.True(fused.Count(o => o == "QLinearConv") >= 2, "expected conv1 and conv2 fused into QLinearConv: " + string.Join(", ", fused));
+    }
+
+    /// <summary>
+    /// The seam of issue 11: post-training calibration produces the <see cref="QuantizedLayer"/> records,
+    /// quant.json holds them whole, and the INT8 export of the float twin, reading the records back from the
+    /// file, computes what the fake-quantized model computes — inputs beyond the calibrated range included, which
+    /// both clamp to the type's range (int8 [-128, 127], uint8 [0, 255]).
+    /// </summary>
+    [Fact]
+    public void Int8ExportReadsTheCalibrationRecordsFromQuantJsonAndMatchesTheFakeQuantizedModel()
+    {
+        using var scope = NewDisposeScope();
+        using var grad = no_grad();
+        var g = new Generator(21);
+        Sequential Net()
+        {
+            manual_seed(21);
+            return new Sequential(("conv1", nn.Conv2d(3, 8, 3, padding: 1)), ("relu1", nn.ReLU()), ("conv2", nn.Conv2d(8, 4, 1)));
+        }
+        using var net = Net();
+        using var twin = Net();
+        var options = new QuantizationOptions { Algorithm = CalibrationAlgo.AbsMax };
+        IEnumerable<Tensor> Forward(Tensor t) => new[] { net.call(t) };
+        var (plan, _) = PostTrainingQuantizer.Run(net, options, Forward, new[] { randn(new long[] { 4, 3, 12, 12 }, g) });
+        // Biases on the int32 grid the file stores them on (step input_scale · weight_scale), so that both sides
+        // compute the same integer arithmetic.
+        var first = QuantizationResult.ToFakeQuant(net, QuantMode.Post, CalibrationAlgo.AbsMax);
+        foreach (var layer in first.Layers)
+        {
+            var bias = net.get_submodule(layer.ModulePath).get_parameter(((QuantLayer)net.get_submodule(layer.ModulePath)).BiasName)!;
+            var step = tensor(layer.WeightScales.Select(w => w * layer.InputScale).ToArray(), layer.WeightScales.Length);
+            bias.copy_((bias / step).round() * step);
+        }
+        var result = QuantizationResult.From(net, QuantMode.Post, CalibrationAlgo.AbsMax);
+        Assert.Equal(new[] { QuantDType.Int8, QuantDType.UInt8 }, result.Layers.Select(l => l.InputType));
+        foreach (var layer in result.Layers)
+        {
+            var folded = result.Folded(layer.ModulePath);
+            var conv = (Conv2d)twin.get_submodule(layer.ModulePath);
+            conv.weight.copy_(tensor(folded.Weight, folded.Shape));
+            conv.bias!.copy_(tensor(folded.Bias!, folded.Shape[0]));
+        }
+
+        var quantJson = Path.Combine(_dir, "quant.json");
+        QuantFile.Write(quantJson, result, plan, options, "twin.ckpt");
+        var records = QuantFile.Read(quantJson).Layers;
+        Assert.Equal(result.Layers, records);
+        var path = Path.Combine(_dir, "calibrated_int8.onnx");
+        OnnxExporter.ExportToFile(twin, path, new OnnxExportOptions
+        {
+            InputShape = new long[] { 3, 12, 12 },
+            Quantization = records.ToDictionary(l => l.ModulePath),
+        });
+        // The int8 weights in the file are the record's codes of the twin's weight.
+        var w1 = OnnxExporter.Load(path).Graph.Initializer.Single(i => i.Name == "conv1.weight");
+        Assert.Equal(records[0].QuantizeWeight(result.Folded("conv1").Weight).Select(v => (byte)v), w1.RawData.ToByteArray());
+
+        var ort = ExportTestSupport.Ort(output);
+        if (ort is null) return;
+        // Three times the calibration spread: many inputs lie beyond the thresholds and are clamped.
+        var x = randn(new long[] { 2, 3, 12, 12 }, g) * 3;
+        var want = net.call(x).ToFloatArray();
+        var have = ort.Run(path, new Dictionary<string, OrtTensor> { ["images"] = OrtTensor.FromTensor(x) })["output"].ToFloatArray();
+        // Same integer arithmetic on both sides; only float accumulation order may move a conv2 input across a
+        // rounding boundary (one code), so nearly every element agrees to float precision.
+        float magnitude = Math.Max(1, want.Max(Math.Abs));
+        int exact = have.Zip(want).Count(p => Math.Abs(p.First - p.Second) <= 1e-5f * magnitude);
+        output.WriteLine($"{exact}/{want.Length} outputs equal to 1e-5; worst {ExportTestSupport.MaxAbsDiff(have, want)}");
+        Assert.True(exact >= 0.99 * want.Length, $"only {exact} of {want.Length} INT8 outputs equal the fake-quantized model's");
     }
 
     [Fact]

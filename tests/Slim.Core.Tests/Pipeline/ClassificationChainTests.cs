@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Slim.Compression.Pruning;
 using Slim.Compression.Pruning.Importance;
+using Slim.Compression.Quantization;
 using Slim.Data;
 using Slim.Pipeline;
 using Slim.Recipes;

@@ -135,8 +135,9 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
             foreach (var l in result.Layers)
             {
                 var conv = (Conv2d)twin.get_submodule(l.ModulePath);
-                conv.weight.copy_(tensor(l.Weight, l.WeightShape));
-                var bias = tensor(l.Bias ?? new float[l.WeightShape[0]], l.WeightShape[0]);
+                var folded = result.Folded(l.ModulePath);
+                conv.weight.copy_(tensor(folded.Weight, folded.Shape));
+                var bias = tensor(folded.Bias ?? new float[l.WeightShape[0]], l.WeightShape[0]);
                 if (l.FoldedBatchNorm is null)
                 {
                     Assert.NotNull(conv.bias);
@@ -162,30 +163,24 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
         // Post-training quantization of the trained model, calibrated on two training batches.
         var (model, _, _) = TestCheckpoints.Load(run.Checkpoint);
         using var _m = model;
-        // The compared batch is among the calibration batches, so abs-max thresholds cover it: no input is
-        // clamped, where ONNX's int8 range (-128) and the fake quantizer's (-127) would differ by design.
+        // The compared batch is among the calibration batches, so abs-max thresholds cover it (an input beyond
+        // them would be clamped alike: the fake quantizer clamps to the type's range, as QuantizeLinear does).
         var calibration = new List<Tensor>();
         foreach (var b in run.Task.TrainBatches(4)(0).Take(2))
             using (b) calibration.Add(b.Images.clone());
         var images = calibration[1];
-        PostTrainingQuantizer.Run(model, new QuantizationOptions { Algorithm = CalibrationAlgo.AbsMax }, x => model.call(x), calibration);
+        var options = new QuantizationOptions { Algorithm = CalibrationAlgo.AbsMax };
+        var (plan, _) = PostTrainingQuantizer.Run(model, options, x => model.call(x), calibration);
         var result = RoundBiasesToInt32Grid(model, QuantizationResult.ToFakeQuant(model, QuantMode.Post, CalibrationAlgo.AbsMax));
         Assert.True(result.Layers.Count > 20, $"only {result.Layers.Count} layers quantized");
-        var specs = result.Layers.Select(l => new QuantSpec(l.ModulePath, l.WeightScales, l.InputScale, l.InputZeroPoint, l.InputType == QuantDType.Int8)).ToList();
+        var specs = result.Layers;
         var twin = WriteTwin(run.Checkpoint, result, Path.Combine(ctx.StageDir, "twin.ckpt"));
 
-        // The quant.json seam round-trips exactly.
+        // The quant.json seam: the very records calibration produced read back equal, and the export reads them.
         var quantFile = Path.Combine(ctx.StageDir, QuantStage.QuantFileName);
-        QuantFile.WriteSpecs(quantFile, specs);
-        var read = QuantFile.Read(quantFile).Values.ToList();
-        Assert.Equal(specs.Count, read.Count);
-        for (int i = 0; i < specs.Count; i++)
-        {
-            Assert.Equal(specs[i].ModulePath, read[i].ModulePath);
-            Assert.Equal(specs[i].WeightScales, read[i].WeightScales);
-            Assert.Equal(specs[i].InputScale, read[i].InputScale);
-            Assert.Equal(specs[i] with { WeightScales = read[i].WeightScales }, read[i]);
-        }
+        QuantFile.Write(quantFile, result, plan, options, twin);
+        var read = QuantFile.Read(quantFile).Layers;
+        Assert.Equal(specs, read);
 
         var outcome = ExportStage.Run(ctx, run.Checkpoint, twin, read, new ExportSection());
         Assert.NotNull(outcome.Int8Path);
@@ -237,7 +232,7 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
         var optimized = Path.Combine(ctx.StageDir, "int8_optimized.onnx");
         ort.Run(outcome.Int8Path!, new[] { (IReadOnlyDictionary<string, OrtTensor>)new Dictionary<string, OrtTensor> { [DetectionFamily.InputName] = OrtTensor.FromTensor(images) } }, 1, optimized);
         int fused = OnnxExporter.Load(optimized).Graph.Node.Count(n => n.OpType == "QLinearConv");
-        int unsignedLayers = specs.Count(s => !s.Int8);
+        int unsignedLayers = specs.Count(s => s.InputType == QuantDType.UInt8);
         output.WriteLine($"ONNX Runtime: {fused} QLinearConv for {unsignedLayers} uint8-input layers of {specs.Count}");
         Assert.True(unsignedLayers >= 20 && fused >= unsignedLayers - 2, $"{fused} QLinearConv nodes for {unsignedLayers} uint8-input layers");
 
@@ -362,18 +357,27 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
     public void BadQuantizationParametersNameTheLayer()
     {
         var ctx = run.Context("export-badq");
-        var dup = new[] { new QuantSpec("backbone.conv1.conv", new[] { 1f }, 0.1f, 0, true), new QuantSpec("backbone.conv1.conv", new[] { 1f }, 0.1f, 0, true) };
-        var e = Assert.Throws<SlimException>(() => ExportStage.ToLayerQuantization(dup));
+        static QuantizedLayer Layer(string path) => new()
+        {
+            ModulePath = path, LayerType = "Conv2d", WeightParameter = path + ".weights", WeightShape = new long[] { 1, 1, 1, 1 },
+            WeightScales = new[] { 1f }, InputScale = 0.1f, InputType = QuantDType.Int8,
+        };
+        var dup = new[] { Layer("backbone.conv1.conv"), Layer("backbone.conv1.conv") };
+        var e = Assert.Throws<SlimException>(() => ExportStage.ByModulePath(dup));
         Assert.Contains("'backbone.conv1.conv' is listed twice", e.Message);
-        var unknown = new[] { new QuantSpec("backbone.no_such.conv", new[] { 1f }, 0.1f, 0, true) };
+        var unknown = new[] { Layer("backbone.no_such.conv") };
         var e2 = Assert.Throws<ArgumentException>(() => ExportStage.Run(ctx, run.Checkpoint, run.Checkpoint, unknown, new ExportSection { Fp32 = false }));
         Assert.Contains("'backbone.no_such.conv'", e2.Message);
         Assert.Empty(Directory.GetFiles(ctx.StageDir));
 
         // A parameters file of a layer the model lacks, read as slim export reads it.
         var file = Path.Combine(ctx.StageDir, "q.json");
-        QuantFile.WriteSpecs(file, unknown);
-        var e3 = Assert.Throws<ArgumentException>(() => ExportStage.Run(ctx, run.Checkpoint, run.Checkpoint, QuantFile.Read(file).Values.ToList(), new ExportSection { Fp32 = false }));
+        QuantFile.Write(file, new QuantDocument
+        {
+            Mode = QuantMode.Post, Algorithm = "abs_max", TwinCheckpoint = "twin.ckpt", NotQuant = Array.Empty<string>(), QuantOutput = false,
+            Layers = unknown, Report = Array.Empty<QuantLayerDecision>(),
+        });
+        var e3 = Assert.Throws<ArgumentException>(() => ExportStage.Run(ctx, run.Checkpoint, run.Checkpoint, QuantFile.Read(file).Layers, new ExportSection { Fp32 = false }));
         Assert.Contains("'backbone.no_such.conv'", e3.Message);
         Assert.Equal(new[] { "q.json" }, Directory.GetFiles(ctx.StageDir).Select(Path.GetFileName));
     }

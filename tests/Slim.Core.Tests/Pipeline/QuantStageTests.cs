@@ -109,10 +109,11 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
             var specs = QuantStage.ReadQuantizationFile(outcome.QuantizationFile!);
             Assert.Equal(outcome.Extra["quantized_layers"], specs.Count);
             // The normalized image and LeakyReLU outputs go negative: int8. ReLU outputs never do: uint8.
-            Assert.True(specs["backbone.conv1.conv"].Int8);
-            Assert.True(specs["yolo_block.0.0.1.conv"].Int8);
-            Assert.False(specs["backbone.conv2_1.dw.conv"].Int8);
-            Assert.True(specs.Values.Count(s => !s.Int8) >= 26, $"{specs.Values.Count(s => !s.Int8)} uint8 inputs; the 26 ReLU-fed backbone convs should all be");
+            Assert.Equal(QuantDType.Int8, specs["backbone.conv1.conv"].InputType);
+            Assert.Equal(QuantDType.Int8, specs["yolo_block.0.0.1.conv"].InputType);
+            Assert.Equal(QuantDType.UInt8, specs["backbone.conv2_1.dw.conv"].InputType);
+            int unsigned = specs.Values.Count(s => s.InputType == QuantDType.UInt8);
+            Assert.True(unsigned >= 26, $"{unsigned} uint8 inputs; the 26 ReLU-fed backbone convs should all be");
             Assert.DoesNotContain(specs.Keys, k => k.StartsWith("yolo_output", StringComparison.Ordinal));
             foreach (var (path, spec) in specs)
             {
@@ -147,11 +148,12 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
         using (var twin = (YoloV3)QuantTwin.Build(DetectionFamily.Instance, run.Model, run.Result, run.Architecture, run.Options))
         {
             var file = Path.Combine(ctx.StageDir, "quant.json");
-            QuantFile.Write(file, run.Result, run.Plan, section, "twin.ckpt");
+            QuantFile.Write(file, run.Result, run.Plan, QuantStage.Options(section), "twin.ckpt");
             var specs = QuantStage.ReadQuantizationFile(file);
             using var scope = NewDisposeScope();
             using var _ = no_grad();
-            var x = randn(new long[] { 8, 3, 64, 64 }, new Generator(5));
+            const int images = 32;
+            var x = randn(new long[] { images, 3, 64, 64 }, new Generator(5));
             var expected = ((YoloV3)run.Model).call(x);
 
             // The twin in float equals the quantized model with quantization switched off (folded float).
@@ -168,20 +170,25 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
             foreach (var h in hooks) h.Dispose();
             // Both sides round the same float values, but the two computations accumulate in different orders:
             // where a value lies within float error of a rounding boundary one code flips, and the flip cascades
-            // through the layers after it (measured: about one image in ten, up to 1e-2 off). Images are
-            // independent, so: nearly every image exact.
+            // through the layers after it (measured: about one image in ten, up to 1e-2 off; which images flip
+            // depends on the batch, whose size changes libtorch's accumulation order). Images are independent,
+            // so: nearly every image exact, counted over enough images that a few flips do not decide.
             int exact = 0;
-            for (int n = 0; n < 8; n++)
+            var worst = new double[images];
+            for (int n = 0; n < images; n++)
             {
                 bool same = true;
                 for (int i = 0; i < 3; i++)
                 {
                     double scale = Math.Max(1, expected[i][n].abs().max().item<float>());
-                    same &= (expected[i][n] - actual[i][n]).abs().max().item<float>() <= 1e-5 * scale;
+                    double diff = (expected[i][n] - actual[i][n]).abs().max().item<float>() / scale;
+                    worst[n] = Math.Max(worst[n], diff);
+                    same &= diff <= 1e-5;
                 }
                 if (same) exact++;
             }
-            Assert.True(exact >= 6, $"only {exact} of 8 images give the fake-quantized model's outputs (to 1e-5) through the file's scales");
+            Assert.True(exact >= images * 3 / 4, $"only {exact} of {images} images give the fake-quantized model's outputs (to 1e-5) through the file's scales; " +
+                $"relative differences per image: {string.Join(", ", worst.Select(w => w.ToString("G3", System.Globalization.CultureInfo.InvariantCulture)))}");
             // Quantization changes the outputs measurably (the check above is not float vs float).
             Assert.True((expected[0] - folded[0]).abs().max().item<float>() > 1e-4);
         }
@@ -191,12 +198,13 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
 
     // Replaces the output of the Conv2d at spec.ModulePath by conv(fq(x), fq_c(w)) + bias, computed
     // from the file's scales with ATen's own fake-quantize ops, independently of QuantConv2d.
-    private static IDisposable Qdq(nn.Module model, QuantSpec spec)
+    private static IDisposable Qdq(nn.Module model, QuantizedLayer spec)
     {
         var conv = (Conv2d)model.get_submodule(spec.ModulePath);
         return conv.register_forward_hook((m, input, _) =>
         {
-            var x = F.fake_quantize_per_tensor_affine((Tensor)input, spec.InputScale, spec.InputZeroPoint, spec.Int8 ? -127 : 0, spec.Int8 ? 127 : 255);
+            // The grids are the type's, as ONNX QuantizeLinear saturates: int8 [-128, 127], uint8 [0, 255]; weights [-127, 127].
+            var x = F.fake_quantize_per_tensor_affine((Tensor)input, spec.InputScale, spec.InputZeroPoint, spec.InputType == QuantDType.Int8 ? -128 : 0, spec.InputType == QuantDType.Int8 ? 127 : 255);
             using var scales = tensor(spec.WeightScales, spec.WeightScales.Length);
             using var zeroPoints = zeros(new long[] { spec.WeightScales.Length }, ScalarType.Int32);
             using var w = AtenOp.Get("aten::fake_quantize_per_channel_affine").Tensor(conv.weight, scales, zeroPoints, 0L, -127L, 127L);
@@ -315,60 +323,100 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
         }
     }
 
-    [Fact]
-    public void QuantFileRoundTripsScalesExactlyAndRejectsBadFiles()
+    private static QuantDocument SampleDocument()
     {
-        var layer = new QuantizedLayer
+        var conv = new QuantizedLayer
         {
             ModulePath = "backbone.conv1.conv", LayerType = "Conv2d", WeightParameter = "backbone.conv1.conv.weights",
-            FoldedBatchNorm = "backbone.conv1.bn", Weight = new float[8], WeightShape = new long[] { 2, 1, 2, 2 }, Bias = new float[2],
+            FoldedBatchNorm = "backbone.conv1.bn", WeightShape = new long[] { 2, 1, 2, 2 },
             // Values whose shortest decimal forms need all 9 significant digits.
-            WeightScales = new[] { 0.1f / 3, MathF.PI / 1000 }, InputScale = 1f / 127,
+            WeightScales = new[] { 0.1f / 3, MathF.PI / 1000 }, InputScale = 1f / 127, InputType = QuantDType.Int8,
+            Stride = 2, Padding = 1, Dilation = 1, Groups = 1,
         };
-        var linear = layer with { ModulePath = "fc", LayerType = "Linear", WeightParameter = "fc.weight", FoldedBatchNorm = null, WeightShape = new long[] { 2, 4 }, WeightScales = new[] { 1e-7f, 3.4e38f }, InputScale = 123.456f };
-        var result = new QuantizationResult(QuantMode.Post, "kl", new[] { layer, linear });
+        var linear = conv with
+        {
+            ModulePath = "fc", LayerType = "Linear", WeightParameter = "fc.weight", BiasParameter = "fc.bias", FoldedBatchNorm = null,
+            WeightShape = new long[] { 2, 4 }, WeightScales = new[] { 1e-7f, 3.4e38f }, InputScale = 123.456f,
+            InputType = QuantDType.UInt8, InputZeroPoint = 128, Stride = 1, Padding = 0,
+        };
+        var result = new QuantizationResult(QuantMode.Post, "kl", new[] { conv, linear });
         var plan = new QuantizationPlan(new[]
         {
             new QuantLayerDecision("backbone.conv1.conv", "Conv2d", true, QuantizationPlan.QuantizedReason, "backbone.conv1.bn"),
             new QuantLayerDecision("fc", "Linear", true, QuantizationPlan.QuantizedReason, null),
             new QuantLayerDecision("yolo_output.0.conv", "Conv2d", false, "detection output", null),
         });
+        return QuantFile.Document(result, plan, new QuantizationOptions { Algorithm = CalibrationAlgo.Kl, NotQuant = new[] { "se_block" } }, "/somewhere/twin.ckpt");
+    }
+
+    [Fact]
+    public void QuantFileRoundTripsTheRecordsWhole()
+    {
+        var written = SampleDocument();
         var path = Path.Combine(fx.Root, "roundtrip", "quant.json");
-        QuantFile.Write(path, result, plan, new QuantSection { Mode = QuantMode.Post, Algo = CalibrationAlgo.Kl }, "twin.ckpt");
+        QuantFile.Write(path, written);
 
-        var specs = QuantStage.ReadQuantizationFile(path);
-        Assert.Equal(new[] { "backbone.conv1.conv", "fc" }, specs.Keys);
-        Assert.Equal(layer.WeightScales, specs["backbone.conv1.conv"].WeightScales);
-        Assert.Equal(layer.InputScale, specs["backbone.conv1.conv"].InputScale);
-        Assert.Equal(linear.WeightScales, specs["fc"].WeightScales);
-        Assert.Equal(123.456f, specs["fc"].InputScale);
-        Assert.All(specs.Values, s => Assert.True(s.Int8 && s.InputZeroPoint == 0));
-        Assert.Equal(plan.Layers, QuantFile.ReadReport(path));
-        Assert.DoesNotContain("\"weight\":", File.ReadAllText(path));
+        var read = QuantFile.Read(path);
+        // Every record reads back equal, scales to the last bit.
+        Assert.Equal(written.Layers, read.Layers);
+        Assert.Equal(written.Report, read.Report);
+        Assert.Equal(written.NotQuant, read.NotQuant);
+        Assert.Equal(written with { Layers = read.Layers, Report = read.Report, NotQuant = read.NotQuant }, read);
+        Assert.Equal("twin.ckpt", read.TwinCheckpoint);
+        Assert.Null(read.Percentile); // kl: no percentile
+        Assert.Equal(QuantFile.Version, read.Version);
+        Assert.Equal(new[] { "backbone.conv1.conv", "fc" }, QuantStage.ReadQuantizationFile(path).Keys);
+        Assert.Equal(written.Report, QuantFile.ReadReport(path));
 
-        // Parameters from elsewhere (WriteSpecs) read back the same, uint8 activations included.
-        var specsPath = Path.Combine(fx.Root, "roundtrip", "specs.json");
-        var written = new[] { new QuantSpec("a.conv", new[] { 0.1f / 3 }, 0.02f, 0, true), new QuantSpec("b.conv", new[] { 0.5f, 0.25f }, 1f / 255, 128, false) };
-        QuantFile.WriteSpecs(specsPath, written);
-        var back = QuantFile.Read(specsPath).Values.ToList();
-        Assert.Equal(2, back.Count);
-        for (int i = 0; i < 2; i++)
+        var text = File.ReadAllText(path);
+        Assert.Contains("\"version\": 2", text);
+        Assert.Contains("\"mode\": \"post\"", text);
+        Assert.Contains("\"input_type\": \"uint8\"", text);
+        Assert.Contains("\"weight_quant_min\": -127", text);
+        Assert.DoesNotContain("\"weight\":", text); // weights are the twin's, not the file's
+    }
+
+    [Fact]
+    public void QuantFileRefusesOtherVersionsMissingOrUnknownFieldsAndBadRecordsNamingTheFile()
+    {
+        var dir = Path.Combine(fx.Root, "bad-files");
+        var good = Path.Combine(dir, "good.json");
+        QuantFile.Write(good, SampleDocument());
+        int n = 0;
+        void Refused(Action<System.Text.Json.Nodes.JsonObject>? edit, string expected, string? raw = null)
         {
-            Assert.Equal(written[i].WeightScales, back[i].WeightScales);
-            Assert.Equal(written[i] with { WeightScales = back[i].WeightScales }, back[i]);
+            var path = Path.Combine(dir, $"bad{n++}.json");
+            if (raw is not null) File.WriteAllText(path, raw);
+            else
+            {
+                var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(good))!.AsObject();
+                edit!(json);
+                File.WriteAllText(path, json.ToJsonString());
+            }
+            var e = Assert.Throws<QuantizationException>(() => QuantFile.Read(path));
+            Assert.Contains(path, e.Message);
+            Assert.Contains(expected, e.Message);
         }
+        static System.Text.Json.Nodes.JsonObject Layer0(System.Text.Json.Nodes.JsonObject j) => j["layers"]![0]!.AsObject();
 
-        var e = Assert.Throws<QuantizationException>(() => QuantStage.ReadQuantizationFile(path + ".absent"));
-        Assert.Contains("no such quantization file", e.Message);
-        File.WriteAllText(path, "{ not json");
-        e = Assert.Throws<QuantizationException>(() => QuantStage.ReadQuantizationFile(path));
-        Assert.Contains("not valid JSON", e.Message);
-        File.WriteAllText(path, """{"format": "other"}""");
-        e = Assert.Throws<QuantizationException>(() => QuantStage.ReadQuantizationFile(path));
-        Assert.Contains("not a Slim quantization file", e.Message);
-        File.WriteAllText(path, """{"format": "slim.quant", "version": 1, "layers": [{"module": "a", "weight_scales": [0.1]}]}""");
-        e = Assert.Throws<QuantizationException>(() => QuantStage.ReadQuantizationFile(path));
-        Assert.Contains("layers[0].input_scale is missing", e.Message);
+        var absent = Assert.Throws<QuantizationException>(() => QuantFile.Read(good + ".absent"));
+        Assert.Contains(good + ".absent", absent.Message);
+        Assert.Contains("no such quantization file", absent.Message);
+        Refused(null, "not valid JSON", raw: "{ not json");
+        Refused(null, "not a Slim quantization file", raw: """{"format": "other"}""");
+        // A version 1 file (written field by field before the record was serialised whole) is refused by its version.
+        Refused(null, "version 1 is not supported (this Slim reads version 2)",
+            raw: """{"format": "slim.quant", "version": 1, "layers": [{"module": "a", "weight_scales": [0.1], "input_scale": 0.1, "input_zero_point": 0, "input_dtype": "int8"}]}""");
+        Refused(j => j["version"] = 3, "version 3 is not supported");
+        Refused(j => Layer0(j).Remove("input_scale"), "input_scale");
+        Refused(j => Layer0(j).Remove("bias_parameter"), "bias_parameter"); // null is a value; absent is not
+        Refused(j => j.Remove("report"), "report");
+        Refused(j => Layer0(j)["input_dtype"] = "int8", "input_dtype");   // a key this version does not know
+        Refused(j => Layer0(j)["input_type"] = "int4", "input_type");
+        Refused(j => Layer0(j)["weight_scales"] = new System.Text.Json.Nodes.JsonArray(0.1, -0.2), "layers[0]: backbone.conv1.conv: weight_scales[1] = -0.2");
+        Refused(j => Layer0(j)["weight_scales"] = new System.Text.Json.Nodes.JsonArray(0.1), "weight_scales has 1 values; expected one per output channel (2)");
+        Refused(j => Layer0(j)["input_zero_point"] = 200, "input_zero_point = 200 lies outside [-128, 127]");
+        Refused(j => j["layers"]![1]!["module_path"] = "backbone.conv1.conv", "listed twice");
     }
 
     [Fact]

@@ -152,7 +152,8 @@ public class FakeQuantTests
         using (no_grad()) fake = q.call(x).ToFloatArray();
 
         var xs = x.ToFloatArray();
-        var wCodes = layer.QuantizedWeight();
+        var folded = result.Folded("conv1");
+        var wCodes = layer.QuantizeWeight(folded.Weight);
         int n = 2, h = 8, w = 8, oc = 8;
         double maxErr = 0;
         for (int b = 0; b < n; b++)
@@ -167,10 +168,10 @@ public class FakeQuantTests
                                 int ii = i + di, jj = j + dj;
                                 if (ii < 0 || jj < 0 || ii >= h || jj >= w) continue;
                                 double xv = xs[b * h * w + ii * w + jj];
-                                long xq = (long)Math.Clamp(Math.Round(xv / layer.InputScale, MidpointRounding.ToEven), -127, 127);
+                                long xq = (long)Math.Clamp(Math.Round(xv / layer.InputScale, MidpointRounding.ToEven), -128, 127);
                                 acc += xq * wCodes[o * 9 + (di + 1) * 3 + (dj + 1)];
                             }
-                        double y = acc * (double)layer.InputScale * layer.WeightScales[o] + layer.Bias![o];
+                        double y = acc * (double)layer.InputScale * layer.WeightScales[o] + folded.Bias![o];
                         double f = fake[((b * oc + o) * h + i) * w + j];
                         // One output step of this layer is input scale × weight scale.
                         maxErr = Math.Max(maxErr, Math.Abs(y - f) / (layer.InputScale * layer.WeightScales[o]));

@@ -1,3 +1,4 @@
+using Slim.Compression.Quantization;
 using Slim.Recipes;
 
 namespace Slim.Core.Tests.Recipes;
