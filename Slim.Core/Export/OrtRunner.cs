@@ -115,23 +115,26 @@ public sealed class OrtRunner
             // Warnings (e.g. unused initializers) would land on the console of every verb; errors arrive as exceptions.
             so.LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR;
             if (optimizedModelPath is not null) so.OptimizedModelFilePath = Path.GetFullPath(optimizedModelPath);
-            if (Options.ExecutionProvider == OrtExecutionProvider.Cuda)
-            {
-                try
-                {
-                    so.AppendExecutionProvider_CUDA(Options.DeviceId);
-                }
-                catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
-                {
-                    throw new OrtUnavailableException(CudaUnavailable(FirstLine(e)));
-                }
-            }
+            if (Options.ExecutionProvider == OrtExecutionProvider.Cuda) AppendCuda(so, Options.DeviceId);
             return so;
         }
         catch
         {
             so.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>Adds the CUDA provider; on a CPU build of ONNX Runtime that fails, and the error says a GPU build is needed.</summary>
+    internal static void AppendCuda(SessionOptions so, int deviceId)
+    {
+        try
+        {
+            so.AppendExecutionProvider_CUDA(deviceId);
+        }
+        catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
+        {
+            throw new OrtUnavailableException(CudaUnavailable(FirstLine(e)));
         }
     }
 
@@ -202,7 +205,7 @@ public sealed class OrtRunner
     }
 
     private static string CudaUnavailable(string detail) =>
-        $"ONNX Runtime execution provider 'cuda' is unavailable: {detail}. CUDA needs a GPU build of ONNX Runtime " +
+        $"ONNX Runtime execution provider 'cuda' is unavailable: {detail.TrimEnd('.')}. CUDA needs a GPU build of ONNX Runtime " +
         "(the Microsoft.ML.OnnxRuntime.Gpu package in place of Microsoft.ML.OnnxRuntime, with CUDA and cuDNN installed); use the cpu provider otherwise";
 
     private static string SafeVersion()

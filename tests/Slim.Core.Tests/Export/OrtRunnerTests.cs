@@ -168,6 +168,13 @@ public class OrtRunnerTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("GPU build of ONNX Runtime", ex.Message);
         Assert.Contains("Microsoft.ML.OnnxRuntime.Gpu", ex.Message);
         Assert.IsAssignableFrom<SlimException>(ex);
+        // Past that check (a runner made for the CPU), ONNX Runtime's own refusal becomes the same error.
+        using (var so = new SessionOptions())
+        {
+            var append = Assert.Throws<OrtUnavailableException>(() => OrtRunner.AppendCuda(so, 0));
+            output.WriteLine(append.Message);
+            Assert.Contains("GPU build of ONNX Runtime", append.Message);
+        }
         Assert.True(OrtRunner.TryCreate(out var cpu, out var empty) && cpu is not null && empty == "");
         output.WriteLine($"ONNX Runtime {OrtRunner.RuntimeVersion}: {reason}");
     }
