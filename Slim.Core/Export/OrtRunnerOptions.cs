@@ -2,8 +2,7 @@ namespace Slim.Export;
 
 /// <summary>
 /// How <see cref="OrtRunner"/> builds its ONNX Runtime sessions. Threads are given per call (they differ
-/// between evaluation and latency runs); everything else is fixed for the runner. Replaces the former
-/// SLIM_ORT_OPT environment variable (<see cref="Optimization"/>).
+/// between evaluation and latency runs); everything else is fixed for the runner.
 /// </summary>
 public sealed record OrtRunnerOptions
 {
