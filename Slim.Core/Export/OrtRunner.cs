@@ -70,7 +70,7 @@ public sealed class OrtRunner
         using var session = OpenSession(modelPath, threads, optimizedModelPath);
         var results = new List<IReadOnlyDictionary<string, OrtTensor>>(inputSets.Count);
         for (int i = 0; i < inputSets.Count; i++)
-            results.Add(RunOnce(session, modelPath, inputSets[i], inputSets.Count == 1 ? "" : $" (input set {i})", copyOutputs: true)!);
+            results.Add(RunOnce(session, modelPath, inputSets[i], inputSets.Count == 1 ? "" : $" (input set {i})"));
         return results;
     }
 
@@ -78,21 +78,31 @@ public sealed class OrtRunner
     public IReadOnlyDictionary<string, OrtTensor> Run(string modelPath, IReadOnlyDictionary<string, OrtTensor> inputs, int threads = 1) =>
         Run(modelPath, new[] { inputs }, threads)[0];
 
-    /// <summary>Times the model on one input set: <paramref name="warmup"/> untimed runs, then <paramref name="runs"/> timed ones (each from feeding the inputs to receiving the outputs).</summary>
+    /// <summary>Times the model on one input set: <paramref name="warmup"/> untimed runs, then <paramref name="runs"/> timed ones (each one session run, outputs received; the inputs are handed over once).</summary>
     public OrtLatency MeasureLatency(string modelPath, IReadOnlyDictionary<string, OrtTensor> inputs, int threads = 1, int warmup = 5, int runs = 20)
     {
         if (warmup < 0 || runs < 1) throw new ArgumentException($"OrtRunner.MeasureLatency: warmup must be ≥ 0 and runs ≥ 1 (got {warmup}, {runs})");
         using var session = OpenSession(modelPath, threads, null);
-        for (int i = 0; i < warmup; i++) RunOnce(session, modelPath, inputs, " (warm-up)", copyOutputs: false);
-        var times = new double[runs];
-        for (int i = 0; i < runs; i++)
+        var feeds = Feeds(session, modelPath, inputs, "");
+        try
         {
-            long t0 = Stopwatch.GetTimestamp();
-            RunOnce(session, modelPath, inputs, "", copyOutputs: false);
-            times[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            using var runOptions = new RunOptions();
+            for (int i = 0; i < warmup; i++)
+                using (Run(session, modelPath, runOptions, feeds, " (warm-up)")) { }
+            var times = new double[runs];
+            for (int i = 0; i < runs; i++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                using (Run(session, modelPath, runOptions, feeds, "")) { }
+                times[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            }
+            var sorted = times.Order().ToArray();
+            return new OrtLatency(threads, warmup, runs, Quantile(sorted, 0.5), times.Average(), Quantile(sorted, 0.1), Quantile(sorted, 0.9), sorted[0], sorted[^1]);
         }
-        var sorted = times.Order().ToArray();
-        return new OrtLatency(threads, warmup, runs, Quantile(sorted, 0.5), times.Average(), Quantile(sorted, 0.1), Quantile(sorted, 0.9), sorted[0], sorted[^1]);
+        finally
+        {
+            foreach (var v in feeds.Values) v.Dispose();
+        }
     }
 
     /// <summary>The session options every session of this runner gets, with <paramref name="threads"/> intra-op threads; the caller disposes them.</summary>
@@ -153,18 +163,14 @@ public sealed class OrtRunner
         }
     }
 
-    /// <summary>One run; returns the outputs copied to managed arrays, or null when <paramref name="copyOutputs"/> is false (latency runs).</summary>
-    private static Dictionary<string, OrtTensor>? RunOnce(InferenceSession session, string modelPath, IReadOnlyDictionary<string, OrtTensor> inputs, string where, bool copyOutputs)
+    /// <summary>One run, its outputs copied to managed arrays.</summary>
+    private static Dictionary<string, OrtTensor> RunOnce(InferenceSession session, string modelPath, IReadOnlyDictionary<string, OrtTensor> inputs, string where)
     {
-        ArgumentNullException.ThrowIfNull(inputs);
-        CheckInputNames(session, modelPath, inputs, where);
-        var feeds = new Dictionary<string, OrtValue>(inputs.Count, StringComparer.Ordinal);
+        var feeds = Feeds(session, modelPath, inputs, where);
         try
         {
-            foreach (var (name, tensor) in inputs) feeds[name] = tensor.ToOrtValue();
             using var runOptions = new RunOptions();
             using var outputs = Run(session, modelPath, runOptions, feeds, where);
-            if (!copyOutputs) return null;
             var result = new Dictionary<string, OrtTensor>(StringComparer.Ordinal);
             int k = 0;
             foreach (var value in outputs)
@@ -177,6 +183,24 @@ public sealed class OrtRunner
         finally
         {
             foreach (var v in feeds.Values) v.Dispose();
+        }
+    }
+
+    /// <summary>The inputs as ONNX Runtime values over their arrays, after checking their names against the model's; the caller disposes them.</summary>
+    private static Dictionary<string, OrtValue> Feeds(InferenceSession session, string modelPath, IReadOnlyDictionary<string, OrtTensor> inputs, string where)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        CheckInputNames(session, modelPath, inputs, where);
+        var feeds = new Dictionary<string, OrtValue>(inputs.Count, StringComparer.Ordinal);
+        try
+        {
+            foreach (var (name, tensor) in inputs) feeds[name] = tensor.ToOrtValue();
+            return feeds;
+        }
+        catch
+        {
+            foreach (var v in feeds.Values) v.Dispose();
+            throw;
         }
     }
 
