@@ -28,12 +28,6 @@ apt_install() {
 setup() {
   apt_install "${RUNTIME_PKGS[@]}"
   if [ "${1:-}" = test ]; then apt_install "${TEST_PKGS[@]}"; fi
-  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then apt_install nodejs npm; fi
-  # ONNX Runtime for `slim verify`: the npm package carries its CPU library; no install scripts run.
-  if [ -f tools/ort/package.json ] && [ ! -d tools/ort/node_modules/onnxruntime-node ]; then
-    log "installing onnxruntime-node (npm, --ignore-scripts)"
-    (cd tools/ort && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
-  fi
 }
 
 build() {

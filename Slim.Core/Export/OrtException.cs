@@ -1,7 +1,7 @@
 namespace Slim.Export;
 
-/// <summary>ONNX Runtime failed to load or run a model; the message carries its first error line.</summary>
+/// <summary>ONNX Runtime failed to load or run a model; the message names the file and carries ONNX Runtime's first error line.</summary>
 public class OrtException(string message) : SlimException(message);
 
-/// <summary>Node.js or the ONNX Runtime package is not installed where Slim looks for it.</summary>
+/// <summary>ONNX Runtime's native library could not be loaded, or it lacks the execution provider asked for.</summary>
 public sealed class OrtUnavailableException(string message) : OrtException(message);

@@ -1,195 +1,259 @@
 using System.Diagnostics;
-using System.Text.Json;
+using Microsoft.ML.OnnxRuntime;
 
 namespace Slim.Export;
 
 /// <summary>
-/// Runs ONNX models in ONNX Runtime's CPU provider through tools/ort/run.js (Node.js with the
-/// onnxruntime-node package, whose native library ships inside the npm package). One process serves
-/// a whole list of input sets, so evaluating a dataset costs one model load.
+/// Runs ONNX models in ONNX Runtime, in process (the Microsoft.ML.OnnxRuntime package, whose native library
+/// ships inside it). Each call opens one session for its model and runs every input set through it, so
+/// evaluating a dataset costs one model load; every native value and the session are disposed before the
+/// call returns.
 /// </summary>
 public sealed class OrtRunner
 {
-    /// <summary>The command that installs what this runner needs; named in every "not installed" error.</summary>
-    public const string SetupCommand = "./build.sh setup";
+    // ONNX Runtime's provider names, as OrtEnv.GetAvailableProviders reports them.
+    private const string CudaProviderName = "CUDAExecutionProvider";
 
-    /// <summary>Environment variable that points at the folder holding run.js and node_modules (default: tools/ort of the repository).</summary>
-    public const string OrtDirVariable = "SLIM_ORT_DIR";
+    private OrtRunner(OrtRunnerOptions options) => Options = options;
 
-    /// <summary>Environment variable naming the node executable (default: node on PATH).</summary>
-    public const string NodeVariable = "SLIM_NODE";
+    /// <summary>How this runner builds its sessions.</summary>
+    public OrtRunnerOptions Options { get; }
 
-    private OrtRunner(string node, string ortDir)
+    /// <summary>The version of the ONNX Runtime library loaded (e.g. "1.31.1").</summary>
+    public static string RuntimeVersion => OrtEnv.Instance().GetVersionString();
+
+    /// <summary>A runner with <paramref name="options"/> (default: CPU, every optimization); throws <see cref="OrtUnavailableException"/> when ONNX Runtime cannot load or lacks the provider.</summary>
+    public static OrtRunner Create(OrtRunnerOptions? options = null)
     {
-        NodePath = node;
-        OrtDir = ortDir;
-    }
-
-    /// <summary>The node executable used.</summary>
-    public string NodePath { get; }
-
-    /// <summary>The folder holding run.js and node_modules/onnxruntime-node.</summary>
-    public string OrtDir { get; }
-
-    /// <summary>Finds node and tools/ort; throws <see cref="OrtUnavailableException"/> saying what is missing and how to install it.</summary>
-    public static OrtRunner Create()
-    {
-        if (!TryCreate(out var runner, out var reason)) throw new OrtUnavailableException(reason);
+        if (!TryCreate(options, out var runner, out var reason)) throw new OrtUnavailableException(reason);
         return runner!;
     }
 
-    /// <summary>Like <see cref="Create"/>, but reports what is missing instead of throwing.</summary>
-    public static bool TryCreate(out OrtRunner? runner, out string reason)
+    /// <summary>Like <see cref="Create"/> with the default options, but reports why ONNX Runtime is unusable instead of throwing.</summary>
+    public static bool TryCreate(out OrtRunner? runner, out string reason) => TryCreate(null, out runner, out reason);
+
+    /// <summary>Like <see cref="Create"/>, but reports why ONNX Runtime is unusable instead of throwing.</summary>
+    public static bool TryCreate(OrtRunnerOptions? options, out OrtRunner? runner, out string reason)
     {
+        options ??= OrtRunnerOptions.Default;
         runner = null;
-        var node = FindNode();
-        if (node is null)
+        string[] providers;
+        try
         {
-            reason = $"ONNX Runtime is unavailable: Node.js (node) was not found on PATH or in ${NodeVariable}; run {SetupCommand}";
+            providers = OrtEnv.Instance().GetAvailableProviders();
+        }
+        catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or EntryPointNotFoundException or BadImageFormatException or OnnxRuntimeException)
+        {
+            reason = $"ONNX Runtime is unavailable: its native library (libonnxruntime.so from the Microsoft.ML.OnnxRuntime package) could not be loaded: {FirstLine(e)}";
             return false;
         }
-        var dir = FindOrtDir(out var looked);
-        if (dir is null)
+        if (options.ExecutionProvider == OrtExecutionProvider.Cuda && !providers.Contains(CudaProviderName))
         {
-            reason = $"ONNX Runtime is unavailable: tools/ort/run.js was not found (looked in {looked}; set ${OrtDirVariable}); run {SetupCommand}";
+            reason = CudaUnavailable($"this ONNX Runtime {SafeVersion()} offers only {string.Join(", ", providers)}");
             return false;
         }
-        if (!File.Exists(Path.Combine(dir, "node_modules", "onnxruntime-node", "package.json")))
-        {
-            reason = $"ONNX Runtime is unavailable: the onnxruntime-node package is not installed in {dir}/node_modules; run {SetupCommand}";
-            return false;
-        }
-        runner = new OrtRunner(node, dir);
+        runner = new OrtRunner(options);
         reason = "";
         return true;
     }
 
     /// <summary>Runs the model once per input set (input name → tensor) with intra-op <paramref name="threads"/>; returns the outputs by name, per set.</summary>
     /// <param name="modelPath">The .onnx file.</param>
-    /// <param name="inputSets">One dictionary of named inputs per run.</param>
+    /// <param name="inputSets">One dictionary of named inputs per run; each must name every input of the model, and nothing else.</param>
     /// <param name="threads">ONNX Runtime's intra-op thread count.</param>
     /// <param name="optimizedModelPath">When set, ONNX Runtime writes the graph it actually runs (after fusions) there.</param>
     public IReadOnlyList<IReadOnlyDictionary<string, OrtTensor>> Run(string modelPath, IReadOnlyList<IReadOnlyDictionary<string, OrtTensor>> inputSets,
         int threads = 1, string? optimizedModelPath = null)
     {
+        ArgumentNullException.ThrowIfNull(inputSets);
         if (inputSets.Count == 0) return Array.Empty<IReadOnlyDictionary<string, OrtTensor>>();
-        CheckModel(modelPath, threads);
-        var dir = Directory.CreateTempSubdirectory("slim-ort-");
-        try
-        {
-            var input = Path.Combine(dir.FullName, "inputs.bin");
-            var output = Path.Combine(dir.FullName, "outputs.bin");
-            OrtTensorFile.Write(input, inputSets);
-            var args = new List<string> { "run", "--model", Path.GetFullPath(modelPath), "--input", input, "--output", output, "--threads", threads.ToString() };
-            if (optimizedModelPath is not null) args.AddRange(new[] { "--optimized-model", Path.GetFullPath(optimizedModelPath) });
-            Execute(args);
-            var result = OrtTensorFile.Read(output);
-            if (result.Count != inputSets.Count)
-                throw new OrtException($"ONNX Runtime returned {result.Count} output sets for {inputSets.Count} input sets");
-            return result;
-        }
-        finally
-        {
-            dir.Delete(recursive: true);
-        }
+        using var session = OpenSession(modelPath, threads, optimizedModelPath);
+        var results = new List<IReadOnlyDictionary<string, OrtTensor>>(inputSets.Count);
+        for (int i = 0; i < inputSets.Count; i++)
+            results.Add(RunOnce(session, modelPath, inputSets[i], inputSets.Count == 1 ? "" : $" (input set {i})"));
+        return results;
     }
 
     /// <summary>Runs the model on one input set.</summary>
     public IReadOnlyDictionary<string, OrtTensor> Run(string modelPath, IReadOnlyDictionary<string, OrtTensor> inputs, int threads = 1) =>
         Run(modelPath, new[] { inputs }, threads)[0];
 
-    /// <summary>Times the model on one input set: <paramref name="warmup"/> untimed runs, then <paramref name="runs"/> timed ones.</summary>
+    /// <summary>Times the model on one input set: <paramref name="warmup"/> untimed runs, then <paramref name="runs"/> timed ones (each one session run, outputs received; the inputs are handed over once).</summary>
     public OrtLatency MeasureLatency(string modelPath, IReadOnlyDictionary<string, OrtTensor> inputs, int threads = 1, int warmup = 5, int runs = 20)
     {
-        CheckModel(modelPath, threads);
         if (warmup < 0 || runs < 1) throw new ArgumentException($"OrtRunner.MeasureLatency: warmup must be ≥ 0 and runs ≥ 1 (got {warmup}, {runs})");
-        var dir = Directory.CreateTempSubdirectory("slim-ort-");
+        using var session = OpenSession(modelPath, threads, null);
+        var feeds = Feeds(session, modelPath, inputs, "");
         try
         {
-            var input = Path.Combine(dir.FullName, "inputs.bin");
-            OrtTensorFile.Write(input, new[] { inputs });
-            var stdout = Execute(new List<string> { "latency", "--model", Path.GetFullPath(modelPath), "--input", input,
-                "--threads", threads.ToString(), "--warmup", warmup.ToString(), "--runs", runs.ToString() });
-            var line = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault()
-                ?? throw new OrtException("ONNX Runtime latency run printed nothing");
-            using var doc = JsonDocument.Parse(line);
-            var r = doc.RootElement;
-            return new OrtLatency(r.GetProperty("threads").GetInt32(), r.GetProperty("warmup").GetInt32(), r.GetProperty("runs").GetInt32(),
-                r.GetProperty("median_ms").GetDouble(), r.GetProperty("mean_ms").GetDouble(), r.GetProperty("p90_ms").GetDouble(),
-                r.GetProperty("min_ms").GetDouble(), r.GetProperty("max_ms").GetDouble());
+            using var runOptions = new RunOptions();
+            for (int i = 0; i < warmup; i++)
+                using (Run(session, modelPath, runOptions, feeds, " (warm-up)")) { }
+            var times = new double[runs];
+            for (int i = 0; i < runs; i++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                using (Run(session, modelPath, runOptions, feeds, "")) { }
+                times[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            }
+            var sorted = times.Order().ToArray();
+            return new OrtLatency(threads, warmup, runs, Quantile(sorted, 0.5), times.Average(), Quantile(sorted, 0.1), Quantile(sorted, 0.9), sorted[0], sorted[^1]);
         }
         finally
         {
-            dir.Delete(recursive: true);
+            foreach (var v in feeds.Values) v.Dispose();
         }
     }
 
-    private static void CheckModel(string modelPath, int threads)
+    /// <summary>The session options every session of this runner gets, with <paramref name="threads"/> intra-op threads; the caller disposes them.</summary>
+    internal SessionOptions CreateSessionOptions(int threads, string? optimizedModelPath)
     {
-        if (!File.Exists(modelPath)) throw new FileNotFoundException($"ONNX model not found: {modelPath}", modelPath);
         if (threads < 1) throw new ArgumentException($"OrtRunner: threads must be at least 1, got {threads}");
-    }
-
-    private string Execute(List<string> args)
-    {
-        var psi = new ProcessStartInfo(NodePath)
+        var so = new SessionOptions();
+        try
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = OrtDir,
-        };
-        psi.ArgumentList.Add(Path.Combine(OrtDir, "run.js"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi) ?? throw new OrtUnavailableException($"could not start {NodePath}; run {SetupCommand}");
-        var stderr = p.StandardError.ReadToEndAsync();
-        var stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        var err = stderr.Result.Trim();
-        if (p.ExitCode != 0)
-        {
-            var first = err.Split('\n').FirstOrDefault(l => l.Length > 0) ?? $"exit code {p.ExitCode}";
-            throw new OrtException($"ONNX Runtime failed ({args[0]} {args[2]}): {first}");
-        }
-        return stdout;
-    }
-
-    private static string? FindNode()
-    {
-        var env = Environment.GetEnvironmentVariable(NodeVariable);
-        if (!string.IsNullOrEmpty(env)) return File.Exists(env) ? env : null;
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
-        {
-            var candidate = Path.Combine(dir, "node");
-            if (File.Exists(candidate)) return candidate;
-        }
-        return null;
-    }
-
-    private static string? FindOrtDir(out string looked)
-    {
-        var env = Environment.GetEnvironmentVariable(OrtDirVariable);
-        if (!string.IsNullOrEmpty(env))
-        {
-            looked = env;
-            return File.Exists(Path.Combine(env, "run.js")) ? Path.GetFullPath(env) : null;
-        }
-        var starts = new[] { AppContext.BaseDirectory, Directory.GetCurrentDirectory() };
-        var seen = new List<string>();
-        foreach (var start in starts)
-        {
-            for (var d = new DirectoryInfo(start); d is not null; d = d.Parent)
+            so.IntraOpNumThreads = threads;
+            so.InterOpNumThreads = 1;
+            so.ExecutionMode = ExecutionMode.ORT_SEQUENTIAL;
+            so.GraphOptimizationLevel = Options.Optimization switch
             {
-                var candidate = Path.Combine(d.FullName, "tools", "ort");
-                if (File.Exists(Path.Combine(candidate, "run.js")))
-                {
-                    looked = candidate;
-                    return candidate;
-                }
-            }
-            seen.Add(start + " and its parents");
+                OrtOptimizationLevel.Disabled => GraphOptimizationLevel.ORT_DISABLE_ALL,
+                OrtOptimizationLevel.Basic => GraphOptimizationLevel.ORT_ENABLE_BASIC,
+                OrtOptimizationLevel.Extended => GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+                _ => GraphOptimizationLevel.ORT_ENABLE_ALL,
+            };
+            // Warnings (e.g. unused initializers) would land on the console of every verb; errors arrive as exceptions.
+            so.LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR;
+            if (optimizedModelPath is not null) so.OptimizedModelFilePath = Path.GetFullPath(optimizedModelPath);
+            if (Options.ExecutionProvider == OrtExecutionProvider.Cuda) AppendCuda(so, Options.DeviceId);
+            return so;
         }
-        looked = string.Join("; ", seen);
-        return null;
+        catch
+        {
+            so.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Adds the CUDA provider; on a CPU build of ONNX Runtime that fails, and the error says a GPU build is needed.</summary>
+    internal static void AppendCuda(SessionOptions so, int deviceId)
+    {
+        try
+        {
+            so.AppendExecutionProvider_CUDA(deviceId);
+        }
+        catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
+        {
+            throw new OrtUnavailableException(CudaUnavailable(FirstLine(e)));
+        }
+    }
+
+    private InferenceSession OpenSession(string modelPath, int threads, string? optimizedModelPath)
+    {
+        ArgumentNullException.ThrowIfNull(modelPath);
+        if (!File.Exists(modelPath)) throw new FileNotFoundException($"ONNX model not found: {modelPath}", modelPath);
+        using var so = CreateSessionOptions(threads, optimizedModelPath);
+        try
+        {
+            return new InferenceSession(modelPath, so);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new OrtException($"ONNX Runtime could not load {modelPath}: {FirstLine(e)}");
+        }
+    }
+
+    /// <summary>One run, its outputs copied to managed arrays.</summary>
+    private static Dictionary<string, OrtTensor> RunOnce(InferenceSession session, string modelPath, IReadOnlyDictionary<string, OrtTensor> inputs, string where)
+    {
+        var feeds = Feeds(session, modelPath, inputs, where);
+        try
+        {
+            using var runOptions = new RunOptions();
+            using var outputs = Run(session, modelPath, runOptions, feeds, where);
+            var result = new Dictionary<string, OrtTensor>(StringComparer.Ordinal);
+            int k = 0;
+            foreach (var value in outputs)
+            {
+                var name = session.OutputNames[k++];
+                result[name] = OrtTensor.FromOrtValue(value, $"{modelPath}: output '{name}'");
+            }
+            return result;
+        }
+        finally
+        {
+            foreach (var v in feeds.Values) v.Dispose();
+        }
+    }
+
+    /// <summary>The inputs as ONNX Runtime values over their arrays, after checking their names against the model's; the caller disposes them.</summary>
+    private static Dictionary<string, OrtValue> Feeds(InferenceSession session, string modelPath, IReadOnlyDictionary<string, OrtTensor> inputs, string where)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        CheckInputNames(session, modelPath, inputs, where);
+        var feeds = new Dictionary<string, OrtValue>(inputs.Count, StringComparer.Ordinal);
+        try
+        {
+            foreach (var (name, tensor) in inputs) feeds[name] = tensor.ToOrtValue();
+            return feeds;
+        }
+        catch
+        {
+            foreach (var v in feeds.Values) v.Dispose();
+            throw;
+        }
+    }
+
+    private static IDisposableReadOnlyCollection<OrtValue> Run(InferenceSession session, string modelPath, RunOptions runOptions, Dictionary<string, OrtValue> feeds, string where)
+    {
+        try
+        {
+            return session.Run(runOptions, feeds, session.OutputNames);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new OrtException($"ONNX Runtime failed running {modelPath}{where}: {FirstLine(e)}");
+        }
+    }
+
+    // ONNX Runtime's own messages for these ("Invalid input name", "Missing Input") do not list what the model expects.
+    private static void CheckInputNames(InferenceSession session, string modelPath, IReadOnlyDictionary<string, OrtTensor> inputs, string where)
+    {
+        var expected = session.InputNames;
+        foreach (var name in inputs.Keys)
+            if (!expected.Contains(name))
+                throw new OrtException($"{modelPath}{where}: the model has no input '{name}'; its inputs are: {string.Join(", ", expected)}");
+        foreach (var name in expected)
+            if (!inputs.ContainsKey(name))
+                throw new OrtException($"{modelPath}{where}: input '{name}' was not given (given: {(inputs.Count == 0 ? "none" : string.Join(", ", inputs.Keys))}); the model's inputs are: {string.Join(", ", expected)}");
+    }
+
+    private static string CudaUnavailable(string detail) =>
+        $"ONNX Runtime execution provider 'cuda' is unavailable: {detail.TrimEnd('.')}. CUDA needs a GPU build of ONNX Runtime " +
+        "(the Microsoft.ML.OnnxRuntime.Gpu package in place of Microsoft.ML.OnnxRuntime, with CUDA and cuDNN installed); use the cpu provider otherwise";
+
+    private static string SafeVersion()
+    {
+        try
+        {
+            return RuntimeVersion;
+        }
+        catch (OnnxRuntimeException)
+        {
+            return "";
+        }
+    }
+
+    private static string FirstLine(Exception e)
+    {
+        var m = e is TypeInitializationException { InnerException: { } inner } ? inner.Message : e.Message;
+        return m.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? e.GetType().Name;
+    }
+
+    private static double Quantile(double[] sorted, double q)
+    {
+        double pos = (sorted.Length - 1) * q;
+        int lo = (int)Math.Floor(pos), hi = (int)Math.Ceiling(pos);
+        return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
     }
 }

@@ -1,3 +1,5 @@
+using Microsoft.ML.OnnxRuntime;
+using TensorElementType = Microsoft.ML.OnnxRuntime.Tensors.TensorElementType;
 using Slim.Torch;
 
 namespace Slim.Export;
@@ -74,6 +76,41 @@ public sealed class OrtTensor
         OrtElementType.UInt8 => torch.tensor((byte[])Data, Shape),
         _ => torch.tensor((bool[])Data, Shape),
     };
+
+    /// <summary>
+    /// An ONNX Runtime value over this tensor's array (pinned, not copied): the caller disposes it, and the
+    /// array must not change while it lives.
+    /// </summary>
+    internal OrtValue ToOrtValue() => ElementType switch
+    {
+        OrtElementType.Float32 => OrtValue.CreateTensorValueFromMemory((float[])Data, Shape),
+        OrtElementType.Float64 => OrtValue.CreateTensorValueFromMemory((double[])Data, Shape),
+        OrtElementType.Int64 => OrtValue.CreateTensorValueFromMemory((long[])Data, Shape),
+        OrtElementType.Int32 => OrtValue.CreateTensorValueFromMemory((int[])Data, Shape),
+        OrtElementType.Int8 => OrtValue.CreateTensorValueFromMemory((sbyte[])Data, Shape),
+        OrtElementType.UInt8 => OrtValue.CreateTensorValueFromMemory((byte[])Data, Shape),
+        _ => OrtValue.CreateTensorValueFromMemory((bool[])Data, Shape),
+    };
+
+    /// <summary>Copies an ONNX Runtime tensor out of native memory; <paramref name="what"/> names it in the error for an unsupported type.</summary>
+    internal static OrtTensor FromOrtValue(OrtValue value, string what)
+    {
+        if (value.OnnxType != OnnxValueType.ONNX_TYPE_TENSOR)
+            throw new OrtException($"{what} is an ONNX {value.OnnxType}, not a tensor; Slim reads tensor outputs only");
+        var info = value.GetTensorTypeAndShape();
+        Array data = info.ElementDataType switch
+        {
+            TensorElementType.Float => value.GetTensorDataAsSpan<float>().ToArray(),
+            TensorElementType.Double => value.GetTensorDataAsSpan<double>().ToArray(),
+            TensorElementType.Int64 => value.GetTensorDataAsSpan<long>().ToArray(),
+            TensorElementType.Int32 => value.GetTensorDataAsSpan<int>().ToArray(),
+            TensorElementType.Int8 => value.GetTensorDataAsSpan<sbyte>().ToArray(),
+            TensorElementType.UInt8 => value.GetTensorDataAsSpan<byte>().ToArray(),
+            TensorElementType.Bool => value.GetTensorDataAsSpan<bool>().ToArray(),
+            var t => throw new OrtException($"{what} has element type {t}; Slim reads float, double, int64, int32, int8, uint8 and bool"),
+        };
+        return new OrtTensor(data, info.Shape);
+    }
 
     public override string ToString() => $"OrtTensor({ElementType}, [{string.Join(", ", Shape)}])";
 }

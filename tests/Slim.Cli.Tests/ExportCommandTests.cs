@@ -45,8 +45,6 @@ public sealed class CliExportRun : IDisposable
     /// <summary>Runs slim with the arguments; returns the exit code.</summary>
     public static int Slim(params string[] args) => Program.BuildRoot().Parse(args).Invoke();
 
-    public static bool OrtMissing => !OrtRunner.TryCreate(out _, out _);
-
     public void Dispose() => Directory.Delete(Dir, recursive: true);
 }
 

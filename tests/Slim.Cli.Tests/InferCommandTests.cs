@@ -54,7 +54,6 @@ public class InferCommandTests(CliExportRun run) : IClassFixture<CliExportRun>
     [Fact]
     public void OnnxInferenceMatchesCheckpointInferenceOnAFolder()
     {
-        if (CliExportRun.OrtMissing) return;
         var (viaOnnx, viaTorch) = InferBothWays(0.0);
         Assert.Equal(2, viaOnnx.Count);
         for (int i = 0; i < 2; i++)
@@ -74,7 +73,6 @@ public class InferCommandTests(CliExportRun run) : IClassFixture<CliExportRun>
     [Fact]
     public void OnnxWithInGraphNmsGivesTheCheckpointsDetections()
     {
-        if (CliExportRun.OrtMissing) return;
         // Above the graph's own score threshold (0.01) --score only filters, so both paths keep the same boxes.
         var (viaOnnx, viaTorch) = InferBothWays(0.02, "--postprocess");
         Assert.Equal(2, viaOnnx.Count);

@@ -16,7 +16,6 @@ public class VerifyCommandTests(CliExportRun run) : IClassFixture<CliExportRun>
     [Fact]
     public void PassesFailsWithExitCodeFourAndAlwaysWritesTheResult()
     {
-        if (CliExportRun.OrtMissing) return;
         var fp32 = Exported();
         var ok = run.NewDir("verify");
         Assert.Equal((int)ExitCode.Ok, CliExportRun.Slim("verify", run.RecipePath, "--fp32", fp32, "--baseline-ap", "0", "--max-drop", "0.02", "--threads", "1", "--out", ok));

@@ -16,14 +16,6 @@ internal static class ExportTestSupport
         return code == 0 ? null : $"{Python} lacks onnx (python3-onnx): {err.Trim().Split('\n').LastOrDefault()}";
     });
 
-    /// <summary>The ONNX Runtime runner, or null (after saying why) when it is not installed.</summary>
-    public static OrtRunner? Ort(ITestOutputHelper output)
-    {
-        if (OrtRunner.TryCreate(out var runner, out var reason)) return runner;
-        output.WriteLine("SKIPPED: " + reason);
-        return null;
-    }
-
     /// <summary>Runs onnx.checker.check_model (full check: with strict shape inference) on the file; asserts it passes.</summary>
     public static void AssertOnnxCheckerPasses(string path, ITestOutputHelper output)
     {

@@ -71,8 +71,7 @@ public class OnnxExporterTests(ITestOutputHelper output) : IDisposable
         Assert.True(net.training, "the exporter restores the training mode it found");
 
         ExportTestSupport.AssertOnnxCheckerPasses(path, output);
-        var ort = ExportTestSupport.Ort(output);
-        if (ort is null) return;
+        var ort = OrtRunner.Create();
         net.eval();
         using var _ = no_grad();
         foreach (var batch in new long[] { 1, 3 })
@@ -97,8 +96,7 @@ public class OnnxExporterTests(ITestOutputHelper output) : IDisposable
         Assert.DoesNotContain("BatchNormalization", ops);
 
         ExportTestSupport.AssertOnnxCheckerPasses(path, output);
-        var ort = ExportTestSupport.Ort(output);
-        if (ort is null) return;
+        var ort = OrtRunner.Create();
         net.eval();
         using var _ = no_grad();
         foreach (var batch in new long[] { 1, 3 })
@@ -134,8 +132,7 @@ public class OnnxExporterTests(ITestOutputHelper output) : IDisposable
         }
 
         ExportTestSupport.AssertOnnxCheckerPasses(path, output);
-        var ort = ExportTestSupport.Ort(output);
-        if (ort is null) return;
+        var ort = OrtRunner.Create();
         net.eval();
         using var _ = no_grad();
         foreach (var batch in new long[] { 1, 3 })
@@ -159,8 +156,7 @@ public class OnnxExporterTests(ITestOutputHelper output) : IDisposable
         OnnxExporter.ExportToFile(net, path, new OnnxExportOptions { InputShape = new long[] { 4, 8, 8 } });
         Assert.Contains("BatchNormalization", OnnxExporter.Load(path).Graph.Node.Select(n => n.OpType));
         ExportTestSupport.AssertOnnxCheckerPasses(path, output);
-        var ort = ExportTestSupport.Ort(output);
-        if (ort is null) return;
+        var ort = OrtRunner.Create();
         net.eval();
         using var _ = no_grad();
         var x = randn(new long[] { 2, 4, 8, 8 }, g);

@@ -60,8 +60,7 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
     private void AssertMatchesCheckpoint(string onnx, string checkpoint, int size)
     {
         ExportTestSupport.AssertOnnxCheckerPasses(onnx, output);
-        var ort = ExportTestSupport.Ort(output);
-        if (ort is null) return;
+        var ort = OrtRunner.Create();
         var (model, _, _) = TestCheckpoints.Load(checkpoint);
         using (model)
         using (NewDisposeScope())
@@ -193,8 +192,7 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
         Assert.Equal(specs.Count, proto.Graph.Node.Count(n => n.OpType == "DequantizeLinear" && n.Name.EndsWith("weight.DequantizeLinear", StringComparison.Ordinal)));
         ExportTestSupport.AssertOnnxCheckerPasses(outcome.Int8Path!, output);
 
-        var ort = ExportTestSupport.Ort(output);
-        if (ort is null) return;
+        var ort = OrtRunner.Create();
         using var scope = NewDisposeScope();
         using var grad = no_grad();
         var reference = model.call(images);
@@ -301,8 +299,7 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
         Assert.Contains("detection_boxes", meta["output_layout"]);
         ExportTestSupport.AssertOnnxCheckerPasses(outcome.Fp32Path!, output);
 
-        var ort = ExportTestSupport.Ort(output);
-        if (ort is null) return;
+        var ort = OrtRunner.Create();
         var detector = OnnxDetector.Open(outcome.Fp32Path!);
         Assert.True(detector.HasPostprocess);
         var decoder = new Slim.Detection.YoloBoxDecoder(run.Task.DecoderOptions);

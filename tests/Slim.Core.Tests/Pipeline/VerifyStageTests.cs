@@ -52,7 +52,6 @@ public class VerifyStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
     [Fact]
     public void MeasuresApLatencyAndSizeAndComparesWithTheBaseline()
     {
-        if (ExportTestSupport.Ort(output) is null) return;
         var checkpoint = Confident(run.Checkpoint, Path.Combine(run.Dir, "confident.ckpt"));
         var export = ExportStage.Run(run.Context("export"), checkpoint, null, null, new ExportSection());
         var ctx = run.Context("verify");
@@ -106,7 +105,6 @@ public class VerifyStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
         var ctx = run.Context("verify-bad");
         var none = new ExportOutcome(null, 0, null, 0, 0);
         Assert.Contains("no model", Assert.Throws<SlimException>(() => VerifyStage.Run(ctx, none, Section(0.5, 0.1), 0.5)).Message);
-        if (ExportTestSupport.Ort(output) is null) return;
         var missing = new ExportOutcome(Path.Combine(ctx.StageDir, "nope.onnx"), 0, null, 0, 0);
         Assert.Contains("nope.onnx", Assert.Throws<FileNotFoundException>(() => VerifyStage.Run(ctx, missing, Section(0.5, 0.1), 0.5)).Message);
     }
