@@ -71,6 +71,7 @@ public static class QuantStage
         QuantOutput = section.QuantOutput,
         Algorithm = section.Algo,
         Percentile = section.Percentile,
+        WeightBits = section.WeightBits,
     };
 
     /// <summary>

@@ -152,6 +152,10 @@ public sealed class QuantSection
     [Doc("Also quantize the detection output layer.")]
     public bool QuantOutput { get; set; }
 
+    [Doc("Weight bits: 7 (codes -63..63; exact in ONNX Runtime on every x86 CPU, whose int8 kernels without VNNI add uint8×int8 products in saturating 16 bits, ONNX Runtime's reduce_range) or 8 (full int8, for VNNI and ARM targets).")]
+    [Bounds(7, 8)]
+    public int WeightBits { get; set; } = 7;
+
     [Doc("aware: fraction of fine-tuning after which BN statistics freeze.")]
     [Bounds(0, 1)]
     public double FreezeBnAt { get; set; } = 0.5;

@@ -23,7 +23,15 @@ public static class AwareQuantizer
         var plan = LayerSelector.Select(model, options, forward, sample);
         Replace(model, plan, (layer, conv, bn) => QuantConv2d.ForTraining(layer.Path, conv, bn, layer.BatchNormPath, options.ObserverMomentum),
             (layer, linear) => new QuantLinear(layer.Path, linear, options.ObserverMomentum), disposeBatchNorm: false);
+        SetWeightBits(model, options.WeightBits);
         return plan;
+    }
+
+    /// <summary>Sets every quantized layer's weight grid to <paramref name="bits"/> bits (see <see cref="Int8Grid.WeightMaxOf"/>).</summary>
+    public static void SetWeightBits(nn.Module model, int bits)
+    {
+        long max = Int8Grid.WeightMaxOf(bits);
+        foreach (var q in model.modules().OfType<QuantLayer>()) q.WeightQuantMax = max;
     }
 
     /// <summary>Freezes the BN statistics of every quantized conv (Jacob et al.'s BN freeze): training then uses running statistics.</summary>

@@ -33,22 +33,22 @@ public static class FakeQuant
         return F.fake_quantize_per_tensor_affine(x, scale, 0, Int8Grid.Min(type), Int8Grid.Max(type));
     }
 
-    /// <summary>Per-output-channel scales of a weight (dim 0 is the output channel): max |w_c| / 127, computed without gradient.</summary>
-    public static Tensor WeightScales(Tensor weight)
+    /// <summary>Per-output-channel scales of a weight (dim 0 is the output channel): max |w_c| / quantMax (127 for 8 bits, 63 for 7), computed without gradient.</summary>
+    public static Tensor WeightScales(Tensor weight, long quantMax = Int8Grid.WeightMax)
     {
         using var _ = no_grad();
         using var flat = weight.detach().abs().flatten(1);
         var (values, indexes) = flat.max(1);
         indexes.Dispose();
         using (values)
-            return values.div(Int8Grid.WeightMax).clamp_min(MinScale).to(ScalarType.Float32);
+            return values.div(quantMax).clamp_min(MinScale).to(ScalarType.Float32);
     }
 
     /// <summary>Fake-quantizes a weight per output channel with abs-max scales (straight-through gradient to the weight).</summary>
-    public static Tensor PerChannelWeight(Tensor weight)
+    public static Tensor PerChannelWeight(Tensor weight, long quantMax = Int8Grid.WeightMax)
     {
-        using var scales = WeightScales(weight);
+        using var scales = WeightScales(weight, quantMax);
         using var zeroPoints = zeros(new[] { weight.size(0) }, ScalarType.Int32, weight.device);
-        return F.fake_quantize_per_channel_affine(weight, scales, zeroPoints, 0, Int8Grid.WeightMin, Int8Grid.WeightMax);
+        return F.fake_quantize_per_channel_affine(weight, scales, zeroPoints, 0, -quantMax, quantMax);
     }
 }

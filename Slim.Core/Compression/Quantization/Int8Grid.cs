@@ -15,11 +15,28 @@ namespace Slim.Compression.Quantization;
 /// </summary>
 public static class Int8Grid
 {
-    /// <summary>The smallest weight code.</summary>
+    /// <summary>The smallest weight code of the full 8-bit grid.</summary>
     public const long WeightMin = -127;
 
-    /// <summary>The largest weight code; a weight channel's max |w| maps to it.</summary>
+    /// <summary>The largest weight code of the full 8-bit grid; a weight channel's max |w| maps to it.</summary>
     public const long WeightMax = 127;
+
+    /// <summary>Weight bits by default: 7 (codes [-63, 63]), exact in ONNX Runtime on every x86 CPU (see <see cref="WeightMaxOf"/>).</summary>
+    public const int DefaultWeightBits = 7;
+
+    /// <summary>
+    /// The largest weight code of a symmetric grid of <paramref name="bits"/> bits (7 → 63, 8 → 127). Why 7 by
+    /// default: ONNX Runtime's int8 convolution and matmul kernels on x86 CPUs without VNNI (AVX2, AVX-512F)
+    /// multiply uint8 activations by int8 weights with VPMADDUBSW, which adds two products in a saturating
+    /// int16: 255·127·2 overflows it, 255·63·2 does not (ONNX Runtime's quantizer calls this reduce_range).
+    /// With 8 bits such a CPU computes something other than the fake-quantized model.
+    /// </summary>
+    public static long WeightMaxOf(int bits) => bits switch
+    {
+        7 => 63,
+        8 => WeightMax,
+        _ => throw new QuantizationException($"weight bits {bits}: Slim writes 7-bit (exact on every x86 CPU) or 8-bit (full int8, for VNNI and ARM targets) weights"),
+    };
 
     /// <summary>The largest code of a symmetric signed grid: a threshold t gives scale t / 127.</summary>
     public const long SignedMax = 127;

@@ -38,6 +38,7 @@ public sealed class PostTrainingQuantizer
         model.eval();
         AwareQuantizer.Replace(model, plan, (layer, conv, bn) => QuantConv2d.Folded(layer.Path, conv, bn, layer.BatchNormPath), (layer, linear) => new QuantLinear(layer.Path, linear),
             disposeBatchNorm: true);
+        AwareQuantizer.SetWeightBits(model, options.WeightBits);
         model.train(wasTraining);
         return new PostTrainingQuantizer(model, forward, options, plan);
     }

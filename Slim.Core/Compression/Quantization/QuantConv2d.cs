@@ -132,6 +132,7 @@ public sealed class QuantConv2d : QuantLayer
         {
             QuantizationEnabled = QuantizationEnabled,
             ObserverEnabled = ObserverEnabled,
+            WeightQuantMax = WeightQuantMax,
         };
         foreach (var name in InputBuffers)
             folded.get_buffer(name).copy_(get_buffer(name));
@@ -160,7 +161,7 @@ public sealed class QuantConv2d : QuantLayer
     private Tensor Conv(Tensor x, Tensor w, Tensor? b) =>
         F.conv2d(x, w, b, new[] { stride, stride }, new[] { padding, padding }, new[] { dilation, dilation }, groups);
 
-    private Tensor QuantizeWeight(Tensor w) => QuantizationEnabled ? FakeQuant.PerChannelWeight(w) : w.alias();
+    private Tensor QuantizeWeight(Tensor w) => QuantizationEnabled ? FakeQuant.PerChannelWeight(w, WeightQuantMax) : w.alias();
 
     /// <inheritdoc />
     public override Tensor forward(Tensor input)

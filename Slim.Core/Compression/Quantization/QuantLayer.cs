@@ -39,6 +39,9 @@ public abstract class QuantLayer : nn.Module<Tensor, Tensor>
     /// <summary>The module path of this layer in the model it was made for.</summary>
     public string Path { get; }
 
+    /// <summary>The largest weight code (63 for 7-bit weights, 127 for 8-bit); the grid is [-max, max].</summary>
+    public long WeightQuantMax { get; set; } = Int8Grid.WeightMax;
+
     /// <summary>The rate of the moving-average observer (PaddleSlim's default 0.9).</summary>
     public double ObserverMomentum { get; }
 

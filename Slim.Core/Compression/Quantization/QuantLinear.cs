@@ -46,7 +46,7 @@ public sealed class QuantLinear : QuantLayer
     public override Tensor forward(Tensor input)
     {
         using var x = QuantizeInput(input);
-        using var wq = QuantizationEnabled ? FakeQuant.PerChannelWeight(weight) : weight.alias();
+        using var wq = QuantizationEnabled ? FakeQuant.PerChannelWeight(weight, WeightQuantMax) : weight.alias();
         return F.linear(x, wq, bias);
     }
 }

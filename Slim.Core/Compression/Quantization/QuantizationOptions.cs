@@ -27,6 +27,9 @@ public sealed record QuantizationOptions
     /// <summary>Aware: the rate of PaddleSlim's moving_average_abs_max observer of the inputs.</summary>
     public double ObserverMomentum { get; init; } = 0.9;
 
+    /// <summary>Weight bits: 7 (codes [-63, 63], exact in ONNX Runtime on every x86 CPU) or 8 (full int8; VNNI and ARM targets). See <see cref="Int8Grid.WeightMaxOf"/>.</summary>
+    public int WeightBits { get; init; } = Int8Grid.DefaultWeightBits;
+
     /// <summary>Throws on values no algorithm can work with.</summary>
     public void Validate()
     {
@@ -34,6 +37,7 @@ public sealed record QuantizationOptions
             throw new QuantizationException($"quant percentile {Percentile} is out of range: expected a fraction in (0, 1], e.g. 0.9999");
         if (ObserverMomentum is < 0 or >= 1)
             throw new QuantizationException($"quant observer momentum {ObserverMomentum} is out of range: expected [0, 1), e.g. 0.9");
+        Int8Grid.WeightMaxOf(WeightBits);
         foreach (var p in NotQuant)
             if (string.IsNullOrWhiteSpace(p)) throw new QuantizationException("quant not_quant has an empty pattern: remove it or name a module path part such as 'se_block'");
     }

@@ -47,7 +47,7 @@ public sealed class QuantizationResult(QuantMode mode, string activationAlgorith
             if (!q.HasInputScale)
                 throw new QuantizationException($"{path}: the input has no quantization scale yet: train (aware) or calibrate (post) first");
             var (w, b) = q.FoldedWeightAndBias();
-            var scales = FakeQuant.WeightScales(w);
+            var scales = FakeQuant.WeightScales(w, q.WeightQuantMax);
             string prefix = path.Length == 0 ? "" : path + ".";
             var layer = new QuantizedLayer
             {
@@ -59,6 +59,8 @@ public sealed class QuantizationResult(QuantMode mode, string activationAlgorith
                 WeightScales = scales.ToFloatArray(),
                 InputScale = (float)q.InputScale,
                 InputType = Int8Grid.TypeOf(q.InputUnsigned),
+                WeightQuantMin = -q.WeightQuantMax,
+                WeightQuantMax = q.WeightQuantMax,
             };
             folded[path] = new FoldedWeights(w.ToFloatArray(), w.shape, b?.ToFloatArray());
             if (q is QuantConv2d c)

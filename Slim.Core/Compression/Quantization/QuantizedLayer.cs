@@ -97,7 +97,7 @@ public sealed record QuantizedLayer
         if (bad >= 0)
             throw new QuantizationException($"{ModulePath}: weight_scales[{bad}] = {WeightScales[bad].ToString(inv)}; scales must be positive and finite");
         if (WeightQuantMin < -128 || WeightQuantMax > 127 || WeightQuantMin >= WeightQuantMax)
-            throw new QuantizationException($"{ModulePath}: weight grid [{WeightQuantMin}, {WeightQuantMax}] is not an int8 range; Slim writes [{Int8Grid.WeightMin}, {Int8Grid.WeightMax}]");
+            throw new QuantizationException($"{ModulePath}: weight grid [{WeightQuantMin}, {WeightQuantMax}] is not an int8 range; Slim writes [-63, 63] (7-bit) or [-127, 127] (8-bit)");
         if (!(InputScale > 0) || !float.IsFinite(InputScale))
             throw new QuantizationException($"{ModulePath}: input_scale = {InputScale.ToString(inv)}; it must be positive and finite");
         if (!Enum.IsDefined(InputType))

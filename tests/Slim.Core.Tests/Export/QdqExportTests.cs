@@ -36,7 +36,8 @@ public class QdqExportTests(ITestOutputHelper output) : IDisposable
             if (layer is Conv2d or Linear)
             {
                 var w = layer is Conv2d c ? c.weight : ((Linear)layer).weight;
-                var scales = w.abs().flatten(1).max(1).values.ToFloatArray().Select(v => v / 127f).ToArray();
+                // 7-bit weights (Slim's default): exact on CPUs whose int8 kernels add uint8×int8 pairs in 16 bits.
+                var scales = w.abs().flatten(1).max(1).values.ToFloatArray().Select(v => v / 63f).ToArray();
                 float lo = Math.Min(0, h.min().item<float>()), hi = Math.Max(0, h.max().item<float>());
                 bool signed = lo < 0;
                 float scale = (hi - lo) / 255f;
@@ -45,6 +46,7 @@ public class QdqExportTests(ITestOutputHelper output) : IDisposable
                 {
                     ModulePath = NameOf(net, i), LayerType = layer is Conv2d ? "Conv2d" : "Linear", WeightParameter = NameOf(net, i) + ".weight",
                     WeightShape = w.shape, WeightScales = scales, InputScale = scale, InputZeroPoint = zp, InputType = signed ? QuantDType.Int8 : QuantDType.UInt8,
+                    WeightQuantMin = -63, WeightQuantMax = 63,
                 };
             }
             h = layer.call(h);
@@ -71,13 +73,13 @@ public class QdqExportTests(ITestOutputHelper output) : IDisposable
             var zeroPoints = torch.zeros(new long[] { q.WeightScales.Length }, ScalarType.Int32);
             if (layer is Conv2d c)
             {
-                var wq = F.fake_quantize_per_channel_affine(c.weight, scales, zeroPoints, 0, -127, 127);
+                var wq = F.fake_quantize_per_channel_affine(c.weight, scales, zeroPoints, 0, q.WeightQuantMin, q.WeightQuantMax);
                 h = F.conv2d(hq, wq, c.bias, new[] { c.stride, c.stride }, new[] { c.padding, c.padding }, new[] { c.dilation, c.dilation }, c.groups);
             }
             else
             {
                 var l = (Linear)layer;
-                h = F.linear(hq, F.fake_quantize_per_channel_affine(l.weight, scales, zeroPoints, 0, -127, 127), l.bias);
+                h = F.linear(hq, F.fake_quantize_per_channel_affine(l.weight, scales, zeroPoints, 0, q.WeightQuantMin, q.WeightQuantMax), l.bias);
             }
         }
         return h;

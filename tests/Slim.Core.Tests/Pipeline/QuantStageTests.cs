@@ -203,11 +203,11 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
         var conv = (Conv2d)model.get_submodule(spec.ModulePath);
         return conv.register_forward_hook((m, input, _) =>
         {
-            // The grids are the type's, as ONNX QuantizeLinear saturates: int8 [-128, 127], uint8 [0, 255]; weights [-127, 127].
+            // The grids are the type's, as ONNX QuantizeLinear saturates: int8 [-128, 127], uint8 [0, 255]; weights the record's.
             var x = F.fake_quantize_per_tensor_affine((Tensor)input, spec.InputScale, spec.InputZeroPoint, spec.InputType == QuantDType.Int8 ? -128 : 0, spec.InputType == QuantDType.Int8 ? 127 : 255);
             using var scales = tensor(spec.WeightScales, spec.WeightScales.Length);
             using var zeroPoints = zeros(new long[] { spec.WeightScales.Length }, ScalarType.Int32);
-            using var w = AtenOp.Get("aten::fake_quantize_per_channel_affine").Tensor(conv.weight, scales, zeroPoints, 0L, -127L, 127L);
+            using var w = AtenOp.Get("aten::fake_quantize_per_channel_affine").Tensor(conv.weight, scales, zeroPoints, 0L, spec.WeightQuantMin, spec.WeightQuantMax);
             var y = F.conv2d(x, w, conv.bias, new[] { conv.stride, conv.stride }, new[] { conv.padding, conv.padding },
                 new[] { conv.dilation, conv.dilation }, conv.groups);
             x.Dispose();
