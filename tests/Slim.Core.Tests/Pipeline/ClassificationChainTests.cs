@@ -14,7 +14,8 @@ namespace Slim.Core.Tests.Pipeline;
 
 /// <summary>
 /// One tiny Fashion-MNIST baseline shared by the classification tests of the one pipeline: MobileNetV1
-/// width 0.25, 32 px, one channel, trained 150 iterations of 32 on the first 2000 training images and
+/// width 0.25, 48 px (at 32 px ONNX Runtime 1.31's int8 depthwise kernel on AVX2 miscomputes the 8-channel
+/// 16×16 conv2 maps of this width; see the closing notes), one channel, trained 150 iterations of 32 on the first 2000 training images and
 /// scored on the first 500 test images, through <see cref="TrainStage"/> like any family's baseline.
 /// </summary>
 public sealed class ClassificationFixture : IDisposable
@@ -23,7 +24,7 @@ public sealed class ClassificationFixture : IDisposable
         name: tiny_fashion
         seed: 3
         threads: 1
-        model: {name: mobilenet_v1, width: 0.25, input_size: 32}
+        model: {name: mobilenet_v1, width: 0.25, input_size: 48}
         dataset: {format: fashion_mnist, root: /usr/share/datasets/fashion-mnist, val_subset: 500, train_subset: 2000, workers: 1}
         train:
           iterations: 150
@@ -225,17 +226,20 @@ public class ClassificationChainTests(ClassificationFixture fixture, ITestOutput
     public void SoftLabelDistillationFromAStrongerTeacherBeatsThePlainFineTune()
     {
         Ctx("none");
-        // The teacher is the fixture's baseline (2000 training images). The student sees only 128 images:
-        // trained alone it overfits them; the teacher's soft labels carry what the other images taught.
+        var dir = Path.Combine(fixture.Dir, "kd");
+        // The teacher: twice as wide, trained longer on 4000 images.
+        var teacherRecipe = RecipeLoader.Parse<Recipe>(ClassificationFixture.Yaml.Replace("train_subset: 2000", "train_subset: 4000"));
+        var teacher = TrainStage.Run(TaskRegistry.CreateTask(teacherRecipe), Path.Combine(dir, "teacher"), false, NullProgress.Instance, default,
+            model: new ModelSection { Name = "mobilenet_v1", Width = 0.5, InputSize = 48 }, iterations: 400);
+        // The student sees only 128 images: trained alone it overfits them; the teacher's soft labels carry what the other images taught.
         var recipe = RecipeLoader.Parse<Recipe>(ClassificationFixture.Yaml.Replace("train_subset: 2000", "train_subset: 128"));
         var task = TaskRegistry.CreateTask(recipe);
-        var dir = Path.Combine(fixture.Dir, "kd");
         var student = TrainStage.Run(task, Path.Combine(dir, "student"), false, NullProgress.Instance, default, iterations: 0);
         double Distilled(double weight)
         {
             var section = new DistillSection
             {
-                Teacher = fixture.Baseline!.Checkpoint,
+                Teacher = teacher.Checkpoint,
                 Weight = weight,
                 FineTune = new FineTuneSection { Iterations = 150, Lr = 0.05, WarmupSteps = 10 },
             };
@@ -244,7 +248,7 @@ public class ClassificationChainTests(ClassificationFixture fixture, ITestOutput
             return DistillStage.Run(ctx, new StageInput(student.Checkpoint, student.Checkpoint, 0), section).Ap;
         }
         double distilled = Distilled(1.0), plain = Distilled(0.0);
-        output.WriteLine($"teacher {fixture.Baseline!.Score.Primary:P2}; student on 128 images: plain {plain:P2}, soft_label {distilled:P2}");
+        output.WriteLine($"teacher {teacher.Score.Primary:P2}; student on 128 images: plain {plain:P2}, soft_label {distilled:P2}");
         Assert.True(distilled >= plain + MarginKd, $"soft_label distillation {distilled} does not beat the plain fine-tune {plain} by {MarginKd}");
     }
 

@@ -41,17 +41,19 @@ public class ClassificationRecipeTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(new[]
         {
             "mobilenet_v1_fashion_mnist_prune30.yml", "mobilenet_v1_fashion_mnist_prune50.yml",
-            "mobilenet_v2_fashion_mnist_quant.yml", "resnet50_fashion_mnist_quant.yml",
+            "mobilenet_v2_fashion_mnist_distill_resnet50.yml", "mobilenet_v2_fashion_mnist_quant.yml", "resnet50_fashion_mnist_quant.yml",
         }, names);
         foreach (var file in names)
         {
             var path = Path.Combine(dir, file!);
             var r = RecipeLoader.Load<Recipe>(path);
-            Assert.Equal(ModelTask.Classification, ModelRegistry.TaskOf(r.Model.Name));
+            Assert.Same(ClassificationFamily.Instance, TaskRegistry.For(r));
             Assert.Equal(DatasetFormat.FashionMnist, r.Dataset.Format);
             Assert.Equal(MetricKind.Top1, r.Train.Metric);
             Assert.Single(r.Stages);
+            Assert.True(r.Export.Fp32 && r.Verify.Enabled, $"{file}: every classification recipe exports and verifies in ONNX Runtime");
             var header = File.ReadLines(path).TakeWhile(l => l.StartsWith('#')).ToList();
+            Assert.DoesNotContain(header, l => l.Contains("No ONNX export"));
             Assert.Contains(header, l => l.Contains("t10k-images-idx3-ubyte"));
             Assert.Contains(header, l => l.Contains("Time: about"));
             if (r.Stages[0].Prune is { } p)
@@ -67,7 +69,7 @@ public class ClassificationRecipeTests(ITestOutputHelper output) : IDisposable
         name: tiny_run
         seed: 2
         threads: 1
-        model: {name: mobilenet_v1, width: 0.25, input_size: 32}
+        model: {name: mobilenet_v1, width: 0.25, input_size: 48}
         dataset: {format: fashion_mnist, root: /usr/share/datasets/fashion-mnist, val_subset: 100, train_subset: 320, workers: 1}
         train: {iterations: 20, batch_size: 16, optimizer: adam, lr: 0.005, warmup_steps: 0, schedule: constant, augment: false, metric: top1}
         {{(stages.Length == 0 ? "stages: []" : "stages:\n" + stages)}}
@@ -98,14 +100,15 @@ public class ClassificationRecipeTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(rows[1].Gflops, rows[3].Gflops);
         // FP32 ONNX is the distilled float model (the quant stage's input); INT8 ONNX is the fake-quantized one.
         Assert.Equal(rows[2].Ap!.Value, rows[4].OrtAp!.Value, 9);
-        Assert.True(Math.Abs(rows[5].OrtAp!.Value - rows[3].Ap!.Value) <= 0.005, $"INT8 ORT {rows[5].OrtAp} vs fake-quant {rows[3].Ap}");
+        // 100 test images: one image is a point; the strict 0.5-point check is on 500 images in ClassificationChainTests.
+        Assert.True(Math.Abs(rows[5].OrtAp!.Value - rows[3].Ap!.Value) <= 0.02, $"INT8 ORT {rows[5].OrtAp} vs fake-quant {rows[3].Ap}");
         Assert.True(rows[5].OnnxSizeMiB < rows[4].OnnxSizeMiB * 0.5);
         Assert.True(File.Exists(Path.Combine(_dir, "run", "stages", "03_quant", QuantStage.QuantFileName)));
         Assert.Contains("| distill |", File.ReadAllText(Path.Combine(_dir, "run", "report.md")));
 
-        // A second runner over the finished folder skips every stage and gives the same report.
+        // A second runner over the finished folder skips every stage and gives the same report (latency is measured again).
         var again = new RecipeRunner().Run(recipe, yml, Path.Combine(_dir, "run"), resume: true);
-        Assert.Equal(report.ToJson(), again.ToJson());
+        Assert.Equal(report.Stages.Select(s => s with { LatencyMs = null }), again.Stages.Select(s => s with { LatencyMs = null }));
     }
 
     [Fact]
@@ -126,5 +129,41 @@ public class ClassificationRecipeTests(ITestOutputHelper output) : IDisposable
         Fails("  - distill: {type: split_distill}", "split_distill");
         Fails("  - distill: {pairs: [\"fc:fcc\"]}", "fcc");
         Fails("", "postprocess", "export: {postprocess: true}");
+    }
+
+    public static IEnumerable<object[]> ClassificationRecipes() =>
+        Directory.EnumerateFiles(Path.Combine(RepositoryRoot(), "recipes", "classification"), "*.yml")
+            .Select(f => new object[] { Path.GetFileName(f) }).OrderBy(f => (string)f[0], StringComparer.Ordinal);
+
+    /// <summary>Each shipped classification recipe, its iterations and data cut short, runs every stage through the one runner.</summary>
+    [Theory]
+    [MemberData(nameof(ClassificationRecipes))]
+    public void EveryClassificationRecipeRunsEveryStageShortened(string file)
+    {
+        Assert.True(ClassificationFixture.Available, $"Fashion-MNIST is not installed in {FashionMnist.DefaultDirectory} (Debian package dataset-fashion-mnist)");
+        var path = Path.Combine(RepositoryRoot(), "recipes", "classification", file);
+        var recipe = RecipeLoader.Load<Recipe>(path, new[]
+        {
+            "train.iterations=6", "train.eval_interval=0", "train.batch_size=16", "dataset.train_subset=96", "dataset.val_subset=48",
+            "dataset.workers=1", "verify.baseline.max_drop=1.0", "verify.latency_runs=2", "verify.warmup_runs=1", "model.width=0.25",
+        });
+        foreach (var stage in recipe.Stages)
+        {
+            if (stage.Prune is { } p) p.FineTune.Iterations = 3;
+            if (stage.Quant is { } q) { q.FineTune.Iterations = 3; q.CalibrationBatches = 2; }
+            if (stage.Distill is { } d)
+            {
+                d.FineTune.Iterations = 3;
+                d.TeacherIterations = 3;
+                if (d.TeacherModel is { } t) t.Width = 0.25;
+            }
+        }
+        var report = new RecipeRunner().Run(recipe, path, Path.Combine(_dir, Path.GetFileNameWithoutExtension(file)), resume: false);
+        foreach (var r in report.Stages) output.WriteLine($"{r.Stage}: {r.Detail}; top-1 {r.Ap:P1} / ORT {r.OrtAp:P1}");
+        var kinds = report.Stages.Select(r => r.Stage).ToList();
+        Assert.Equal(new[] { "baseline" }.Concat(recipe.Stages.Select(st => st.Kind)), kinds.Take(1 + recipe.Stages.Count));
+        Assert.Contains("onnx fp32", kinds);
+        Assert.Equal(recipe.Stages.Any(st => st.Quant is not null), kinds.Contains("onnx int8"));
+        Assert.All(report.Stages.Where(r => r.Stage.StartsWith("onnx", StringComparison.Ordinal)), r => Assert.True(r.OrtAp is >= 0 and <= 1 && r.LatencyMs > 0));
     }
 }

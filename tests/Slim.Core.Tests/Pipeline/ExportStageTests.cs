@@ -222,7 +222,7 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
             Assert.True(worst <= 2 * step, $"{DetectionFamily.OutputNames[o]}: worst difference {worst} exceeds two steps ({step})");
             // The file really computes the quantized network: it is far closer to the fake-quantized model
             // than the FP32 model is (an FP32 file would sit at the FP32 model's distance).
-            Assert.True(toRef < 0.1 * fp32ToRef, $"{DetectionFamily.OutputNames[o]}: mean |ORT - fake-quant| {toRef} is not well below mean |FP32 - fake-quant| {fp32ToRef}");
+            Assert.True(toRef < 0.25 * fp32ToRef, $"{DetectionFamily.OutputNames[o]}: mean |ORT - fake-quant| {toRef} is not well below mean |FP32 - fake-quant| {fp32ToRef}");
         }
 
         // ONNX Runtime runs the ReLU-fed layers (uint8 inputs, zero point 0: the ReLU before each QuantizeLinear

@@ -121,8 +121,9 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
                 Assert.Equal(conv.out_channels, spec.WeightScales.Length);
                 Assert.Equal(0, spec.InputZeroPoint);
                 Assert.True(spec.InputScale > 0);
-                // Scales are those of the twin's own (folded) weight: max |w_c| / 127.
-                using var expected = FakeQuant.WeightScales(conv.weight);
+                // Scales are those of the twin's own (folded) weight: max |w_c| / 63 (7-bit weights, the default).
+                Assert.Equal(63, spec.WeightQuantMax);
+                using var expected = FakeQuant.WeightScales(conv.weight, spec.WeightQuantMax);
                 Assert.Equal(expected.ToFloatArray(), spec.WeightScales);
             }
         }

@@ -22,16 +22,18 @@ public class VerifyStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
     /// The barely trained model detects nothing (AP 0 on both sides proves little), so make the outputs depend
     /// on their biases alone: output weights zero, every cell's objectness and class 0 raised. Each cell then
     /// yields one class-0 box per anchor, centred on the cell and of the anchor's size, whatever the trained
-    /// weights are (which differ between CPUs' float kernels); some of them overlap class-0 objects, so the AP
+    /// weights are (which differ between CPUs' float kernels); some of them overlap its objects, so the AP
     /// comparison covers decoding, NMS and matching.
     /// </summary>
-    private static string Confident(string checkpoint, string path)
+    private static string Confident(string checkpoint, string path, int classId, double width, double height)
     {
         var (model, _, options) = TestCheckpoints.Load(checkpoint);
         using (model)
         using (torch.no_grad())
         {
             int per = 5 + options.NumClasses;
+            int head = 0;
+            var geometry = new Slim.Detection.YoloGeometry { NumClasses = options.NumClasses };
             foreach (var outPath in model.OutputPaths)
             {
                 var conv = (Slim.Torch.Modules.Conv2d)model.get_submodule(outPath + ".conv");
@@ -40,19 +42,37 @@ public class VerifyStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
                 bias.zero_();
                 for (int a = 0; a < options.AnchorsPerScale; a++)
                 {
-                    bias.narrow(0, a * per + 4, 1).fill_(2.0);
-                    bias.narrow(0, a * per + 5, 1).fill_(3.0); // class 0 everywhere: some boxes land on class-0 objects
+                    // One anchor of the stride-8 head, sized like the class's objects, at every cell: the boxes tile the
+                    // image (the 100 kept per image cover most of it), and those near an object overlap it well.
+                    bool on = head == 2 && a == 0;
+                    bias.narrow(0, a * per + 4, 1).fill_(on ? 2.0 : -20.0);
+                    var anchor = geometry.Anchors[geometry.AnchorMasks[head][a]];
+                    bias.narrow(0, a * per + 2, 1).fill_(Math.Log(width / anchor[0]));
+                    bias.narrow(0, a * per + 3, 1).fill_(Math.Log(height / anchor[1]));
+                    bias.narrow(0, a * per + 5, options.NumClasses).fill_(-20.0);
+                    bias.narrow(0, a * per + 5 + classId, 1).fill_(3.0);
                 }
+                head++;
             }
             Slim.Torch.Checkpoint.Save(path, model.state_dict(), Slim.Torch.Checkpoint.ReadMetadata(checkpoint));
         }
         return path;
     }
 
+    private (int Class, double Width, double Height) CommonClass()
+    {
+        var boxes = run.Task.Val.Samples.SelectMany(v => v.Boxes).GroupBy(b => b.ClassIndex)
+            .OrderByDescending(g => g.Count()).ThenBy(g => g.Key).First().ToList();
+        // Sizes in network-input pixels (the images are resized to the input size).
+        double sx = run.Task.InputSize / (double)run.Task.Val.Samples[0].Width, sy = run.Task.InputSize / (double)run.Task.Val.Samples[0].Height;
+        return (boxes[0].ClassIndex, boxes.Average(b => (b.X2 - b.X1) * sx), boxes.Average(b => (b.Y2 - b.Y1) * sy));
+    }
+
     [Fact]
     public void MeasuresApLatencyAndSizeAndComparesWithTheBaseline()
     {
-        var checkpoint = Confident(run.Checkpoint, Path.Combine(run.Dir, "confident.ckpt"));
+        var (cls, w, h) = CommonClass();
+        var checkpoint = Confident(run.Checkpoint, Path.Combine(run.Dir, "confident.ckpt"), cls, w, h);
         var export = ExportStage.Run(run.Context("export"), checkpoint, null, null, new ExportSection());
         var ctx = run.Context("verify");
 
@@ -61,6 +81,11 @@ public class VerifyStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
         DetectionScore torch;
         using (model) torch = run.Task.Evaluate(model.call);
         double torchAp = torch.Primary;
+        var s0 = run.Task.Val.Samples[0];
+        output.WriteLine($"class {cls} {w:F1}x{h:F1}; image {s0.Width}x{s0.Height}: " + string.Join("; ", s0.Boxes.Select(b => $"{b.ClassIndex} {b.X1:F0},{b.Y1:F0},{b.X2:F0},{b.Y2:F0}")));
+        output.WriteLine(string.Join(" ", torch.Voc.PerClassAp.Select(kv => $"{kv.Key}:{kv.Value:F3}")));
+        var inf = ExportInference.RunCheckpoint(checkpoint, new[] { s0.ImagePath }, Path.Combine(run.Dir, "dbg"), 0.1);
+        output.WriteLine(string.Join("; ", inf[0].Boxes.Take(12).Select(b => $"{b.ClassId} {b.Score:F2} {b.X1:F0},{b.Y1:F0},{b.X2:F0},{b.Y2:F0}")));
         Assert.True(torch.Detections > 100 && torchAp > 0, $"the confident model should detect: {torch.Detections} detections, AP {torchAp}");
 
         // Baseline from this run (no verify.baseline.ap): the model itself, so the drop is 0 and it passes.

@@ -62,7 +62,7 @@ public class BatchNormFoldingTests
         using (no_grad())
         {
             var (w, b) = BatchNormFolding.Fold(q.weight, q.bias, q.BatchNorm!);
-            var manual = F.conv2d(FakeQuant.PerTensor(x, q.InputScale), FakeQuant.PerChannelWeight(w), b, null, new long[] { 1, 1 });
+            var manual = F.conv2d(FakeQuant.PerTensor(x, q.InputScale), FakeQuant.PerChannelWeight(w, q.WeightQuantMax), b, null, new long[] { 1, 1 });
             Assert.True(q.call(x).allclose(manual, 0, 1e-6));
         }
 

@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using Slim.Cli;
+using Slim.Pipeline;
+
+namespace Slim.Cli.Tests;
+
+/// <summary>`slim run` on a classification recipe: the same verb, runner, folders and resume as detection.</summary>
+public class ClassificationRunTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("slim-cls-run-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    private string Recipe()
+    {
+        var path = Path.Combine(_dir, "tiny_cls.yml");
+        File.WriteAllText(path, """
+            name: tiny_cls
+            seed: 7
+            threads: 1
+            model: {name: mobilenet_v1, width: 0.25, input_size: 32}
+            dataset: {format: fashion_mnist, root: /usr/share/datasets/fashion-mnist, train_subset: 512, val_subset: 100, workers: 1}
+            train: {iterations: 60, batch_size: 16, optimizer: momentum, lr: 0.05, warmup_steps: 5, schedule: cosine, augment: true, metric: top1}
+            stages:
+              - prune: {pruned_params: ["*"], pruned_ratios: "flops:0.3", fine_tune: {iterations: 60, lr: 0.01}}
+              - quant: {mode: aware, fine_tune: {iterations: 30, lr: 0.001}}
+            verify: {baseline: {max_drop: 1.0}, latency_runs: 2, warmup_runs: 1}
+            """);
+        return path;
+    }
+
+    private static (int code, string stderr) Run(params string[] args)
+    {
+        var err = new StringWriter();
+        var old = Console.Error;
+        Console.SetError(err);
+        try
+        {
+            return (Program.BuildRoot().Parse(args).Invoke(), err.ToString());
+        }
+        finally
+        {
+            Console.SetError(old);
+        }
+    }
+
+    private static RunReport Report(string dir) => RunReport.FromJson(File.ReadAllText(Path.Combine(dir, "report.json")));
+
+    [Fact]
+    public void KilledClassificationRunResumesToTheSameReport()
+    {
+        Assert.True(Slim.Data.FashionMnist.IsAvailable(), "Fashion-MNIST is not installed (Debian package dataset-fashion-mnist)");
+        var recipe = Recipe();
+        var straight = Path.Combine(_dir, "ref");
+        var (code, stderr) = Run("run", recipe, "--out", straight);
+        Assert.True(code == 0, stderr);
+
+        // Killed (SIGKILL, no chance to save) in the middle of the prune stage's fine-tune.
+        var killed = Path.Combine(_dir, "killed");
+        var slim = Path.Combine(AppContext.BaseDirectory, "slim.dll");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in new[] { slim, "run", recipe, "--out", killed }) psi.ArgumentList.Add(a);
+        using (var p = Process.Start(psi)!)
+        {
+            p.OutputDataReceived += (_, _) => { };
+            p.ErrorDataReceived += (_, _) => { };
+            p.BeginOutputReadLine();
+            p.BeginErrorReadLine();
+            var ckpt = Path.Combine(killed, "stages", "01_prune", Trainer.LastName);
+            var watch = Stopwatch.StartNew();
+            while (!File.Exists(ckpt) && !p.HasExited && watch.Elapsed < TimeSpan.FromMinutes(3)) Thread.Sleep(20);
+            Assert.False(p.HasExited, "the run ended before it could be killed");
+            p.Kill(entireProcessTree: true);
+            p.WaitForExit();
+        }
+        Assert.False(File.Exists(Path.Combine(killed, "stages", "01_prune", RecipeRunner.ResultFile)));
+        var (resumed, err) = Run("run", recipe, "--out", killed, "--resume");
+        Assert.True(resumed == 0, err);
+
+        var a1 = Report(straight).Stages;
+        var a2 = Report(killed).Stages;
+        Assert.Equal(new[] { "baseline", "prune", "quant", "onnx fp32", "onnx int8" }, a1.Select(s => s.Stage));
+        Assert.Equal(a1.Select(s => (s.Stage, s.Gflops, s.Parameters, s.Ap, s.OrtAp)), a2.Select(s => (s.Stage, s.Gflops, s.Parameters, s.Ap, s.OrtAp)));
+    }
+
+    [Fact]
+    public void TrainAndEvalVerbsTakeAClassificationRecipe()
+    {
+        Assert.True(Slim.Data.FashionMnist.IsAvailable(), "Fashion-MNIST is not installed (Debian package dataset-fashion-mnist)");
+        var recipe = Recipe();
+        var outDir = Path.Combine(_dir, "train");
+        var (code, stderr) = Run("train", recipe, "--out", outDir, "-o", "train.iterations=10");
+        Assert.True(code == 0, stderr);
+        var ckpt = Path.Combine(outDir, Trainer.LastName);
+        Assert.True(File.Exists(ckpt));
+        var stdout = new StringWriter();
+        var old = Console.Out;
+        Console.SetOut(stdout);
+        try
+        {
+            (code, stderr) = Run("eval", recipe, "--checkpoint", ckpt);
+        }
+        finally
+        {
+            Console.SetOut(old);
+        }
+        Assert.True(code == 0, stderr);
+        Assert.Contains("top-1 accuracy", stdout.ToString());
+        var exportDir = Path.Combine(_dir, "export");
+        (code, stderr) = Run("export", recipe, "--checkpoint", ckpt, "--out", exportDir);
+        Assert.True(code == 0, stderr);
+        (code, stderr) = Run("verify", recipe, "--fp32", Path.Combine(exportDir, ExportStage.Fp32FileName), "--baseline-ap", "0.1", "--max-drop", "1.0",
+            "--out", Path.Combine(_dir, "verify"));
+        Assert.True(code == 0, stderr);
+    }
+}
