@@ -81,16 +81,17 @@ public class InferCommandTests(CliExportRun run) : IClassFixture<CliExportRun>
             AssertAnnotated(viaOnnx[i].Input, viaOnnx[i].Output);
             Assert.NotEmpty(viaTorch[i].Boxes);
             Assert.Equal(viaTorch[i].Boxes.Count, viaOnnx[i].Boxes.Count);
-            for (int j = 0; j < viaTorch[i].Boxes.Count; j++)
+            // Boxes of equal score (common in a barely trained model) may come in either order: match them as sets.
+            var left = viaTorch[i].Boxes.ToList();
+            foreach (var a in viaOnnx[i].Boxes)
             {
-                var (a, b) = (viaOnnx[i].Boxes[j], viaTorch[i].Boxes[j]);
-                Assert.Equal(b.ClassId, a.ClassId);
-                Assert.Equal(b.Score, a.Score, 4);
-                Assert.Equal(b.X1, a.X1, 1);
-                Assert.Equal(b.Y1, a.Y1, 1);
-                Assert.Equal(b.X2, a.X2, 1);
-                Assert.Equal(b.Y2, a.Y2, 1);
+                int k = left.FindIndex(b => b.ClassId == a.ClassId && Math.Abs(b.Score - a.Score) < 1e-4 &&
+                    Math.Abs(b.X1 - a.X1) < 0.05 && Math.Abs(b.Y1 - a.Y1) < 0.05 && Math.Abs(b.X2 - a.X2) < 0.05 && Math.Abs(b.Y2 - a.Y2) < 0.05);
+                Assert.True(k >= 0, $"ONNX box {a} has no equal among the checkpoint's detections");
+                left.RemoveAt(k);
             }
+            // Both lists are best first.
+            Assert.Equal(viaTorch[i].Boxes.Select(b => MathF.Round(b.Score, 4)), viaOnnx[i].Boxes.Select(b => MathF.Round(b.Score, 4)));
         }
     }
 

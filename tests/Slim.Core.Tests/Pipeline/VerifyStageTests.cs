@@ -19,60 +19,56 @@ public class VerifyStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
     };
 
     /// <summary>
-    /// The barely trained model detects nothing (AP 0 on both sides proves little), so make the outputs depend
-    /// on their biases alone: output weights zero, every cell's objectness and class 0 raised. Each cell then
-    /// yields one class-0 box per anchor, centred on the cell and of the anchor's size, whatever the trained
-    /// weights are (which differ between CPUs' float kernels); some of them overlap its objects, so the AP
-    /// comparison covers decoding, NMS and matching.
+    /// The barely trained model detects nothing (AP 0 on both sides proves little), and its boxes depend on
+    /// float kernels that differ between CPUs. So make the outputs depend on their biases alone (output
+    /// weights zero): one anchor of the stride-16 head fires at every cell with one class, with the size of
+    /// one validation object and an offset that puts the box of that object's cell exactly on it. Every
+    /// image then gets the same 36 boxes (all kept, none suppressed), one of which is a true positive, so
+    /// the AP comparison covers decoding, NMS and matching whatever the CPU.
     /// </summary>
-    private static string Confident(string checkpoint, string path, int classId, double width, double height)
+    private string Confident(string checkpoint, string path)
     {
         var (model, _, options) = TestCheckpoints.Load(checkpoint);
+        // The tallest validation object (in network-input pixels; the images are resized to the input size).
+        var (sample, box) = run.Task.Val.Samples.SelectMany(v => v.Boxes.Select(b => (v, b))).OrderByDescending(p => p.b.Height).ThenBy(p => p.v.ImageId).First();
+        double sx = options.InputSize / (double)sample.Width, sy = options.InputSize / (double)sample.Height;
+        double w = box.Width * sx, h = box.Height * sy, cx = (box.X1 + box.X2) / 2 * sx, cy = (box.Y1 + box.Y2) / 2 * sy;
+        const int head = 1, stride = 16;
+        static double Logit(double p) => Math.Log(p / (1 - p));
+        double fx = Math.Clamp(cx / stride - Math.Floor(cx / stride), 0.02, 0.98), fy = Math.Clamp(cy / stride - Math.Floor(cy / stride), 0.02, 0.98);
         using (model)
         using (torch.no_grad())
         {
             int per = 5 + options.NumClasses;
-            int head = 0;
             var geometry = new Slim.Detection.YoloGeometry { NumClasses = options.NumClasses };
-            foreach (var outPath in model.OutputPaths)
+            for (int o = 0; o < model.OutputPaths.Count; o++)
             {
-                var conv = (Slim.Torch.Modules.Conv2d)model.get_submodule(outPath + ".conv");
+                var conv = (Slim.Torch.Modules.Conv2d)model.get_submodule(model.OutputPaths[o] + ".conv");
                 conv.weight.zero_();
                 var bias = conv.bias!;
                 bias.zero_();
                 for (int a = 0; a < options.AnchorsPerScale; a++)
                 {
-                    // One anchor of the stride-8 head, sized like the class's objects, at every cell: the boxes tile the
-                    // image (the 100 kept per image cover most of it), and those near an object overlap it well.
-                    bool on = head == 2 && a == 0;
+                    bool on = o == head && a == 0;
+                    var anchor = geometry.Anchors[geometry.AnchorMasks[o][a]];
+                    bias.narrow(0, a * per + 0, 1).fill_(Logit(fx));
+                    bias.narrow(0, a * per + 1, 1).fill_(Logit(fy));
+                    bias.narrow(0, a * per + 2, 1).fill_(Math.Log(w / anchor[0]));
+                    bias.narrow(0, a * per + 3, 1).fill_(Math.Log(h / anchor[1]));
                     bias.narrow(0, a * per + 4, 1).fill_(on ? 2.0 : -20.0);
-                    var anchor = geometry.Anchors[geometry.AnchorMasks[head][a]];
-                    bias.narrow(0, a * per + 2, 1).fill_(Math.Log(width / anchor[0]));
-                    bias.narrow(0, a * per + 3, 1).fill_(Math.Log(height / anchor[1]));
                     bias.narrow(0, a * per + 5, options.NumClasses).fill_(-20.0);
-                    bias.narrow(0, a * per + 5 + classId, 1).fill_(3.0);
+                    bias.narrow(0, a * per + 5 + box.ClassIndex, 1).fill_(3.0);
                 }
-                head++;
             }
             Slim.Torch.Checkpoint.Save(path, model.state_dict(), Slim.Torch.Checkpoint.ReadMetadata(checkpoint));
         }
         return path;
     }
 
-    private (int Class, double Width, double Height) CommonClass()
-    {
-        var boxes = run.Task.Val.Samples.SelectMany(v => v.Boxes).GroupBy(b => b.ClassIndex)
-            .OrderByDescending(g => g.Count()).ThenBy(g => g.Key).First().ToList();
-        // Sizes in network-input pixels (the images are resized to the input size).
-        double sx = run.Task.InputSize / (double)run.Task.Val.Samples[0].Width, sy = run.Task.InputSize / (double)run.Task.Val.Samples[0].Height;
-        return (boxes[0].ClassIndex, boxes.Average(b => (b.X2 - b.X1) * sx), boxes.Average(b => (b.Y2 - b.Y1) * sy));
-    }
-
     [Fact]
     public void MeasuresApLatencyAndSizeAndComparesWithTheBaseline()
     {
-        var (cls, w, h) = CommonClass();
-        var checkpoint = Confident(run.Checkpoint, Path.Combine(run.Dir, "confident.ckpt"), cls, w, h);
+        var checkpoint = Confident(run.Checkpoint, Path.Combine(run.Dir, "confident.ckpt"));
         var export = ExportStage.Run(run.Context("export"), checkpoint, null, null, new ExportSection());
         var ctx = run.Context("verify");
 
@@ -81,12 +77,7 @@ public class VerifyStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
         DetectionScore torch;
         using (model) torch = run.Task.Evaluate(model.call);
         double torchAp = torch.Primary;
-        var s0 = run.Task.Val.Samples[0];
-        output.WriteLine($"class {cls} {w:F1}x{h:F1}; image {s0.Width}x{s0.Height}: " + string.Join("; ", s0.Boxes.Select(b => $"{b.ClassIndex} {b.X1:F0},{b.Y1:F0},{b.X2:F0},{b.Y2:F0}")));
-        output.WriteLine(string.Join(" ", torch.Voc.PerClassAp.Select(kv => $"{kv.Key}:{kv.Value:F3}")));
-        var inf = ExportInference.RunCheckpoint(checkpoint, new[] { s0.ImagePath }, Path.Combine(run.Dir, "dbg"), 0.1);
-        output.WriteLine(string.Join("; ", inf[0].Boxes.Take(12).Select(b => $"{b.ClassId} {b.Score:F2} {b.X1:F0},{b.Y1:F0},{b.X2:F0},{b.Y2:F0}")));
-        Assert.True(torch.Detections > 100 && torchAp > 0, $"the confident model should detect: {torch.Detections} detections, AP {torchAp}");
+        Assert.True(torch.Detections >= 100 && torchAp > 0, $"the confident model should detect: {torch.Detections} detections, AP {torchAp}");
 
         // Baseline from this run (no verify.baseline.ap): the model itself, so the drop is 0 and it passes.
         var pass = VerifyStage.Run(ctx, export, Section(null, 0.0), torchAp);
