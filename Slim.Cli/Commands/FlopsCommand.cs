@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Slim.Analysis;
 using Slim.Models;
+using Slim.Pipeline;
 using Slim.Torch;
 using Spectre.Console;
 
@@ -62,7 +63,11 @@ public static class FlopsCommand
             foreach (var size in list)
             {
                 var stats = Stats(model, options.InChannels, size);
-                if (perLayer) stats.Write(console);
+                if (perLayer)
+                {
+                    console.Write(stats.ToTable().ToSpectre());
+                    console.WriteLine(stats.Summary());
+                }
                 var cells = new List<string>();
                 if (label is not null) cells.Add(Markup.Escape(label));
                 cells.AddRange(new[] { $"{size}x{size}", stats.PaddleGFlops.ToString("F3", inv), (stats.Flops / 1e9).ToString("F3", inv),

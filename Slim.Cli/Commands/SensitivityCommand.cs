@@ -80,7 +80,7 @@ public static class SensitivityCommand
         progress.Info($"sensitivity: {parameters.Count} parameters × {section.Ratios.Count} ratios on {task.ValImageCount} validation images ({criterion})");
         var outcome = PruneSensitivity.Run(model, () => family.CreateModel(arch, options), graph, parameters, section, criterion,
             net => task.Evaluate(net).Primary, request.OutDir, resume: true, progress, cancel);
-        console.Write(Slim.Compression.Pruning.Sensitivity.SensitivityTable.Build(outcome.Result));
+        console.Write(Slim.Compression.Pruning.Sensitivity.SensitivityTable.Build(outcome.Result).ToSpectre());
         console.WriteLine($"results: {Path.Combine(request.OutDir, PruneSensitivity.JsonName)}, plot: {Path.Combine(request.OutDir, PruneSensitivity.PngName)}");
         if (outcome.ChosenArguments is { } chosen)
         {

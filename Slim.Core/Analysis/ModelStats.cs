@@ -1,6 +1,5 @@
 using System.Globalization;
 using Slim.Torch;
-using Spectre.Console;
 using static Slim.Torch.torch;
 
 namespace Slim.Analysis;
@@ -158,34 +157,17 @@ public sealed class ModelStats
 
     private static long Numel(long[] shape) => shape.Aggregate(1L, (a, b) => a * b);
 
-    /// <summary>A per-layer table (path, weight shape, output shape, MACs, PaddleSlim GFLOPs, parameters) with totals.</summary>
-    public Table ToTable()
+    /// <summary>A per-layer table (path, weight shape, output shape, MACs, PaddleSlim GFLOPs, parameters) with totals, as plain cells.</summary>
+    public ScoreTable ToTable()
     {
-        var table = new Table().Border(TableBorder.Rounded)
-            .Title(Markup.Escape($"input [{string.Join("×", InputShape)}]"))
-            .AddColumn("layer")
-            .AddColumn("weight")
-            .AddColumn("output")
-            .AddColumn(new TableColumn("MMACs").RightAligned())
-            .AddColumn(new TableColumn("GFLOPs (Paddle)").RightAligned())
-            .AddColumn(new TableColumn("params").RightAligned());
-        foreach (var l in Layers)
+        var ci = CultureInfo.InvariantCulture;
+        var rows = Layers.Select(l => (IReadOnlyList<string>)new[]
         {
-            table.AddRow(
-                Markup.Escape(l.ModulePath),
-                string.Join("×", l.WeightShape),
-                string.Join("×", l.OutputShape),
-                (l.Macs / 1e6).ToString("F2", CultureInfo.InvariantCulture),
-                l.PaddleGFlops.ToString("F4", CultureInfo.InvariantCulture),
-                l.Parameters.ToString("N0", CultureInfo.InvariantCulture));
-        }
-        table.AddEmptyRow();
-        table.AddRow(
-            "[bold]total (conv + fc)[/]", "", "",
-            (Macs / 1e6).ToString("F2", CultureInfo.InvariantCulture),
-            PaddleGFlops.ToString("F4", CultureInfo.InvariantCulture),
-            LayerParameters.ToString("N0", CultureInfo.InvariantCulture));
-        return table;
+            l.ModulePath, string.Join("×", l.WeightShape), string.Join("×", l.OutputShape),
+            (l.Macs / 1e6).ToString("F2", ci), l.PaddleGFlops.ToString("F4", ci), l.Parameters.ToString("N0", ci),
+        }).ToList();
+        rows.Add(new[] { "total (conv + fc)", "", "", (Macs / 1e6).ToString("F2", ci), PaddleGFlops.ToString("F4", ci), LayerParameters.ToString("N0", ci) });
+        return new ScoreTable($"input [{string.Join("×", InputShape)}]", new[] { "layer", "weight", "output", "MMACs", "GFLOPs (Paddle)", "params" }, rows, new[] { 3, 4, 5 });
     }
 
     /// <summary>One line per total: GFLOPs (Paddle), true GFLOPs, parameters, size.</summary>
@@ -193,10 +175,4 @@ public sealed class ModelStats
         $"GFLOPs (PaddleSlim, conv+fc MACs / 2^30): {PaddleGFlops:F3}; FLOPs (all ops): {Flops / 1e9:F3} G; " +
         $"parameters: {TrainableParameters / 1e6:F3} M trainable + {StatisticsParameters / 1e6:F3} M BN statistics; size: {SizeMiB:F2} MiB (float32)");
 
-    /// <summary>Writes the per-layer table and the totals to a console.</summary>
-    public void Write(IAnsiConsole console)
-    {
-        console.Write(ToTable());
-        console.WriteLine(Summary());
-    }
 }

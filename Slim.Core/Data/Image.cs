@@ -136,10 +136,7 @@ public sealed class Image
     /// </summary>
     public void Save(string path, int quality = 95)
     {
-        var bytes = Encode(System.IO.Path.GetExtension(path), quality);
-        var tmp = path + ".tmp-" + Environment.ProcessId + "-" + Environment.CurrentManagedThreadId;
-        File.WriteAllBytes(tmp, bytes);
-        File.Move(tmp, path, overwrite: true);
+        AtomicFile.WriteAllBytes(path, Encode(System.IO.Path.GetExtension(path), quality));
     }
 
     /// <summary>A resized copy.</summary>

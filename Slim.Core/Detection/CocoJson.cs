@@ -97,12 +97,9 @@ public static class CocoJson
     /// <param name="categories">Maps each class index to its category id.</param>
     public static void WriteResults(string path, IEnumerable<DetectedBox> detections, CocoCategories categories)
     {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
-        var tmp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
-        using (var stream = File.Create(tmp))
-        using (var w = new Utf8JsonWriter(stream))
+        AtomicFile.Write(path, stream =>
         {
+            using var w = new Utf8JsonWriter(stream);
             w.WriteStartArray();
             foreach (var d in detections)
             {
@@ -120,8 +117,7 @@ public static class CocoJson
                 w.WriteEndObject();
             }
             w.WriteEndArray();
-        }
-        File.Move(tmp, path, overwrite: true);
+        });
     }
 
     private static JsonDocument Parse(string path)

@@ -61,11 +61,7 @@ public static class OnnxExporter
     /// <summary>Writes the model atomically (a temporary file renamed over the target).</summary>
     public static void Save(ModelProto model, string path)
     {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-        var tmp = path + ".tmp";
-        using (var f = File.Create(tmp)) model.WriteTo(f);
-        File.Move(tmp, path, overwrite: true);
+        AtomicFile.Write(path, model.WriteTo);
     }
 
     /// <summary>Reads an ONNX file.</summary>

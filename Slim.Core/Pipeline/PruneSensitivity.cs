@@ -94,7 +94,7 @@ public static class PruneSensitivity
         var result = new SensitivityResult(full.Criterion, full.Baseline, full.Points
             .Where(p => measured.Contains(p.Parameter) && ratios.Any(r => Math.Abs(r - p.Ratio) < 1e-9)).ToList());
         SensitivityPlot.Save(result, Path.Combine(dir, PngName));
-        var table = PruneTables.Render(SensitivityTable.Build(result));
+        var table = SensitivityTable.Build(result).ToText();
         AtomicFile.WriteAllText(Path.Combine(dir, TableName), table + "\n");
 
         IReadOnlyList<PruneTarget>? chosen = null;

@@ -20,48 +20,38 @@ public static class Checkpoint
 
     public static void Save(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
-        var full = Path.GetFullPath(path);
-        var dir = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(dir);
-        var tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-        try
+        // Buffered: checkpoints are large and written in many small pieces.
+        AtomicFile.Write(path, stream =>
         {
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
-            using (var w = new BinaryWriter(fs, Encoding.UTF8))
+            // Not disposed: that would close the file before AtomicFile flushes it to disk.
+            var fs = new BufferedStream(stream, 1 << 20);
+            using var w = new BinaryWriter(fs, Encoding.UTF8, leaveOpen: true);
+            w.Write(Magic);
+            w.Write(FormatVersion);
+            var meta = metadata ?? new Dictionary<string, string>();
+            w.Write(meta.Count);
+            foreach (var (k, v) in meta.OrderBy(kv => kv.Key, StringComparer.Ordinal))
             {
-                w.Write(Magic);
-                w.Write(FormatVersion);
-                var meta = metadata ?? new Dictionary<string, string>();
-                w.Write(meta.Count);
-                foreach (var (k, v) in meta.OrderBy(kv => kv.Key, StringComparer.Ordinal))
-                {
-                    w.Write(k);
-                    w.Write(v);
-                }
-                var list = tensors.ToList();
-                w.Write(list.Count);
-                foreach (var (name, t) in list)
-                {
-                    w.Write(name);
-                    w.Write((int)t.dtype);
-                    var shape = t.shape;
-                    w.Write(shape.Length);
-                    foreach (var s in shape) w.Write(s);
-                    var bytes = t.RawBytes();
-                    w.Write((long)bytes.Length);
-                    w.Write(bytes);
-                }
-                w.Write(EndMark);
-                w.Flush();
-                fs.Flush(flushToDisk: true);
+                w.Write(k);
+                w.Write(v);
             }
-            File.Move(tmp, full, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(tmp); } catch (IOException) { }
-            throw;
-        }
+            var list = tensors.ToList();
+            w.Write(list.Count);
+            foreach (var (name, t) in list)
+            {
+                w.Write(name);
+                w.Write((int)t.dtype);
+                var shape = t.shape;
+                w.Write(shape.Length);
+                foreach (var s in shape) w.Write(s);
+                var bytes = t.RawBytes();
+                w.Write((long)bytes.Length);
+                w.Write(bytes);
+            }
+            w.Write(EndMark);
+            w.Flush();
+            fs.Flush();
+        });
     }
 
     /// <summary>Reads a checkpoint; the caller owns the returned tensors.</summary>

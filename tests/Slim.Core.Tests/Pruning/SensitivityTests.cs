@@ -182,7 +182,7 @@ public sealed class SensitivityTests : IDisposable
             Out = new AnsiConsoleOutput(writer), ColorSystem = ColorSystemSupport.NoColors, Interactive = InteractionSupport.No,
         });
         console.Profile.Width = 200;
-        SensitivityTable.Write(Fake(), console);
+        console.Write(Slim.Pipeline.ScoreTableRendering.ToSpectre(SensitivityTable.Build(Fake())));
         var text = writer.ToString();
         Assert.Contains("body.conv1.conv.weights", text);
         Assert.Contains("8.00%", text);

@@ -78,10 +78,7 @@ public static class SensitivityPlot
     /// <summary>Renders and writes the PNG atomically.</summary>
     public static void Save(SensitivityResult result, string path, int width = 800, int height = 500)
     {
-        var bytes = Render(result, width, height).ToPng();
-        var tmp = path + ".tmp";
-        File.WriteAllBytes(tmp, bytes);
-        File.Move(tmp, path, overwrite: true);
+        AtomicFile.WriteAllBytes(path, Render(result, width, height).ToPng());
     }
 
     private static double NiceStep(double raw)

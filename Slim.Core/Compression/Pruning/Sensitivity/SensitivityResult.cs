@@ -61,11 +61,7 @@ public sealed class SensitivityResult
     /// <summary>Writes the result atomically (temporary file, then rename).</summary>
     public void Save(string path)
     {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
-        var tmp = path + ".tmp";
-        File.WriteAllText(tmp, JsonSerializer.Serialize(this, Json));
-        File.Move(tmp, path, overwrite: true);
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Json));
     }
 
     public static SensitivityResult Load(string path)

@@ -1,16 +1,25 @@
 using System.Text;
 
-namespace Slim.Pipeline;
+namespace Slim;
 
-/// <summary>Writes files so a reader never sees half of one: a temporary file beside it, then a rename.</summary>
+/// <summary>
+/// Writes files so a reader never sees half of one: a uniquely named temporary file in the same folder
+/// (flushed to disk), then a rename over the target; on failure the temporary file is removed. Every
+/// file Slim writes (checkpoints, ONNX models, reports, JSON, images, plots) goes through here.
+/// </summary>
 public static class AtomicFile
 {
+    /// <summary>Writes UTF-8 text.</summary>
     public static void WriteAllText(string path, string text) => Write(path, s =>
     {
         var bytes = Encoding.UTF8.GetBytes(text);
         s.Write(bytes, 0, bytes.Length);
     });
 
+    /// <summary>Writes bytes.</summary>
+    public static void WriteAllBytes(string path, byte[] bytes) => Write(path, s => s.Write(bytes, 0, bytes.Length));
+
+    /// <summary>Writes whatever <paramref name="write"/> puts into the stream.</summary>
     public static void Write(string path, Action<Stream> write)
     {
         var full = Path.GetFullPath(path);
