@@ -29,22 +29,9 @@ public class ClassificationRunTests : IDisposable
         return path;
     }
 
-    private static (int code, string stderr) Run(params string[] args)
-    {
-        var err = new StringWriter();
-        var old = Console.Error;
-        Console.SetError(err);
-        try
-        {
-            return (Program.BuildRoot().Parse(args).Invoke(), err.ToString());
-        }
-        finally
-        {
-            Console.SetError(old);
-        }
-    }
+    private static (int code, string stderr) Run(params string[] args) => RunCommandTests.Run(args);
 
-    private static RunReport Report(string dir) => RunReport.FromJson(File.ReadAllText(Path.Combine(dir, "report.json")));
+    private static RunReport Report(string dir) => RunCommandTests.Report(dir);
 
     [Fact]
     public void KilledClassificationRunResumesToTheSameReport()

@@ -66,7 +66,8 @@ public sealed class RunFixture : IDisposable
 
 public class RunCommandTests(RunFixture fx) : IClassFixture<RunFixture>
 {
-    private static (int code, string stderr) Run(params string[] args)
+    /// <summary>Runs the slim command in process; returns the exit code and what it wrote to stderr.</summary>
+    internal static (int code, string stderr) Run(params string[] args)
     {
         var err = new StringWriter();
         var old = Console.Error;
@@ -81,7 +82,7 @@ public class RunCommandTests(RunFixture fx) : IClassFixture<RunFixture>
         }
     }
 
-    private static RunReport Report(string dir) => RunReport.FromJson(File.ReadAllText(Path.Combine(dir, "report.json")));
+    internal static RunReport Report(string dir) => RunReport.FromJson(File.ReadAllText(Path.Combine(dir, "report.json")));
 
     [Fact]
     public void ShortQuickStartRunsEveryStageAndItsReportIsConsistent()

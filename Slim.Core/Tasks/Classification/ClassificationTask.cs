@@ -172,20 +172,7 @@ public sealed class ClassificationTask : ITask
             throw new SlimException($"the training set has {Train.Count} images, fewer than one batch of {batchSize} (train.batch_size)");
         var loader = new ClassificationLoader(Train, LoaderOptions(batchSize, true, (int)_recipe.Seed + seedOffset));
         int perEpoch = loader.BatchesPerEpoch;
-        return from => Iterate(loader, perEpoch, from);
-    }
-
-    private static IEnumerable<IImageBatch> Iterate(ClassificationLoader loader, int perEpoch, long from)
-    {
-        if (from < 0) throw new ArgumentOutOfRangeException(nameof(from), from, "the first iteration must be 0 or more");
-        int epoch = (int)(from / perEpoch);
-        int start = (int)(from % perEpoch);
-        while (true)
-        {
-            foreach (var b in loader.GetEpoch(epoch, start)) yield return b;
-            epoch++;
-            start = 0;
-        }
+        return from => BatchStream.From((e, start) => loader.GetEpoch(e, start), perEpoch, from);
     }
 
     /// <summary>The cross-entropy of a classifier on a batch (the logits' softmax against the labels, mean over the batch).</summary>

@@ -151,19 +151,7 @@ public sealed class DetectionTask : ITask
         });
         int perEpoch = loader.BatchesPerEpoch;
         if (perEpoch == 0) throw new SlimException($"the training set has {Train.Samples.Count} images, fewer than one batch of {batchSize}");
-        return from => Iterate(loader, perEpoch, from);
-    }
-
-    private static IEnumerable<IImageBatch> Iterate(DetectionLoader loader, int perEpoch, long from)
-    {
-        int epoch = (int)(from / perEpoch);
-        int start = (int)(from % perEpoch);
-        while (true)
-        {
-            foreach (var b in loader.GetEpoch(epoch, start)) yield return b;
-            epoch++;
-            start = 0;
-        }
+        return from => BatchStream.From((e, start) => loader.GetEpoch(e, start), perEpoch, from);
     }
 
     /// <summary>The YOLOv3 loss of a model on a batch, with its parts for the progress line.</summary>
