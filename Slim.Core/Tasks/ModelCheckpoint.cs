@@ -50,7 +50,7 @@ public static class ModelCheckpoint
         if (loaded.Family != family)
         {
             loaded.Dispose();
-            throw new SlimException($"{checkpoint}: holds a {loaded.Architecture} ({loaded.Family.Name}) model, but the recipe's model is a {family.Name} model; give a checkpoint of the recipe's model");
+            throw new SlimException($"{checkpoint}: holds a {loaded.Architecture} ({loaded.Family.Name}) model, but a {family.Name} model is needed here ({string.Join(", ", family.Architectures)}); give a checkpoint of such a model");
         }
         return loaded;
     }

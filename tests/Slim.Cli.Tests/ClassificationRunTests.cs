@@ -82,6 +82,13 @@ public class ClassificationRunTests : IDisposable
         Assert.True(File.Exists(ckpt));
         (code, stderr) = Run("eval", recipe, "--checkpoint", ckpt);
         Assert.True(code == 0, stderr);
+        // infer draws detections: a classifier checkpoint is refused with what it is and what is needed.
+        var image = Path.Combine(_dir, "one.png");
+        new Slim.Data.Image(32, 32, 3, new byte[32 * 32 * 3]).Save(image);
+        (code, stderr) = Run("infer", "--checkpoint", ckpt, "--images", image, "--out", Path.Combine(_dir, "infer"));
+        Assert.Equal((int)ExitCode.InvalidInput, code);
+        Assert.Contains("mobilenet_v1 (classification)", stderr);
+        Assert.Contains("a detection model is needed", stderr);
         var exportDir = Path.Combine(_dir, "export");
         (code, stderr) = Run("export", recipe, "--checkpoint", ckpt, "--out", exportDir);
         Assert.True(code == 0, stderr);
