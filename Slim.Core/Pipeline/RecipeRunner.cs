@@ -92,6 +92,7 @@ public sealed class RecipeRunner
                 var vctx = ctx with { StageDir = verifyDir };
                 var verified = VerifyStage.Run(vctx, exported, recipe.Verify, baseline.Ap);
                 rows.AddRange(VerifyRows(verified, recipe, rows.First(r => r.Checkpoint == floatCheckpoint), rows[^1]));
+                if (RuntimeDisagreement(verified, quantFile is null ? null : current.Ap, task.MetricName) is { } warning) _progress.Info(warning);
                 var report = Finish(outDir, recipe, task, rows);
                 if (!verified.Passed)
                     throw new VerificationFailedException(verified.FailureMessage);
@@ -99,6 +100,21 @@ public sealed class RecipeRunner
             }
         }
         return Finish(outDir, recipe, task, rows);
+    }
+
+    /// <summary>
+    /// The INT8 file should score what the fake-quantized model scored: a gap of more than a point means ONNX
+    /// Runtime computes something else than the simulation (a kernel that overflows or mishandles a layer),
+    /// which no accuracy check against the baseline would name. Said as a warning with what to try.
+    /// </summary>
+    internal static string? RuntimeDisagreement(VerifyOutcome verified, double? fakeQuant, string metric)
+    {
+        if (fakeQuant is not double fq || verified.Models.FirstOrDefault(m => m.Precision == "int8") is not { } int8) return null;
+        double gap = Math.Abs(int8.Ap - fq) * 100;
+        if (gap <= 1.0) return null;
+        return string.Create(CultureInfo.InvariantCulture,
+            $"warning: the INT8 model scores {int8.Ap * 100:F2} in ONNX Runtime but {fq * 100:F2} fake-quantized ({metric}, {gap:F2} points apart): ")
+            + "the runtime computes something else than the simulation; try quant.weight_bits: 7 if it is 8, or keep the layer types it mishandles in float (quant.not_quant)";
     }
 
     /// <summary>Builds the (untrained) model once and checks every stage's names against it.</summary>
