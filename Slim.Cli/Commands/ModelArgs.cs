@@ -33,22 +33,20 @@ public sealed class ModelArgs
 /// <summary>A model named on the command line.</summary>
 public sealed record ModelSpec(string? Model, string? Checkpoint, int NumClasses, double Width, int InputSize, bool InputSizeGiven)
 {
-    /// <summary>Builds the model (loading the checkpoint's weights when one is given) and its options.</summary>
+    /// <summary>
+    /// Builds the model through its family (loading the checkpoint's weights when one is given) and its options.
+    /// --input-size changes only the size the figures are computed at; the weights do not depend on it.
+    /// </summary>
     public (torch.nn.Module model, string architecture, ModelOptions options) Build()
     {
         if (Checkpoint is not null)
         {
-            var meta = Slim.Torch.Checkpoint.ReadMetadata(Checkpoint);
-            if (!meta.ContainsKey(ModelOptions.MetadataPrefix + "architecture"))
-                throw new CheckpointException($"{Checkpoint}: the checkpoint does not record its model (no model.architecture metadata)");
-            var (arch, options) = ModelOptions.FromMetadata(meta);
-            if (InputSizeGiven) options = options with { InputSize = InputSize };
-            var model = ModelRegistry.Create(arch, options);
-            Slim.Training.Trainer.LoadModel(Checkpoint, model);
-            return (model, arch, options);
+            var loaded = ModelCheckpoint.Load(Checkpoint);
+            return (loaded.Model, loaded.Architecture, InputSizeGiven ? loaded.Options with { InputSize = InputSize } : loaded.Options);
         }
         if (Model is null) throw new UsageException("name a model with --model NAME (or --checkpoint FILE)");
-        var opts = new ModelOptions { NumClasses = NumClasses, Width = Width, InputSize = InputSize, InChannels = ModelRegistry.TaskOf(Model) == ModelTask.Detection ? 3 : 3 };
-        return (ModelRegistry.Create(Model, opts), Model, opts);
+        // RGB: the published models' first layer; a Fashion-MNIST checkpoint records its one channel itself.
+        var opts = new ModelOptions { NumClasses = NumClasses, Width = Width, InputSize = InputSize, InChannels = 3 };
+        return (TaskRegistry.ForArchitecture(Model).CreateModel(Model, opts), Model, opts);
     }
 }

@@ -92,7 +92,7 @@ public static class PruneCommand
             if (p.GetValue(dryRun))
             {
                 Standalone(model.Read(p) with { Checkpoint = checkpoint },
-                    new PruneRequest(string.Join(",", section.PrunedParams), section.PrunedRatios, PruneModel.CriterionName(section.Criterion)),
+                    new PruneRequest(PruneStage.Parameters(TaskRegistry.For(r), section), PruneStage.Ratios(TaskRegistry.For(r), section), PruneModel.CriterionName(section.Criterion)),
                     true, null, console);
                 return ExitCode.Ok;
             }

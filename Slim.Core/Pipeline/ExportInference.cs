@@ -91,6 +91,8 @@ public static class ExportInference
                 throw new SlimException($"{onnx}: metadata '{key}' = '{text}' is not a {typeof(T).Name}");
             }
         }
+        if (meta.TryGetValue("task", out var task) && task != DetectionFamily.Instance.Name)
+            throw new SlimException($"{onnx}: holds a {task} model ({meta.GetValueOrDefault("architecture", "?")}); slim infer draws the detections of a detection model");
         var shape = Json<long[]>("input_shape");
         if (shape.Length != 4 || shape[1] != 3 || shape[2] != shape[3])
             throw new SlimException($"{onnx}: metadata input_shape [{string.Join(", ", shape)}] is not a square RGB input [-1, 3, S, S]");

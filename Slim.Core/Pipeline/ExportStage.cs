@@ -30,7 +30,7 @@ public static class ExportStage
     /// Exports the stage's models into <see cref="StageContext.StageDir"/>, each written atomically.
     /// </summary>
     /// <param name="ctx">The run; class names, input size and model name come from its task and recipe.</param>
-    /// <param name="fp32Checkpoint">The final float model (loadable with <see cref="TrainStage.Load"/>).</param>
+    /// <param name="fp32Checkpoint">The final float model (loadable with <see cref="ModelCheckpoint.Load(string)"/>).</param>
     /// <param name="int8TwinCheckpoint">The quant stage's float twin (BN folded into the quantized convs), or null without a quant stage.</param>
     /// <param name="specs">The quant stage's quantized-layer records (quant.json), required with the twin.</param>
     /// <param name="section">The recipe's export section.</param>
@@ -50,6 +50,8 @@ public static class ExportStage
         {
             ClassNames = ctx.Task.ClassNames,
             InputSize = ctx.Task.InputSize,
+            Mean = ctx.Task.Mean,
+            Std = ctx.Task.Std,
         };
         string form = section.Postprocess
             ? $"in-graph post-processing (score > {section.Nms.ScoreThreshold.ToString(CultureInfo.InvariantCulture)}, keep {section.Nms.KeepTopK})"

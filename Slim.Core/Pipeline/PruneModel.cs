@@ -50,7 +50,7 @@ public static class PruneModel
         throw new PruningException($"--criterion '{name}' is registered but has no recipe name; use one of l1_norm, geometry_median, bn_scale");
     }
 
-    /// <summary>Runs a registry model (detector or classifier) on one input, returning its output tensors.</summary>
+    /// <summary>Runs a model that maps one tensor to its output(s); the default forward where no family's is given.</summary>
     public static Func<Tensor, IEnumerable<Tensor>> Forward(torch.nn.Module model) => model switch
     {
         torch.nn.Module<Tensor, Tensor[]> det => x => det.call(x),
@@ -61,18 +61,21 @@ public static class PruneModel
     /// <summary>The [1, C, S, S] input shape of a model's options.</summary>
     public static long[] InputShape(ModelOptions options) => new long[] { 1, options.InChannels, options.InputSize, options.InputSize };
 
-    /// <summary>Traces model on zeros of its input size and builds its channel dependency graph (needs no data).</summary>
-    public static ChannelDependencyGraph Graph(torch.nn.Module model, ModelOptions options)
+    /// <summary>
+    /// Traces model on zeros of its input size and builds its channel dependency graph (needs no data).
+    /// <paramref name="forward"/> is the family's forward (<see cref="Slim.Tasks.TaskFamily.Forward"/>); null: <see cref="Forward"/>.
+    /// </summary>
+    public static ChannelDependencyGraph Graph(torch.nn.Module model, ModelOptions options, Func<Tensor, IEnumerable<Tensor>>? forward = null)
     {
-        var forward = Forward(model);
+        forward ??= Forward(model);
         using var scope = torch.NewDisposeScope();
         var x = torch.zeros(InputShape(options));
         return ChannelDependencyGraph.Build(model, new[] { x }, xs => forward(xs[0]));
     }
 
     /// <summary>GFLOPs, parameters and size at the options' input size.</summary>
-    public static ModelStats Stats(torch.nn.Module model, ModelOptions options) =>
-        ModelStats.Compute(model, InputShape(options), Forward(model));
+    public static ModelStats Stats(torch.nn.Module model, ModelOptions options, Func<Tensor, IEnumerable<Tensor>>? forward = null) =>
+        ModelStats.Compute(model, InputShape(options), forward ?? Forward(model));
 
     /// <summary>The pruned_ratios prefix of a FLOPs target: "flops:0.3" prunes the parameters' groups by one ratio found so the GFLOPs drop 30%.</summary>
     public const string FlopsRatioPrefix = "flops:";
@@ -112,14 +115,14 @@ public static class PruneModel
     /// The model must be the one the graph was traced from.
     /// </summary>
     public static PruneResult Apply(torch.nn.Module model, ModelOptions options, ChannelDependencyGraph graph,
-        IReadOnlyList<PruneTarget> targets, string criterion)
+        IReadOnlyList<PruneTarget> targets, string criterion, Func<Tensor, IEnumerable<Tensor>>? forward = null)
     {
         var pruner = new Pruner(graph, ChannelImportanceRegistry.Get(criterion));
         var plan = pruner.Plan(model, targets);
-        var before = Stats(model, options);
+        var before = Stats(model, options, forward);
         var countsBefore = ChannelCounts.FromModel(model);
         var report = Pruner.Apply(model, plan);
-        var after = Stats(model, options);
+        var after = Stats(model, options, forward);
         return new PruneResult(targets, plan, report, before, after, WithCounts(options, countsBefore, report.OutChannels));
     }
 

@@ -32,16 +32,17 @@ public static class PruneStage
         var inputMeta = Checkpoint.ReadMetadata(input.Checkpoint);
         using var loaded = ModelCheckpoint.Load(input.Checkpoint, ctx.Task.Family);
         var (model, arch, options) = (loaded.Model, loaded.Architecture, loaded.Options);
-        var graph = PruneModel.Graph(model, options);
+        Func<Tensor, IEnumerable<Tensor>> forward = x => loaded.Forward(x);
+        var graph = PruneModel.Graph(model, options, forward);
         // Fail on a bad parameter list or ratio list before any long work. When the sensitivity curves
         // choose the ratios, pruned_ratios is not used and only the parameters are checked.
         var prunedParams = Parameters(ctx.Task.Family, section);
         bool choose = section.Sensitivity is { } s0 && (s0.TargetFlopsReduction > 0 || s0.MaxLoss > 0);
         IReadOnlyList<PruneTarget> targets = choose
             ? PruningRatios.ExpandParameters(prunedParams, graph).Select(p => new PruneTarget(p, 0)).ToList()
-            : PruneModel.Targets(graph, prunedParams, section.PrunedRatios);
+            : PruneModel.Targets(graph, prunedParams, Ratios(ctx.Task.Family, section));
         foreach (var t in targets) graph.GroupOf(t.Parameter);
-        string ratioLabel = PruneModel.RatioLabel(section.PrunedRatios, targets);
+        string ratioLabel = PruneModel.RatioLabel(Ratios(ctx.Task.Family, section), targets);
 
         double apBefore = ctx.Task.Evaluate(model).Primary;
         ctx.Progress.Info(string.Create(inv, $"prune: {ctx.Task.MetricName} before pruning = {apBefore * 100:F2}"));
@@ -62,7 +63,7 @@ public static class PruneStage
             }
         }
 
-        var result = PruneModel.Apply(model, options, graph, targets, criterion);
+        var result = PruneModel.Apply(model, options, graph, targets, criterion, forward);
         var layers = PruneTables.Render(PruneTables.Layers(result));
         var totals = PruneTables.Render(PruneTables.Totals(result.Before, result.After, $"{arch} {ratioLabel} {criterion}"));
         AtomicFile.WriteAllText(Path.Combine(ctx.StageDir, LayersName), layers + "\n" + totals + "\n");
@@ -155,6 +156,10 @@ public static class PruneStage
         throw new SlimException($"prune.distill.teacher '{d.Teacher}': the prune stage distills from 'baseline' (the unpruned model) " +
             "or an existing checkpoint file; to train a separate teacher use a distill stage");
     }
+
+    /// <summary>The section's pruned_ratios, or the family's default when it gives none.</summary>
+    public static string Ratios(Slim.Tasks.TaskFamily family, PruneSection section) =>
+        string.IsNullOrWhiteSpace(section.PrunedRatios) ? family.DefaultPrunedRatios : section.PrunedRatios;
 
     /// <summary>The section's pruned_params as one comma list, or the family's default when it names none.</summary>
     public static string Parameters(Slim.Tasks.TaskFamily family, PruneSection section) =>

@@ -12,7 +12,7 @@ using static Slim.Torch.torch;
 namespace Slim.Pipeline;
 
 /// <summary>
-/// The quant stage: INT8 quantization of the previous stage's detector, aware (fake-quantized
+/// The quant stage: INT8 quantization of the previous stage's model (any family), aware (fake-quantized
 /// fine-tuning with the trainer, BN statistics frozen part-way) or post-training (calibration on
 /// training images in evaluation transforms). It writes <c>quant.json</c> (the scales, see
 /// <see cref="QuantFile"/>) and a float twin checkpoint (<see cref="QuantTwin"/>) that, exported
@@ -40,7 +40,7 @@ public static class QuantStage
             meta["quant.file"] = QuantFileName;
             Checkpoint.Save(twinPath, twin.state_dict(), meta);
         }
-        QuantFile.Write(quantPath, run.Result, run.Plan, Options(section), twinPath);
+        QuantFile.Write(quantPath, run.Result, run.Plan, Options(section, ctx.Task.Family), twinPath);
 
         int quantized = run.Plan.Quantized.Count(), skipped = run.Plan.Layers.Count - quantized;
         foreach (var line in ReportLines(run.Plan)) ctx.Progress.Info(line);
@@ -65,8 +65,9 @@ public static class QuantStage
     }
 
     /// <summary>The algorithm options of a recipe's quant section (the mapping of the YAML onto the typed options lives here, not in the algorithm).</summary>
-    public static QuantizationOptions Options(QuantSection section) => new()
+    public static QuantizationOptions Options(QuantSection section, TaskFamily family) => new()
     {
+        OutputPatterns = family.OutputLayers,
         NotQuant = section.NotQuant.ToArray(),
         QuantOutput = section.QuantOutput,
         Algorithm = section.Algo,
@@ -80,7 +81,7 @@ public static class QuantStage
     /// </summary>
     public static QuantRun Quantize(StageContext ctx, string checkpoint, QuantSection section)
     {
-        var options = Options(section);
+        var options = Options(section, ctx.Task.Family);
         options.Validate();
         if (section.Mode == QuantMode.Aware && section.FineTune.Iterations <= 0)
             throw new QuantizationException("quant.fine_tune.iterations is 0: aware quantization learns the input scales while training; give iterations (e.g. 200) or use mode post");
@@ -159,7 +160,7 @@ public static class QuantStage
             ctx.Progress.Info($"quant: batch-norm statistics of {n} quantized convs frozen at iteration {it}");
         }
         // The checkpoints hold the prepared (quantized-layer) model, not a registry model, so
-        // they carry no model.* metadata: TrainStage.Load must not mistake them for one.
+        // they carry no model.* metadata: ModelCheckpoint.Load must not mistake them for one.
         var meta = new Dictionary<string, string> { ["quant.mode"] = "aware", ["quant.prepared"] = "true" };
         new Trainer(ctx.Progress).Fit(model, settings, ctx.Task.TrainBatches(settings.BatchSize), ctx.Task.Loss(model),
             checkpointDir: Path.Combine(ctx.StageDir, "qat"), resume: ctx.Resume, metadata: meta,

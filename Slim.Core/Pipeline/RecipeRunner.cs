@@ -36,8 +36,7 @@ public sealed class RecipeRunner
         if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any() && !resume)
             throw new SlimException($"run folder '{outDir}' is not empty: pass --resume to continue that run, or choose another --out");
         var family = TaskRegistry.For(recipe);
-        if (family.CheckRecipe(recipe) is { } problem) throw new SlimException(problem);
-        var task = family.CreateTask(recipe, _progress.Info);
+        var task = TaskRegistry.CreateTask(recipe, _progress.Info);
         Preflight(recipe, task);
         PrepareFolder(outDir, resume);
         AtomicFile.WriteAllText(Path.Combine(outDir, "recipe.yml"), File.ReadAllText(recipePath));
@@ -133,12 +132,12 @@ public sealed class RecipeRunner
                 switch (recipe.Stages[i])
                 {
                     case { Prune: { } p }:
-                        graph ??= PruneModel.Graph(model, options);
+                        graph ??= PruneModel.Graph(model, options, x => task.Family.Forward(model, x));
                         var prunedParams = PruneStage.Parameters(task.Family, p);
                         if (p.Sensitivity is { } sens && (sens.TargetFlopsReduction > 0 || sens.MaxLoss > 0))
                             Slim.Compression.Pruning.PruningRatios.ExpandParameters(prunedParams, graph);
                         else
-                            PruneModel.Targets(graph, prunedParams, p.PrunedRatios);
+                            PruneModel.Targets(graph, prunedParams, PruneStage.Ratios(task.Family, p));
                         if (p.Distill is { } pd) task.Family.Distillation(pd, options);
                         break;
                     case { Quant: { } q } when q.NotQuant.Count > 0:

@@ -41,8 +41,8 @@ public sealed class PruneSection
     [Doc("Parameter names or globs of the conv weights to prune, e.g. 'yolo_block.*.conv.weights' or '*' (every conv); empty: the family's (the YOLO head for detectors, every conv for classifiers).")]
     public List<string> PrunedParams { get; set; } = new();
 
-    [Doc("One ratio per parameter, one ratio for all, a preset (r578, sensity), or 'flops:0.3': one ratio over the parameters' groups, found so the GFLOPs drop 30%.")]
-    public string PrunedRatios { get; set; } = "r578";
+    [Doc("One ratio per parameter, one ratio for all, a preset (r578, sensity), or 'flops:0.3': one ratio over the parameters' groups, found so the GFLOPs drop 30%; unset: the family's (r578 for detectors, flops:0.3 for classifiers).")]
+    public string? PrunedRatios { get; set; }
 
     [Doc("Run a sensitivity analysis first (and optionally choose the ratios from it).")]
     public SensitivitySection? Sensitivity { get; set; }

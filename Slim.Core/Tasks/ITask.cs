@@ -32,6 +32,12 @@ public interface ITask
     /// <summary>Square network input side in pixels.</summary>
     int InputSize { get; }
 
+    /// <summary>Per-channel normalization mean the loaders apply (exported as metadata).</summary>
+    IReadOnlyList<float> Mean { get; }
+
+    /// <summary>Per-channel normalization standard deviation the loaders apply.</summary>
+    IReadOnlyList<float> Std { get; }
+
     /// <summary>Images the metric is computed on.</summary>
     int ValImageCount { get; }
 

@@ -32,6 +32,15 @@ public abstract class TaskFamily
     /// <summary>The parameters (names or globs) pruned when a recipe names none.</summary>
     public abstract IReadOnlyList<string> DefaultPrunedParameters { get; }
 
+    /// <summary>The pruned_ratios used when a recipe gives none (a preset, a list or "flops:X").</summary>
+    public abstract string DefaultPrunedRatios { get; }
+
+    /// <summary>Module path parts of the output layers, kept in float unless quant.quant_output (none by default).</summary>
+    public virtual IReadOnlyList<string> OutputLayers => Array.Empty<string>();
+
+    /// <summary>The normalization the family's loaders apply to an input of this many channels (export metadata when a checkpoint records none).</summary>
+    public abstract (IReadOnlyList<float> Mean, IReadOnlyList<float> Std) DefaultNormalization(int channels);
+
     /// <summary>The distillation options of a recipe's distill section (default pairs and loss of the family filled in), checked.</summary>
     public abstract DistillationOptions Distillation(DistillSection section, ModelOptions student);
 
@@ -41,7 +50,7 @@ public abstract class TaskFamily
     /// </summary>
     public abstract OnnxExportOptions ExportOptions(string architecture, ModelOptions options, ExportModelInfo info, ExportSection section);
 
-    /// <summary>Recipe-level checks that need no data (input size rules, export options the family lacks); null when fine.</summary>
+    /// <summary>Recipe-level checks that need no data (input size rules, metrics, export options the family lacks); null when fine. <see cref="TaskRegistry.CreateTask"/> runs them.</summary>
     public virtual string? CheckRecipe(Recipe recipe) => null;
 
     /// <summary>A short description of the model for reports ("yolov3_mobilenet_v1 ×0.25, 160 px").</summary>

@@ -49,7 +49,21 @@ public static class TaskRegistry
     /// <summary>The family of a recipe's model.</summary>
     public static TaskFamily For(Recipe recipe) => ForArchitecture(recipe.Model.Name);
 
-    /// <summary>Loads a recipe's data as its family's task.</summary>
-    public static ITask CreateTask(Recipe recipe, Action<string>? log = null, int? valLimit = null) =>
-        For(recipe).CreateTask(recipe, log, valLimit);
+    /// <summary>Checks the recipe against its family (<see cref="TaskFamily.CheckRecipe"/>), then loads its data as the family's task.</summary>
+    public static ITask CreateTask(Recipe recipe, Action<string>? log = null, int? valLimit = null)
+    {
+        var family = For(recipe);
+        if (family.CheckRecipe(recipe) is { } problem) throw new SlimException(problem);
+        return family.CreateTask(recipe, log, valLimit);
+    }
+
+    /// <summary>Removes a family added with <see cref="Register"/> (tests that register one clean up after themselves).</summary>
+    internal static void Unregister(TaskFamily family)
+    {
+        lock (Gate)
+        {
+            if (family is DetectionFamily or ClassificationFamily) throw new ArgumentException("the built-in families stay registered");
+            Families.Remove(family);
+        }
+    }
 }

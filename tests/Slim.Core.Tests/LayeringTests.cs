@@ -28,9 +28,15 @@ public class LayeringTests
             foreach (var line in File.ReadLines(file))
             {
                 n++;
+                if (line.TrimStart().StartsWith("//", StringComparison.Ordinal)) continue;
                 foreach (var ns in namespaces)
-                    if (Regex.IsMatch(line, $@"^\s*using\s+(static\s+)?{Regex.Escape(ns)}(\.|;)") || line.Contains(ns + ".", StringComparison.Ordinal) && !line.TrimStart().StartsWith("//", StringComparison.Ordinal))
+                {
+                    // Inside namespace Slim.*, "Recipes.X" resolves without the "Slim." prefix: catch that form too.
+                    string last = ns["Slim.".Length..];
+                    if (Regex.IsMatch(line, $@"^\s*using\s+(static\s+)?{Regex.Escape(ns)}(\.|;)") || line.Contains(ns + ".", StringComparison.Ordinal)
+                        || Regex.IsMatch(line, $@"(?<![\w.]){Regex.Escape(last)}\.[A-Z]"))
                         yield return $"{Path.GetRelativePath(RepositoryRoot(), file)}:{n}: {line.Trim()}";
+                }
             }
         }
     }

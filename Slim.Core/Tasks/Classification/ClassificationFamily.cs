@@ -49,6 +49,11 @@ public sealed class ClassificationFamily : TaskFamily
     /// <summary>Every conv of the network (the fc's inputs follow the last one).</summary>
     public override IReadOnlyList<string> DefaultPrunedParameters { get; } = new[] { "*" };
 
+    /// <summary>One ratio over every conv for -30% FLOPs, as the classification model zoo's first row.</summary>
+    public override string DefaultPrunedRatios => "flops:0.3";
+
+    public override (IReadOnlyList<float> Mean, IReadOnlyList<float> Std) DefaultNormalization(int channels) => Normalization(channels);
+
     /// <summary>soft_label on the logits (fc) by default; l2_distill on the pooled features (pool) unless the section names pairs.</summary>
     public override DistillationOptions Distillation(DistillSection section, ModelOptions student)
     {
@@ -70,8 +75,15 @@ public sealed class ClassificationFamily : TaskFamily
         return options;
     }
 
-    public override string? CheckRecipe(Recipe recipe) =>
-        recipe.Export.Postprocess ? "export.postprocess: a classifier has no post-processing to put in the graph (its output is the logits); set it to false" : null;
+    public override string? CheckRecipe(Recipe recipe)
+    {
+        if (recipe.Export.Postprocess)
+            return "export.postprocess: a classifier has no post-processing to put in the graph (its output is the logits); set it to false";
+        // voc is the schema's default, so it cannot tell a choice; the other detection metrics can.
+        if (recipe.Train.Metric is MetricKind.Coco or MetricKind.Voc11Point)
+            return $"train.metric: {RecipeBinder.EnumName(typeof(MetricKind), recipe.Train.Metric)} is a detector's metric; a classifier is scored with top1";
+        return null;
+    }
 
     public override OnnxExportOptions ExportOptions(string architecture, ModelOptions model, ExportModelInfo info, ExportSection section)
     {
@@ -84,7 +96,7 @@ public sealed class ClassificationFamily : TaskFamily
         {
             if (m.Count != model.InChannels || sd.Count != model.InChannels)
                 throw new SlimException($"export: the recorded normalization has {m.Count} mean and {sd.Count} std values for a {model.InChannels}-channel input");
-            (mean, std) = (m.ToArray(), sd.ToArray());
+            (mean, std) = (m, sd);
         }
         var extra = new Dictionary<string, string>
         {
@@ -104,8 +116,8 @@ public sealed class ClassificationFamily : TaskFamily
             InputName = InputName,
             OutputNames = new[] { OutputName },
             ModelName = info.ModelName,
-            Mean = mean,
-            Std = std,
+            Mean = mean.ToArray(),
+            Std = std.ToArray(),
             ClassNames = info.ClassNames,
             ExtraMetadata = extra,
             FoldBatchNorm = true,
@@ -113,7 +125,7 @@ public sealed class ClassificationFamily : TaskFamily
     }
 
     /// <summary>What the loaders normalize with: Fashion-MNIST's gray statistics for 1 channel, ImageNet's for 3.</summary>
-    private static (float[] Mean, float[] Std) Normalization(int channels) => channels == 1
+    private static (IReadOnlyList<float> Mean, IReadOnlyList<float> Std) Normalization(int channels) => channels == 1
         ? (Slim.Data.ClassificationLoaderOptions.FashionMnistMean.ToArray(), Slim.Data.ClassificationLoaderOptions.FashionMnistStd.ToArray())
         : (Slim.Data.Transforms.DetectionTransforms.ImageNetMean.ToArray(), Slim.Data.Transforms.DetectionTransforms.ImageNetStd.ToArray());
 }

@@ -212,17 +212,22 @@ public sealed class ClassificationTask : ITask
     public ClassificationScore EvaluateOnnx(string onnxPath, int threads)
     {
         string input = ClassificationFamily.InputName;
-        var feeds = new List<IReadOnlyDictionary<string, OrtTensor>>();
+        var runner = OrtRunner.Create();
         var labels = new List<long>();
-        foreach (var batch in TestBatches())
-            using (batch)
-            {
-                feeds.Add(new Dictionary<string, OrtTensor> { [input] = OrtTensor.FromTensor(batch.Images) });
-                labels.AddRange(batch.Labels.data<long>());
-            }
-        var outputs = OrtRunner.Create().Run(onnxPath, feeds, threads);
         var predicted = new List<long>();
-        foreach (var o in outputs)
+        // A chunk of batches per ONNX Runtime call: memory stays bounded for a large image folder.
+        foreach (var chunk in TestBatches().Chunk(32))
+        {
+            var feeds = new List<IReadOnlyDictionary<string, OrtTensor>>();
+            foreach (var batch in chunk)
+                using (batch)
+                {
+                    feeds.Add(new Dictionary<string, OrtTensor> { [input] = OrtTensor.FromTensor(batch.Images) });
+                    labels.AddRange(batch.Labels.data<long>());
+                }
+            foreach (var o in runner.Run(onnxPath, feeds, threads)) Predict(o);
+        }
+        void Predict(IReadOnlyDictionary<string, OrtTensor> o)
         {
             if (!o.TryGetValue(ClassificationFamily.OutputName, out var logits))
                 throw new SlimException($"{onnxPath}: ONNX Runtime returned no output '{ClassificationFamily.OutputName}' (outputs: {string.Join(", ", o.Keys)}); export the classifier with slim export");

@@ -45,6 +45,15 @@ public sealed class DetectionFamily : TaskFamily
 
     public override IReadOnlyList<string> DefaultPrunedParameters { get; } = new[] { "yolo_block.*.conv.weights" };
 
+    /// <summary>PaddleSlim's r578 preset for the YOLO head.</summary>
+    public override string DefaultPrunedRatios => "r578";
+
+    /// <summary>The three output convs (yolo_output.*): kept in float unless quant.quant_output.</summary>
+    public override IReadOnlyList<string> OutputLayers { get; } = new[] { "yolo_output" };
+
+    public override (IReadOnlyList<float> Mean, IReadOnlyList<float> Std) DefaultNormalization(int channels) =>
+        (DetectionTransforms.ImageNetMean.ToArray(), DetectionTransforms.ImageNetStd.ToArray());
+
     /// <summary>split_distill on the three head outputs unless the section names pairs; l2_distill pairs feature maps.</summary>
     public override DistillationOptions Distillation(DistillSection section, ModelOptions student)
     {
@@ -65,8 +74,14 @@ public sealed class DetectionFamily : TaskFamily
         return options;
     }
 
-    public override string? CheckRecipe(Recipe recipe) =>
-        recipe.Model.InputSize % 32 != 0 ? $"model.input_size: {recipe.Model.InputSize} is not a multiple of 32; a detector needs one (e.g. 320, 416, 608)" : null;
+    public override string? CheckRecipe(Recipe recipe)
+    {
+        if (recipe.Model.InputSize % 32 != 0)
+            return $"model.input_size: {recipe.Model.InputSize} is not a multiple of 32; a detector needs one (e.g. 320, 416, 608)";
+        if (recipe.Train.Metric == MetricKind.Top1)
+            return "train.metric: top1 is a classifier's metric; a detector is scored with voc, voc_11point or coco";
+        return null;
+    }
 
     public override OnnxExportOptions ExportOptions(string architecture, ModelOptions model, ExportModelInfo info, ExportSection section)
     {
@@ -99,8 +114,8 @@ public sealed class DetectionFamily : TaskFamily
             InputName = InputName,
             OutputNames = OutputNames,
             ModelName = info.ModelName,
-            Mean = DetectionTransforms.ImageNetMean.ToArray(),
-            Std = DetectionTransforms.ImageNetStd.ToArray(),
+            Mean = (info.Mean ?? DetectionTransforms.ImageNetMean).ToArray(),
+            Std = (info.Std ?? DetectionTransforms.ImageNetStd).ToArray(),
             ClassNames = info.ClassNames,
             ExtraMetadata = extra,
             FoldBatchNorm = true,

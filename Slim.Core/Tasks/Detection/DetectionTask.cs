@@ -1,4 +1,5 @@
 using Slim.Data;
+using Slim.Data.Transforms;
 using Slim.Detection;
 using Slim.Export;
 using Slim.Models;
@@ -42,12 +43,14 @@ public sealed class DetectionTask : ITask
     public int InputSize => _recipe.Model.InputSize;
     public int ValImageCount => _valSamples.Count;
     public int TrainImageCount => Train.Samples.Count;
+    public IReadOnlyList<float> Mean => DetectionTransforms.ImageNetMean;
+    public IReadOnlyList<float> Std => DetectionTransforms.ImageNetStd;
     public string TrainSource => Train.Source;
     public TaskFamily Family => DetectionFamily.Instance;
     public Recipe Recipe => _recipe;
 
     /// <inheritdoc/>
-    public ITask WithValidationLimit(int images) => new DetectionTask(_recipe, Train, Val, images);
+    public ITask WithValidationLimit(int images) => new DetectionTask(_recipe, Train, Val, _valSamples.Count == 0 ? images : Math.Min(images, _valSamples.Count));
 
     /// <summary>Loads (generating first, for synthetic data) the recipe's train and validation sets.</summary>
     public static DetectionTask Create(Recipe recipe, Action<string>? log = null, int? valLimit = null)
@@ -186,6 +189,9 @@ public sealed class DetectionTask : ITask
     public IReadOnlyDictionary<string, OrtTensor> OnnxInputs(string onnxPath, Tensor images) =>
         OnnxDetector.Open(onnxPath, DetectionFamily.InputName).Inputs(images, null);
 
+    /// <summary>Batches handed to ONNX Runtime per call when scoring an exported model.</summary>
+    internal const int OnnxChunkBatches = 32;
+
     /// <summary>AP of a detector on the validation images, in libtorch.</summary>
     public DetectionScore Evaluate(Func<Tensor, Tensor[]> forward)
     {
@@ -207,15 +213,19 @@ public sealed class DetectionTask : ITask
     {
         var runner = OrtRunner.Create();
         var model = OnnxDetector.Open(onnxPath, inputName);
-        var batches = new List<(IReadOnlyList<ImageInfo> infos, IReadOnlyDictionary<string, OrtTensor> input)>();
-        foreach (var batch in EvalLoader().GetEpoch(0))
-            using (batch)
-                batches.Add((batch.Infos, model.Inputs(batch.Images, batch.Infos)));
-        var results = runner.Run(onnxPath, batches.Select(b => b.input).ToList(), threads);
         var decoder = Decoder();
         var dets = new List<DetectedBox>();
-        for (int i = 0; i < batches.Count; i++)
-            foreach (var perImage in model.Detections(results[i], batches[i].infos, decoder)) dets.AddRange(perImage);
+        // A chunk of batches per ONNX Runtime call: one session load per chunk, memory bounded whatever the data size.
+        foreach (var chunk in EvalLoader().GetEpoch(0).Chunk(OnnxChunkBatches))
+        {
+            var batches = new List<(IReadOnlyList<ImageInfo> infos, IReadOnlyDictionary<string, OrtTensor> input)>();
+            foreach (var batch in chunk)
+                using (batch)
+                    batches.Add((batch.Infos, model.Inputs(batch.Images, batch.Infos)));
+            var results = runner.Run(onnxPath, batches.Select(b => b.input).ToList(), threads);
+            for (int i = 0; i < batches.Count; i++)
+                foreach (var perImage in model.Detections(results[i], batches[i].infos, decoder)) dets.AddRange(perImage);
+        }
         return Score(dets);
     }
 

@@ -57,11 +57,7 @@ public class ClassificationLoaderTests
     [Fact]
     public void InstalledFashionMnistLoads()
     {
-        if (!FashionMnist.IsAvailable())
-        {
-            Console.WriteLine("skipped: Fashion-MNIST is not installed");
-            return;
-        }
+        Assert.True(FashionMnist.IsAvailable(), $"Fashion-MNIST is not installed in {FashionMnist.DefaultDirectory} (Debian package dataset-fashion-mnist)");
         using var scope = torch.NewDisposeScope();
         var data = FashionMnist.Load(split: FashionMnistSplit.Test);
         var loader = new ClassificationLoader(data, new ClassificationLoaderOptions

@@ -54,11 +54,7 @@ public class FashionMnistTests
     [Fact]
     public void ReadsTheInstalledTestSplit()
     {
-        if (!FashionMnist.IsAvailable(FashionMnist.DefaultDirectory, FashionMnistSplit.Test))
-        {
-            Console.WriteLine($"skipped: Fashion-MNIST is not installed in {FashionMnist.DefaultDirectory}");
-            return;
-        }
+        Assert.True(FashionMnist.IsAvailable(FashionMnist.DefaultDirectory, FashionMnistSplit.Test), $"Fashion-MNIST is not installed in {FashionMnist.DefaultDirectory} (Debian package dataset-fashion-mnist)");
         var d = FashionMnist.Load(FashionMnist.DefaultDirectory, FashionMnistSplit.Test);
         Assert.Equal((10000, 28, 28), (d.Count, d.Rows, d.Cols));
         // The test split is balanced: 1,000 items per class.

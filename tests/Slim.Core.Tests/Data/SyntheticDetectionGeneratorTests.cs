@@ -101,11 +101,7 @@ public class SyntheticDetectionGeneratorTests
     [Fact]
     public void UsesFashionMnistClassesWhenInstalled()
     {
-        if (!FashionMnist.IsAvailable())
-        {
-            Console.WriteLine("skipped: Fashion-MNIST is not installed");
-            return;
-        }
+        Assert.True(FashionMnist.IsAvailable(), $"Fashion-MNIST is not installed in {FashionMnist.DefaultDirectory} (Debian package dataset-fashion-mnist)");
         using var dir = new TempDir();
         var r = SyntheticDetectionGenerator.Generate(Options(dir.File("fm"), count: 4));
         Assert.True(r.UsedFashionMnist);

@@ -149,7 +149,7 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
         using (var twin = (YoloV3)QuantTwin.Build(DetectionFamily.Instance, run.Model, run.Result, run.Architecture, run.Options))
         {
             var file = Path.Combine(ctx.StageDir, "quant.json");
-            QuantFile.Write(file, run.Result, run.Plan, QuantStage.Options(section), "twin.ckpt");
+            QuantFile.Write(file, run.Result, run.Plan, QuantStage.Options(section, DetectionFamily.Instance), "twin.ckpt");
             var specs = QuantStage.ReadQuantizationFile(file);
             using var scope = NewDisposeScope();
             using var _ = no_grad();

@@ -12,7 +12,11 @@ public class ThirdFamilyTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("slim-toy-family-").FullName;
 
-    public void Dispose() => Directory.Delete(_dir, true);
+    public void Dispose()
+    {
+        TaskRegistry.Unregister(ToyRegressionFamily.Instance);
+        Directory.Delete(_dir, true);
+    }
 
     [Fact]
     public void AToyFamilyRunsTheWholeChainThroughTheRunner()
@@ -26,7 +30,7 @@ public class ThirdFamilyTests : IDisposable
             model: {name: toy_square_regressor, input_size: 32}
             train: {iterations: 120, batch_size: 16, optimizer: adam, lr: 0.01, warmup_steps: 0, schedule: constant, augment: false}
             stages:
-              - prune: {pruned_ratios: "0.5", fine_tune: {iterations: 40, lr: 0.005}}
+              - prune: {fine_tune: {iterations: 40, lr: 0.005}}
               - quant: {mode: post, algo: abs_max, calibration_batches: 4}
             verify: {baseline: {max_drop: 1.0}, latency_runs: 2, warmup_runs: 1}
             """;

@@ -26,6 +26,10 @@ public sealed class ToyRegressionFamily : TaskFamily
     public override string Name => "toy-regression";
     public override IReadOnlyList<string> Architectures { get; } = new[] { Architecture };
     public override IReadOnlyList<string> DefaultPrunedParameters { get; } = new[] { "body.*.conv.weights" };
+    public override string DefaultPrunedRatios => "0.5";
+
+    public override (IReadOnlyList<float> Mean, IReadOnlyList<float> Std) DefaultNormalization(int channels) =>
+        (Enumerable.Repeat(0f, channels).ToArray(), Enumerable.Repeat(1f, channels).ToArray());
 
     public override torch.nn.Module CreateModel(string architecture, ModelOptions options)
     {
@@ -97,6 +101,8 @@ public sealed class ToyRegressionTask : ITask
     public int NumClasses => 1;
     public IReadOnlyList<string> ClassNames { get; } = new[] { "coverage" };
     public int InputSize => Size;
+    public IReadOnlyList<float> Mean { get; } = new[] { 0f, 0f, 0f };
+    public IReadOnlyList<float> Std { get; } = new[] { 1f, 1f, 1f };
     public int ValImageCount => _valCount;
     public int TrainImageCount => 256;
     public string TrainSource => "generated squares";
