@@ -69,8 +69,14 @@ public sealed record RunReport
         return $" ({(d >= 0 ? "+" : "")}{d.ToString("F0", CultureInfo.InvariantCulture)}%)";
     }
 
-    private static readonly string[] Header =
-        { "stage", "detail", "GFLOPs", "params (M)", "size (MiB)", "AP libtorch", "AP ORT", "ΔAP (pts)", "latency (ms)" };
+    /// <summary>The metric's column name: "AP" for detection metrics, "top-1" for top-1 accuracy.</summary>
+    internal static string ShortMetric(string metric) => metric.StartsWith("top-1", StringComparison.Ordinal) ? "top-1" : "AP";
+
+    private string[] Header => new[]
+    {
+        "stage", "detail", "GFLOPs", "params (M)", "size (MiB)", $"{ShortMetric(Metric)} libtorch", $"{ShortMetric(Metric)} ORT",
+        $"Δ{ShortMetric(Metric)} (pts)", "latency (ms)",
+    };
 
     private IEnumerable<string[]> Rows() => Stages.Select(s => new[]
     {

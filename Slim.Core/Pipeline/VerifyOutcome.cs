@@ -67,13 +67,13 @@ public sealed record VerifyOutcome
         Metric, BaselineAp, MaxDrop, Threads, WarmupRuns, LatencyRuns, ValImages, Passed, Models,
     }, Json);
 
-    /// <summary>A table of the models: AP, drop, latency, size and the verdict.</summary>
+    /// <summary>A table of the models: the metric (AP or top-1), drop, latency, size and the verdict.</summary>
     public Table ToTable()
     {
         static string F(double v, string fmt) => v.ToString(fmt, CultureInfo.InvariantCulture);
         var t = new Table().Title(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
             $"ONNX Runtime verification — {Metric} (%) vs baseline {BaselineAp * 100:F2}, max drop {MaxDrop * 100:F2}; latency batch 1, {Threads} thread(s), median of {LatencyRuns}")));
-        foreach (var h in new[] { "model", "file", "AP", "drop (pts)", "latency (ms)", "size (MiB)", "result" })
+        foreach (var h in new[] { "model", "file", RunReport.ShortMetric(Metric), "drop (pts)", "latency (ms)", "size (MiB)", "result" })
             t.AddColumn(new TableColumn(h).RightAligned());
         foreach (var m in Models)
             t.AddRow(Markup.Escape(m.Precision), Markup.Escape(System.IO.Path.GetFileName(m.Path)), F(m.Ap * 100, "F2"), F(m.Drop * 100, "F2"),
