@@ -33,10 +33,10 @@ public class ClassificationRunTests : IDisposable
 
     private static RunReport Report(string dir) => RunCommandTests.Report(dir);
 
-    [Fact]
+    [SkippableFact]
     public void KilledClassificationRunResumesToTheSameReport()
     {
-        Assert.True(Slim.Data.FashionMnist.IsAvailable(), "Fashion-MNIST is not installed (Debian package dataset-fashion-mnist)");
+        Requires.FashionMnistData();
         var recipe = Recipe();
         var straight = Path.Combine(_dir, "ref");
         var (code, stderr) = Run("run", recipe, "--out", straight);
@@ -70,10 +70,10 @@ public class ClassificationRunTests : IDisposable
         Assert.Equal(a1.Select(s => (s.Stage, s.Gflops, s.Parameters, s.Ap, s.OrtAp)), a2.Select(s => (s.Stage, s.Gflops, s.Parameters, s.Ap, s.OrtAp)));
     }
 
-    [Fact]
+    [SkippableFact]
     public void TrainAndEvalVerbsTakeAClassificationRecipe()
     {
-        Assert.True(Slim.Data.FashionMnist.IsAvailable(), "Fashion-MNIST is not installed (Debian package dataset-fashion-mnist)");
+        Requires.FashionMnistData();
         var recipe = Recipe();
         var outDir = Path.Combine(_dir, "train");
         var (code, stderr) = Run("train", recipe, "--out", outDir, "-o", "train.iterations=10");

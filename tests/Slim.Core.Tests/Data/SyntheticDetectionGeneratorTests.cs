@@ -98,10 +98,10 @@ public class SyntheticDetectionGeneratorTests
         Assert.Equal(SyntheticDetectionGenerator.ShapeClasses, File.ReadAllLines(Path.Combine(r.VocDir, "label_list.txt")));
     }
 
-    [Fact]
+    [SkippableFact]
     public void UsesFashionMnistClassesWhenInstalled()
     {
-        Assert.True(FashionMnist.IsAvailable(), $"Fashion-MNIST is not installed in {FashionMnist.DefaultDirectory} (Debian package dataset-fashion-mnist)");
+        Requires.FashionMnistData();
         using var dir = new TempDir();
         var r = SyntheticDetectionGenerator.Generate(Options(dir.File("fm"), count: 4));
         Assert.True(r.UsedFashionMnist);

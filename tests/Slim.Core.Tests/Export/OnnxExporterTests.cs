@@ -25,7 +25,7 @@ public class OnnxExporterTests(ITestOutputHelper output) : IDisposable
             ("gap", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("drop", nn.Dropout(0.2)), ("fc", nn.Linear(16, 5)));
     }
 
-    [Fact]
+    [SkippableFact]
     public void ClassifierMatchesLibtorchForBatchOneAndThree()
     {
         using var scope = NewDisposeScope();
@@ -81,7 +81,7 @@ public class OnnxExporterTests(ITestOutputHelper output) : IDisposable
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void MixedBlockWithSeDepthwiseUpsampleAndConcatMatchesLibtorch()
     {
         using var scope = NewDisposeScope();
@@ -106,7 +106,7 @@ public class OnnxExporterTests(ITestOutputHelper output) : IDisposable
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void TwoScaleDetectorWithReshapeAndPermuteKeepsBatchDynamic()
     {
         using var scope = NewDisposeScope();
@@ -142,7 +142,7 @@ public class OnnxExporterTests(ITestOutputHelper output) : IDisposable
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void BatchNormWithTwoConsumersIsKeptAsBatchNormalization()
     {
         using var scope = NewDisposeScope();
@@ -183,7 +183,7 @@ public class OnnxExporterTests(ITestOutputHelper output) : IDisposable
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void UnsupportedOperatorNamesOperatorAndModule()
     {
         using var scope = NewDisposeScope();
@@ -195,7 +195,7 @@ public class OnnxExporterTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("body.gelu_like", ex.Message);
     }
 
-    [Fact]
+    [SkippableFact]
     public void InvalidOptionsAreRejectedWithTheFieldName()
     {
         using var scope = NewDisposeScope();

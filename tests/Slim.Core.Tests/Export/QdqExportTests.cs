@@ -85,7 +85,7 @@ public class QdqExportTests(ITestOutputHelper output) : IDisposable
         return h;
     }
 
-    [Fact]
+    [SkippableFact]
     public void QdqExportMatchesFakeQuantizedLibtorchAndFusesToQLinearConv()
     {
         using var scope = NewDisposeScope();
@@ -144,7 +144,7 @@ public class QdqExportTests(ITestOutputHelper output) : IDisposable
     /// file, computes what the fake-quantized model computes — inputs beyond the calibrated range included, which
     /// both clamp to the type's range (int8 [-128, 127], uint8 [0, 255]).
     /// </summary>
-    [Fact]
+    [SkippableFact]
     public void Int8ExportReadsTheCalibrationRecordsFromQuantJsonAndMatchesTheFakeQuantizedModel()
     {
         using var scope = NewDisposeScope();
@@ -206,7 +206,7 @@ public class QdqExportTests(ITestOutputHelper output) : IDisposable
         Assert.True(exact >= 0.99 * want.Length, $"only {exact} of {want.Length} INT8 outputs equal the fake-quantized model's");
     }
 
-    [Fact]
+    [SkippableFact]
     public void FakeQuantizeOpsInTheForwardBecomeQdqPairs()
     {
         using var scope = NewDisposeScope();

@@ -76,10 +76,10 @@ public class ClassificationRecipeTests(ITestOutputHelper output) : IDisposable
         {{extra}}
         """);
 
-    [Fact]
+    [SkippableFact]
     public void OneRunnerTrainsPrunesDistillsQuantizesExportsAndVerifiesAClassifier()
     {
-        Assert.True(ClassificationFixture.Available, $"Fashion-MNIST is not installed in {FashionMnist.DefaultDirectory} (Debian package dataset-fashion-mnist)");
+        Requires.FashionMnistData();
         var recipe = Tiny("""
               - prune: {fine_tune: {iterations: 5}}
               - distill: {teacher: baseline, fine_tune: {iterations: 5}}
@@ -113,10 +113,10 @@ public class ClassificationRecipeTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(report.Stages.Select(s => s with { LatencyMs = null }), again.Stages.Select(s => s with { LatencyMs = null }));
     }
 
-    [Fact]
+    [SkippableFact]
     public void ClassifierRecipesAreCheckedBeforeAnyWork()
     {
-        Assert.True(ClassificationFixture.Available, $"Fashion-MNIST is not installed in {FashionMnist.DefaultDirectory} (Debian package dataset-fashion-mnist)");
+        Requires.FashionMnistData();
         var yml = Path.Combine(_dir, "tiny.yml");
         File.WriteAllText(yml, "name: tiny_run\n");
         void Fails(string stages, string expect, string extra = "")
@@ -138,11 +138,11 @@ public class ClassificationRecipeTests(ITestOutputHelper output) : IDisposable
             .Select(f => new object[] { Path.GetFileName(f) }).OrderBy(f => (string)f[0], StringComparer.Ordinal);
 
     /// <summary>Each shipped classification recipe, its iterations and data cut short, runs every stage through the one runner.</summary>
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(ClassificationRecipes))]
     public void EveryClassificationRecipeRunsEveryStageShortened(string file)
     {
-        Assert.True(ClassificationFixture.Available, $"Fashion-MNIST is not installed in {FashionMnist.DefaultDirectory} (Debian package dataset-fashion-mnist)");
+        Requires.FashionMnistData();
         var path = Path.Combine(RepositoryRoot(), "recipes", "classification", file);
         var recipe = RecipeLoader.Load<Recipe>(path, new[]
         {

