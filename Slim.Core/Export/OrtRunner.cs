@@ -11,6 +11,9 @@ namespace Slim.Export;
 /// </summary>
 public sealed class OrtRunner
 {
+    /// <summary>Input sets a caller scoring a whole dataset hands to one call of Run: a session load per chunk, bounded memory.</summary>
+    public const int InputSetsPerCall = 32;
+
     // ONNX Runtime's provider names, as OrtEnv.GetAvailableProviders reports them.
     private const string CudaProviderName = "CUDAExecutionProvider";
 

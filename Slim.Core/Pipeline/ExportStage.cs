@@ -23,9 +23,6 @@ public static class ExportStage
     /// <summary>File name of the INT8 model in the stage folder.</summary>
     public const string Int8FileName = "model_int8.onnx";
 
-    /// <summary>Metadata key (in checkpoints and ONNX files) of the newline-separated class names.</summary>
-    public const string ClassNamesKey = ExportModelInfo.ClassNamesKey;
-
     /// <summary>
     /// Exports the stage's models into <see cref="StageContext.StageDir"/>, each written atomically.
     /// </summary>
@@ -46,13 +43,8 @@ public static class ExportStage
         if (int8 && specs is null)
             throw new SlimException($"export: the INT8 twin {int8TwinCheckpoint} was given without its quantization parameters (quant.json)");
 
-        var info = ExportModelInfo.FromMetadata(Checkpoint.ReadMetadata(fp32Checkpoint), ctx.Recipe.Name) with
-        {
-            ClassNames = ctx.Task.ClassNames,
-            InputSize = ctx.Task.InputSize,
-            Mean = ctx.Task.Mean,
-            Std = ctx.Task.Std,
-        };
+        // Everything the file records comes from the run's task, so both models record the same.
+        var info = new ExportModelInfo(ctx.Task.ClassNames, ctx.Task.InputSize, ctx.Recipe.Name, ctx.Task.Mean, ctx.Task.Std);
         string form = section.Postprocess
             ? $"in-graph post-processing (score > {section.Nms.ScoreThreshold.ToString(CultureInfo.InvariantCulture)}, keep {section.Nms.KeepTopK})"
             : "raw outputs";
@@ -93,9 +85,8 @@ public static class ExportStage
         ExportSection? section = null, TaskFamily? family = null)
     {
         if (!File.Exists(checkpoint)) throw new FileNotFoundException($"export: checkpoint not found: {checkpoint}", checkpoint);
-        var meta = Checkpoint.ReadMetadata(checkpoint);
         using var loaded = family is null ? ModelCheckpoint.Load(checkpoint) : ModelCheckpoint.Load(checkpoint, family);
-        info ??= ExportModelInfo.FromMetadata(meta, Path.GetFileNameWithoutExtension(checkpoint));
+        info ??= ExportModelInfo.FromMetadata(Checkpoint.ReadMetadata(checkpoint), Path.GetFileNameWithoutExtension(checkpoint));
         var exportOptions = loaded.Family.ExportOptions(loaded.Architecture, loaded.Options, info, section ?? new ExportSection());
         if (specs is not null) exportOptions = exportOptions with { Quantization = ByModulePath(specs) };
         var proto = OnnxExporter.Export(loaded.Model, exportOptions, x => loaded.Forward(x));

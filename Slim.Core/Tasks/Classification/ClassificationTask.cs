@@ -216,7 +216,7 @@ public sealed class ClassificationTask : ITask
         var labels = new List<long>();
         var predicted = new List<long>();
         // A chunk of batches per ONNX Runtime call: memory stays bounded for a large image folder.
-        foreach (var chunk in TestBatches().Chunk(32))
+        foreach (var chunk in TestBatches().Chunk(OrtRunner.InputSetsPerCall))
         {
             var feeds = new List<IReadOnlyDictionary<string, OrtTensor>>();
             foreach (var batch in chunk)

@@ -189,9 +189,6 @@ public sealed class DetectionTask : ITask
     public IReadOnlyDictionary<string, OrtTensor> OnnxInputs(string onnxPath, Tensor images) =>
         OnnxDetector.Open(onnxPath, DetectionFamily.InputName).Inputs(images, null);
 
-    /// <summary>Batches handed to ONNX Runtime per call when scoring an exported model.</summary>
-    internal const int OnnxChunkBatches = 32;
-
     /// <summary>AP of a detector on the validation images, in libtorch.</summary>
     public DetectionScore Evaluate(Func<Tensor, Tensor[]> forward)
     {
@@ -216,7 +213,7 @@ public sealed class DetectionTask : ITask
         var decoder = Decoder();
         var dets = new List<DetectedBox>();
         // A chunk of batches per ONNX Runtime call: one session load per chunk, memory bounded whatever the data size.
-        foreach (var chunk in EvalLoader().GetEpoch(0).Chunk(OnnxChunkBatches))
+        foreach (var chunk in EvalLoader().GetEpoch(0).Chunk(OrtRunner.InputSetsPerCall))
         {
             var batches = new List<(IReadOnlyList<ImageInfo> infos, IReadOnlyDictionary<string, OrtTensor> input)>();
             foreach (var batch in chunk)
