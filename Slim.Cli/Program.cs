@@ -7,8 +7,14 @@ public static class Program
 {
     public static int Main(string[] args)
     {
-        // Tables piped to a file or a log stay plain text (no colour escape codes).
-        if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Profile.Capabilities.Ansi = false;
+        // Tables piped to a file or a log stay plain text (no colour escape codes), and are not wrapped at the
+        // 80 columns Spectre assumes without a terminal: a log file has no width (COLUMNS can still set one).
+        if (Console.IsOutputRedirected)
+        {
+            Spectre.Console.AnsiConsole.Profile.Capabilities.Ansi = false;
+            Spectre.Console.AnsiConsole.Profile.Width =
+                int.TryParse(Environment.GetEnvironmentVariable("COLUMNS"), out int columns) && columns >= 40 ? columns : 240;
+        }
         return BuildRoot().Parse(args).Invoke();
     }
 

@@ -105,7 +105,12 @@ public sealed record RunReport
     public Table ToTable()
     {
         var t = new Table().Title($"[bold]{Markup.Escape(Name)}[/] — {Markup.Escape(Metric)} (%), ORT latency batch 1, {LatencyThreads} thread(s)");
-        foreach (var h in Header) t.AddColumn(new TableColumn(Markup.Escape(h)).RightAligned());
+        // Words left, numbers right.
+        foreach (var (h, i) in Header.Select((h, i) => (h, i)))
+        {
+            var column = new TableColumn(Markup.Escape(h));
+            t.AddColumn(i < 2 ? column.LeftAligned() : column.RightAligned());
+        }
         foreach (var r in Rows()) t.AddRow(r.Select(Markup.Escape).ToArray());
         return t;
     }

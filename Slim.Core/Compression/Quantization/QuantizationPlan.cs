@@ -15,7 +15,7 @@ public sealed record QuantLayerDecision(string Path, string Type, bool Quantized
 public sealed class QuantizationPlan(IReadOnlyList<QuantLayerDecision> layers)
 {
     /// <summary>The reason given for every quantized layer.</summary>
-    public const string QuantizedReason = "quantized (w per-channel int8, a per-tensor int8, uint8 if never negative)";
+    public const string QuantizedReason = "quantized (w per-channel int8 of quant.weight_bits, a per-tensor int8, uint8 if never negative)";
 
     /// <summary>The column headers of <see cref="Rows"/>.</summary>
     public static readonly IReadOnlyList<string> Columns = new[] { "module", "type", "quantized", "reason" };
