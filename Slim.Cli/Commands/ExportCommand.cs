@@ -48,7 +48,7 @@ public static class ExportCommand
     }
 
     /// <summary>The plain method behind the verb: exports into outDir with or without a recipe.</summary>
-    public static ExportOutcome Export(string? recipeFile, IReadOnlyList<string> overrides, string checkpoint, string? twin, IReadOnlyList<QuantizedLayer>? specs,
+    public static ExportOutcome Export(string? recipeFile, IReadOnlyList<string> overrides, string checkpoint, string? twin, QuantizationResult? specs,
         string outDir, IProgressSink progress, CancellationToken cancel, bool postprocess = false)
     {
         if (recipeFile is not null)
@@ -72,13 +72,13 @@ public static class ExportCommand
         if (twin is null) return new ExportOutcome(fp32, fp32Bytes, null, 0, 0);
         cancel.ThrowIfCancellationRequested();
         var int8 = Path.Combine(outDir, ExportStage.Int8FileName);
-        long int8Bytes = ExportStage.ExportCheckpoint(twin, int8, specs: specs, section: plain);
-        progress.Info($"export: {int8} (INT8 QDQ, {specs!.Count} quantized layers)");
-        return new ExportOutcome(fp32, fp32Bytes, int8, int8Bytes, specs.Count);
+        long int8Bytes = ExportStage.ExportCheckpoint(twin, int8, quant: specs, section: plain);
+        progress.Info($"export: {int8} (INT8 QDQ, {specs!.Layers.Count} quantized layers, {specs.Activations.Count} quantized activations)");
+        return new ExportOutcome(fp32, fp32Bytes, int8, int8Bytes, specs.Layers.Count);
     }
 
     /// <summary>The twin checkpoint and quantization parameters named by --quant-dir, --twin and --quant-file (both null when none is given).</summary>
-    public static (string? Twin, IReadOnlyList<QuantizedLayer>? Specs) ResolveQuantization(string? quantDir, string? twin, string? quantFile)
+    public static (string? Twin, QuantizationResult? Specs) ResolveQuantization(string? quantDir, string? twin, string? quantFile)
     {
         if (quantDir is null && twin is null && quantFile is null) return (null, null);
         if (quantDir is not null && !Directory.Exists(quantDir)) throw new DirectoryNotFoundException($"--quant-dir: folder not found: {quantDir}");
@@ -92,6 +92,6 @@ public static class ExportCommand
             twin = twins.Count == 1 ? twins[0] : twins.Count == 0 && ckpts.Count == 1 ? ckpts[0]
                 : throw new UsageException($"--quant-dir {quantDir}: cannot tell the float twin checkpoint among [{string.Join(", ", ckpts.Select(Path.GetFileName))}]; name it with --twin FILE");
         }
-        return (twin, QuantFile.Read(quantFile).Layers);
+        return (twin, QuantFile.Read(quantFile).ToResult());
     }
 }

@@ -54,6 +54,16 @@ public sealed record OnnxExportOptions
     public IReadOnlyDictionary<string, QuantizedLayer>? Quantization { get; init; }
 
     /// <summary>
+    /// The quantization points on activations by module path (see <see cref="QuantizedActivation"/>): a batch-norm
+    /// path ("yolo_block.0.0.0.bn") quantizes the output of the batch norm, or of the conv it is folded into;
+    /// "&lt;concat path&gt;.input{i}" quantizes input i of the concat module at that path. Each is written as one
+    /// QuantizeLinear/DequantizeLinear pair, shared with any quantized layer that reads the same tensor with the
+    /// same parameters. A nearest-neighbour upsample or max pool right before a point is quantized on its input
+    /// too (exact, as neither op makes new values), so ONNX Runtime runs it on int8.
+    /// </summary>
+    public IReadOnlyDictionary<string, QuantizedActivation>? ActivationQuantization { get; init; }
+
+    /// <summary>
     /// When set, the YOLOv3 box decoding and class-aware NMS are appended to the graph (see
     /// <see cref="YoloPostprocessGraph"/>): the model takes a second input, scale_factor, and returns
     /// detections instead of the head outputs (<see cref="OutputNames"/> is then not used).

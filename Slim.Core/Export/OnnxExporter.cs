@@ -90,6 +90,14 @@ public static class OnnxExporter
                     $"layers in the trace: {string.Join(", ", trace.Nodes.Where(n => n.Kind is "conv2d" or "linear").Select(n => n.ModulePath).Distinct().Take(20))}");
         }
 
+        if (options.ActivationQuantization is { Count: > 0 } points)
+        {
+            var missing = points.Keys.Where(k => !translator.QuantizedPoints.Contains(k)).ToArray();
+            if (missing.Length > 0)
+                throw new ArgumentException($"OnnxExportOptions.ActivationQuantization: no batch norm, folded conv or concat input ran at module path(s) {string.Join(", ", missing.Select(k => $"'{k}'"))}; " +
+                    "export the float twin the quantization was made for");
+        }
+
         g.Graph.Input.Add(ValueInfo(options.InputName, ScalarType.Float32, new long[] { options.TraceBatch }.Concat(options.InputShape).ToArray(), 0, options.TraceBatch));
         if (options.Postprocess is { } post)
         {

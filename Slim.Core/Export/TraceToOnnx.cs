@@ -25,6 +25,8 @@ internal sealed class TraceToOnnx
     private readonly HashSet<int> _skipped = new();
     private readonly Dictionary<string, string> _quantizedActivations = new(StringComparer.Ordinal);
     private readonly HashSet<string> _quantizedLayersSeen = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _pointsSeen = new(StringComparer.Ordinal);
+    private readonly Dictionary<int, QuantizedActivation> _quantizeInputOf = new();
     private readonly long _batch;
 
     public TraceToOnnx(Trace trace, OnnxExportOptions options, OnnxGraphBuilder graph)
@@ -38,6 +40,9 @@ internal sealed class TraceToOnnx
     /// <summary>Layers of the quantization spec that the trace contained (the rest were never called).</summary>
     public IReadOnlyCollection<string> QuantizedLayers => _quantizedLayersSeen;
 
+    /// <summary>Quantization points of <see cref="OnnxExportOptions.ActivationQuantization"/> that the trace reached.</summary>
+    public IReadOnlyCollection<string> QuantizedPoints => _pointsSeen;
+
     /// <summary>Translates every node; returns the ONNX names of the trace's outputs.</summary>
     public string[] Translate(string inputName)
     {
@@ -45,6 +50,7 @@ internal sealed class TraceToOnnx
         _dynamic[_trace.Inputs[0]] = inputName;
         _batchAxis[_trace.Inputs[0]] = 0;
         FindFoldableBatchNorms();
+        FindQuantizedMovements();
         foreach (var node in _trace.Nodes)
         {
             if (_skipped.Contains(node.Index)) continue;
@@ -88,6 +94,42 @@ internal sealed class TraceToOnnx
             _skipped.Add(bn.Index);
         }
     }
+
+    /// <summary>
+    /// A nearest upsample or max pool whose only reader is a quantized concat input: it gets the same
+    /// QuantizeLinear/DequantizeLinear on its input, which changes nothing (neither op makes new values) and lets
+    /// ONNX Runtime drop the pair around it and run it on int8.
+    /// </summary>
+    private void FindQuantizedMovements()
+    {
+        if (_options.ActivationQuantization is not { Count: > 0 } points) return;
+        foreach (var cat in _trace.Nodes.Where(n => n.Kind is "cat" or "concat"))
+        {
+            var inputs = cat.ArgValues[0];
+            for (int i = 0; i < inputs.Length; i++)
+            {
+                if (!points.TryGetValue(ConcatInputPath(cat.ModulePath, i), out var point)) continue;
+                var producer = _trace.Producer(inputs[i]);
+                if (producer is null || producer.Kind is not ("upsample_nearest2d" or "max_pool2d")) continue;
+                if (_trace.Outputs.Contains(inputs[i]) || _trace.Consumers(inputs[i]).Count() != 1) continue;
+                _quantizeInputOf[producer.Index] = point;
+            }
+        }
+    }
+
+    /// <summary>The module path of the quantization point on input i of the concat at path (as <c>QuantConcat</c> names it).</summary>
+    internal static string ConcatInputPath(string path, int i) => path.Length == 0 ? $"input{i}" : $"{path}.input{i}";
+
+    private QuantizedActivation? Point(string path)
+    {
+        if (_options.ActivationQuantization is null || !_options.ActivationQuantization.TryGetValue(path, out var p)) return null;
+        _pointsSeen.Add(path);
+        return p;
+    }
+
+    /// <summary>x quantized and dequantized as the point at path says, or x itself when there is no point there.</summary>
+    private string AtPoint(TraceNode n, string x, string path, string role) =>
+        Point(path) is { } p ? QuantizeActivation(n, x, p.Scale, p.ZeroPoint, p.Type, role) : x;
 
     // Values produced by a node depend on the input unless every argument is constant; this is decided
     // before translation, so check producers conservatively: parameters, buffers and unproduced values are fixed.
@@ -370,6 +412,7 @@ internal sealed class TraceToOnnx
             inputs = b is null ? new[] { x, _g.FromTensor(wName, w) } : new[] { x, _g.FromTensor(wName, w), _g.FromTensor(bName, b) };
         }
         var y = _g.Node("Conv", NodeName(n, "Conv"), inputs, attrs);
+        if (bn is not null) y = AtPoint(n, y, bn.ModulePath, "output");
         _dynamic[outValue] = y;
         _batchAxis[outValue] = BatchAxis(n.ValueOfArg(0));
     }
@@ -384,7 +427,8 @@ internal sealed class TraceToOnnx
             return In(n, i);
         }
         var inputs = new[] { In(n, 0), Param(1, 1, "weight"), Param(2, 0, "bias"), In(n, 3), In(n, 4) };
-        Bind(n, 0, _g.Node("BatchNormalization", NodeName(n, "BatchNormalization"), inputs, Attr("epsilon", (float)Dbl(n, 7, 1e-5))), SameBatch(n));
+        var y = _g.Node("BatchNormalization", NodeName(n, "BatchNormalization"), inputs, Attr("epsilon", (float)Dbl(n, 7, 1e-5)));
+        Bind(n, 0, AtPoint(n, y, n.ModulePath, "output"), SameBatch(n));
     }
 
     private void TranslateLinear(TraceNode n)
@@ -458,7 +502,7 @@ internal sealed class TraceToOnnx
         if (!q.WeightShape.SequenceEqual(w.shape))
             throw new ArgumentException($"OnnxExportOptions.Quantization['{n.ModulePath}']: the record is for a weight of shape [{string.Join(", ", q.WeightShape)}] " +
                 $"but the model's is [{string.Join(", ", w.shape)}]; export the checkpoint the quantization was made for (the float twin)");
-        var xq = QuantizeActivation(n, x, q.InputScale, q.InputZeroPoint, q.InputType);
+        var xq = QuantizeActivation(n, x, q.InputScale, q.InputZeroPoint, q.InputType, "input");
 
         var wq = q.QuantizeWeight(w.detach().contiguous().ToFloatArray());
         var wInit = _g.Int8s(wName, wq, w.shape);
@@ -493,17 +537,22 @@ internal sealed class TraceToOnnx
     /// <summary>Largest change of a bias the int32 QDQ form may make before the layer keeps a float bias.</summary>
     internal const double MaxBiasRoundingError = 1e-3;
 
-    /// <summary>DequantizeLinear(QuantizeLinear(x)) with per-tensor parameters, shared by consumers that agree on them.</summary>
-    private string QuantizeActivation(TraceNode n, string x, float scale, int zeroPoint, QuantDType type)
+    /// <summary>
+    /// DequantizeLinear(QuantizeLinear(x)) with per-tensor parameters, shared by consumers that agree on them.
+    /// A signed grid is written as uint8 with the zero point moved up by 128, which is the same computation
+    /// (clamp(round(x/s) + z, −128, 127) + 128 = clamp(round(x/s) + z + 128, 0, 255)) and the form ONNX Runtime's
+    /// x86 kernels take: it converts int8 pairs itself, but only a QuantizeLinear with a single DequantizeLinear
+    /// after it, so a tensor read by two quantized layers would otherwise keep both in float.
+    /// </summary>
+    private string QuantizeActivation(TraceNode n, string x, float scale, int zeroPoint, QuantDType type, string role)
     {
-        var key = $"{x}|{BitConverter.SingleToInt32Bits(scale)}|{zeroPoint}|{type}";
+        if (type == QuantDType.Int8) zeroPoint += 128;
+        var key = $"{x}|{BitConverter.SingleToInt32Bits(scale)}|{zeroPoint}";
         if (_quantizedActivations.TryGetValue(key, out var dq)) return dq;
         var s = _g.Floats($"{x}.scale", new[] { scale });
-        var zp = type == QuantDType.UInt8
-            ? _g.UInt8s($"{x}.zero_point", new[] { (byte)zeroPoint })
-            : _g.Int8s($"{x}.zero_point", new[] { (sbyte)zeroPoint });
-        var qv = _g.Node("QuantizeLinear", NodeName(n, "input.QuantizeLinear"), new[] { x, s, zp });
-        dq = _g.Node("DequantizeLinear", NodeName(n, "input.DequantizeLinear"), new[] { qv, s, zp });
+        var zp = _g.UInt8s($"{x}.zero_point", new[] { (byte)zeroPoint });
+        var qv = _g.Node("QuantizeLinear", NodeName(n, role + ".QuantizeLinear"), new[] { x, s, zp });
+        dq = _g.Node("DequantizeLinear", NodeName(n, role + ".DequantizeLinear"), new[] { qv, s, zp });
         _quantizedActivations[key] = dq;
         return dq;
     }
@@ -590,7 +639,7 @@ internal sealed class TraceToOnnx
         var values = n.ArgValues[0];
         int rank = Rank(n.Outputs[0]);
         long dim = Norm(Ints(n, 1)?[0] ?? 0, rank);
-        var names = values.Select(v => Name(v, n)).ToArray();
+        var names = values.Select((v, i) => stack ? Name(v, n) : AtPoint(n, Name(v, n), ConcatInputPath(n.ModulePath, i), $"input{i}")).ToArray();
         if (stack) names = names.Select(x => _g.Node("Unsqueeze", NodeName(n, "Unsqueeze"), new[] { x, _g.Longs(dim) })).ToArray();
         int a = values.Select(BatchAxis).FirstOrDefault(x => x >= 0, -1);
         if (stack && a >= dim) a++;
@@ -629,7 +678,7 @@ internal sealed class TraceToOnnx
         {
             attrs = new[] { Attr("mode", "nearest"), Attr("coordinate_transformation_mode", "asymmetric"), Attr("nearest_mode", "floor") };
         }
-        Bind(n, 0, _g.Node("Resize", NodeName(n, "Resize"), new[] { In(n, 0), "", scales }, attrs), SameBatch(n));
+        Bind(n, 0, _g.Node("Resize", NodeName(n, "Resize"), new[] { MovementInput(n), "", scales }, attrs), SameBatch(n));
     }
 
     private void TranslatePool(TraceNode n, string op)
@@ -657,8 +706,12 @@ internal sealed class TraceToOnnx
             attrs.Add(Attr("count_include_pad", Bool(n, 5, true) ? 1L : 0L));
             if (n.Args.Length > 6 && !n.Args[6].IsNone) throw Unsupported(n, "avg_pool2d with divisor_override");
         }
-        Bind(n, 0, _g.Node(op, NodeName(n, op), new[] { In(n, 0) }, attrs.ToArray()), SameBatch(n));
+        Bind(n, 0, _g.Node(op, NodeName(n, op), new[] { max ? MovementInput(n) : In(n, 0) }, attrs.ToArray()), SameBatch(n));
     }
+
+    /// <summary>The input of a nearest upsample or max pool, quantized when a concat point reads its output (<see cref="FindQuantizedMovements"/>).</summary>
+    private string MovementInput(TraceNode n) =>
+        _quantizeInputOf.TryGetValue(n.Index, out var p) ? QuantizeActivation(n, In(n, 0), p.Scale, p.ZeroPoint, p.Type, "input") : In(n, 0);
 
     private void TranslateAdaptivePool(TraceNode n, bool max)
     {

@@ -32,6 +32,8 @@ public sealed class YoloV3 : nn.Module<Tensor, Tensor[]>
         register_module("yolo_output", outputs);
         register_module("yolo_transition", transitions);
         register_module("upsample", new Upsample(2, "nearest"));
+        var concats = new ModuleList<nn.Module>();
+        register_module("concat", concats);
 
         int outChannels = anchorsPerScale * (5 + numClasses);
         int routeChannels = 0;
@@ -48,6 +50,7 @@ public sealed class YoloV3 : nn.Module<Tensor, Tensor[]>
                 var transition = Backbone.Unit(plan, $"yolo_transition.{i}", block.RouteChannels, Channels.Scale(TransitionWidths[i], width), 1, 1,
                     ActivationKind.LeakyReLU, YoloBlock.LeakySlope);
                 transitions.Add(transition);
+                concats.Add(new Concat(1));
                 routeChannels = Backbone.Width(transition);
             }
         }
@@ -83,7 +86,8 @@ public sealed class YoloV3 : nn.Module<Tensor, Tensor[]>
         Tensor? route = null;
         for (int i = 0; i < 3; i++)
         {
-            var input = route is null ? features[2 - i] : cat(new[] { route, features[2 - i] }, 1);
+            var input = route is null ? features[2 - i]
+                : ((nn.Module<Tensor[], Tensor>)get_submodule($"concat.{i - 1}")).call(new[] { route, features[2 - i] });
             var block = (nn.Module<Tensor, Tensor[]>)get_submodule($"yolo_block.{i}");
             var routeTip = block.call(input);
             outputs[i] = Layer($"yolo_output.{i}").call(routeTip[1]);

@@ -29,9 +29,9 @@ public static class ExportStage
     /// <param name="ctx">The run; class names, input size and model name come from its task and recipe.</param>
     /// <param name="fp32Checkpoint">The final float model (loadable with <see cref="ModelCheckpoint.Load(string)"/>).</param>
     /// <param name="int8TwinCheckpoint">The quant stage's float twin (BN folded into the quantized convs), or null without a quant stage.</param>
-    /// <param name="specs">The quant stage's quantized-layer records (quant.json), required with the twin.</param>
+    /// <param name="quant">The quant stage's records (quant.json: layers and quantization points), required with the twin.</param>
     /// <param name="section">The recipe's export section.</param>
-    public static ExportOutcome Run(StageContext ctx, string fp32Checkpoint, string? int8TwinCheckpoint, IReadOnlyList<QuantizedLayer>? specs, ExportSection section)
+    public static ExportOutcome Run(StageContext ctx, string fp32Checkpoint, string? int8TwinCheckpoint, QuantizationResult? quant, ExportSection section)
     {
         ArgumentNullException.ThrowIfNull(ctx);
         ArgumentNullException.ThrowIfNull(section);
@@ -40,7 +40,7 @@ public static class ExportStage
             throw new SlimException(section.Int8
                 ? "export: fp32 is false and there is no INT8 model to write (int8 needs a quant stage before export); set export.fp32: true or add a quant stage"
                 : "export: both fp32 and int8 are false: nothing to export");
-        if (int8 && specs is null)
+        if (int8 && quant is null)
             throw new SlimException($"export: the INT8 twin {int8TwinCheckpoint} was given without its quantization parameters (quant.json)");
 
         // Everything the file records comes from the run's task, so both models record the same.
@@ -62,33 +62,34 @@ public static class ExportStage
         if (int8)
         {
             int8Path = Path.Combine(ctx.StageDir, Int8FileName);
-            int8Bytes = ExportCheckpoint(int8TwinCheckpoint!, int8Path, info, specs, section, ctx.Task.Family);
-            ctx.Progress.Info($"export: {int8Path} ({Mib(int8Bytes)} MiB, INT8 QDQ, {specs!.Count} quantized layers)");
+            int8Bytes = ExportCheckpoint(int8TwinCheckpoint!, int8Path, info, quant, section, ctx.Task.Family);
+            ctx.Progress.Info($"export: {int8Path} ({Mib(int8Bytes)} MiB, INT8 QDQ, {quant!.Layers.Count} quantized layers, {quant.Activations.Count} quantized activations)");
         }
         else if (section.Int8)
             ctx.Progress.Info("export: INT8 model skipped (the recipe has no quant stage)");
-        return new ExportOutcome(fp32Path, fp32Bytes, int8Path, int8Bytes, int8 ? specs!.Count : 0);
+        return new ExportOutcome(fp32Path, fp32Bytes, int8Path, int8Bytes, int8 ? quant!.Layers.Count : 0);
     }
 
     /// <summary>
     /// Exports one checkpoint to <paramref name="path"/> (atomically) and returns the file size. With
-    /// <paramref name="specs"/> the listed layers are written in INT8 QDQ form (the checkpoint must then be
-    /// the quant stage's float twin, whose weights the scales refer to).
+    /// <paramref name="quant"/> the listed layers and quantization points are written in INT8 QDQ form (the
+    /// checkpoint must then be the quant stage's float twin, whose weights the scales refer to).
     /// </summary>
     /// <param name="checkpoint">A checkpoint with model metadata (any family).</param>
     /// <param name="path">The .onnx file to write.</param>
     /// <param name="info">Class names, input size, normalization and model name; null takes them from the checkpoint's metadata.</param>
-    /// <param name="specs">The quantized-layer records, or null for an FP32 export.</param>
+    /// <param name="quant">The quantization records (layers and points), or null for an FP32 export.</param>
     /// <param name="section">The export settings (post-processing); null: the defaults.</param>
     /// <param name="family">The family the model must belong to (null: whichever its metadata names).</param>
-    public static long ExportCheckpoint(string checkpoint, string path, ExportModelInfo? info = null, IReadOnlyList<QuantizedLayer>? specs = null,
+    public static long ExportCheckpoint(string checkpoint, string path, ExportModelInfo? info = null, QuantizationResult? quant = null,
         ExportSection? section = null, TaskFamily? family = null)
     {
         if (!File.Exists(checkpoint)) throw new FileNotFoundException($"export: checkpoint not found: {checkpoint}", checkpoint);
         using var loaded = family is null ? ModelCheckpoint.Load(checkpoint) : ModelCheckpoint.Load(checkpoint, family);
         info ??= ExportModelInfo.FromMetadata(Checkpoint.ReadMetadata(checkpoint), Path.GetFileNameWithoutExtension(checkpoint));
         var exportOptions = loaded.Family.ExportOptions(loaded.Architecture, loaded.Options, info, section ?? new ExportSection());
-        if (specs is not null) exportOptions = exportOptions with { Quantization = ByModulePath(specs) };
+        if (quant is not null)
+            exportOptions = exportOptions with { Quantization = ByModulePath(quant.Layers), ActivationQuantization = PointsByPath(quant.Activations) };
         var proto = OnnxExporter.Export(loaded.Model, exportOptions, x => loaded.Forward(x));
         AtomicFile.Write(path, s => proto.WriteTo(s));
         return new FileInfo(path).Length;
@@ -107,6 +108,16 @@ public static class ExportStage
             if (!result.TryAdd(s.ModulePath, s))
                 throw new SlimException($"export: layer '{s.ModulePath}' is listed twice in the quantization parameters");
         }
+        return result;
+    }
+
+    /// <summary>The quantization points keyed by module path, as the exporter takes them.</summary>
+    public static IReadOnlyDictionary<string, QuantizedActivation> PointsByPath(IReadOnlyList<QuantizedActivation> points)
+    {
+        var result = new Dictionary<string, QuantizedActivation>(StringComparer.Ordinal);
+        foreach (var p in points)
+            if (!result.TryAdd(p.Path, p))
+                throw new SlimException($"export: quantization point '{p.Path}' is listed twice in the quantization parameters");
         return result;
     }
 

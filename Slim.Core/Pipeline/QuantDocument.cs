@@ -29,6 +29,13 @@ public sealed record QuantDocument
     public required bool QuantOutput { get; init; }
     /// <summary>The quantized layers, in module order.</summary>
     public required IReadOnlyList<QuantizedLayer> Layers { get; init; }
+    /// <summary>The quantization points on activations (conv outputs, concat inputs), in module order.</summary>
+    public required IReadOnlyList<QuantizedActivation> Activations { get; init; }
+    /// <summary>Why each quantization point is there.</summary>
+    public required IReadOnlyList<QuantPointDecision> PointReport { get; init; }
     /// <summary>Every Conv2d/Linear of the model, in module order: quantized or not, and why.</summary>
     public required IReadOnlyList<QuantLayerDecision> Report { get; init; }
+
+    /// <summary>The records as a result (no folded weights: those are the twin checkpoint's), what the INT8 export takes.</summary>
+    public QuantizationResult ToResult() => new(Mode, Algorithm, Layers, null, Activations);
 }

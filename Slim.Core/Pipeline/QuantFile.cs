@@ -16,10 +16,10 @@ public static class QuantFile
     public const string Format = "slim.quant";
 
     /// <summary>
-    /// The format version written and read. 2: the whole <see cref="QuantizedLayer"/> record per layer and
-    /// the whole <see cref="QuantLayerDecision"/> per report row (version 1 was written field by field).
+    /// The format version written and read. 3: the <see cref="QuantizedActivation"/> of every quantization
+    /// point besides the layer records (2 had layers only; 1 was written field by field).
     /// </summary>
-    public const int Version = 2;
+    public const int Version = 3;
 
     private static readonly JsonSerializerOptions Json = new()
     {
@@ -53,6 +53,8 @@ public static class QuantFile
         NotQuant = options.NotQuant.ToArray(),
         QuantOutput = options.QuantOutput,
         Layers = result.Layers,
+        Activations = result.Activations,
+        PointReport = plan.Points,
         Report = plan.Layers,
     };
 
@@ -118,6 +120,21 @@ public static class QuantFile
             }
             if (!seen.Add(layer.ModulePath))
                 throw new QuantizationException($"{path}: layer '{layer.ModulePath}' is listed twice");
+        }
+        var points = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < document.Activations.Count; i++)
+        {
+            var point = document.Activations[i];
+            try
+            {
+                point.Validate();
+            }
+            catch (QuantizationException e)
+            {
+                throw new QuantizationException($"{path}: activations[{i}]: {e.Message}");
+            }
+            if (!points.Add(point.Path))
+                throw new QuantizationException($"{path}: quantization point '{point.Path}' is listed twice");
         }
         return document;
     }

@@ -209,10 +209,6 @@ public static class QuantStage
         }).ToList();
     }
 
-    /// <summary>
-    /// What the INT8 exporter needs from a quant.json: the quantized-layer records by module path (the twin
-    /// checkpoint's), in file order.
-    /// </summary>
-    public static IReadOnlyDictionary<string, QuantizedLayer> ReadQuantizationFile(string path) =>
-        QuantFile.Read(path).Layers.ToDictionary(l => l.ModulePath, StringComparer.Ordinal);
+    /// <summary>What the INT8 exporter needs from a quant.json: the layer and quantization-point records.</summary>
+    public static QuantizationResult ReadQuantizationFile(string path) => QuantFile.Read(path).ToResult();
 }

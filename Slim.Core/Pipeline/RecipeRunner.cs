@@ -82,7 +82,7 @@ public sealed class RecipeRunner
             var exportDir = Path.Combine(outDir, "export");
             Directory.CreateDirectory(exportDir);
             var ctx = new StageContext(recipe, task, exportDir, true, _progress, cancel);
-            var specs = quantFile is not null && recipe.Export.Int8 ? QuantStage.ReadQuantizationFile(quantFile).Values.ToList() : null;
+            var specs = quantFile is not null && recipe.Export.Int8 ? QuantStage.ReadQuantizationFile(quantFile) : null;
             var exported = ExportStage.Run(ctx, floatCheckpoint, specs is not null ? current.Checkpoint : null, specs, recipe.Export);
             if (recipe.Verify.Enabled)
             {

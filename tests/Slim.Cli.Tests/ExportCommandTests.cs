@@ -103,6 +103,7 @@ public class ExportCommandTests(CliExportRun run) : IClassFixture<CliExportRun>
         {
             Mode = QuantMode.Post, Algorithm = "abs_max", TwinCheckpoint = "twin.ckpt", NotQuant = Array.Empty<string>(), QuantOutput = false,
             Layers = new[] { layer }, Report = Array.Empty<QuantLayerDecision>(),
+            Activations = Array.Empty<QuantizedActivation>(), PointReport = Array.Empty<QuantPointDecision>(),
         });
         File.Copy(run.Checkpoint, Path.Combine(quant, "twin.ckpt"));
         var outDir = run.NewDir("export-int8");

@@ -22,7 +22,7 @@ public static class AwareQuantizer
     {
         var plan = LayerSelector.Select(model, options, forward, sample);
         Replace(model, plan, (layer, conv, bn) => QuantConv2d.ForTraining(layer.Path, conv, bn, layer.BatchNormPath, options.ObserverMomentum),
-            (layer, linear) => new QuantLinear(layer.Path, linear, options.ObserverMomentum), disposeBatchNorm: false);
+            (layer, linear) => new QuantLinear(layer.Path, linear, options.ObserverMomentum), disposeBatchNorm: false, options.ObserverMomentum);
         SetWeightBits(model, options.WeightBits);
         return plan;
     }
@@ -48,13 +48,15 @@ public static class AwareQuantizer
 
     /// <summary>
     /// Swaps the plan's quantized layers for the layers the factories make, and the folded BNs
-    /// for identities. The old conv/linear modules are disposed (their tensors were copied); a
-    /// BN is disposed only when disposeBatchNorm (post-training folds it for real; aware
-    /// training adopts it as a child).
+    /// for identities, or for a <see cref="QuantPoint"/> where the plan puts one on the conv's output;
+    /// the plan's concats become <see cref="QuantConcat"/>s. The old conv/linear modules are disposed
+    /// (their tensors were copied); a BN is disposed only when disposeBatchNorm (post-training folds it
+    /// for real; aware training adopts it as a child).
     /// </summary>
     internal static void Replace(nn.Module model, QuantizationPlan plan, Func<QuantLayerDecision, Conv2d, BatchNorm2d?, QuantLayer> convFactory,
-        Func<QuantLayerDecision, Linear, QuantLayer> linearFactory, bool disposeBatchNorm)
+        Func<QuantLayerDecision, Linear, QuantLayer> linearFactory, bool disposeBatchNorm, double observerMomentum)
     {
+        var outputPoints = plan.Points.Where(p => p.Kind == QuantPointKind.ConvOutput).Select(p => p.Path).ToHashSet(StringComparer.Ordinal);
         using var scope = NewDisposeScope();
         foreach (var layer in plan.Quantized)
         {
@@ -68,9 +70,23 @@ public static class AwareQuantizer
             ModuleSwap.Replace(model, layer.Path, replacement).Dispose();
             if (bn is not null)
             {
-                ModuleSwap.Replace(model, layer.BatchNormPath!, new Activation(ActivationKind.Identity));
+                nn.Module slot = outputPoints.Remove(layer.BatchNormPath!)
+                    ? new QuantPoint(layer.BatchNormPath!, observerMomentum)
+                    : new Activation(ActivationKind.Identity);
+                slot.train(model.training);
+                ModuleSwap.Replace(model, layer.BatchNormPath!, slot);
                 if (disposeBatchNorm) bn.Dispose();
             }
+        }
+        if (outputPoints.Count > 0)
+            throw new QuantizationException($"the plan puts a quantization point on '{outputPoints.First()}', which is not the batch norm of a quantized conv");
+        foreach (var point in plan.Points.Where(p => p.Kind == QuantPointKind.ConcatInputs))
+        {
+            if (model.get_submodule(point.Path) is not Concat concat || concat is QuantConcat)
+                throw new QuantizationException($"'{point.Path}' is not a float Concat: the plan does not fit this model");
+            var replacement = new QuantConcat(point.Path, concat.Dim, point.Inputs, observerMomentum);
+            replacement.train(model.training);
+            ModuleSwap.Replace(model, point.Path, replacement).Dispose();
         }
     }
 }

@@ -26,26 +26,86 @@ public static class LayerSelector
         CheckPatterns(options.NotQuant, modules.Select(m => m.name).ToList());
 
         var layers = modules.Where(m => m.module is Conv2d or Linear).ToList();
-        var bnOf = layers.Any(l => l.module is Conv2d) ? FollowingBatchNorms(model, forward, sample) : new Dictionary<string, string>();
-
-        var decisions = new List<QuantLayerDecision>();
-        foreach (var (path, module) in layers)
+        bool wasTraining = model.training;
+        model.eval();
+        try
         {
-            bnOf.TryGetValue(path, out var bnPath);
-            var pattern = options.NotQuant.FirstOrDefault(p => path.Contains(p, StringComparison.Ordinal));
-            string reason;
-            bool quantized = false;
-            if (pattern is not null) reason = $"not_quant pattern '{pattern}'";
-            else if (!options.QuantOutput && options.OutputPatterns.Any(p => path.Contains(p, StringComparison.Ordinal))) reason = "detection output";
-            else
+            using var scope = NewDisposeScope();
+            using var trace = Trace.Run(model, new[] { sample }, xs => forward(xs[0]));
+            var bnOf = BatchNormPairs(trace);
+            var decisions = new List<QuantLayerDecision>();
+            foreach (var (path, module) in layers)
             {
-                quantized = true;
-                reason = QuantizationPlan.QuantizedReason;
+                bnOf.TryGetValue(path, out var bnPath);
+                var pattern = options.NotQuant.FirstOrDefault(p => path.Contains(p, StringComparison.Ordinal));
+                string reason;
+                bool quantized = false;
+                if (pattern is not null) reason = $"not_quant pattern '{pattern}'";
+                else if (!options.QuantOutput && options.OutputPatterns.Any(p => path.Contains(p, StringComparison.Ordinal))) reason = "detection output";
+                else
+                {
+                    quantized = true;
+                    reason = QuantizationPlan.QuantizedReason;
+                }
+                decisions.Add(new QuantLayerDecision(path, module.TypeName, quantized, reason, bnPath));
             }
-            decisions.Add(new QuantLayerDecision(path, module.TypeName, quantized, reason, bnPath));
+            return new QuantizationPlan(decisions, Points(trace, decisions));
         }
-        return new QuantizationPlan(decisions);
+        finally
+        {
+            model.train(wasTraining);
+        }
     }
+
+    /// <summary>
+    /// The quantization points that let ONNX Runtime keep the graph in int8 (its QDQ fusion needs every
+    /// int8 op's inputs to come from DequantizeLinear and its output to go to one QuantizeLinear):
+    /// <list type="bullet">
+    /// <item>each concat (a <see cref="Concat"/> module) whose output a quantized layer reads gets a point on
+    /// every input (QLinearConcat);</item>
+    /// <item>each quantized conv with a folded batch norm whose output goes anywhere but a ReLU (which ONNX Runtime
+    /// folds into the QuantizeLinear after it) or straight into quantized inputs gets a point on its output
+    /// (QLinearConv, then QLinearLeakyRelu or a float op between DequantizeLinear and QuantizeLinear).</item>
+    /// </list>
+    /// </summary>
+    private static List<QuantPointDecision> Points(Trace trace, IReadOnlyList<QuantLayerDecision> decisions)
+    {
+        var quantized = decisions.Where(d => d.Quantized).Select(d => d.Path).ToHashSet(StringComparer.Ordinal);
+        var outputs = trace.Outputs.ToHashSet();
+        var points = new List<QuantPointDecision>();
+        var concats = new HashSet<string>(StringComparer.Ordinal);
+        // Reads of v that quantize it: a quantized layer's input.
+        bool QuantizedRead(TraceNode n, int v) =>
+            n.Kind is "conv2d" or "linear" && n.Module is Conv2d or Linear && quantized.Contains(n.ModulePath) && n.ValueOfArg(0) == v;
+        foreach (var n in trace.Nodes)
+        {
+            if (n.Kind != "cat" || n.Module is not Concat || n.Module is QuantConcat || !concats.Add(n.ModulePath)) continue;
+            int v = n.Outputs[0];
+            if (outputs.Contains(v) || !trace.Consumers(v).Any(c => QuantizedRead(c, v))) continue;
+            int inputs = n.ArgValues[0].Length;
+            points.Add(new QuantPointDecision(n.ModulePath, QuantPointKind.ConcatInputs, inputs, $"{inputs} concat inputs, for QLinearConcat"));
+        }
+        var concatInputs = new HashSet<int>(trace.Nodes.Where(n => n.Kind == "cat" && points.Any(p => p.Path == n.ModulePath)).SelectMany(n => n.ArgValues[0]));
+        foreach (var d in decisions)
+        {
+            if (!d.Quantized || d.BatchNormPath is null) continue;
+            var bn = trace.Nodes.FirstOrDefault(n => n.Kind == "batch_norm" && n.ModulePath == d.BatchNormPath);
+            if (bn is null) continue;
+            int v = bn.Outputs[0];
+            if (outputs.Contains(v)) continue;
+            var readers = trace.Consumers(v).ToList();
+            if (readers.Count == 0) continue;
+            if (readers.Count == 1 && IsRelu(readers[0])) continue;
+            if (readers.All(r => QuantizedRead(r, v)) || (concatInputs.Contains(v) && readers.All(r => QuantizedRead(r, v) || r.Kind == "cat"))) continue;
+            string what = string.Join(", ", readers.Select(r => r.Kind).Distinct());
+            points.Add(new QuantPointDecision(d.BatchNormPath, QuantPointKind.ConvOutput, 1, $"output of {d.Path} (read by {what}), for QLinearConv"));
+        }
+        return points;
+    }
+
+    // ONNX Runtime drops a Relu (or a Clip from 0) whose only reader is a QuantizeLinear with zero point at the type's minimum.
+    private static bool IsRelu(TraceNode n) => n.Kind is "relu" or "relu_" or "relu6" or "relu6_"
+        || (n.Kind is "hardtanh" or "hardtanh_" && n.Args.Length > 1 && n.Args[1].AsDouble == 0);
 
     /// <summary>Throws when a pattern is contained in no module path, listing the paths and the nearest names.</summary>
     public static void CheckPatterns(IReadOnlyList<string> patterns, IReadOnlyList<string> modulePaths)
@@ -72,28 +132,33 @@ public static class LayerSelector
         {
             using var scope = NewDisposeScope();
             using var trace = Trace.Run(model, new[] { sample }, xs => forward(xs[0]));
-            var convCalls = trace.Nodes.Where(n => n.Kind == "conv2d" && n.Module is Conv2d).ToList();
-            var bnCalls = trace.Nodes.Where(n => n.Kind == "batch_norm" && n.Module is BatchNorm2d).ToList();
-            var pairs = new Dictionary<string, string>();
-            foreach (var conv in convCalls)
-            {
-                // A layer called more than once (shared weights) cannot be folded with one BN.
-                if (convCalls.Count(c => ReferenceEquals(c.Module, conv.Module)) != 1) continue;
-                int output = conv.Outputs[0];
-                if (trace.Outputs.Contains(output)) continue;
-                var consumers = trace.Consumers(output).ToList();
-                if (consumers.Count != 1) continue;
-                var bn = consumers[0];
-                if (bn.Kind != "batch_norm" || bn.Module is not BatchNorm2d bnModule || bn.ValueOfArg(0) != output) continue;
-                if (bnCalls.Count(c => ReferenceEquals(c.Module, bn.Module)) != 1) continue;
-                if (bnModule.num_features != ((Conv2d)conv.Module!).out_channels) continue;
-                pairs[conv.ModulePath] = bn.ModulePath;
-            }
-            return pairs;
+            return BatchNormPairs(trace);
         }
         finally
         {
             model.train(wasTraining);
         }
+    }
+
+    private static Dictionary<string, string> BatchNormPairs(Trace trace)
+    {
+        var convCalls = trace.Nodes.Where(n => n.Kind == "conv2d" && n.Module is Conv2d).ToList();
+        var bnCalls = trace.Nodes.Where(n => n.Kind == "batch_norm" && n.Module is BatchNorm2d).ToList();
+        var pairs = new Dictionary<string, string>();
+        foreach (var conv in convCalls)
+        {
+            // A layer called more than once (shared weights) cannot be folded with one BN.
+            if (convCalls.Count(c => ReferenceEquals(c.Module, conv.Module)) != 1) continue;
+            int output = conv.Outputs[0];
+            if (trace.Outputs.Contains(output)) continue;
+            var consumers = trace.Consumers(output).ToList();
+            if (consumers.Count != 1) continue;
+            var bn = consumers[0];
+            if (bn.Kind != "batch_norm" || bn.Module is not BatchNorm2d bnModule || bn.ValueOfArg(0) != output) continue;
+            if (bnCalls.Count(c => ReferenceEquals(c.Module, bn.Module)) != 1) continue;
+            if (bnModule.num_features != ((Conv2d)conv.Module!).out_channels) continue;
+            pairs[conv.ModulePath] = bn.ModulePath;
+        }
+        return pairs;
     }
 }

@@ -7,8 +7,8 @@ namespace Slim.Compression.Quantization;
 /// Post-training quantization (slim quant --mode post). <see cref="Prepare"/> folds every
 /// eval-mode BN into its conv for real and swaps the selected layers for quantized ones;
 /// <see cref="Calibrate"/> then runs the float (folded) model once over the calibration batches,
-/// collecting the statistics of every quantized layer's input through forward hooks in that
-/// one pass, and sets each input threshold with the chosen algorithm. Weights use per-channel
+/// collecting the statistics of every quantized layer's input and every quantization point's tensor
+/// through forward hooks in that one pass, and sets each threshold with the chosen algorithm. Weights use per-channel
 /// abs-max scales, which need no data.
 /// </summary>
 public sealed class PostTrainingQuantizer
@@ -37,7 +37,7 @@ public sealed class PostTrainingQuantizer
         bool wasTraining = model.training;
         model.eval();
         AwareQuantizer.Replace(model, plan, (layer, conv, bn) => QuantConv2d.Folded(layer.Path, conv, bn, layer.BatchNormPath), (layer, linear) => new QuantLinear(layer.Path, linear),
-            disposeBatchNorm: true);
+            disposeBatchNorm: true, options.ObserverMomentum);
         AwareQuantizer.SetWeightBits(model, options.WeightBits);
         model.train(wasTraining);
         return new PostTrainingQuantizer(model, forward, options, plan);
@@ -73,12 +73,13 @@ public sealed class PostTrainingQuantizer
     /// </summary>
     public QuantizationResult Calibrate(IEnumerable<Tensor> batches)
     {
-        var layers = _model.modules().OfType<QuantLayer>().ToList();
+        // Layers and quantization points alike: each quantizes the tensor reaching it.
+        var layers = _model.modules().OfType<ActivationQuantizer>().ToList();
         bool histogram = Options.Algorithm is CalibrationAlgo.Hist or CalibrationAlgo.Kl or CalibrationAlgo.Mse;
         var stats = layers.ToDictionary(l => l, _ => new ActivationStatistics(histogram));
         var hooks = layers.Select(l => l.register_forward_hook((m, input, _) =>
         {
-            stats[(QuantLayer)m].Add((Tensor)input);
+            stats[(ActivationQuantizer)m].Add((Tensor)input);
             return null;
         })).ToList();
         bool wasTraining = _model.training;
@@ -108,7 +109,7 @@ public sealed class PostTrainingQuantizer
         {
             var s = stats[l];
             if (s.Batches == 0)
-                throw new QuantizationException($"quant --mode post: layer '{l.Path}' saw no input during calibration: the forward given does not reach it");
+                throw new QuantizationException($"quant --mode post: {(l is QuantPoint ? "quantization point" : "layer")} '{l.Path}' saw no input during calibration: the forward given does not reach it");
             l.SetInputThreshold(s.Threshold(Options.Algorithm, Options.Percentile), s.Unsigned);
         }
         return QuantizationResult.From(_model, QuantMode.Post, Options.Algorithm);

@@ -8,12 +8,32 @@ namespace Slim.Compression.Quantization;
 /// <param name="BatchNormPath">The path of the BatchNorm2d that directly follows the conv and is folded into it, or null.</param>
 public sealed record QuantLayerDecision(string Path, string Type, bool Quantized, string Reason, string? BatchNormPath);
 
-/// <summary>
-/// Which layers of a model are quantized, in module order. <see cref="Rows"/> gives the report
-/// table (module, type, quantized, reason) for the CLI to print.
-/// </summary>
-public sealed class QuantizationPlan(IReadOnlyList<QuantLayerDecision> layers)
+/// <summary>Where a <see cref="QuantPoint"/> goes.</summary>
+public enum QuantPointKind
 {
+    /// <summary>The batch-norm slot after a quantized conv: the conv's output (batch norm folded in) is quantized.</summary>
+    ConvOutput,
+    /// <summary>A <see cref="Slim.Torch.Modules.Concat"/> whose every input is quantized (<see cref="QuantConcat"/>).</summary>
+    ConcatInputs,
+}
+
+/// <summary>A quantization point on activations that are not a quantized layer's input.</summary>
+/// <param name="Path">The module path: the batch norm slot ("yolo_block.0.0.0.bn") or the concat ("concat.0").</param>
+/// <param name="Kind">What is quantized there.</param>
+/// <param name="Inputs">The number of concat inputs (1 for a conv output).</param>
+/// <param name="Reason">Why, in words for the report ("conv output read by leaky_relu").</param>
+public sealed record QuantPointDecision(string Path, QuantPointKind Kind, int Inputs, string Reason);
+
+/// <summary>
+/// Which layers of a model are quantized, in module order, and which activations besides the
+/// layers' inputs get quantization points (so that ONNX Runtime can run the whole graph in int8).
+/// <see cref="Rows"/> gives the report table (module, type, quantized, reason) for the CLI to print.
+/// </summary>
+public sealed class QuantizationPlan(IReadOnlyList<QuantLayerDecision> layers, IReadOnlyList<QuantPointDecision>? points = null)
+{
+    /// <summary>The quantization points on activations, in trace order.</summary>
+    public IReadOnlyList<QuantPointDecision> Points { get; } = points ?? Array.Empty<QuantPointDecision>();
+
     /// <summary>The reason given for every quantized layer.</summary>
     public const string QuantizedReason = "quantized (w per-channel int8 of quant.weight_bits, a per-tensor int8, uint8 if never negative)";
 

@@ -6,12 +6,15 @@ namespace Slim.Compression.Quantization;
 
 /// <summary>
 /// The outcome of quantization (aware or post): the <see cref="QuantizedLayer"/> record of every
-/// quantized layer, in module order, and the folded weights those records were taken from (for the
-/// float twin). Layers absent from it stay float.
+/// quantized layer, in module order, the <see cref="QuantizedActivation"/> of every quantization point, and
+/// the folded weights the layer records were taken from (for the float twin). Layers absent from it stay float.
 /// </summary>
 public sealed class QuantizationResult(QuantMode mode, string activationAlgorithm, IReadOnlyList<QuantizedLayer> layers,
-    IReadOnlyDictionary<string, FoldedWeights>? folded = null)
+    IReadOnlyDictionary<string, FoldedWeights>? folded = null, IReadOnlyList<QuantizedActivation>? activations = null)
 {
+    /// <summary>The quantization points on activations, in module order.</summary>
+    public IReadOnlyList<QuantizedActivation> Activations { get; } = activations ?? Array.Empty<QuantizedActivation>();
+
     private readonly IReadOnlyDictionary<string, FoldedWeights> _folded = folded ?? new Dictionary<string, FoldedWeights>();
 
     /// <summary>How the parameters were obtained.</summary>
@@ -41,8 +44,16 @@ public sealed class QuantizationResult(QuantMode mode, string activationAlgorith
         using var _ = no_grad();
         var layers = new List<QuantizedLayer>();
         var folded = new Dictionary<string, FoldedWeights>(StringComparer.Ordinal);
+        var activations = new List<QuantizedActivation>();
         foreach (var (path, module) in model.named_modules())
         {
+            if (module is QuantPoint point)
+            {
+                if (!point.HasInputScale)
+                    throw new QuantizationException($"{path}: the quantization point has no scale yet: train (aware) or calibrate (post) first");
+                activations.Add(new QuantizedActivation { Path = path, Scale = (float)point.InputScale, Type = Int8Grid.TypeOf(point.InputUnsigned) });
+                continue;
+            }
             if (module is not QuantLayer q) continue;
             if (!q.HasInputScale)
                 throw new QuantizationException($"{path}: the input has no quantization scale yet: train (aware) or calibrate (post) first");
@@ -72,7 +83,7 @@ public sealed class QuantizationResult(QuantMode mode, string activationAlgorith
             layers.Add(layer);
         }
         string name = mode == QuantMode.Aware ? "moving_average_abs_max" : AlgorithmName(algorithm);
-        return new QuantizationResult(mode, name, layers, folded);
+        return new QuantizationResult(mode, name, layers, folded, activations);
     }
 
     /// <summary>The recipe spelling of an algorithm ("abs_max", "kl", …).</summary>
@@ -102,7 +113,7 @@ public sealed class QuantizationResult(QuantMode mode, string activationAlgorith
             var folded = conv.ToFolded();
             ModuleSwap.Replace(model, path, folded).Dispose();
         }
-        foreach (var q in model.modules().OfType<QuantLayer>()) q.ObserverEnabled = false;
+        foreach (var q in model.modules().OfType<ActivationQuantizer>()) q.ObserverEnabled = false;
         return From(model, mode, algorithm);
     }
 }

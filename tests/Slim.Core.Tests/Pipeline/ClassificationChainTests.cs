@@ -203,7 +203,7 @@ public class ClassificationChainTests(ClassificationFixture fixture, ITestOutput
 
         // Export both models and score them in ONNX Runtime: FP32 equals libtorch, INT8 is within 0.5 points of fake-quant.
         var exportCtx = Ctx("ptq-export");
-        var specs = QuantStage.ReadQuantizationFile(run.QuantizationFile!).Values.ToList();
+        var specs = QuantStage.ReadQuantizationFile(run.QuantizationFile!);
         var exported = ExportStage.Run(exportCtx, b.Checkpoint, run.Checkpoint, specs, new ExportSection());
         var fp32 = fixture.Task!.EvaluateOnnx(exported.Fp32Path!, 1);
         var int8 = fixture.Task!.EvaluateOnnx(exported.Int8Path!, 1);

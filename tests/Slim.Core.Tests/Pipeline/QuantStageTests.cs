@@ -106,7 +106,8 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
             // The three detection outputs stay float by default; everything else is int8.
             Assert.Equal(3, outcome.Extra["skipped_layers"]);
 
-            var specs = QuantStage.ReadQuantizationFile(outcome.QuantizationFile!);
+            var quant = QuantStage.ReadQuantizationFile(outcome.QuantizationFile!);
+            var specs = quant.Layers.ToDictionary(l => l.ModulePath);
             Assert.Equal(outcome.Extra["quantized_layers"], specs.Count);
             // The normalized image and LeakyReLU outputs go negative: int8. ReLU outputs never do: uint8.
             Assert.Equal(QuantDType.Int8, specs["backbone.conv1.conv"].InputType);
@@ -150,7 +151,8 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
         {
             var file = Path.Combine(ctx.StageDir, "quant.json");
             QuantFile.Write(file, run.Result, run.Plan, QuantStage.Options(section, DetectionFamily.Instance), "twin.ckpt");
-            var specs = QuantStage.ReadQuantizationFile(file);
+            var quant = QuantStage.ReadQuantizationFile(file);
+            var specs = quant.Layers.ToDictionary(l => l.ModulePath);
             using var scope = NewDisposeScope();
             using var _ = no_grad();
             const int images = 32;
@@ -158,7 +160,7 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
             var expected = ((YoloV3)run.Model).call(x);
 
             // The twin in float equals the quantized model with quantization switched off (folded float).
-            var layers = run.Model.modules().OfType<QuantLayer>().ToList();
+            var layers = run.Model.modules().OfType<ActivationQuantizer>().ToList();
             foreach (var l in layers) l.QuantizationEnabled = false;
             var folded = ((YoloV3)run.Model).call(x);
             foreach (var l in layers) l.QuantizationEnabled = true;
@@ -166,7 +168,11 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
             for (int i = 0; i < 3; i++) AssertClose(folded[i], plain[i], 1e-5, $"float twin output {i}");
 
             // The twin with quantize-dequantize from quant.json on each listed layer (what a QDQ export does).
-            var hooks = specs.Values.Select(s => Qdq(twin, s)).ToList();
+            // The quantization points too: conv outputs at the batch-norm slots, concat inputs.
+            Assert.Contains(quant.Activations, a => a.Path == "yolo_block.0.0.0.bn");
+            Assert.Contains(quant.Activations, a => a.Path == "concat.0.input0");
+            Assert.Contains(quant.Activations, a => a.Path == "concat.1.input1");
+            var hooks = specs.Values.Select(s => Qdq(twin, s)).Concat(QdqPoints(twin, quant.Activations)).ToList();
             var actual = twin.call(x);
             foreach (var h in hooks) h.Dispose();
             // Both sides round the same float values, but the two computations accumulate in different orders:
@@ -214,6 +220,23 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
             x.Dispose();
             return y;
         });
+    }
+
+    private static Tensor FakeQuantize(Tensor x, QuantizedActivation p) =>
+        F.fake_quantize_per_tensor_affine(x, p.Scale, p.ZeroPoint, p.Type == QuantDType.Int8 ? -128 : 0, p.Type == QuantDType.Int8 ? 127 : 255);
+
+    /// <summary>Quantize-dequantize at each point of the file: a batch norm's output, or the inputs of a concat (one hook per concat).</summary>
+    private static IEnumerable<IDisposable> QdqPoints(nn.Module model, IReadOnlyList<QuantizedActivation> points)
+    {
+        foreach (var p in points.Where(p => !p.Path.Contains(".input", StringComparison.Ordinal)))
+            yield return model.get_submodule(p.Path).register_forward_hook((m, input, output) => FakeQuantize((Tensor)output, p));
+        foreach (var group in points.Where(p => p.Path.Contains(".input")).GroupBy(p => p.Path[..p.Path.LastIndexOf(".input", StringComparison.Ordinal)]))
+        {
+            var concat = (Concat)model.get_submodule(group.Key);
+            var byInput = group.ToDictionary(p => int.Parse(p.Path[(p.Path.LastIndexOf(".input", StringComparison.Ordinal) + 6)..]));
+            yield return concat.register_forward_hook((m, input, output) =>
+                cat(((Tensor[])input).Select((x, i) => byInput.TryGetValue(i, out var p) ? FakeQuantize(x, p) : x).ToArray(), concat.Dim));
+        }
     }
 
     private static void AssertClose(Tensor a, Tensor b, double tolerance, string what)
@@ -340,12 +363,21 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
             WeightShape = new long[] { 2, 4 }, WeightScales = new[] { 1e-7f, 3.4e38f }, InputScale = 123.456f,
             InputType = QuantDType.UInt8, InputZeroPoint = 128, Stride = 1, Padding = 0,
         };
-        var result = new QuantizationResult(QuantMode.Post, "kl", new[] { conv, linear });
+        var points = new[]
+        {
+            new QuantizedActivation { Path = "backbone.conv1.bn", Scale = 0.1f / 7, Type = QuantDType.Int8 },
+            new QuantizedActivation { Path = "concat.0.input1", Scale = 2.5e-3f, Type = QuantDType.UInt8 },
+        };
+        var result = new QuantizationResult(QuantMode.Post, "kl", new[] { conv, linear }, null, points);
         var plan = new QuantizationPlan(new[]
         {
             new QuantLayerDecision("backbone.conv1.conv", "Conv2d", true, QuantizationPlan.QuantizedReason, "backbone.conv1.bn"),
             new QuantLayerDecision("fc", "Linear", true, QuantizationPlan.QuantizedReason, null),
             new QuantLayerDecision("yolo_output.0.conv", "Conv2d", false, "detection output", null),
+        }, new[]
+        {
+            new QuantPointDecision("backbone.conv1.bn", QuantPointKind.ConvOutput, 1, "output of backbone.conv1.conv (read by leaky_relu), for QLinearConv"),
+            new QuantPointDecision("concat.0", QuantPointKind.ConcatInputs, 2, "2 concat inputs, for QLinearConcat"),
         });
         return QuantFile.Document(result, plan, new QuantizationOptions { Algorithm = CalibrationAlgo.Kl, NotQuant = new[] { "se_block" } }, "/somewhere/twin.ckpt");
     }
@@ -362,15 +394,17 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
         Assert.Equal(written.Layers, read.Layers);
         Assert.Equal(written.Report, read.Report);
         Assert.Equal(written.NotQuant, read.NotQuant);
-        Assert.Equal(written with { Layers = read.Layers, Report = read.Report, NotQuant = read.NotQuant }, read);
+        Assert.Equal(written.Activations, read.Activations);
+        Assert.Equal(written.PointReport, read.PointReport);
+        Assert.Equal(written with { Layers = read.Layers, Report = read.Report, NotQuant = read.NotQuant, Activations = read.Activations, PointReport = read.PointReport }, read);
         Assert.Equal("twin.ckpt", read.TwinCheckpoint);
         Assert.Null(read.Percentile); // kl: no percentile
         Assert.Equal(QuantFile.Version, read.Version);
-        Assert.Equal(new[] { "backbone.conv1.conv", "fc" }, QuantStage.ReadQuantizationFile(path).Keys);
+        Assert.Equal(new[] { "backbone.conv1.conv", "fc" }, QuantStage.ReadQuantizationFile(path).Layers.Select(l => l.ModulePath));
         Assert.Equal(written.Report, QuantFile.ReadReport(path));
 
         var text = File.ReadAllText(path);
-        Assert.Contains("\"version\": 2", text);
+        Assert.Contains("\"version\": 3", text);
         Assert.Contains("\"mode\": \"post\"", text);
         Assert.Contains("\"input_type\": \"uint8\"", text);
         Assert.Contains("\"weight_quant_min\": -127", text);
@@ -406,9 +440,10 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
         Refused(null, "not valid JSON", raw: "{ not json");
         Refused(null, "not a Slim quantization file", raw: """{"format": "other"}""");
         // A version 1 file (written field by field before the record was serialised whole) is refused by its version.
-        Refused(null, "version 1 is not supported (this Slim reads version 2)",
+        Refused(null, "version 1 is not supported (this Slim reads version 3)",
             raw: """{"format": "slim.quant", "version": 1, "layers": [{"module": "a", "weight_scales": [0.1], "input_scale": 0.1, "input_zero_point": 0, "input_dtype": "int8"}]}""");
-        Refused(j => j["version"] = 3, "version 3 is not supported");
+        Refused(j => j["version"] = 2, "version 2 is not supported");
+        Refused(j => j["version"] = 4, "version 4 is not supported");
         Refused(j => Layer0(j).Remove("input_scale"), "input_scale");
         Refused(j => Layer0(j).Remove("bias_parameter"), "bias_parameter"); // null is a value; absent is not
         Refused(j => j.Remove("report"), "report");
@@ -418,6 +453,10 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
         Refused(j => Layer0(j)["weight_scales"] = new System.Text.Json.Nodes.JsonArray(0.1), "weight_scales has 1 values; expected one per output channel (2)");
         Refused(j => Layer0(j)["input_zero_point"] = 200, "input_zero_point = 200 lies outside [-128, 127]");
         Refused(j => j["layers"]![1]!["module_path"] = "backbone.conv1.conv", "listed twice");
+        Refused(j => j["activations"]![0]!["scale"] = 0, "activations[0]: backbone.conv1.bn: scale = 0");
+        Refused(j => j["activations"]![1]!["path"] = "backbone.conv1.bn", "quantization point 'backbone.conv1.bn' is listed twice");
+        Refused(j => j["activations"]![1]!["type"] = "int4", "type");
+        Refused(j => j.Remove("activations"), "activations");
     }
 
     [Fact]

@@ -39,7 +39,7 @@ public class BatchNormFoldingTests
         var ptq = PostTrainingQuantizer.Prepare(net, new QuantizationOptions { QuantOutput = true }, TestNets.Forward(net), x);
         Assert.Equal(6, net.modules().OfType<QuantLayer>().Count());
         Assert.Empty(net.modules().OfType<BatchNorm2d>());
-        foreach (var q in net.modules().OfType<QuantLayer>()) q.QuantizationEnabled = false;
+        foreach (var q in net.modules().OfType<ActivationQuantizer>()) q.QuantizationEnabled = false;
         Assert.True(TestNets.MaxAbsDiff(TestNets.Eval(net, x), expected) < 1e-5);
         Assert.Equal("stem.1", ((QuantConv2d)net.get_submodule("stem.0")).BatchNormPath);
         Assert.Equal(CalibrationAlgo.Hist, ptq.Options.Algorithm);

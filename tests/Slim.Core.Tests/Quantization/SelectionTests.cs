@@ -82,7 +82,7 @@ public class SelectionTests
     }
 
     [Fact]
-    public void AwarePrepareSwapsLayersKeepsWeightNamesAndReplacesBnByIdentity()
+    public void AwarePrepareSwapsLayersKeepsWeightNamesAndReplacesBnByIdentityOrAQuantPoint()
     {
         using var net = TestNets.Detector();
         using var scope = NewDisposeScope();
@@ -91,7 +91,14 @@ public class SelectionTests
 
         Assert.IsType<QuantConv2d>(net.get_submodule("stem.0"));
         Assert.IsType<QuantConv2d>(net.get_submodule("block.residual.res_conv1.0"));
-        Assert.Equal(ActivationKind.Identity, Assert.IsType<Activation>(net.get_submodule("stem.1")).Kind);
+        // A ReLU after the conv is folded by ONNX Runtime into the next QuantizeLinear: no point, an identity.
+        Assert.Equal(ActivationKind.Identity, Assert.IsType<Activation>(net.get_submodule("block.residual.res_conv1.1")).Kind);
+        // A LeakyReLU or HardSwish is not: the conv's output gets a quantization point in the BN's slot.
+        Assert.Equal("stem.1", Assert.IsType<QuantPoint>(net.get_submodule("stem.1")).Path);
+        Assert.IsType<QuantPoint>(net.get_submodule("dw.1"));
+        Assert.Equal(new[] { "stem.1", "dw.1" }, plan.Points.Select(p => p.Path));
+        Assert.All(plan.Points, p => Assert.Equal(QuantPointKind.ConvOutput, p.Kind));
+        Assert.Contains("leaky_relu", plan.Points[0].Reason);
         Assert.IsType<Conv2d>(net.get_submodule("block.se_block.conv1"));
         Assert.IsType<Conv2d>(net.get_submodule("yolo_output.0"));
         var keys = net.state_dict().Keys.ToHashSet();
@@ -99,6 +106,7 @@ public class SelectionTests
         Assert.Contains("stem.0.bn.weight", keys);
         Assert.Contains("stem.0.bn.running_var", keys);
         Assert.Contains("stem.0.input_absmax", keys);
+        Assert.Contains("stem.1.input_absmax", keys);
         Assert.DoesNotContain("stem.1.weight", keys);
         Assert.Equal(3, plan.Quantized.Count());
 
