@@ -77,6 +77,12 @@ public sealed class OrtRunner
         return results;
     }
 
+    /// <summary>Opens the model with this runner's options (optimization level included) and writes the graph ONNX Runtime will run to <paramref name="optimizedModelPath"/>.</summary>
+    public void WriteOptimized(string modelPath, string optimizedModelPath, int threads = 1)
+    {
+        using var session = OpenSession(modelPath, threads, optimizedModelPath);
+    }
+
     /// <summary>Runs the model on one input set.</summary>
     public IReadOnlyDictionary<string, OrtTensor> Run(string modelPath, IReadOnlyDictionary<string, OrtTensor> inputs, int threads = 1) =>
         Run(modelPath, new[] { inputs }, threads)[0];

@@ -8,6 +8,9 @@ namespace Slim.Pipeline;
 /// <param name="QuantizedLayers">Conv/linear layers written in INT8 QDQ form (0 without an INT8 model).</param>
 public sealed record ExportOutcome(string? Fp32Path, long Fp32Bytes, string? Int8Path, long Int8Bytes, int QuantizedLayers)
 {
+    /// <summary>How ONNX Runtime runs the INT8 model's quantized layers (null without an INT8 model).</summary>
+    public Slim.Export.Int8DeploymentReport? Int8Deployment { get; init; }
+
     /// <summary>The exported models as (precision, path, bytes): "fp32" first, then "int8".</summary>
     public IEnumerable<(string Precision, string Path, long Bytes)> Models()
     {

@@ -67,7 +67,8 @@ public static class ExportStage
         }
         else if (section.Int8)
             ctx.Progress.Info("export: INT8 model skipped (the recipe has no quant stage)");
-        return new ExportOutcome(fp32Path, fp32Bytes, int8Path, int8Bytes, int8 ? quant!.Layers.Count : 0);
+        var deployment = int8Path is null ? null : Deployment(int8Path, ctx.StageDir, ctx.Progress.Info, "export");
+        return new ExportOutcome(fp32Path, fp32Bytes, int8Path, int8Bytes, int8 ? quant!.Layers.Count : 0) { Int8Deployment = deployment };
     }
 
     /// <summary>
@@ -109,6 +110,19 @@ public static class ExportStage
                 throw new SlimException($"export: layer '{s.ModulePath}' is listed twice in the quantization parameters");
         }
         return result;
+    }
+
+    /// <summary>
+    /// The deployability report of an INT8 file (<see cref="Int8Deployability"/>), said in one line and, for each
+    /// quantized layer ONNX Runtime runs in float, one warning line with the reason.
+    /// </summary>
+    public static Int8DeploymentReport Deployment(string int8Path, string scratchDir, Action<string> say, string verb)
+    {
+        var d = Int8Deployability.Analyze(int8Path, scratchDir);
+        say($"{verb}: {Path.GetFileName(int8Path)} in ONNX Runtime: {d.Summary()}");
+        foreach (var l in d.FloatFallbacks)
+            say($"{verb}: warning: quantized layer {l.ModulePath} runs in float in ONNX Runtime ({l.RunsAs}): {l.Reason}");
+        return d.ToReport();
     }
 
     /// <summary>The quantization points keyed by module path, as the exporter takes them.</summary>

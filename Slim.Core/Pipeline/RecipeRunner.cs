@@ -92,13 +92,13 @@ public sealed class RecipeRunner
                 var verified = VerifyStage.Run(vctx, exported, recipe.Verify, baseline.Ap);
                 rows.AddRange(VerifyRows(verified, recipe, rows.First(r => r.Checkpoint == floatCheckpoint), rows[^1]));
                 if (RuntimeDisagreement(verified, quantFile is null ? null : current.Ap, task.MetricName) is { } warning) _progress.Info(warning);
-                var report = Finish(outDir, recipe, task, rows);
+                var report = Finish(outDir, recipe, task, rows, exported.Int8Deployment);
                 if (!verified.Passed)
                     throw new VerificationFailedException(verified.FailureMessage);
                 return report;
             }
         }
-        return Finish(outDir, recipe, task, rows);
+        return Finish(outDir, recipe, task, rows, null);
     }
 
     /// <summary>
@@ -159,7 +159,7 @@ public sealed class RecipeRunner
         }
     }
 
-    private RunReport Finish(string outDir, Recipe recipe, ITask task, List<StageReport> rows)
+    private RunReport Finish(string outDir, Recipe recipe, ITask task, List<StageReport> rows, Slim.Export.Int8DeploymentReport? deployment)
     {
         var report = new RunReport
         {
@@ -168,6 +168,7 @@ public sealed class RecipeRunner
             Stages = rows,
             LatencyThreads = recipe.Verify.Threads,
             Device = recipe.Device,
+            Int8Deployment = deployment,
         };
         AtomicFile.WriteAllText(Path.Combine(outDir, "report.json"), report.ToJson());
         AtomicFile.WriteAllText(Path.Combine(outDir, "report.md"), report.ToMarkdown());

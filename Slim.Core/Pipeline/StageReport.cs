@@ -35,6 +35,8 @@ public sealed record RunReport
     public required IReadOnlyList<StageReport> Stages { get; init; }
     public int LatencyThreads { get; init; } = 1;
     public string Device { get; init; } = "cpu";
+    /// <summary>How ONNX Runtime runs the INT8 model's quantized layers (null without an INT8 export).</summary>
+    public Slim.Export.Int8DeploymentReport? Int8Deployment { get; init; }
 
     private static readonly JsonSerializerOptions Json = new()
     {
@@ -99,6 +101,11 @@ public sealed record RunReport
         sb.AppendLine("| " + string.Join(" | ", Header) + " |");
         sb.AppendLine("|" + string.Concat(Enumerable.Repeat("---|", Header.Length)));
         foreach (var r in Rows()) sb.AppendLine("| " + string.Join(" | ", r) + " |");
+        if (Int8Deployment is { } d)
+        {
+            sb.AppendLine().AppendLine($"INT8 in ONNX Runtime: {d.Summary}.");
+            foreach (var l in d.FloatFallbacks) sb.AppendLine($"- {l.ModulePath} runs in float ({l.RunsAs}): {l.Reason}");
+        }
         return sb.ToString();
     }
 

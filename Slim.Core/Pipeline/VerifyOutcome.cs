@@ -39,15 +39,21 @@ public sealed record VerifyOutcome
     /// <summary>The models checked, fp32 first.</summary>
     public required IReadOnlyList<VerifiedModel> Models { get; init; }
 
-    /// <summary>True when every model's drop is within <see cref="MaxDrop"/>.</summary>
-    public bool Passed => Models.All(m => m.Passed);
+    /// <summary>How ONNX Runtime runs the INT8 model's quantized layers (null without an INT8 model).</summary>
+    public Slim.Export.Int8DeploymentReport? Int8Deployment { get; init; }
+    /// <summary>Whether a quantized layer running in float fails the verification (verify.require_int8).</summary>
+    public bool RequireInt8 { get; init; }
+    /// <summary>True when every model's drop is within <see cref="MaxDrop"/> and, with <see cref="RequireInt8"/>, every quantized layer runs in int8.</summary>
+    public bool Passed => Models.All(m => m.Passed) && !Int8Failed;
+    private bool Int8Failed => RequireInt8 && Int8Deployment is { FloatFallbacks.Count: > 0 };
 
     /// <summary>The model of a precision ("fp32", "int8"), or null.</summary>
     public VerifiedModel? Find(string precision) => Models.FirstOrDefault(m => m.Precision == precision);
 
     /// <summary>One line naming each model whose drop exceeds the tolerance; empty when all passed.</summary>
     public string FailureMessage => string.Join("; ", Models.Where(m => !m.Passed).Select(m => string.Create(CultureInfo.InvariantCulture,
-        $"{m.Precision} model {System.IO.Path.GetFileName(m.Path)}: {Metric} {m.Ap * 100:F2} is {m.Drop * 100:F2} points below the baseline {BaselineAp * 100:F2}, more than the accepted {MaxDrop * 100:F2} (verify.baseline.max_drop)")));
+        $"{m.Precision} model {System.IO.Path.GetFileName(m.Path)}: {Metric} {m.Ap * 100:F2} is {m.Drop * 100:F2} points below the baseline {BaselineAp * 100:F2}, more than the accepted {MaxDrop * 100:F2} (verify.baseline.max_drop)"))
+        .Concat(Int8Failed ? new[] { $"{Int8Deployment!.FloatFallbacks.Count} quantized layer(s) run in float in ONNX Runtime ({string.Join(", ", Int8Deployment.FloatFallbacks.Select(l => l.ModulePath))}) and verify.require_int8 is true" } : Array.Empty<string>()));
 
     /// <summary>Throws <see cref="VerificationFailedException"/> (exit code VerificationFailed) when a model failed.</summary>
     public void ThrowIfFailed()
@@ -64,7 +70,7 @@ public sealed record VerifyOutcome
     /// <summary>The outcome as JSON (snake_case keys, "passed" included).</summary>
     public string ToJson() => JsonSerializer.Serialize(new
     {
-        Metric, BaselineAp, MaxDrop, Threads, WarmupRuns, LatencyRuns, ValImages, Passed, Models,
+        Metric, BaselineAp, MaxDrop, Threads, WarmupRuns, LatencyRuns, ValImages, Passed, Models, RequireInt8, Int8Deployment,
     }, Json);
 
     /// <summary>A table of the models: the metric (AP or top-1), drop, latency, size and the verdict.</summary>

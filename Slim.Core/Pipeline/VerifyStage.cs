@@ -57,8 +57,17 @@ public static class VerifyStage
                 $"verify {precision}: {ctx.Task.MetricName} {m.Ap * 100:F2} (baseline {baseline * 100:F2}, drop {drop * 100:F2}, max {maxDrop * 100:F2}) " +
                 $"latency {m.LatencyMs:F2} ms (batch 1, {section.Threads} thread(s)) size {m.SizeBytes / (1024.0 * 1024.0):F2} MiB: {(passed ? "pass" : "FAIL")}"));
         }
+        Int8DeploymentReport? deployment = null;
+        if (exported.Int8Path is { } int8Path)
+        {
+            deployment = exported.Int8Deployment;
+            if (deployment is null) deployment = ExportStage.Deployment(int8Path, ctx.StageDir, ctx.Progress.Info, "verify");
+            else ctx.Progress.Info($"verify: {Path.GetFileName(int8Path)} in ONNX Runtime: {deployment.Summary}");
+        }
         var outcome = new VerifyOutcome
         {
+            Int8Deployment = deployment,
+            RequireInt8 = section.RequireInt8,
             Metric = ctx.Task.MetricName,
             BaselineAp = baseline,
             MaxDrop = maxDrop,

@@ -237,6 +237,9 @@ public sealed class VerifySection
     [Doc("Untimed warm-up runs before timing.")]
     [Bounds(0, 100000)]
     public int WarmupRuns { get; set; } = 3;
+
+    [Doc("Fail the verification when a quantized layer of the INT8 model runs in float in ONNX Runtime (see the deployability report of export and verify).")]
+    public bool RequireInt8 { get; set; }
 }
 
 /// <summary>The reference accuracy.</summary>
