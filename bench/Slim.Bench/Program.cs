@@ -45,6 +45,8 @@ public static class Program
 
     public static int Main(string[] args)
     {
+        if (args.Contains("--latency")) return LatencyBench.Run(args);
+        if (args.Contains("--profile")) return ProfileBench.Run(args);
         int threads = Arg(args, "--threads", 2);
         int warmup = Arg(args, "--warmup", 5);
         int steps = Arg(args, "--steps", 20);

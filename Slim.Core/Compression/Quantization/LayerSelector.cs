@@ -63,9 +63,10 @@ public static class LayerSelector
     /// <list type="bullet">
     /// <item>each concat (a <see cref="Concat"/> module) whose output a quantized layer reads gets a point on
     /// every input (QLinearConcat);</item>
-    /// <item>each quantized conv with a folded batch norm whose output goes anywhere but a ReLU (which ONNX Runtime
-    /// folds into the QuantizeLinear after it) or straight into quantized inputs gets a point on its output
-    /// (QLinearConv, then QLinearLeakyRelu or a float op between DequantizeLinear and QuantizeLinear).</item>
+    /// <item>each quantized conv with a folded batch norm whose output goes anywhere but straight into quantized
+    /// inputs, or into a ReLU that only quantized inputs read (ONNX Runtime folds that ReLU into the QuantizeLinear
+    /// after it), gets a point on its output (QLinearConv, then QLinearLeakyRelu, or a float op between
+    /// DequantizeLinear and QuantizeLinear, such as a squeeze-excitation block kept in float).</item>
     /// </list>
     /// </summary>
     private static List<QuantPointDecision> Points(Trace trace, IReadOnlyList<QuantLayerDecision> decisions)
@@ -95,8 +96,11 @@ public static class LayerSelector
             if (outputs.Contains(v)) continue;
             var readers = trace.Consumers(v).ToList();
             if (readers.Count == 0) continue;
-            if (readers.Count == 1 && IsRelu(readers[0])) continue;
-            if (readers.All(r => QuantizedRead(r, v)) || (concatInputs.Contains(v) && readers.All(r => QuantizedRead(r, v) || r.Kind == "cat"))) continue;
+            bool AllQuantized(int value, List<TraceNode> rs) =>
+                rs.Count > 0 && !outputs.Contains(value) && rs.All(r => QuantizedRead(r, value) || (r.Kind == "cat" && concatInputs.Contains(value)));
+            // A ReLU folds into the QuantizeLinear after it, when everything reading the ReLU quantizes it.
+            if (readers.Count == 1 && IsRelu(readers[0]) && AllQuantized(readers[0].Outputs[0], trace.Consumers(readers[0].Outputs[0]).ToList())) continue;
+            if (AllQuantized(v, readers)) continue;
             string what = string.Join(", ", readers.Select(r => r.Kind).Distinct());
             points.Add(new QuantPointDecision(d.BatchNormPath, QuantPointKind.ConvOutput, 1, $"output of {d.Path} (read by {what}), for QLinearConv"));
         }
