@@ -68,6 +68,11 @@ case "${1:-help}" in
   test) shift; setup test; build; run_tests "$@" ;;
   # --resume makes a second run print the finished report instead of refusing the folder.
   quickstart) shift; setup; build; slim run recipes/quickstart.yml --out "${SLIM_RUN_DIR:-runs/quickstart}" --resume "$@" ;;
-  bench) setup test; build; bash bench/run.sh ;;
-  *) echo "usage: ./build.sh {quickstart|test|build|setup|bench}" >&2; exit 2 ;;
+  bench) shift; setup test; build
+    case "${1:-step}" in
+      step) bash bench/run.sh ;;
+      latency) shift; bash bench/latency.sh "$@" ;;
+      *) echo "usage: ./build.sh bench [step|latency [models sizes threads runs rounds]]" >&2; exit 2 ;;
+    esac ;;
+  *) echo "usage: ./build.sh {quickstart|test|build|setup|bench [step|latency]}" >&2; exit 2 ;;
 esac

@@ -512,21 +512,13 @@ internal sealed class TraceToOnnx
         if (b is null) return new[] { xq, wDq };
 
         var bf = b.detach().contiguous().ToFloatArray();
-        var bq = new int[outChannels];
+        // The int32 form (step input_scale · weight_scale) is what QLinearConv fusion needs; a layer whose bias
+        // would move too far on that grid keeps it in float (Conv takes one; only the fusion is lost), and the
+        // fake-quantized layer makes the same choice (Int8Grid.BiasCodes).
+        var bq = Int8Grid.BiasCodes(bf, q.InputScale, q.WeightScales);
+        if (bq is null) return new[] { xq, wDq, _g.Floats(bName, bf, outChannels) };
         var bScale = new float[outChannels];
-        for (long c = 0; c < outChannels; c++)
-        {
-            bScale[c] = q.InputScale * q.WeightScales[c];
-            double v = Math.Round(bf[c] / (double)bScale[c], MidpointRounding.ToEven);
-            // The int32 form (step input_scale · weight_scale) is what QLinearConv fusion needs, but a
-            // channel whose BN fold made its weight scale huge (a dead channel: running var ≈ 0) has a
-            // step of whole units, and a tiny weight scale with a sizeable bias overflows int32. Either
-            // would move the layer's output away from the fake-quantized model, which keeps its bias in
-            // float; then the whole layer keeps a float bias (Conv takes one; only the fusion is lost).
-            if (v < int.MinValue || v > int.MaxValue || Math.Abs(v * bScale[c] - bf[c]) > MaxBiasRoundingError)
-                return new[] { xq, wDq, _g.Floats(bName, bf, outChannels) };
-            bq[c] = (int)v;
-        }
+        for (long c = 0; c < outChannels; c++) bScale[c] = Int8Grid.BiasStep(q.InputScale, q.WeightScales[c]);
         var bInit = _g.Int32s(bName, bq, outChannels);
         var bS = _g.Floats(bName + ".scale", bScale, outChannels);
         var bZero = _g.Int32s(bName + ".zero_point", new int[outChannels], outChannels);
@@ -535,7 +527,7 @@ internal sealed class TraceToOnnx
     }
 
     /// <summary>Largest change of a bias the int32 QDQ form may make before the layer keeps a float bias.</summary>
-    internal const double MaxBiasRoundingError = 1e-3;
+    internal const double MaxBiasRoundingError = Int8Grid.MaxBiasRoundingError;
 
     /// <summary>
     /// DequantizeLinear(QuantizeLinear(x)) with per-tensor parameters, shared by consumers that agree on them.

@@ -52,4 +52,32 @@ public static class Int8Grid
 
     /// <summary>The activation type of an input that is (unsigned) or is not ever negative.</summary>
     public static QuantDType TypeOf(bool unsigned) => unsigned ? QuantDType.UInt8 : QuantDType.Int8;
+
+    /// <summary>Largest change of a bias channel the int32 form may make; beyond it the layer keeps a float bias.</summary>
+    public const double MaxBiasRoundingError = 1e-3;
+
+    /// <summary>
+    /// The int32 codes of a quantized layer's bias, on the grid ONNX Runtime's QLinearConv/QGemm add it on (step
+    /// input_scale · weight_scale[c], round half to even), or null when the layer keeps its bias in float: a
+    /// channel whose step is coarse (a dead channel whose folded weight scale is huge) would move by more than
+    /// <see cref="MaxBiasRoundingError"/>, or a tiny step would overflow int32. The one decision, taken alike by
+    /// the exporter and by the fake-quantized layer (<see cref="QuantLayer"/>), so both add the same bias.
+    /// </summary>
+    public static int[]? BiasCodes(ReadOnlySpan<float> bias, float inputScale, ReadOnlySpan<float> weightScales)
+    {
+        if (bias.Length != weightScales.Length)
+            throw new ArgumentException($"Int8Grid.BiasCodes: {bias.Length} bias values for {weightScales.Length} weight scales");
+        var codes = new int[bias.Length];
+        for (int c = 0; c < bias.Length; c++)
+        {
+            float step = BiasStep(inputScale, weightScales[c]);
+            double v = Math.Round(bias[c] / (double)step, MidpointRounding.ToEven);
+            if (!(v >= int.MinValue && v <= int.MaxValue) || Math.Abs(v * step - bias[c]) > MaxBiasRoundingError) return null;
+            codes[c] = (int)v;
+        }
+        return codes;
+    }
+
+    /// <summary>The int32 bias step of an output channel: input_scale · weight_scale, in float32 as the file stores it.</summary>
+    public static float BiasStep(float inputScale, float weightScale) => inputScale * weightScale;
 }

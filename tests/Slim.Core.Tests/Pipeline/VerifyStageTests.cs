@@ -115,6 +115,32 @@ public class VerifyStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
         Assert.False(VerifyStage.Run(run.Context("verify-over"), export, Section(ap + 0.2501, 0.25), 0).Passed);
     }
 
+    /// <summary>verify.require_int8: a quantized layer ONNX Runtime runs in float fails the verification, by name.</summary>
+    [Fact]
+    public void RequireInt8FailsOnAFloatFallbackAndSaysWhich()
+    {
+        var fallback = new Slim.Export.DeployedLayer("block.se_block.conv2", "FusedConv", false, "its output goes to HardSigmoid, not to a QuantizeLinear: no quantization point on it");
+        var deployment = new Slim.Export.Int8DeploymentReport("4/5 quantized layers in int8 (QLinearConv 4); also in float: 1 Conv", 5, 4, new[] { fallback }, new[] { "HardSigmoid se" });
+        var outcome = new VerifyOutcome
+        {
+            Metric = "VOC mAP@0.5", BaselineAp = 0.5, MaxDrop = 0.1, Threads = 1, WarmupRuns = 1, LatencyRuns = 3, ValImages = 8,
+            Models = new[] { new VerifiedModel("int8", "model_int8.onnx", 0.49, 0.01, 1.0, 1000, true) },
+            Int8Deployment = deployment,
+        };
+        Assert.True(outcome.Passed); // reported, not enforced, by default
+        var strict = outcome with { RequireInt8 = true };
+        Assert.False(strict.Passed);
+        var e = Assert.Throws<VerificationFailedException>(strict.ThrowIfFailed);
+        Assert.Contains("block.se_block.conv2", e.Message);
+        Assert.Contains("verify.require_int8", e.Message);
+        var json = JsonDocument.Parse(strict.ToJson()).RootElement;
+        Assert.False(json.GetProperty("passed").GetBoolean());
+        var d = json.GetProperty("int8_deployment");
+        Assert.Equal(4, d.GetProperty("int8_layers").GetInt32());
+        Assert.Equal("block.se_block.conv2", d.GetProperty("float_fallbacks")[0].GetProperty("module_path").GetString());
+        Assert.True((outcome with { RequireInt8 = true, Int8Deployment = deployment with { FloatFallbacks = Array.Empty<Slim.Export.DeployedLayer>(), Int8Layers = 5 } }).Passed);
+    }
+
     [Fact]
     public void RejectsAnEmptyExportAndAMissingFile()
     {

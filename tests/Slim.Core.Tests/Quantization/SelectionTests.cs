@@ -91,14 +91,19 @@ public class SelectionTests
 
         Assert.IsType<QuantConv2d>(net.get_submodule("stem.0"));
         Assert.IsType<QuantConv2d>(net.get_submodule("block.residual.res_conv1.0"));
-        // A ReLU after the conv is folded by ONNX Runtime into the next QuantizeLinear: no point, an identity.
-        Assert.Equal(ActivationKind.Identity, Assert.IsType<Activation>(net.get_submodule("block.residual.res_conv1.1")).Kind);
-        // A LeakyReLU or HardSwish is not: the conv's output gets a quantization point in the BN's slot.
+        // A LeakyReLU or HardSwish after the conv, or a ReLU read by the float residual add: ONNX Runtime needs
+        // a QuantizeLinear on the conv's output, so the conv's output gets a quantization point in the BN's slot.
         Assert.Equal("stem.1", Assert.IsType<QuantPoint>(net.get_submodule("stem.1")).Path);
         Assert.IsType<QuantPoint>(net.get_submodule("dw.1"));
-        Assert.Equal(new[] { "stem.1", "dw.1" }, plan.Points.Select(p => p.Path));
+        Assert.IsType<QuantPoint>(net.get_submodule("block.residual.res_conv1.1"));
+        Assert.Equal(new[] { "stem.1", "dw.1", "block.residual.res_conv1.1" }, plan.Points.Select(p => p.Path));
         Assert.All(plan.Points, p => Assert.Equal(QuantPointKind.ConvOutput, p.Kind));
         Assert.Contains("leaky_relu", plan.Points[0].Reason);
+        // A ReLU that only quantized layers read folds into their QuantizeLinear: no point, an identity.
+        using var classifier = TestNets.Classifier();
+        var classifierPlan = AwareQuantizer.Prepare(classifier, new QuantizationOptions(), TestNets.Forward(classifier), randn(2, 1, 8, 8));
+        Assert.Equal(ActivationKind.Identity, Assert.IsType<Activation>(classifier.get_submodule("bn1")).Kind);
+        Assert.Equal(new[] { "bn2" }, classifierPlan.Points.Select(p => p.Path)); // conv2's ReLU feeds the float pooling
         Assert.IsType<Conv2d>(net.get_submodule("block.se_block.conv1"));
         Assert.IsType<Conv2d>(net.get_submodule("yolo_output.0"));
         var keys = net.state_dict().Keys.ToHashSet();
