@@ -42,6 +42,38 @@ public abstract class QuantLayer : ActivationQuantizer
         return bias + delta;
     }
 
+    /// <summary>
+    /// The layer's output in eval mode computed as ONNX Runtime's QLinearConv/QGemm compute it: the sum of
+    /// products of the int8 codes, exact (in float64, where the sums of up to millions of products fit), times
+    /// input_scale · weight_scale[c], plus the bias on its grid, rounded to float32 once. A float32 convolution of
+    /// the dequantized values rounds at every addition instead, and each value that lands within that error of a
+    /// rounding boundary of the next quantization flips one code against the INT8 file; flips cascade through
+    /// the layers after it. <paramref name="x"/> and <paramref name="wq"/> are fake-quantized (on their grids);
+    /// <paramref name="op"/> is the layer's computation without bias; <paramref name="rank"/> the output rank
+    /// (4 for a conv, 2 for a linear).
+    /// </summary>
+    protected Tensor IntegerExact(Tensor x, Tensor wq, Tensor weightScales, Tensor? bias, Func<Tensor, Tensor, Tensor> op, int rank)
+    {
+        using var scope = NewDisposeScope();
+        double inputScale = (float)InputScale;
+        long outputs = weightScales.shape[0];
+        var wShape = new long[wq.dim()];
+        Array.Fill(wShape, 1L);
+        wShape[0] = outputs;
+        // Codes: the fake-quantized values divided by their (float32) scales, exactly integers after rounding.
+        var xCodes = (x.to(ScalarType.Float64) / inputScale).round();
+        var wCodes = (wq.to(ScalarType.Float64) / weightScales.to(ScalarType.Float64).view(wShape)).round();
+        var acc = op(xCodes, wCodes);
+        var outShape = new long[rank];
+        Array.Fill(outShape, 1L);
+        outShape[1] = outputs;
+        // The per-channel step in float32 as the file's bias scale, then the product in float64.
+        var step = (weightScales * (float)inputScale).to(ScalarType.Float64).view(outShape);
+        var y = acc * step;
+        if (bias is not null) y = y + bias.to(ScalarType.Float64).view(outShape);
+        return y.to(ScalarType.Float32).MoveToOuterDisposeScope();
+    }
+
     /// <summary>The weight and bias the layer computes with in eval mode (BN folded in), before fake quantization.</summary>
     public abstract (Tensor Weight, Tensor? Bias) FoldedWeightAndBias();
 
