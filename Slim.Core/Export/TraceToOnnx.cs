@@ -513,8 +513,7 @@ internal sealed class TraceToOnnx
 
         var bf = b.detach().contiguous().ToFloatArray();
         // The int32 form (step input_scale · weight_scale) is what QLinearConv fusion needs; a layer whose bias
-        // would move too far on that grid keeps it in float (Conv takes one; only the fusion is lost), and the
-        // fake-quantized layer makes the same choice (Int8Grid.BiasCodes).
+        // would move too far on that grid keeps it in float (Conv takes one; only the fusion is lost).
         var bq = Int8Grid.BiasCodes(bf, q.InputScale, q.WeightScales);
         if (bq is null) return new[] { xq, wDq, _g.Floats(bName, bf, outChannels) };
         var bScale = new float[outChannels];

@@ -60,8 +60,8 @@ public static class Int8Grid
     /// The int32 codes of a quantized layer's bias, on the grid ONNX Runtime's QLinearConv/QGemm add it on (step
     /// input_scale · weight_scale[c], round half to even), or null when the layer keeps its bias in float: a
     /// channel whose step is coarse (a dead channel whose folded weight scale is huge) would move by more than
-    /// <see cref="MaxBiasRoundingError"/>, or a tiny step would overflow int32. The one decision, taken alike by
-    /// the exporter and by the fake-quantized layer (<see cref="QuantLayer"/>), so both add the same bias.
+    /// <see cref="MaxBiasRoundingError"/>, or a tiny step would overflow int32. The fake-quantized layer keeps its
+    /// bias in float: the grid moves each channel by at most half a step, below the output's own rounding.
     /// </summary>
     public static int[]? BiasCodes(ReadOnlySpan<float> bias, float inputScale, ReadOnlySpan<float> weightScales)
     {

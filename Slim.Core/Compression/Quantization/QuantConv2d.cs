@@ -186,12 +186,6 @@ public sealed class QuantConv2d : QuantLayer
         using (wf)
         using (bf)
         using (var wq = QuantizeWeight(wf))
-        using (var scales = FakeQuant.WeightScales(wf, WeightQuantMax))
-        using (var b = FileBias(bf, scales))
-        {
-            if (!training && QuantizationEnabled && !x.requires_grad && !wq.requires_grad)
-                return IntegerExact(x, wq, scales, b, (xc, wc) => Conv(xc, wc, null), 4);
-            return Conv(x, wq, b);
-        }
+            return Conv(x, wq, bf);
     }
 }

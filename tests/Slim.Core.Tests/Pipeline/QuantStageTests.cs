@@ -168,16 +168,6 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
             for (int i = 0; i < 3; i++) AssertClose(folded[i], plain[i], 1e-5, $"float twin output {i}");
 
             // The twin with quantize-dequantize from quant.json on each listed layer (what a QDQ export does).
-            // The biases on the int32 grid the file adds them on (where the file does; Int8Grid.BiasCodes), as the
-            // exporter writes them and the fake-quantized layers add them in eval mode.
-            foreach (var spec in specs.Values)
-            {
-                var conv = (Conv2d)twin.get_submodule(spec.ModulePath);
-                var bias = spec.FoldedBatchNorm is { } bnPath ? ((BatchNorm2d)twin.get_submodule(bnPath)).bias : conv.bias!;
-                var codes = Int8Grid.BiasCodes(bias.ToFloatArray(), spec.InputScale, spec.WeightScales);
-                if (codes is null) continue;
-                bias.copy_(tensor(codes.Select((k, c) => k * Int8Grid.BiasStep(spec.InputScale, spec.WeightScales[c])).ToArray(), codes.Length));
-            }
             // The quantization points too: conv outputs at the batch-norm slots, concat inputs.
             Assert.Contains(quant.Activations, a => a.Path == "yolo_block.0.0.0.bn");
             Assert.Contains(quant.Activations, a => a.Path == "concat.0.input0");
