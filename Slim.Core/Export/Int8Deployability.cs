@@ -26,7 +26,7 @@ public sealed class Int8Deployability
     // Operators that only move or copy values: they run on int8 as well as float, so they are no finding.
     private static readonly HashSet<string> Neutral = new(StringComparer.Ordinal)
     {
-        "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "ReorderInput", "ReorderOutput", "Shape", "Gather", "Slice", "Resize", "MaxPool",
+        "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "ReorderInput", "ReorderOutput", "Shape", "Gather", "Slice", "Resize", "MaxPool", "NhwcMaxPool",
     };
 
     private Int8Deployability(IReadOnlyList<DeployedLayer> layers, IReadOnlyDictionary<string, int> operators, IReadOnlyList<string> floatOperators)

@@ -56,7 +56,7 @@ public sealed record OnnxExportOptions
     /// <summary>
     /// The quantization points on activations by module path (see <see cref="QuantizedActivation"/>): a batch-norm
     /// path ("yolo_block.0.0.0.bn") quantizes the output of the batch norm, or of the conv it is folded into;
-    /// "&lt;concat path&gt;.input{i}" quantizes input i of the concat module at that path. Each is written as one
+    /// "&lt;merge path&gt;.input{i}" quantizes input i of the concat or residual add module at that path. Each is written as one
     /// QuantizeLinear/DequantizeLinear pair, shared with any quantized layer that reads the same tensor with the
     /// same parameters. A nearest-neighbour upsample or max pool right before a point is quantized on its input
     /// too (exact, as neither op makes new values), so ONNX Runtime runs it on int8.

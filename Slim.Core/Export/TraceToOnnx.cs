@@ -117,7 +117,7 @@ internal sealed class TraceToOnnx
         }
     }
 
-    /// <summary>The module path of the quantization point on input i of the concat at path (as <c>QuantConcat</c> names it).</summary>
+    /// <summary>The module path of the quantization point on input i of the concat or add at path (as <c>QuantMerge</c> names it).</summary>
     internal static string ConcatInputPath(string path, int i) => path.Length == 0 ? $"input{i}" : $"{path}.input{i}";
 
     private QuantizedActivation? Point(string path)
@@ -874,8 +874,10 @@ internal sealed class TraceToOnnx
             Bind(n, 0, _g.Node(op, NodeName(n, op), new[] { In(n, 0), _g.Scalar((float)s) }), SameBatch(n));
             return;
         }
-        var b = Scaled(n, In(n, 1), alpha);
-        Bind(n, 0, _g.Node(op, NodeName(n, op), new[] { In(n, 0), b }), BroadcastBatch(n));
+        // A residual add with quantization points on its inputs (QLinearAdd).
+        var a = op == "Add" && alpha == 1 ? AtPoint(n, In(n, 0), ConcatInputPath(n.ModulePath, 0), "input0") : In(n, 0);
+        var b = op == "Add" && alpha == 1 ? AtPoint(n, In(n, 1), ConcatInputPath(n.ModulePath, 1), "input1") : Scaled(n, In(n, 1), alpha);
+        Bind(n, 0, _g.Node(op, NodeName(n, op), new[] { a, b }), BroadcastBatch(n));
     }
 
     private string Scaled(TraceNode n, string x, double alpha) =>

@@ -30,7 +30,11 @@ public sealed class InvertedResidual : torch.nn.Module<Tensor, Tensor>
         register_module("linear", _linear);
         OutChannels = Backbone.Width(_linear);
         HasResidual = stride == 1 && defaultIn == defaultOut;
-        if (HasResidual) Backbone.CheckResidual(plan, "linear", inChannels, OutChannels);
+        if (HasResidual)
+        {
+            Backbone.CheckResidual(plan, "linear", inChannels, OutChannels);
+            register_module("add", new Add());
+        }
     }
 
     /// <summary>Output channels as built.</summary>
@@ -43,6 +47,7 @@ public sealed class InvertedResidual : torch.nn.Module<Tensor, Tensor>
     {
         var y = _expand is null ? x : _expand.call(x);
         y = _linear.call(_dwise.call(y));
-        return HasResidual ? x + y : y;
+        // The residual add is a module (quantization may swap it for its int8 form), looked up at each call.
+        return HasResidual ? ((torch.nn.Module<Tensor[], Tensor>)get_submodule("add")).call(new[] { x, y }) : y;
     }
 }

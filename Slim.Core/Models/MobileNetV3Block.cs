@@ -34,7 +34,11 @@ public sealed class MobileNetV3Block : torch.nn.Module<Tensor, Tensor>
         OutChannels = Backbone.Width(_linear);
         // Whether the unit has a shortcut is part of the architecture, decided on the unpruned widths.
         HasResidual = defaultIn == defaultOut && stride == 1;
-        if (HasResidual) Backbone.CheckResidual(plan, "linear", inChannels, OutChannels);
+        if (HasResidual)
+        {
+            Backbone.CheckResidual(plan, "linear", inChannels, OutChannels);
+            register_module("add", new Add());
+        }
     }
 
     /// <summary>Output channels as built.</summary>
@@ -48,6 +52,7 @@ public sealed class MobileNetV3Block : torch.nn.Module<Tensor, Tensor>
         var y = _depthwise.call(_expand.call(x));
         if (_se is not null) y = _se.call(y);
         y = _linear.call(y);
-        return HasResidual ? x + y : y;
+        // The residual add is a module (quantization may swap it for its int8 form), looked up at each call.
+        return HasResidual ? ((torch.nn.Module<Tensor[], Tensor>)get_submodule("add")).call(new[] { x, y }) : y;
     }
 }

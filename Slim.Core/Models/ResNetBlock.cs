@@ -45,6 +45,7 @@ public sealed class ResNetBlock : torch.nn.Module<Tensor, Tensor>
         {
             Backbone.CheckResidual(plan, names[^1], inChannels, OutChannels);
         }
+        register_module("add", new Add());
         _act = new Activation(ActivationKind.ReLU);
         register_module("act", _act);
     }
@@ -57,6 +58,7 @@ public sealed class ResNetBlock : torch.nn.Module<Tensor, Tensor>
         var y = x;
         foreach (var unit in _branch2) y = unit.call(y);
         var shortcut = _branch1 is null ? x : _branch1.call(x);
-        return _act.call(y + shortcut);
+        // The residual add is a module (quantization may swap it for its int8 form), looked up at each call.
+        return _act.call(((torch.nn.Module<Tensor[], Tensor>)get_submodule("add")).call(new[] { y, shortcut }));
     }
 }

@@ -49,7 +49,7 @@ public static class AwareQuantizer
     /// <summary>
     /// Swaps the plan's quantized layers for the layers the factories make, and the folded BNs
     /// for identities, or for a <see cref="QuantPoint"/> where the plan puts one on the conv's output;
-    /// the plan's concats become <see cref="QuantConcat"/>s. The old conv/linear modules are disposed
+    /// the plan's merges (concats, residual adds) become <see cref="QuantMerge"/>s. The old conv/linear modules are disposed
     /// (their tensors were copied); a BN is disposed only when disposeBatchNorm (post-training folds it
     /// for real; aware training adopts it as a child).
     /// </summary>
@@ -80,11 +80,11 @@ public static class AwareQuantizer
         }
         if (outputPoints.Count > 0)
             throw new QuantizationException($"the plan puts a quantization point on '{outputPoints.First()}', which is not the batch norm of a quantized conv");
-        foreach (var point in plan.Points.Where(p => p.Kind == QuantPointKind.ConcatInputs))
+        foreach (var point in plan.Points.Where(p => p.Kind == QuantPointKind.MergeInputs))
         {
-            if (model.get_submodule(point.Path) is not Concat concat || concat is QuantConcat)
-                throw new QuantizationException($"'{point.Path}' is not a float Concat: the plan does not fit this model");
-            var replacement = new QuantConcat(point.Path, concat.Dim, point.Inputs, observerMomentum);
+            if (model.get_submodule(point.Path) is not Merge merge)
+                throw new QuantizationException($"'{point.Path}' is not a float concat or add module: the plan does not fit this model");
+            var replacement = new QuantMerge(point.Path, merge, point.Inputs, observerMomentum);
             replacement.train(model.training);
             ModuleSwap.Replace(model, point.Path, replacement).Dispose();
         }

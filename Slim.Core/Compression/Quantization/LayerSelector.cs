@@ -61,8 +61,8 @@ public static class LayerSelector
     /// The quantization points that let ONNX Runtime keep the graph in int8 (its QDQ fusion needs every
     /// int8 op's inputs to come from DequantizeLinear and its output to go to one QuantizeLinear):
     /// <list type="bullet">
-    /// <item>each concat (a <see cref="Concat"/> module) whose output a quantized layer reads gets a point on
-    /// every input (QLinearConcat);</item>
+    /// <item>each concat or residual add (a <see cref="Merge"/> module) whose output a quantized layer reads
+    /// (after a ReLU, for an add) gets a point on every input (QLinearConcat, QLinearAdd);</item>
     /// <item>each quantized conv with a folded batch norm whose output goes anywhere but straight into quantized
     /// inputs, or into a ReLU that only quantized inputs read (ONNX Runtime folds that ReLU into the QuantizeLinear
     /// after it), gets a point on its output (QLinearConv, then QLinearLeakyRelu, or a float op between
@@ -74,19 +74,23 @@ public static class LayerSelector
         var quantized = decisions.Where(d => d.Quantized).Select(d => d.Path).ToHashSet(StringComparer.Ordinal);
         var outputs = trace.Outputs.ToHashSet();
         var points = new List<QuantPointDecision>();
-        var concats = new HashSet<string>(StringComparer.Ordinal);
+        var merges = new HashSet<string>(StringComparer.Ordinal);
         // Reads of v that quantize it: a quantized layer's input.
         bool QuantizedRead(TraceNode n, int v) =>
             n.Kind is "conv2d" or "linear" && n.Module is Conv2d or Linear && quantized.Contains(n.ModulePath) && n.ValueOfArg(0) == v;
+        // A merge's output is worth int8 when a quantized layer reads it, directly or through a ReLU.
+        bool ReadQuantized(int v) => !outputs.Contains(v) && trace.Consumers(v).Any(c => QuantizedRead(c, v)
+            || (IsRelu(c) && !outputs.Contains(c.Outputs[0]) && trace.Consumers(c.Outputs[0]).Any(r => QuantizedRead(r, c.Outputs[0]))));
+        var mergeNodes = new List<TraceNode>();
         foreach (var n in trace.Nodes)
         {
-            if (n.Kind != "cat" || n.Module is not Concat || n.Module is QuantConcat || !concats.Add(n.ModulePath)) continue;
-            int v = n.Outputs[0];
-            if (outputs.Contains(v) || !trace.Consumers(v).Any(c => QuantizedRead(c, v))) continue;
-            int inputs = n.ArgValues[0].Length;
-            points.Add(new QuantPointDecision(n.ModulePath, QuantPointKind.ConcatInputs, inputs, $"{inputs} concat inputs, for QLinearConcat"));
+            if (n.Module is not Merge merge || MergeInputs(n) is not { } values || !merges.Add(n.ModulePath)) continue;
+            if (!ReadQuantized(n.Outputs[0])) continue;
+            string op = merge is Concat ? "QLinearConcat" : "QLinearAdd";
+            points.Add(new QuantPointDecision(n.ModulePath, QuantPointKind.MergeInputs, values.Length, $"{values.Length} {merge.TypeName.ToLowerInvariant()} inputs, for {op}"));
+            mergeNodes.Add(n);
         }
-        var concatInputs = new HashSet<int>(trace.Nodes.Where(n => n.Kind == "cat" && points.Any(p => p.Path == n.ModulePath)).SelectMany(n => n.ArgValues[0]));
+        var concatInputs = new HashSet<int>(mergeNodes.SelectMany(n => MergeInputs(n)!));
         foreach (var d in decisions)
         {
             if (!d.Quantized || d.BatchNormPath is null) continue;
@@ -97,7 +101,7 @@ public static class LayerSelector
             var readers = trace.Consumers(v).ToList();
             if (readers.Count == 0) continue;
             bool AllQuantized(int value, List<TraceNode> rs) =>
-                rs.Count > 0 && !outputs.Contains(value) && rs.All(r => QuantizedRead(r, value) || (r.Kind == "cat" && concatInputs.Contains(value)));
+                rs.Count > 0 && !outputs.Contains(value) && rs.All(r => QuantizedRead(r, value) || (mergeNodes.Contains(r) && concatInputs.Contains(value)));
             // A ReLU folds into the QuantizeLinear after it, when everything reading the ReLU quantizes it.
             if (readers.Count == 1 && IsRelu(readers[0]) && AllQuantized(readers[0].Outputs[0], trace.Consumers(readers[0].Outputs[0]).ToList())) continue;
             if (AllQuantized(v, readers)) continue;
@@ -106,6 +110,15 @@ public static class LayerSelector
         }
         return points;
     }
+
+    /// <summary>The tensor inputs of a merge's op (cat's list, add's two operands), or null for another op of the module.</summary>
+    private static int[]? MergeInputs(TraceNode n) => n.Kind switch
+    {
+        "cat" => n.ArgValues[0],
+        "add" or "add_" when n.ArgValues.Length > 1 && n.ValueOfArg(0) >= 0 && n.ValueOfArg(1) >= 0 && (n.Args.Length < 3 || n.Args[2].AsDouble is null or 1.0) =>
+            new[] { n.ValueOfArg(0), n.ValueOfArg(1) },
+        _ => null,
+    };
 
     // ONNX Runtime drops a Relu (or a Clip from 0) whose only reader is a QuantizeLinear with zero point at the type's minimum.
     private static bool IsRelu(TraceNode n) => n.Kind is "relu" or "relu_" or "relu6" or "relu6_"

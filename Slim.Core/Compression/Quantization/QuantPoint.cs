@@ -5,10 +5,10 @@ namespace Slim.Compression.Quantization;
 /// <summary>
 /// A fake-quantization point on an activation that is not the input of a quantized layer: the output of
 /// a conv (with its folded batch norm) before an activation that ONNX Runtime cannot fold into the conv
-/// (LeakyReLU, HardSwish, none before a residual add), or an input of a concat. Its forward is the
+/// (LeakyReLU, HardSwish, a float op), or an input of a concat or residual add. Its forward is the
 /// quantize–dequantize of <see cref="ActivationQuantizer"/>: in the INT8 export it becomes one
 /// QuantizeLinear/DequantizeLinear pair with the same scale, which is what lets ONNX Runtime run the conv
-/// as QLinearConv and the LeakyReLU or concat that follows as QLinearLeakyRelu or QLinearConcat.
+/// as QLinearConv and what follows as QLinearLeakyRelu, QLinearConcat or QLinearAdd.
 /// </summary>
 public sealed class QuantPoint : ActivationQuantizer
 {

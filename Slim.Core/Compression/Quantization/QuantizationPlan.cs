@@ -13,14 +13,14 @@ public enum QuantPointKind
 {
     /// <summary>The batch-norm slot after a quantized conv: the conv's output (batch norm folded in) is quantized.</summary>
     ConvOutput,
-    /// <summary>A <see cref="Slim.Torch.Modules.Concat"/> whose every input is quantized (<see cref="QuantConcat"/>).</summary>
-    ConcatInputs,
+    /// <summary>A <see cref="Slim.Torch.Modules.Merge"/> (concat, residual add) whose every input is quantized (<see cref="QuantMerge"/>).</summary>
+    MergeInputs,
 }
 
 /// <summary>A quantization point on activations that are not a quantized layer's input.</summary>
-/// <param name="Path">The module path: the batch norm slot ("yolo_block.0.0.0.bn") or the concat ("concat.0").</param>
+/// <param name="Path">The module path: the batch norm slot ("yolo_block.0.0.0.bn") or the merge ("concat.0", "backbone.res2a.add").</param>
 /// <param name="Kind">What is quantized there.</param>
-/// <param name="Inputs">The number of concat inputs (1 for a conv output).</param>
+/// <param name="Inputs">The number of merged inputs (1 for a conv output).</param>
 /// <param name="Reason">Why, in words for the report ("conv output read by leaky_relu").</param>
 public sealed record QuantPointDecision(string Path, QuantPointKind Kind, int Inputs, string Reason);
 

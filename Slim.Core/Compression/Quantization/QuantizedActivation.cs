@@ -10,7 +10,7 @@ namespace Slim.Compression.Quantization;
 /// </code>
 /// one QuantizeLinear/DequantizeLinear pair in the INT8 export. <see cref="Path"/> is the point's module path in
 /// the quantized model: the batch-norm slot of a conv (<c>yolo_block.0.0.0.bn</c>, the conv's output with the
-/// batch norm folded in) or a concat input (<c>concat.0.input1</c>). quant.json holds it whole.
+/// batch norm folded in) or an input of a concat or residual add (<c>concat.0.input1</c>). quant.json holds it whole.
 /// </summary>
 public sealed record QuantizedActivation
 {

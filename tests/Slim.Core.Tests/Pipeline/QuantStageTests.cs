@@ -232,10 +232,10 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
             yield return model.get_submodule(p.Path).register_forward_hook((m, input, output) => FakeQuantize((Tensor)output, p));
         foreach (var group in points.Where(p => p.Path.Contains(".input")).GroupBy(p => p.Path[..p.Path.LastIndexOf(".input", StringComparison.Ordinal)]))
         {
-            var concat = (Concat)model.get_submodule(group.Key);
+            var merge = (Merge)model.get_submodule(group.Key);
             var byInput = group.ToDictionary(p => int.Parse(p.Path[(p.Path.LastIndexOf(".input", StringComparison.Ordinal) + 6)..]));
-            yield return concat.register_forward_hook((m, input, output) =>
-                cat(((Tensor[])input).Select((x, i) => byInput.TryGetValue(i, out var p) ? FakeQuantize(x, p) : x).ToArray(), concat.Dim));
+            yield return merge.register_forward_hook((m, input, output) =>
+                merge.Combine(((Tensor[])input).Select((x, i) => byInput.TryGetValue(i, out var p) ? FakeQuantize(x, p) : x).ToArray()));
         }
     }
 
@@ -377,7 +377,7 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
         }, new[]
         {
             new QuantPointDecision("backbone.conv1.bn", QuantPointKind.ConvOutput, 1, "output of backbone.conv1.conv (read by leaky_relu), for QLinearConv"),
-            new QuantPointDecision("concat.0", QuantPointKind.ConcatInputs, 2, "2 concat inputs, for QLinearConcat"),
+            new QuantPointDecision("concat.0", QuantPointKind.MergeInputs, 2, "2 concat inputs, for QLinearConcat"),
         });
         return QuantFile.Document(result, plan, new QuantizationOptions { Algorithm = CalibrationAlgo.Kl, NotQuant = new[] { "se_block" } }, "/somewhere/twin.ckpt");
     }

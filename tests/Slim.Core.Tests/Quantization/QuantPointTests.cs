@@ -39,6 +39,34 @@ internal sealed class RouteNet : NamedBlock
     }
 }
 
+/// <summary>A ResNet-like block: f = stem(x); y = b(a(f)) (conv-BN-ReLU, conv-BN); relu(f + y) through an Add module; head conv-BN-ReLU.</summary>
+internal sealed class ResidualNet : NamedBlock
+{
+    public ResidualNet() : base("ResidualNet")
+    {
+        register_module("stem", nn.Sequential(nn.Conv2d(3, 8, 3, padding: 1, bias: false), TestNets.Bn(8), nn.ReLU()));
+        register_module("a", nn.Sequential(nn.Conv2d(8, 8, 3, padding: 1, bias: false), TestNets.Bn(8), nn.ReLU()));
+        register_module("b", nn.Sequential(nn.Conv2d(8, 8, 1, bias: false), TestNets.Bn(8)));
+        register_module("add", new Add());
+        register_module("act", nn.ReLU());
+        register_module("head", nn.Sequential(nn.Conv2d(8, 4, 1, bias: false), TestNets.Bn(4), nn.ReLU()));
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        var f = Run("stem", x);
+        var y = Run("b", Run("a", f));
+        var s = ((nn.Module<Tensor[], Tensor>)get_submodule("add")).call(new[] { f, y });
+        return Run("head", Run("act", s));
+    }
+
+    public static ResidualNet Create(long seed = 12)
+    {
+        manual_seed(seed);
+        return new ResidualNet();
+    }
+}
+
 public class QuantPointTests(ITestOutputHelper output) : IDisposable
 {
     private readonly string _dir = ExportTestSupport.TempDir();
@@ -63,7 +91,7 @@ public class QuantPointTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(QuantPointKind.ConvOutput, points["down.1"].Kind);
         Assert.Contains("leaky_relu", points["down.1"].Reason);
         Assert.Equal(QuantPointKind.ConvOutput, points["head.1"].Kind);
-        Assert.Equal(QuantPointKind.ConcatInputs, points["concat"].Kind);
+        Assert.Equal(QuantPointKind.MergeInputs, points["concat"].Kind);
         Assert.Equal(2, points["concat"].Inputs);
         Assert.Equal(3, points.Count);
 
@@ -131,7 +159,7 @@ public class QuantPointTests(ITestOutputHelper output) : IDisposable
         AwareQuantizer.Prepare(net, new QuantizationOptions(), TestNets.Forward(net), batches[0]);
         net.train();
         foreach (var b in batches) net.call(b);
-        var concat = Assert.IsType<QuantConcat>(net.get_submodule("concat"));
+        var concat = Assert.IsType<QuantMerge>(net.get_submodule("concat"));
         Assert.All(concat.Inputs, p => Assert.True(p.HasInputScale));
         var downOut = Assert.IsType<QuantPoint>(net.get_submodule("down.1"));
         Assert.True(downOut.HasInputScale && !downOut.InputUnsigned);
@@ -160,26 +188,8 @@ public class QuantPointTests(ITestOutputHelper output) : IDisposable
         var batches = Batches(2, 5);
         PostTrainingQuantizer.Run(net, new QuantizationOptions { Algorithm = CalibrationAlgo.AbsMax }, TestNets.Forward(net), batches);
         var result = QuantizationResult.ToFakeQuant(net, QuantMode.Post, CalibrationAlgo.AbsMax);
-        // The float twin: a fresh net with each conv's folded weight and its BN as identity plus the folded bias.
-        using var twin = RouteNet.Create();
-        twin.eval();
-        foreach (var layer in result.Layers)
-        {
-            var folded = result.Folded(layer.ModulePath);
-            ((Conv2d)twin.get_submodule(layer.ModulePath)).weight.copy_(tensor(folded.Weight, folded.Shape));
-            var bn = (BatchNorm2d)twin.get_submodule(layer.FoldedBatchNorm!);
-            bn.weight.fill_(1);
-            bn.bias.copy_(tensor(folded.Bias!, folded.Shape[0]));
-            bn.running_mean.zero_();
-            bn.running_var.fill_(1 - bn.eps);
-        }
-        var path = Path.Combine(_dir, "route_int8.onnx");
-        OnnxExporter.ExportToFile(twin, path, new OnnxExportOptions
-        {
-            InputShape = new long[] { 3, 12, 12 },
-            Quantization = result.Layers.ToDictionary(l => l.ModulePath),
-            ActivationQuantization = result.Activations.ToDictionary(a => a.Path),
-        });
+        using var twin = Twin(RouteNet.Create(), result);
+        var path = Export(twin, result, "route_int8.onnx");
         var graph = OnnxExporter.Load(path).Graph;
         var stemOutput = graph.Node.Single(n => n.OpType == "Relu" && n.Name.StartsWith("stem.", StringComparison.Ordinal)).Output[0];
         Assert.Single(graph.Node, n => n.OpType == "QuantizeLinear" && n.Input[0] == stemOutput);
@@ -202,6 +212,75 @@ public class QuantPointTests(ITestOutputHelper output) : IDisposable
         Assert.True(within >= 0.99 * want.Length, $"only {within} of {want.Length} INT8 outputs within one step of the fake-quantized model");
         float floatGap = TestNets.Eval(RouteNetFloat(), x).Zip(want).Max(p => Math.Abs(p.First - p.Second));
         Assert.True(floatGap > 2 * step, $"the fake-quantized model is only {floatGap} from the float one: the check above would not tell int8 from float");
+    }
+
+    /// <summary>The float twin: the fresh net with each conv's folded weight and its BN as identity plus the folded bias.</summary>
+    private static T Twin<T>(T twin, QuantizationResult result) where T : nn.Module
+    {
+        twin.eval();
+        using var _ = no_grad();
+        foreach (var layer in result.Layers)
+        {
+            var folded = result.Folded(layer.ModulePath);
+            ((Conv2d)twin.get_submodule(layer.ModulePath)).weight.copy_(tensor(folded.Weight, folded.Shape));
+            var bn = (BatchNorm2d)twin.get_submodule(layer.FoldedBatchNorm!);
+            bn.weight.fill_(1);
+            bn.bias.copy_(tensor(folded.Bias!, folded.Shape[0]));
+            bn.running_mean.zero_();
+            bn.running_var.fill_(1 - bn.eps);
+        }
+        return twin;
+    }
+
+    private string Export(nn.Module twin, QuantizationResult result, string name)
+    {
+        var path = Path.Combine(_dir, name);
+        OnnxExporter.ExportToFile(twin, path, new OnnxExportOptions
+        {
+            InputShape = new long[] { 3, 12, 12 },
+            Quantization = result.Layers.ToDictionary(l => l.ModulePath),
+            ActivationQuantization = result.Activations.ToDictionary(a => a.Path),
+        });
+        return path;
+    }
+
+    /// <summary>
+    /// A residual add gets points on both inputs: the shortcut shares the stem's QuantizeLinear with the conv that
+    /// reads it, the branch's last conv (no activation) needs no point of its own, and ONNX Runtime runs the add
+    /// as QLinearAdd with the ReLU after it folded; the file computes what the fake-quantized model computes.
+    /// </summary>
+    [Fact]
+    public void ResidualAddRunsAsQLinearAddAndMatchesTheFakeQuantizedModel()
+    {
+        using var scope = NewDisposeScope();
+        using var grad = no_grad();
+        using var net = ResidualNet.Create();
+        var plan = LayerSelector.Select(net, new QuantizationOptions(), TestNets.Forward(net), randn(2, 3, 12, 12));
+        var points = plan.Points.ToDictionary(p => p.Path);
+        Assert.Equal(QuantPointKind.MergeInputs, points["add"].Kind);
+        Assert.Contains("QLinearAdd", points["add"].Reason);
+        Assert.False(points.ContainsKey("b.1"));   // read only by the add's quantized input
+        Assert.False(points.ContainsKey("stem.2")); // (a ReLU is no BN slot)
+
+        PostTrainingQuantizer.Run(net, new QuantizationOptions { Algorithm = CalibrationAlgo.AbsMax }, TestNets.Forward(net), Batches(2, 13));
+        var result = QuantizationResult.ToFakeQuant(net, QuantMode.Post, CalibrationAlgo.AbsMax);
+        Assert.IsType<QuantMerge>(net.get_submodule("add"));
+        Assert.Equal(result.Find("a.0")!.InputScale, result.Activations.Single(a => a.Path == "add.input0").Scale);
+        using var twin = Twin(ResidualNet.Create(), result);
+        var path = Export(twin, result, "residual_int8.onnx");
+        var deployment = Int8Deployability.Analyze(path, _dir);
+        output.WriteLine(deployment.Summary());
+        Assert.All(deployment.Layers, l => Assert.Equal("QLinearConv", l.RunsAs));
+        Assert.Equal(1, deployment.Operators["QLinearAdd"]);
+        Assert.DoesNotContain(deployment.FloatOperators, o => o.StartsWith("Add", StringComparison.Ordinal));
+
+        var x = randn(new long[] { 4, 3, 12, 12 }, new Generator(14));
+        var want = net.call(x).ToFloatArray();
+        var have = OrtRunner.Create().Run(path, new Dictionary<string, OrtTensor> { ["images"] = OrtTensor.FromTensor(x) })["output"].ToFloatArray();
+        float step = result.Activations.Single(a => a.Path == "head.1").Scale;
+        int within = have.Zip(want).Count(p => Math.Abs(p.First - p.Second) <= step * 1.01f);
+        output.WriteLine($"{within}/{want.Length} within one output step ({step})");
+        Assert.True(within >= 0.99 * want.Length, $"only {within} of {want.Length} INT8 outputs within one step of the fake-quantized model");
     }
 
     private static RouteNet RouteNetFloat()
