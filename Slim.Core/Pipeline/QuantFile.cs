@@ -106,37 +106,27 @@ public static class QuantFile
         {
             throw new QuantizationException($"{path}: not a valid version {Version} quantization file: {e.Message}");
         }
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        for (int i = 0; i < document.Layers.Count; i++)
-        {
-            var layer = document.Layers[i];
-            try
-            {
-                layer.Validate();
-            }
-            catch (QuantizationException e)
-            {
-                throw new QuantizationException($"{path}: layers[{i}]: {e.Message}");
-            }
-            if (!seen.Add(layer.ModulePath))
-                throw new QuantizationException($"{path}: layer '{layer.ModulePath}' is listed twice");
-        }
-        var points = new HashSet<string>(StringComparer.Ordinal);
-        for (int i = 0; i < document.Activations.Count; i++)
-        {
-            var point = document.Activations[i];
-            try
-            {
-                point.Validate();
-            }
-            catch (QuantizationException e)
-            {
-                throw new QuantizationException($"{path}: activations[{i}]: {e.Message}");
-            }
-            if (!points.Add(point.Path))
-                throw new QuantizationException($"{path}: quantization point '{point.Path}' is listed twice");
-        }
+        CheckEach(path, document.Layers, "layers", l => l.ModulePath, l => l.Validate(), key => $"layer '{key}' is listed twice");
+        CheckEach(path, document.Activations, "activations", a => a.Path, a => a.Validate(), key => $"quantization point '{key}' is listed twice");
         return document;
+    }
+
+    /// <summary>Validates every record of a list, naming the file and the record's index, and refuses a key listed twice.</summary>
+    private static void CheckEach<T>(string path, IReadOnlyList<T> records, string field, Func<T, string> key, Action<T> validate, Func<string, string> twice)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < records.Count; i++)
+        {
+            try
+            {
+                validate(records[i]);
+            }
+            catch (QuantizationException e)
+            {
+                throw new QuantizationException($"{path}: {field}[{i}]: {e.Message}");
+            }
+            if (!seen.Add(key(records[i]))) throw new QuantizationException($"{path}: {twice(key(records[i]))}");
+        }
     }
 
     /// <summary>The layer report of a quant.json: one decision per Conv2d/Linear.</summary>
