@@ -512,8 +512,8 @@ internal sealed class TraceToOnnx
         if (b is null) return new[] { xq, wDq };
 
         var bf = b.detach().contiguous().ToFloatArray();
-        // The int32 form (step input_scale · weight_scale) is what QLinearConv fusion needs; a layer whose bias
-        // would move too far on that grid keeps it in float (Conv takes one; only the fusion is lost).
+        // The int32 form (step input_scale · weight_scale) is what QLinearConv fusion needs, and what ONNX Runtime
+        // would make of a float bias anyway; only a code beyond int32 keeps the bias in float.
         var bq = Int8Grid.BiasCodes(bf, q.InputScale, q.WeightScales);
         if (bq is null) return new[] { xq, wDq, _g.Floats(bName, bf, outChannels) };
         var bScale = new float[outChannels];
@@ -525,8 +525,6 @@ internal sealed class TraceToOnnx
         return new[] { xq, wDq, bDq };
     }
 
-    /// <summary>Largest change of a bias the int32 QDQ form may make before the layer keeps a float bias.</summary>
-    internal const double MaxBiasRoundingError = Int8Grid.MaxBiasRoundingError;
 
     /// <summary>
     /// DequantizeLinear(QuantizeLinear(x)) with per-tensor parameters, shared by consumers that agree on them.

@@ -186,6 +186,8 @@ public sealed class QuantConv2d : QuantLayer
         using (wf)
         using (bf)
         using (var wq = QuantizeWeight(wf))
-            return Conv(x, wq, bf);
+        using (var scales = FakeQuant.WeightScales(wf, WeightQuantMax))
+        using (var b = FileBias(bf, scales))
+            return Conv(x, wq, b);
     }
 }

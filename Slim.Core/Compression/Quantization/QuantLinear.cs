@@ -47,6 +47,8 @@ public sealed class QuantLinear : QuantLayer
     {
         using var x = QuantizeInput(input);
         using var wq = QuantizationEnabled ? FakeQuant.PerChannelWeight(weight, WeightQuantMax) : weight.alias();
-        return F.linear(x, wq, bias);
+        using var scales = FakeQuant.WeightScales(weight, WeightQuantMax);
+        using var b = FileBias(bias, scales);
+        return F.linear(x, wq, b);
     }
 }

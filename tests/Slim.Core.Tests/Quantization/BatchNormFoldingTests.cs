@@ -56,13 +56,19 @@ public class BatchNormFoldingTests
         using (no_grad()) net.call(x); // one observer step sets the input scales
         var before = TestNets.Eval(net, x);
 
-        // Eval of the QAT conv equals fq(x) → conv(fq(folded w)) + folded b, computed by hand.
+        // Eval of the QAT conv equals fq(x) → conv(fq(folded w)) + folded b on the int32 grid the file adds it on
+        // (step input_scale · weight_scale), computed by hand.
         var q = (QuantConv2d)net.get_submodule("conv1");
         net.eval();
         using (no_grad())
         {
             var (w, b) = BatchNormFolding.Fold(q.weight, q.bias, q.BatchNorm!);
-            var manual = F.conv2d(FakeQuant.PerTensor(x, q.InputScale), FakeQuant.PerChannelWeight(w, q.WeightQuantMax), b, null, new long[] { 1, 1 });
+            var ws = FakeQuant.WeightScales(w, q.WeightQuantMax).ToFloatArray();
+            float s = (float)q.InputScale;
+            var bf = b!.ToFloatArray();
+            var onGrid = bf.Select((v, c) => (float)(Math.Round(v / (double)(s * ws[c]), MidpointRounding.ToEven) * (s * ws[c]))).ToArray();
+            Assert.True(onGrid.Zip(bf).Any(p => p.First != p.Second), "the grid moves no bias: the check below would not see it");
+            var manual = F.conv2d(FakeQuant.PerTensor(x, q.InputScale), FakeQuant.PerChannelWeight(w, q.WeightQuantMax), tensor(onGrid, onGrid.Length), null, new long[] { 1, 1 });
             Assert.True(q.call(x).allclose(manual, 0, 1e-6));
         }
 
