@@ -30,7 +30,15 @@ public static class FakeQuant
     public static Tensor PerTensor(Tensor x, double scale, bool unsigned = false)
     {
         var type = Int8Grid.TypeOf(unsigned);
-        return F.fake_quantize_per_tensor_affine(x, scale, 0, Int8Grid.Min(type), Int8Grid.Max(type));
+        if (x.requires_grad) return F.fake_quantize_per_tensor_affine(x, scale, 0, Int8Grid.Min(type), Int8Grid.Max(type));
+        // Without a gradient to carry, the computation of ONNX QuantizeLinear itself: x divided by the scale (ATen's
+        // fake quantizer multiplies by the float reciprocal, which rounds differently at one value in a few hundred
+        // thousand, and each such flip spreads through the layers after it).
+        float s = (float)scale;
+        using var divided = x.div(s);
+        using var rounded = divided.round();
+        using var clamped = rounded.clamp(Int8Grid.Min(type), Int8Grid.Max(type));
+        return clamped.mul(s);
     }
 
     /// <summary>Per-output-channel scales of a weight (dim 0 is the output channel): max |w_c| / quantMax (127 for 8 bits, 63 for 7), computed without gradient.</summary>

@@ -190,9 +190,12 @@ public sealed class DetectionTask : ITask
         OnnxDetector.Open(onnxPath, DetectionFamily.InputName).Inputs(images, null);
 
     /// <summary>AP of a detector on the validation images, in libtorch.</summary>
-    public DetectionScore Evaluate(Func<Tensor, Tensor[]> forward)
+    public DetectionScore Evaluate(Func<Tensor, Tensor[]> forward) => Score(Detect(forward));
+
+    /// <summary>The detections of a detector on the validation images, in libtorch, decoded by <paramref name="decoder"/> (the task's by default).</summary>
+    public List<DetectedBox> Detect(Func<Tensor, Tensor[]> forward, YoloBoxDecoder? decoder = null)
     {
-        var decoder = Decoder();
+        decoder ??= Decoder();
         var dets = new List<DetectedBox>();
         using (no_grad())
             foreach (var batch in EvalLoader().GetEpoch(0))
@@ -202,15 +205,19 @@ public sealed class DetectionTask : ITask
                     var outs = forward(batch.Images);
                     foreach (var perImage in decoder.Decode(outs, batch.Infos)) dets.AddRange(perImage);
                 }
-        return Score(dets);
+        return dets;
     }
 
     /// <summary>AP of an exported ONNX model on the validation images, in ONNX Runtime (one process for all batches).</summary>
-    public DetectionScore EvaluateOnnx(string onnxPath, int threads, string inputName = DetectionFamily.InputName)
+    public DetectionScore EvaluateOnnx(string onnxPath, int threads, string inputName = DetectionFamily.InputName) =>
+        Score(DetectOnnx(onnxPath, threads, inputName));
+
+    /// <summary>The detections of an exported ONNX model on the validation images, in ONNX Runtime, decoded by <paramref name="decoder"/> (the task's by default).</summary>
+    public List<DetectedBox> DetectOnnx(string onnxPath, int threads, string inputName = DetectionFamily.InputName, YoloBoxDecoder? decoder = null)
     {
         var runner = OrtRunner.Create();
         var model = OnnxDetector.Open(onnxPath, inputName);
-        var decoder = Decoder();
+        decoder ??= Decoder();
         var dets = new List<DetectedBox>();
         // A chunk of batches per ONNX Runtime call: one session load per chunk, memory bounded whatever the data size.
         foreach (var chunk in EvalLoader().GetEpoch(0).Chunk(OrtRunner.InputSetsPerCall))
@@ -223,7 +230,7 @@ public sealed class DetectionTask : ITask
             for (int i = 0; i < batches.Count; i++)
                 foreach (var perImage in model.Detections(results[i], batches[i].infos, decoder)) dets.AddRange(perImage);
         }
-        return Score(dets);
+        return dets;
     }
 
     /// <summary>

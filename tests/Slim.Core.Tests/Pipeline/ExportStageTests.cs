@@ -259,6 +259,63 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
         foreach (var t in calibration) t.Dispose();
     }
 
+    /// <summary>
+    /// INT8 in ONNX Runtime against the fake-quantized model at AP level, on the validation images, for every
+    /// calibration algorithm and for aware training. The barely trained detector finds nothing real (its AP on the
+    /// labels is 0 whatever runs it), so the labels here are the float model's own thirty best boxes per image (matched at IoU 0.9), and
+    /// both quantized models are scored against them with the VOC evaluator: a file that computed something else
+    /// than the simulation (a float bias ONNX Runtime quantizes its own way, a missing point) ranks other boxes.
+    /// </summary>
+    [Theory]
+    [InlineData(QuantMode.Post, CalibrationAlgo.AbsMax)]
+    [InlineData(QuantMode.Post, CalibrationAlgo.Avg)]
+    [InlineData(QuantMode.Post, CalibrationAlgo.Hist)]
+    [InlineData(QuantMode.Post, CalibrationAlgo.Kl)]
+    [InlineData(QuantMode.Post, CalibrationAlgo.Mse)]
+    [InlineData(QuantMode.Aware, CalibrationAlgo.Hist)]
+    public void Int8InOnnxRuntimeScoresTheFakeQuantizedApAgainstTheFloatModelsBoxes(QuantMode mode, CalibrationAlgo algo)
+    {
+        var ctx = run.Context($"ap-{mode}-{algo}");
+        var section = mode == QuantMode.Aware
+            ? new QuantSection { Mode = QuantMode.Aware, FineTune = new FineTuneSection { Iterations = 4, Lr = 0.0001 }, FreezeBnAt = 0.5 }
+            : new QuantSection { Mode = QuantMode.Post, Algo = algo, CalibrationBatches = 2 };
+        // Every box the head proposes, ranked: no score floor, so the untrained model still ranks boxes.
+        var all = new Slim.Detection.YoloBoxDecoder(run.Task.DecoderOptions with { ConfidenceThreshold = 0, Nms = new Slim.Detection.NmsOptions { ScoreThreshold = 0, KeepTopK = 100 } });
+        var top = new Slim.Detection.YoloBoxDecoder(all.Options with { Nms = all.Options.Nms with { KeepTopK = 30 } });
+        // The output convs start near zero (std 0.01), which leaves every image with the same boxes; scaled up, the
+        // boxes follow the image and quantization moves some of them.
+        var checkpoint = Path.Combine(ctx.StageDir, "varied.ckpt");
+        var (fp32, _, _) = TestCheckpoints.Load(run.Checkpoint);
+        List<Slim.Detection.GroundTruthBox> labels;
+        using (fp32)
+        {
+            using (no_grad())
+                foreach (var path in fp32.OutputPaths) ((Slim.Torch.Modules.Conv2d)fp32.get_submodule(path + ".conv")).weight.mul_(100);
+            Slim.Torch.Checkpoint.Save(checkpoint, fp32.state_dict(), Slim.Torch.Checkpoint.ReadMetadata(run.Checkpoint));
+            labels = run.Task.Detect(fp32.call, top).Select(d => new Slim.Detection.GroundTruthBox(d.ImageId, d.ClassId, d.X1, d.Y1, d.X2, d.Y2)).ToList();
+        }
+        Assert.True(labels.Count >= 5 * run.Task.ValImageCount, $"the float model proposes only {labels.Count} boxes");
+
+        using var quant = QuantStage.Quantize(ctx, checkpoint, section);
+        using var twin = QuantTwin.Build(DetectionFamily.Instance, quant.Model, quant.Result, quant.Architecture, quant.Options);
+        var twinPath = Path.Combine(ctx.StageDir, "twin.ckpt");
+        Slim.Torch.Checkpoint.Save(twinPath, twin.state_dict(), run.Task.Metadata(quant.Architecture, quant.Options));
+        var int8 = Path.Combine(ctx.StageDir, "model_int8.onnx");
+        ExportStage.ExportCheckpoint(twinPath, int8, quant: quant.Result, family: DetectionFamily.Instance);
+
+        // A box counts only where it overlaps its label by 0.9: quantization moves boxes by fractions of a pixel.
+        double Ap(List<Slim.Detection.DetectedBox> dets) => Slim.Detection.VocEvaluator.Evaluate(labels, dets, new Slim.Detection.VocEvaluatorOptions { IouThreshold = 0.9 }).MeanAp;
+        var model = quant.Model;
+        double fakeQuant = Ap(run.Task.Detect(x => DetectionFamily.Instance.Forward(model, x).ToArray(), all));
+        double ort = Ap(run.Task.DetectOnnx(int8, 1, decoder: all));
+        output.WriteLine($"{mode} {algo}: AP against the float model's boxes: fake-quant {fakeQuant * 100:F2}, INT8 ONNX Runtime {ort * 100:F2}");
+        // Quantization moves boxes past IoU 0.9 for abs_max, avg and hist (97-99); aware training moves most (10).
+        Assert.True(fakeQuant > 0.05, $"fake-quant AP {fakeQuant * 100:F2} against the float model's boxes: nothing left to compare");
+        // Measured: equal for avg, kl, mse and within 0.2 for abs_max and aware; hist 98.91 against 100.00, a gap
+        // ONNX Runtime without graph optimizations gives too, so a difference of the simulation not yet found.
+        Assert.True(Math.Abs(ort - fakeQuant) <= 0.015, $"INT8 in ONNX Runtime {ort * 100:F2} vs fake-quant {fakeQuant * 100:F2}: more than 1.5 points apart");
+    }
+
     /// <summary>Asserts two detection lists of one image are the same boxes: count, classes, scores to 1e-5, corners to 1e-2 px.</summary>
     internal static void AssertSameDetections(IReadOnlyList<Slim.Detection.DetectedBox> want, IReadOnlyList<Slim.Detection.DetectedBox> got, string what)
     {

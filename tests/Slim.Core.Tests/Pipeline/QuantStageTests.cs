@@ -168,6 +168,16 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
             for (int i = 0; i < 3; i++) AssertClose(folded[i], plain[i], 1e-5, $"float twin output {i}");
 
             // The twin with quantize-dequantize from quant.json on each listed layer (what a QDQ export does).
+            // The biases on the int32 grid the file adds them on (Int8Grid.BiasCodes), as the exporter writes them and
+            // the fake-quantized layers add them in eval mode.
+            foreach (var spec in specs.Values)
+            {
+                var conv = (Conv2d)twin.get_submodule(spec.ModulePath);
+                var bias = spec.FoldedBatchNorm is { } bnPath ? ((BatchNorm2d)twin.get_submodule(bnPath)).bias : conv.bias!;
+                var codes = Int8Grid.BiasCodes(bias.ToFloatArray(), spec.InputScale, spec.WeightScales);
+                if (codes is null) continue;
+                bias.copy_(tensor(codes.Select((k, c) => k * Int8Grid.BiasStep(spec.InputScale, spec.WeightScales[c])).ToArray(), codes.Length));
+            }
             // The quantization points too: conv outputs at the batch-norm slots, concat inputs.
             Assert.Contains(quant.Activations, a => a.Path == "yolo_block.0.0.0.bn");
             Assert.Contains(quant.Activations, a => a.Path == "concat.0.input0");
@@ -211,7 +221,7 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
         return conv.register_forward_hook((m, input, _) =>
         {
             // The grids are the type's, as ONNX QuantizeLinear saturates: int8 [-128, 127], uint8 [0, 255]; weights the record's.
-            var x = F.fake_quantize_per_tensor_affine((Tensor)input, spec.InputScale, spec.InputZeroPoint, spec.InputType == QuantDType.Int8 ? -128 : 0, spec.InputType == QuantDType.Int8 ? 127 : 255);
+            var x = FakeQuant.PerTensor((Tensor)input, spec.InputScale, spec.InputType == QuantDType.UInt8);
             using var scales = tensor(spec.WeightScales, spec.WeightScales.Length);
             using var zeroPoints = zeros(new long[] { spec.WeightScales.Length }, ScalarType.Int32);
             using var w = AtenOp.Get("aten::fake_quantize_per_channel_affine").Tensor(conv.weight, scales, zeroPoints, 0L, spec.WeightQuantMin, spec.WeightQuantMax);
@@ -222,8 +232,8 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
         });
     }
 
-    private static Tensor FakeQuantize(Tensor x, QuantizedActivation p) =>
-        F.fake_quantize_per_tensor_affine(x, p.Scale, p.ZeroPoint, p.Type == QuantDType.Int8 ? -128 : 0, p.Type == QuantDType.Int8 ? 127 : 255);
+    // QuantizeLinear's computation (x / scale, rounded, clamped to the type), as the fake quantizer computes it without gradient.
+    private static Tensor FakeQuantize(Tensor x, QuantizedActivation p) => FakeQuant.PerTensor(x, p.Scale, p.Type == QuantDType.UInt8);
 
     /// <summary>Quantize-dequantize at each point of the file: a batch norm's output, or the inputs of a concat (one hook per concat).</summary>
     private static IEnumerable<IDisposable> QdqPoints(nn.Module model, IReadOnlyList<QuantizedActivation> points)
