@@ -78,7 +78,7 @@ public sealed class Int8Deployability
         var runner = OrtRunner.Create((options ?? OrtRunnerOptions.Default) with { Optimization = OrtOptimizationLevel.All });
         Directory.CreateDirectory(scratchDir);
         var optimizedPath = Path.Combine(scratchDir, $".{Path.GetFileNameWithoutExtension(int8Path)}.ort-optimized.{Environment.ProcessId}.onnx");
-        ModelProto optimized, written;
+        ModelProto optimized;
         try
         {
             runner.WriteOptimized(int8Path, optimizedPath);
@@ -88,7 +88,7 @@ public sealed class Int8Deployability
         {
             File.Delete(optimizedPath);
         }
-        written = OnnxExporter.Load(int8Path);
+        var written = OnnxExporter.Load(int8Path);
         return FromGraphs(written.Graph, optimized.Graph, QuantizedLayerPaths(written.Graph));
     }
 
@@ -149,7 +149,7 @@ public sealed class Int8Deployability
         var compute = written.Node.FirstOrDefault(n => n.Name.StartsWith(prefix, StringComparison.Ordinal) && n.OpType is "Conv" or "Gemm");
         if (compute is null) return "the layer has no Conv/Gemm in the written graph";
         if (compute.Input.Count > 2 && producers.TryGetValue(compute.Input[2], out var bias) && bias.OpType != "DequantizeLinear" || compute.Input.Count > 2 && !producers.ContainsKey(compute.Input[2]))
-            return "its bias stayed float (the int32 bias would have moved it: a dead channel with a huge weight scale)";
+            return "its bias stayed float (its int32 codes would overflow: a tiny weight scale under a sizeable bias)";
         var output = compute.Output[0];
         if (graphOutputs.Contains(output)) return "its output is a model output: nothing quantizes it";
         if (!readers.TryGetValue(output, out var next) || next.Count == 0) return "its output is not read";

@@ -44,6 +44,7 @@ public static class QuantStage
 
         int quantized = run.Plan.Quantized.Count(), skipped = run.Plan.Layers.Count - quantized;
         foreach (var line in ReportLines(run.Plan)) ctx.Progress.Info(line);
+        if (PointsLine(run.Plan) is { } points) ctx.Progress.Info(points);
         var inv = CultureInfo.InvariantCulture;
         ctx.Progress.Info(string.Create(inv,
             $"quant: {ctx.Task.MetricName} {run.ApBefore * 100:F2} (float) → {run.ApAfter * 100:F2} (int8 fake-quant); {quantized} layers int8, {skipped} float; wrote {quantPath} and {twinPath}"));
@@ -193,6 +194,22 @@ public static class QuantStage
             : $"post {QuantizationResult.AlgorithmName(s.Algo)}, {s.CalibrationBatches} batches";
         string skip = s.NotQuant.Count > 0 ? $", not_quant {string.Join(",", s.NotQuant)}" : "";
         return $"{how}, {quantized}/{total} layers int8{skip}";
+    }
+
+    /// <summary>
+    /// "quant: 24 activations quantized besides the layer inputs, so ONNX Runtime keeps the graph in int8: 20 conv
+    /// outputs, 2 concats (4 inputs)", or null when the plan has no quantization point.
+    /// </summary>
+    public static string? PointsLine(QuantizationPlan plan)
+    {
+        if (plan.Points.Count == 0) return null;
+        var outputs = plan.Points.Count(p => p.Kind == QuantPointKind.ConvOutput);
+        var merges = plan.Points.Where(p => p.Kind == QuantPointKind.MergeInputs).ToList();
+        int activations = outputs + merges.Sum(m => m.Inputs);
+        var parts = new List<string>();
+        if (outputs > 0) parts.Add($"{outputs} conv outputs");
+        if (merges.Count > 0) parts.Add($"{merges.Count} concats/adds ({merges.Sum(m => m.Inputs)} inputs)");
+        return $"quant: {activations} activations quantized besides the layer inputs, so ONNX Runtime keeps the graph in int8: {string.Join(", ", parts)}";
     }
 
     /// <summary>The layer report as aligned text lines (module, type, int8, reason).</summary>

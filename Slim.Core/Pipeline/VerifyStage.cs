@@ -60,9 +60,8 @@ public static class VerifyStage
         Int8DeploymentReport? deployment = null;
         if (exported.Int8Path is { } int8Path)
         {
-            deployment = exported.Int8Deployment;
-            if (deployment is null) deployment = ExportStage.Deployment(int8Path, ctx.StageDir, ctx.Progress.Info, "verify");
-            else ctx.Progress.Info($"verify: {Path.GetFileName(int8Path)} in ONNX Runtime: {deployment.Summary}");
+            // The export of this run said it already; a model exported elsewhere is read here.
+            deployment = exported.Int8Deployment ?? ExportStage.Deployment(int8Path, ctx.StageDir, ctx.Progress.Info, "verify");
         }
         var outcome = new VerifyOutcome
         {

@@ -90,7 +90,7 @@ public static class LayerSelector
             points.Add(new QuantPointDecision(n.ModulePath, QuantPointKind.MergeInputs, values.Length, $"{values.Length} {merge.TypeName.ToLowerInvariant()} inputs, for {op}"));
             mergeNodes.Add(n);
         }
-        var concatInputs = new HashSet<int>(mergeNodes.SelectMany(n => MergeInputs(n)!));
+        var mergeInputs = new HashSet<int>(mergeNodes.SelectMany(n => MergeInputs(n)!));
         foreach (var d in decisions)
         {
             if (!d.Quantized || d.BatchNormPath is null) continue;
@@ -101,7 +101,7 @@ public static class LayerSelector
             var readers = trace.Consumers(v).ToList();
             if (readers.Count == 0) continue;
             bool AllQuantized(int value, List<TraceNode> rs) =>
-                rs.Count > 0 && !outputs.Contains(value) && rs.All(r => QuantizedRead(r, value) || (mergeNodes.Contains(r) && concatInputs.Contains(value)));
+                rs.Count > 0 && !outputs.Contains(value) && rs.All(r => QuantizedRead(r, value) || (mergeNodes.Contains(r) && mergeInputs.Contains(value)));
             // A ReLU folds into the QuantizeLinear after it, when everything reading the ReLU quantizes it.
             if (readers.Count == 1 && IsRelu(readers[0]) && AllQuantized(readers[0].Outputs[0], trace.Consumers(readers[0].Outputs[0]).ToList())) continue;
             if (AllQuantized(v, readers)) continue;

@@ -135,6 +135,8 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
         Assert.Contains(lines, l => l.Contains("yolo_output.2.conv") && l.Contains("detection output"));
         Assert.Contains(lines, l => l.Contains("→"));
         Assert.StartsWith("post abs_max, 2 batches", outcome.Detail);
+        // The quantization points are said in one line: the LeakyReLU-fed convs' outputs and the two route concats.
+        Assert.Contains(lines, l => l.StartsWith("quant: ", StringComparison.Ordinal) && l.Contains(" conv outputs") && l.Contains("2 concats/adds (4 inputs)"));
     }
 
     [Theory]
