@@ -63,9 +63,10 @@ public static class DistillStage
         var loss = DistillationTraining.WithDistillation(ctx.Task.Loss(student), distiller, b => b.Images);
         var result = new Trainer(ctx.Progress).Fit(distiller.TrainableModule, settings, ctx.Task.TrainBatches(settings.BatchSize), loss,
             evaluate: settings.EvalInterval > 0 ? () => ctx.Task.Evaluate(student).Primary : null,
-            checkpointDir: ctx.StageDir, resume: ctx.Resume, metadata: meta, description: "distill", cancel: ctx.Cancel);
+            checkpointDir: ctx.StageDir, resume: ctx.Resume, metadata: meta, description: "distill", cancel: ctx.Cancel, metricName: ctx.Task.MetricName);
         // best/last hold the adapters too (they are trained with the student); load into the same module.
         if (result.BestCheckpoint is not null) Trainer.LoadModel(result.BestCheckpoint, distiller.TrainableModule);
+        Plots.TrainingCurve.Save(ctx.StageDir, $"distillation ({type} from {teacherName})", ctx.Task.MetricName);
         student.eval();
         double after = ctx.Task.Evaluate(student).Primary;
 

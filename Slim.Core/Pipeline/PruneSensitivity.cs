@@ -93,7 +93,7 @@ public static class PruneSensitivity
         // Only the asked parameters and ratios: a reused file may hold points of another selection.
         var result = new SensitivityResult(full.Criterion, full.Baseline, full.Points
             .Where(p => measured.Contains(p.Parameter) && ratios.Any(r => Math.Abs(r - p.Ratio) < 1e-9)).ToList());
-        SensitivityPlot.Save(result, Path.Combine(dir, PngName));
+        Plots.SensitivityChart.Save(result, Path.Combine(dir, PngName));
         var table = SensitivityTable.Build(result).ToText();
         AtomicFile.WriteAllText(Path.Combine(dir, TableName), table + "\n");
 

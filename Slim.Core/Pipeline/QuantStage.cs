@@ -166,6 +166,7 @@ public static class QuantStage
         new Trainer(ctx.Progress).Fit(model, settings, ctx.Task.TrainBatches(settings.BatchSize), ctx.Task.Loss(model),
             checkpointDir: Path.Combine(ctx.StageDir, "qat"), resume: ctx.Resume, metadata: meta,
             description: "quant-aware", cancel: ctx.Cancel, beforeStep: BeforeStep);
+        Plots.TrainingCurve.Save(Path.Combine(ctx.StageDir, "qat"), "quantization-aware training", ctx.Task.MetricName);
         return plan;
     }
 

@@ -9,7 +9,10 @@ namespace Slim.Pipeline;
 /// <summary>Result of training a model: its best checkpoint, architecture, options and score.</summary>
 public sealed record TrainRun(string Checkpoint, string Architecture, ModelOptions Options, TaskScore Score);
 
-/// <summary>Trains the recipe's baseline (or a teacher) of any family (resumable), then scores its best checkpoint.</summary>
+/// <summary>
+/// Trains the recipe's baseline (or a teacher) of any family (resumable), then scores its best checkpoint. The
+/// trainer evaluates at least once, at the end, so best.ckpt always exists; the run's curve is drawn beside it.
+/// </summary>
 public static class TrainStage
 {
     public static TrainRun Run(ITask task, string outDir, bool resume, IProgressSink progress,
@@ -24,14 +27,22 @@ public static class TrainStage
         var settings = TrainSettings.From(recipe.Train) with { Iterations = its, CheckpointInterval = Math.Max(10, its / 10) };
         var meta = task.Metadata(m.Name, options);
         progress.Info($"{description}: {m.Name} on {task.TrainImageCount} images from {task.TrainSource}, {its} iterations of {settings.BatchSize}");
+        TaskScore? lastScore = null;
         var result = new Trainer(progress).Fit(net, settings, task.TrainBatches(settings.BatchSize), task.Loss(net),
-            evaluate: recipe.Train.EvalInterval > 0 ? () => task.Evaluate(net).Primary : null,
-            checkpointDir: outDir, resume: resume, metadata: meta, description: description, cancel: cancel);
+            evaluate: () => (lastScore = task.Evaluate(net)).Primary,
+            checkpointDir: outDir, resume: resume, metadata: meta, description: description, cancel: cancel, metricName: task.MetricName);
+        Plots.TrainingCurve.Save(outDir, $"{description}: {m.Name}", task.MetricName);
         var best = result.BestCheckpoint ?? result.LastCheckpoint!;
-        if (result.BestCheckpoint is not null) Trainer.LoadModel(best, net);
+        // The final evaluation scored the model in memory; when it was the best, its score is the answer.
+        var score = result.LastMetric == result.BestMetric ? lastScore! : null;
+        if (score is null)
+        {
+            Trainer.LoadModel(best, net);
+            net.eval();
+            score = task.Evaluate(net);
+        }
         net.eval();
-        var score = task.Evaluate(net);
-        progress.Info(string.Create(CultureInfo.InvariantCulture, $"{description}: {task.MetricName} = {score.Primary * 100:F2} on {task.ValImageCount} images ({best})"));
+        progress.Info(string.Create(CultureInfo.InvariantCulture, $"{description}: {task.MetricName} = {score.Primary * 100:F2} % on {task.ValImageCount} images ({best})"));
         return new TrainRun(best, m.Name, options, score);
     }
 }

@@ -34,6 +34,7 @@ public sealed class Trainer
     /// <paramref name="beforeStep"/> (optional) is called with the iteration index before each
     /// step, the first call of a resumed run included, so a schedule of model changes keyed on
     /// the iteration (QAT's batch-norm freeze) is re-applied when a run resumes.
+    /// With a <paramref name="checkpointDir"/>, the run's curve is kept there too (<see cref="TrainHistory"/>).
     /// </summary>
     public TrainResult Fit<TBatch>(
         nn.Module model,
@@ -46,7 +47,8 @@ public sealed class Trainer
         IReadOnlyDictionary<string, string>? metadata = null,
         string description = "train",
         CancellationToken cancel = default,
-        Action<long>? beforeStep = null)
+        Action<long>? beforeStep = null,
+        string metricName = "metric")
         where TBatch : IDisposable
     {
         var trainable = model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
@@ -60,10 +62,19 @@ public sealed class Trainer
         double? best = null, lastMetric = null;
         string? lastPath = checkpointDir is null ? null : Path.Combine(checkpointDir, LastName);
         string? bestPath = checkpointDir is null ? null : Path.Combine(checkpointDir, BestName);
+        string? historyPath = checkpointDir is null ? null : Path.Combine(checkpointDir, TrainHistory.FileName);
+        var history = new TrainHistory();
         if (resume && lastPath is not null && File.Exists(lastPath))
         {
             (start, best) = LoadState(lastPath, model, optimizer);
+            if (File.Exists(historyPath)) history = TrainHistory.Load(historyPath, upTo: start);
             _progress.Info($"{description}: resuming at iteration {start} from {lastPath}");
+        }
+        // The history goes first: a kill between the two writes leaves a history that the resumed run truncates.
+        void SaveLast(long iteration)
+        {
+            if (historyPath is not null) history.Save(historyPath);
+            SaveState(lastPath!, model, optimizer, iteration, best, metadata);
         }
 
         double lastLoss = double.NaN;
@@ -100,6 +111,7 @@ public sealed class Trainer
                             throw new SlimException($"{description}: the loss became {lastLoss} at iteration {it + 1}; lower the learning rate (train.lr is {settings.Lr})");
                         imagesSeen += settings.BatchSize;
                         it++;
+                        history.AddStep(it, lastLoss, optimizer.LearningRate);
                         if (it % 5 == 0 || it == settings.Iterations)
                             bar.Report(it, Status(parts, lastLoss, optimizer.LearningRate, imagesSeen / Math.Max(1e-9, watch.Elapsed.TotalSeconds)));
                     }
@@ -107,18 +119,20 @@ public sealed class Trainer
                     if (evalNow)
                     {
                         lastMetric = Evaluate(model, evaluate!);
+                        history.AddEval(it, lastMetric.Value);
                         if (best is null || lastMetric > best)
                         {
                             best = lastMetric;
                             if (bestPath is not null) SaveState(bestPath, model, optimizer, it, best, metadata);
                         }
-                        _progress.Info($"{description}: iteration {it}: metric {lastMetric:F4} (best {best:F4})");
+                        _progress.Info(string.Create(CultureInfo.InvariantCulture,
+                            $"{description}: iteration {it}: {metricName} {lastMetric * 100:F2} % (best {best * 100:F2} %)"));
                     }
                     bool saveNow = lastPath is not null && (evalNow || (settings.CheckpointInterval > 0 && it % settings.CheckpointInterval == 0));
-                    if (saveNow) SaveState(lastPath!, model, optimizer, it, best, metadata);
+                    if (saveNow) SaveLast(it);
                     if (cancel.IsCancellationRequested)
                     {
-                        if (lastPath is not null) SaveState(lastPath, model, optimizer, it, best, metadata);
+                        if (lastPath is not null) SaveLast(it);
                         cancel.ThrowIfCancellationRequested();
                     }
                     if (it >= settings.Iterations) break;
@@ -130,13 +144,14 @@ public sealed class Trainer
         if (evaluate is not null)
         {
             lastMetric = Evaluate(model, evaluate);
+            history.AddEval(it, lastMetric.Value);
             if (best is null || lastMetric >= best)
             {
                 best = lastMetric;
                 if (bestPath is not null) SaveState(bestPath, model, optimizer, it, best, metadata);
             }
         }
-        if (lastPath is not null) SaveState(lastPath, model, optimizer, it, best, metadata);
+        if (lastPath is not null) SaveLast(it);
         model.eval();
         return new TrainResult(it, lastLoss, lastMetric, best, lastPath, bestPath is not null && File.Exists(bestPath) ? bestPath : null);
     }

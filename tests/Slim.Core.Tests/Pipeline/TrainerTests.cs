@@ -88,25 +88,55 @@ public class TrainerTests : IDisposable
     }
 
     [Fact]
-    public void ResumeAfterCancelGivesTheSameWeights()
+    public void ResumeAfterCancelGivesTheSameWeightsAndCurve()
     {
+        var settings = Settings(20) with { EvalInterval = 5 };
         using var straight = Net();
-        new Trainer().Fit(straight, Settings(20), Batches, b => Loss(straight, b), checkpointDir: Path.Combine(_dir, "a"));
+        new Trainer().Fit(straight, settings, Batches, b => Loss(straight, b), () => 1 / (1 + HeldOutLoss(straight)), checkpointDir: Path.Combine(_dir, "a"));
 
         using var interrupted = Net();
         using var cts = new CancellationTokenSource();
         int calls = 0;
-        Assert.Throws<OperationCanceledException>(() => new Trainer().Fit(interrupted, Settings(20), Batches, b =>
+        Assert.Throws<OperationCanceledException>(() => new Trainer().Fit(interrupted, settings, Batches, b =>
         {
             if (++calls == 12) cts.Cancel();
             return Loss(interrupted, b);
-        }, checkpointDir: Path.Combine(_dir, "b"), cancel: cts.Token));
+        }, () => 1 / (1 + HeldOutLoss(interrupted)), checkpointDir: Path.Combine(_dir, "b"), cancel: cts.Token));
+        var partial = TrainHistory.Load(Path.Combine(_dir, "b", TrainHistory.FileName));
+        Assert.Equal(Enumerable.Range(1, 12).Select(i => (long)i), partial.Iteration);
+        Assert.Equal(new long[] { 5, 10 }, partial.Evals.Select(e => e.Iteration));
 
         using var resumed = Net();
-        var r = new Trainer().Fit(resumed, Settings(20), Batches, b => Loss(resumed, b), checkpointDir: Path.Combine(_dir, "b"), resume: true);
+        var r = new Trainer().Fit(resumed, settings, Batches, b => Loss(resumed, b), () => 1 / (1 + HeldOutLoss(resumed)), checkpointDir: Path.Combine(_dir, "b"), resume: true);
         Assert.Equal(20, r.Iterations);
         foreach (var (name, t) in straight.state_dict())
             Assert.True(t.equal(resumed.state_dict()[name]), $"{name} differs after resume");
+        // The curve of the resumed run is the uninterrupted run's, byte for byte: 20 steps, evaluations at 5, 10, 15 and the end.
+        var history = File.ReadAllBytes(Path.Combine(_dir, "a", TrainHistory.FileName));
+        Assert.Equal(history, File.ReadAllBytes(Path.Combine(_dir, "b", TrainHistory.FileName)));
+        var h = TrainHistory.Load(Path.Combine(_dir, "a", TrainHistory.FileName));
+        Assert.Equal(20, h.Loss.Count);
+        Assert.Equal(new long[] { 5, 10, 15, 20 }, h.Evals.Select(e => e.Iteration));
+        Assert.True(File.Exists(Path.Combine(_dir, "a", Trainer.BestName)));
+    }
+
+    [Fact]
+    public void HistoryWrittenAheadOfItsCheckpointIsCutBackOnResume()
+    {
+        var path = Path.Combine(_dir, TrainHistory.FileName);
+        var h = new TrainHistory();
+        for (int i = 1; i <= 12; i++) h.AddStep(i, 10.0 / i, 0.1);
+        h.AddEval(5, 0.2);
+        h.AddEval(10, 0.3);
+        h.AddEval(12, 0.4);
+        h.Save(path);
+        var cut = TrainHistory.Load(path, upTo: 10);
+        Assert.Equal(Enumerable.Range(1, 10).Select(i => (long)i), cut.Iteration);
+        Assert.Equal(10, cut.Loss.Count);
+        Assert.Equal(10, cut.Lr.Count);
+        Assert.Equal(new long[] { 5, 10 }, cut.Evals.Select(e => e.Iteration));
+        File.WriteAllText(path, "{\"iteration\": [1, 2], \"loss\": [1.0], \"lr\": [0.1, 0.1]}");
+        Assert.Contains("different lengths", Assert.Throws<SlimException>(() => TrainHistory.Load(path)).Message);
     }
 
     [Fact]
