@@ -13,7 +13,7 @@ public static class Program
         {
             Spectre.Console.AnsiConsole.Profile.Capabilities.Ansi = false;
             Spectre.Console.AnsiConsole.Profile.Width =
-                int.TryParse(Environment.GetEnvironmentVariable("COLUMNS"), out int columns) && columns >= 40 ? columns : 240;
+                int.TryParse(Environment.GetEnvironmentVariable("COLUMNS"), out int columns) && columns >= 40 ? columns : 4096;
         }
         return BuildRoot().Parse(args).Invoke();
     }

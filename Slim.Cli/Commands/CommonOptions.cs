@@ -12,6 +12,20 @@ public static class CommonOptions
         Arity = ArgumentArity.ZeroOrMore,
     };
 
+    /// <summary>An option that takes a fraction, written 0.125 or 12.5%.</summary>
+    public static Option<double?> Fraction(string name, string description) => new(name)
+    {
+        Description = description,
+        HelpName = "FRACTION",
+        CustomParser = result =>
+        {
+            var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
+            if (Units.ParseFraction(text) is { } v) return v;
+            result.AddError($"{name} {text}: expected a fraction such as 0.02 or a percent such as 2%");
+            return null;
+        },
+    };
+
     public static Option<string> Out(string defaultValue) => new("--out")
     {
         Description = "Output folder (or file).",

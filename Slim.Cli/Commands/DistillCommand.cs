@@ -73,9 +73,9 @@ public static class DistillCommand
         var outcome = DistillStage.Run(ctx, new StageInput(student, baseline, double.NaN), section);
         var inv = CultureInfo.InvariantCulture;
         var table = new Table().Title(Markup.Escape($"distill: {outcome.Detail}")).AddColumn("").AddColumn(new TableColumn("value").RightAligned());
-        if (outcome.Extra.TryGetValue("teacher_ap", out var t)) table.AddRow(Markup.Escape($"{task.MetricName} teacher"), (t * 100).ToString("F2", inv));
-        table.AddRow(Markup.Escape($"{task.MetricName} student before"), (outcome.Extra["ap_before"] * 100).ToString("F2", inv));
-        table.AddRow(Markup.Escape($"{task.MetricName} student after"), (outcome.Extra["ap_after"] * 100).ToString("F2", inv));
+        if (outcome.Extra.TryGetValue("teacher_ap", out var t)) table.AddRow(Markup.Escape($"{task.MetricName} teacher"), Units.Pct(t));
+        table.AddRow(Markup.Escape($"{task.MetricName} student before"), Units.Pct(outcome.Extra["ap_before"]));
+        table.AddRow(Markup.Escape($"{task.MetricName} student after"), Units.Pct(outcome.Extra["ap_after"]));
         table.AddRow("student checkpoint", Markup.Escape(outcome.Checkpoint));
         console.Write(table);
         return ExitCode.Ok;

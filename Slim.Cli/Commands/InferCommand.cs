@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.CommandLine;
 using Slim.Pipeline;
 
@@ -26,11 +27,20 @@ public static class InferCommand
         cmd.SetAction(p => CliRunner.Run(() =>
         {
             var results = Infer(p.GetValue(checkpoint), p.GetValue(onnx), p.GetValue(images)!, p.GetValue(outDir)!, p.GetValue(score), p.GetValue(threads));
-            foreach (var r in results) Console.Out.WriteLine($"{r.Input}: {r.Boxes.Count} detection(s) → {r.Output}");
+            double minScore = p.GetValue(score);
+            foreach (var r in results)
+                Console.Out.WriteLine(r.Boxes.Count > 0 ? $"{r.Input}: {r.Boxes.Count} detection(s) → {r.Output}" : $"{r.Input}: {NoBoxHint(r, minScore)} → {r.Output}");
+            if (results.All(r => r.Boxes.Count == 0) && results.Max(r => r.BestBelowThreshold) is double best)
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"no box passed --score {minScore:0.###} in any image; the best score was {best:F3}: try --score {Math.Floor(best * 100) / 100:0.##}"));
             return ExitCode.Ok;
         }));
         return cmd;
     }
+
+    /// <summary>What an image without a box at the threshold says: the best score below it, or that there was none.</summary>
+    public static string NoBoxHint(InferredImage r, double score) => r.BestBelowThreshold is double b
+        ? string.Create(CultureInfo.InvariantCulture, $"no detection above --score {score:0.###} (best score {b:F3})")
+        : "no detection (no box scored even 0.01)";
 
     /// <summary>The plain method behind the verb.</summary>
     public static IReadOnlyList<InferredImage> Infer(string? checkpoint, string? onnx, string images, string outDir, double score, int threads)

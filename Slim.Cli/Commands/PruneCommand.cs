@@ -168,7 +168,7 @@ public static class PruneCommand
         var ci = CultureInfo.InvariantCulture;
         var t = new Table().Border(TableBorder.Rounded).Title(Markup.Escape($"prune: {outcome.Detail}"))
             .AddColumn("").AddColumn(new TableColumn("value").RightAligned());
-        string Pct(string k) => (outcome.Extra[k] * 100).ToString("F2", ci);
+        string Pct(string k) => Units.Pct(outcome.Extra[k]);
         t.AddRow(Markup.Escape($"{task.MetricName} before"), Pct("ap_before"));
         t.AddRow("right after pruning", Pct("ap_after_prune"));
         t.AddRow("after fine-tuning", Pct("ap_after_finetune"));

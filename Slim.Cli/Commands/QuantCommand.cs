@@ -85,8 +85,8 @@ public static class QuantCommand
         var outcome = QuantStage.Run(ctx, new StageInput(checkpoint, "", double.NaN), section);
         var inv = CultureInfo.InvariantCulture;
         var table = new Table().Title(Markup.Escape($"quant: {outcome.Detail}")).AddColumn("").AddColumn(new TableColumn("value").RightAligned());
-        table.AddRow(Markup.Escape($"{task.MetricName} before (float)"), (outcome.Extra["ap_before"] * 100).ToString("F2", inv));
-        table.AddRow(Markup.Escape($"{task.MetricName} after (int8 fake-quant)"), (outcome.Extra["ap_after"] * 100).ToString("F2", inv));
+        table.AddRow(Markup.Escape($"{task.MetricName} before (float)"), Units.Pct(outcome.Extra["ap_before"]));
+        table.AddRow(Markup.Escape($"{task.MetricName} after (int8 fake-quant)"), Units.Pct(outcome.Extra["ap_after"]));
         table.AddRow("layers int8", outcome.Extra["quantized_layers"].ToString(inv));
         table.AddRow("layers kept in float", outcome.Extra["skipped_layers"].ToString(inv));
         table.AddRow("quantization file", Markup.Escape(outcome.QuantizationFile!));

@@ -23,8 +23,8 @@ public static class SensitivityCommand
         var ratios = new Option<string?>("--ratios") { Description = "Comma list of ratios to try, e.g. 0.1,0.3,0.5 (default 0.1 … 0.9)." };
         var valImages = new Option<int?>("--val-images") { Description = "Validation images per evaluation (default: all, or dataset.val_subset)." };
         var outDir = CommonOptions.Out("runs/sensitivity");
-        var flops = new Option<double?>("--target-flops-reduction") { Description = "Choose per-layer ratios removing this fraction of the FLOPs (0-1) with the least loss." };
-        var maxLoss = new Option<double?>("--max-loss") { Description = "Or choose the largest ratio per layer whose AP loss (absolute, 0-1) stays within this." };
+        var flops = CommonOptions.Fraction("--target-flops-reduction", "Choose per-layer ratios removing this share of the FLOPs (0.3 or 30%) with the least loss.");
+        var maxLoss = CommonOptions.Fraction("--max-loss", "Or choose the largest ratio per layer whose AP loss stays within this, absolute (0.02 or 2% = 2 pts below the baseline; the table shows loss in % of the baseline).");
         var criterion = new Option<string?>("--criterion") { Description = "l1_norm, geometry_median or bn_scale (default: the recipe's)." };
         var cmd = new Command("sensitivity", """
             Prune each parameter alone at each ratio and measure VOC AP on the validation images; print the
@@ -79,13 +79,13 @@ public static class SensitivityCommand
         var task = family.CreateTask(recipe, progress.Info, section.ValImages > 0 ? section.ValImages : null);
         progress.Info($"sensitivity: {parameters.Count} parameters × {section.Ratios.Count} ratios on {task.ValImageCount} validation images ({criterion})");
         var outcome = PruneSensitivity.Run(model, () => family.CreateModel(arch, options), graph, parameters, section, criterion,
-            net => task.Evaluate(net).Primary, request.OutDir, resume: true, progress, cancel);
+            net => task.Evaluate(net).Primary, request.OutDir, resume: true, progress, cancel, task.MetricName);
         console.Write(Slim.Compression.Pruning.Sensitivity.SensitivityTable.Build(outcome.Result).ToSpectre());
         console.WriteLine($"results: {Path.Combine(request.OutDir, PruneSensitivity.JsonName)}, plot: {Path.Combine(request.OutDir, PruneSensitivity.PngName)}");
         if (outcome.ChosenArguments is { } chosen)
         {
             console.WriteLine($"chosen ratios ({Path.Combine(request.OutDir, PruneSensitivity.ChosenName)}):");
-            console.WriteLine(chosen);
+            console.Profile.Out.Writer.WriteLine(chosen); // unwrapped, whatever the width: a command to copy
         }
         return ExitCode.Ok;
     }

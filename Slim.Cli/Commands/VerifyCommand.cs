@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.CommandLine;
 using Slim.Pipeline;
 using Slim.Recipes;
@@ -13,8 +14,8 @@ public static class VerifyCommand
         var recipe = new RecipeArgs();
         var fp32 = new Option<string?>("--fp32") { Description = $"The FP32 model ({ExportStage.Fp32FileName})." };
         var int8 = new Option<string?>("--int8") { Description = $"The INT8 model ({ExportStage.Int8FileName})." };
-        var baselineAp = new Option<double?>("--baseline-ap") { Description = "Baseline AP (0-1); default: the recipe's verify.baseline.ap." };
-        var maxDrop = new Option<double?>("--max-drop") { Description = "Largest accepted AP drop (0-1); default: the recipe's verify.baseline.max_drop." };
+        var baselineAp = CommonOptions.Fraction("--baseline-ap", "Baseline AP or top-1 (0.55 or 55% both mean 55 %); default: the recipe's verify.baseline.ap.");
+        var maxDrop = CommonOptions.Fraction("--max-drop", "Largest accepted drop below the baseline, absolute (0.02 or 2% both mean 2 pts); default: the recipe's verify.baseline.max_drop.");
         var threads = new Option<int?>("--threads") { Description = "ONNX Runtime threads for AP and latency; default: the recipe's verify.threads." };
         var outDir = CommonOptions.Out("runs/verify");
         var cmd = new Command("verify", $"""
@@ -24,7 +25,7 @@ public static class VerifyCommand
             drop exceeds the tolerance.
 
             Examples:
-              slim verify recipes/quickstart.yml --fp32 runs/qs/export/model_fp32.onnx --int8 runs/qs/export/model_int8.onnx --baseline-ap 0.55 --max-drop 0.02
+              slim verify recipes/quickstart.yml --fp32 runs/qs/export/model_fp32.onnx --int8 runs/qs/export/model_int8.onnx --baseline-ap 55% --max-drop 2%
               slim verify recipes/quickstart.yml --fp32 model_fp32.onnx --baseline-ap 0.6 --threads 4 --out runs/verify
             """);
         recipe.AddTo(cmd);
@@ -48,11 +49,11 @@ public static class VerifyCommand
         if (fp32 is null && int8 is null) throw new UsageException("give the model(s) to verify: --fp32 FILE and/or --int8 FILE");
         foreach (var (opt, path) in new[] { ("--fp32", fp32), ("--int8", int8) })
             if (path is not null && !File.Exists(path)) throw new FileNotFoundException($"{opt}: ONNX model not found: {path}", path);
-        if (baselineAp is { } b && !(b >= 0 && b <= 1)) throw new UsageException($"--baseline-ap {b}: expected an AP in [0, 1] (e.g. 0.55)");
-        if (maxDrop is { } d && !(d >= 0 && d <= 1)) throw new UsageException($"--max-drop {d}: expected an AP difference in [0, 1] (e.g. 0.02)");
+        if (baselineAp is { } b && !(b >= 0 && b <= 1)) throw new UsageException(string.Create(CultureInfo.InvariantCulture, $"--baseline-ap {b}: expected an AP between 0 and 1 (0.55) or 0% and 100% (55%)"));
+        if (maxDrop is { } d && !(d >= 0 && d <= 1)) throw new UsageException(string.Create(CultureInfo.InvariantCulture, $"--max-drop {d}: expected a drop between 0 and 1 (0.02) or 0% and 100% (2%)"));
         if (threads is < 1) throw new UsageException($"--threads {threads}: must be at least 1");
         var baseline = baselineAp ?? recipe.Verify.Baseline.Ap
-            ?? throw new UsageException("no baseline AP: give --baseline-ap (0-1) or set verify.baseline.ap in the recipe");
+            ?? throw new UsageException("no baseline AP: give --baseline-ap (0.55 or 55%) or set verify.baseline.ap in the recipe");
         var section = new VerifySection
         {
             Enabled = true,

@@ -172,6 +172,13 @@ public sealed class Image
         CopyFromNativeBgr(bgr);
     }
 
+    /// <summary>The size of <paramref name="text"/> as <see cref="DrawText"/> writes it: width, height above the baseline, and the depth below it.</summary>
+    public static (int Width, int Height, int Baseline) TextSize(string text, double scale = 0.4, int thickness = 1)
+    {
+        NativeMethods.Check(NativeMethods.slim_image_text_size(text, scale, thickness, out var tw, out var th, out var baseline));
+        return (tw, th, baseline);
+    }
+
     /// <summary>
     /// Writes <paramref name="text"/> in place with its bottom-left corner at (x, y), optionally on a
     /// filled background box (the usual label above a detection box).

@@ -11,7 +11,7 @@ public static class ApTable
         var rows = new List<IReadOnlyList<string>>();
         for (int i = 0; i < CocoEvaluation.StatNames.Count; i++)
             rows.Add(new[] { CocoEvaluation.StatNames[i], CocoEvaluation.StatDescriptions[i], Format(e.Stats[i]) });
-        return new ScoreTable("COCO bbox", new[] { "Metric", "Description", "Value" }, rows, new[] { 2 });
+        return new ScoreTable("COCO bbox", new[] { "Metric", "Description", "Value (%)" }, rows, new[] { 2 });
     }
 
     /// <summary>AP (IoU 0.50:0.95) of each class, with names where the evaluation has them.</summary>
@@ -32,9 +32,10 @@ public static class ApTable
         foreach (var (cls, value) in ap.OrderBy(p => p.Key))
             rows.Add(new[] { cls.ToString(CultureInfo.InvariantCulture), names?.GetValueOrDefault(cls) ?? "", Format(value) });
         if (footer is var (label, v)) rows.Add(new[] { "", label, Format(v) });
-        return new ScoreTable(title, new[] { "Class", "Name", "AP" }, rows, new[] { 0, 2 });
+        return new ScoreTable(title, new[] { "Class", "Name", "AP (%)" }, rows, new[] { 0, 2 });
     }
 
-    /// <summary>Three decimals like pycocotools' summary; −1 (undefined) prints as "-1".</summary>
-    public static string Format(double v) => v < 0 ? "-1" : v.ToString("0.000", CultureInfo.InvariantCulture);
+    /// <summary>A percent with two decimals, the unit of every accuracy figure Slim prints; pycocotools' −1 (no
+    /// ground truth of that kind, so undefined) prints as "n/a".</summary>
+    public static string Format(double v) => v < 0 ? "n/a" : Units.PctNumber(v);
 }

@@ -74,7 +74,7 @@ public static class DistillStage
         Checkpoint.Save(path, student.state_dict(), meta);
         var inv = CultureInfo.InvariantCulture;
         ctx.Progress.Info(string.Create(inv,
-            $"distill: {ctx.Task.MetricName} {before * 100:F2} → {after * 100:F2} ({type} from {teacherName}{(teacherAp is double t ? $", teacher {t * 100:F2}" : "")}); wrote {path}"));
+            $"distill: {ctx.Task.MetricName} {before * 100:F2} % → {after * 100:F2} % ({type} from {teacherName}{(teacherAp is double t ? $", teacher {t * 100:F2} %" : "")}); wrote {path}"));
         var extra = new Dictionary<string, double> { ["ap_before"] = before, ["ap_after"] = after };
         if (teacherAp is double ta) extra["teacher_ap"] = ta;
         return new StageOutcome

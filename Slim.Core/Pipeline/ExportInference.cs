@@ -18,7 +18,8 @@ namespace Slim.Pipeline;
 /// <param name="Input">The input image.</param>
 /// <param name="Output">The annotated copy.</param>
 /// <param name="Boxes">Detections in the input image's pixels, best first.</param>
-public sealed record InferredImage(string Input, string Output, IReadOnlyList<DetectedBox> Boxes);
+/// <param name="BestBelowThreshold">With no box at the score asked for, the best score the model gave (null when it found nothing at all).</param>
+public sealed record InferredImage(string Input, string Output, IReadOnlyList<DetectedBox> Boxes, double? BestBelowThreshold = null);
 
 /// <summary>
 /// Inference for slim infer: runs a checkpoint (libtorch) or an exported model (ONNX Runtime) on image
@@ -63,7 +64,7 @@ public static class ExportInference
             var (model, options) = ((YoloV3)loaded.Model, loaded.Options);
             var names = ClassNames(meta.TryGetValue(ExportModelInfo.ClassNamesKey, out var joined) ? joined.Split('\n') : null, options.NumClasses, checkpoint);
             var geometry = new YoloGeometry { NumClasses = options.NumClasses };
-            var decoder = Decoder(geometry, scoreThreshold);
+            var decoder = Decoder(geometry, ProbeThreshold(scoreThreshold));
             return Annotate(images, outDir, options.InputSize, DetectionTransforms.ImageNetMean, DetectionTransforms.ImageNetStd, names, scoreThreshold,
                 (inputs, infos) => inputs.Select((x, i) =>
                 {
@@ -103,16 +104,15 @@ public static class ExportInference
             : names?.Count ?? throw new SlimException($"{onnx}: the model records neither num_classes nor class_names metadata; export it with slim export");
         var mean = meta.ContainsKey("mean") ? Json<float[]>("mean") : DetectionTransforms.ImageNetMean;
         var std = meta.ContainsKey("std") ? Json<float[]>("std") : DetectionTransforms.ImageNetStd;
-        var decoder = Decoder(new YoloGeometry { NumClasses = numClasses }, scoreThreshold);
+        var decoder = Decoder(new YoloGeometry { NumClasses = numClasses }, ProbeThreshold(scoreThreshold));
         var runner = OrtRunner.Create();
         var detector = OnnxDetector.Open(onnx, inputName);
         return Annotate(images, outDir, (int)shape[2], mean, std, ClassNames(names, numClasses, onnx), scoreThreshold, (inputs, infos) =>
         {
             var sets = inputs.Select((x, i) => detector.Inputs(x, new[] { infos[i] })).ToList();
             var results = runner.Run(onnx, sets, threads);
-            // A model with in-graph NMS applies its own score threshold; --score filters on top of it.
-            return results.Select((r, i) => (IReadOnlyList<DetectedBox>)detector.Detections(r, new[] { infos[i] }, decoder)[0]
-                .Where(b => b.Score > scoreThreshold).ToList()).ToList();
+            // A model with in-graph NMS applies its own score threshold; Annotate filters on --score.
+            return results.Select((r, i) => (IReadOnlyList<DetectedBox>)detector.Detections(r, new[] { infos[i] }, decoder)[0]).ToList();
         });
     }
 
@@ -123,6 +123,10 @@ public static class ExportInference
             throw new SlimException($"{source}: the model has {numClasses} classes but its metadata names {names.Count}");
         return names;
     }
+
+    // Boxes are decoded down to this score, so that an image with nothing at --score can say what the best one was;
+    // greedy NMS keeps a box only against better ones, so the boxes above --score are the same either way.
+    private static double ProbeThreshold(double scoreThreshold) => Math.Min(scoreThreshold, 0.01);
 
     private static YoloBoxDecoder Decoder(YoloGeometry geometry, double scoreThreshold)
     {
@@ -151,18 +155,20 @@ public static class ExportInference
         for (int i = 0; i < images.Count; i++)
         {
             var img = loaded[i];
-            var boxes = detections[i].OrderByDescending(b => b.Score).ToList();
+            var all = detections[i].OrderByDescending(b => b.Score).ToList();
+            var boxes = all.Where(b => b.Score > scoreThreshold).ToList();
             var canvas = img.ToRgb();
-            foreach (var b in boxes.AsEnumerable().Reverse()) // best drawn last, on top
-            {
-                var color = Palette[b.ClassId % Palette.Length];
-                canvas.DrawBox(b.X1, b.Y1, b.X2, b.Y2, color);
-                var label = string.Create(CultureInfo.InvariantCulture, $"{names[b.ClassId]} {b.Score:F2}");
-                canvas.DrawText(label, (int)MathF.Round(b.X1), Math.Max(10, (int)MathF.Round(b.Y1) - 2), new Rgb(255, 255, 255), background: color);
-            }
+            // Boxes first (best on top), then the labels, placed so that none covers another.
+            foreach (var b in boxes.AsEnumerable().Reverse()) canvas.DrawBox(b.X1, b.Y1, b.X2, b.Y2, Palette[b.ClassId % Palette.Length]);
+            var labels = boxes.Select(b => string.Create(CultureInfo.InvariantCulture, $"{names[b.ClassId]} {b.Score:F2}")).ToList();
+            var sizes = labels.Select(l => Image.TextSize(l)).ToList();
+            var spots = LabelPlacement.Place(boxes.Select(b => (b.X1, b.Y1, b.X2, b.Y2)).ToList(),
+                sizes.Select(s => (s.Width + 2, s.Height + s.Baseline + 2)).ToList(), canvas.Width, canvas.Height);
+            for (int k = boxes.Count - 1; k >= 0; k--)
+                canvas.DrawText(labels[k], spots[k].X + 1, spots[k].Y + 1 + sizes[k].Height, new Rgb(255, 255, 255), background: Palette[boxes[k].ClassId % Palette.Length]);
             var output = Path.Combine(outDir, UniqueName(images[i], used));
             canvas.Save(output);
-            result.Add(new InferredImage(images[i], output, boxes));
+            result.Add(new InferredImage(images[i], output, boxes, boxes.Count == 0 && all.Count > 0 ? all[0].Score : null));
         }
         var json = result.Select(r => new
         {

@@ -45,9 +45,10 @@ public static class PruneSensitivity
     /// <param name="resume">Reuse the points of an earlier run in dir; otherwise an old result there is discarded.</param>
     /// <param name="progress">Receives a line per measured point.</param>
     /// <param name="cancel">Stops between points; the measured ones stay in the JSON file.</param>
+    /// <param name="metricName">How progress lines name the metric.</param>
     public static SensitivityOutcome Run(torch.nn.Module model, Func<torch.nn.Module> create, ChannelDependencyGraph graph,
         IReadOnlyList<string> parameters, SensitivitySection section, string criterion, Func<torch.nn.Module, double> metric,
-        string dir, bool resume, IProgressSink progress, CancellationToken cancel)
+        string dir, bool resume, IProgressSink progress, CancellationToken cancel, string metricName = "metric")
     {
         if (section.Ratios.Count == 0) throw new PruningException("sensitivity: ratios is empty; give ratios such as 0.1,0.3,0.5");
         if (section.TargetFlopsReduction > 0 && section.MaxLoss > 0)
@@ -87,7 +88,7 @@ public static class PruneSensitivity
             {
                 done++;
                 progress.Info(string.Create(CultureInfo.InvariantCulture,
-                    $"sensitivity: {pt.Parameter} at {pt.Ratio:0.##}: metric {pt.Metric:0.####}, loss {pt.Loss * 100:0.##}% ({done} new, {total} points in all)"));
+                    $"sensitivity: {pt.Parameter} at {pt.Ratio:0.##}: {metricName} {pt.Metric * 100:F2} %, loss {pt.Loss * 100:F2} % of baseline ({done} new, {total} points in all)"));
             }, cancel);
 
         // Only the asked parameters and ratios: a reused file may hold points of another selection.
@@ -112,8 +113,8 @@ public static class PruneSensitivity
             var ratioOf = picked.ToDictionary(t => t.Parameter, t => t.Ratio, StringComparer.Ordinal);
             chosen = parameters.Select(p => new PruneTarget(p, ratioOf[representative[p]])).ToList();
             var how = section.TargetFlopsReduction > 0
-                ? string.Create(CultureInfo.InvariantCulture, $"FLOPs reduction ≥ {section.TargetFlopsReduction:0.###} with the least loss")
-                : string.Create(CultureInfo.InvariantCulture, $"AP loss ≤ {section.MaxLoss:0.####} per layer");
+                ? string.Create(CultureInfo.InvariantCulture, $"FLOPs reduction ≥ {section.TargetFlopsReduction * 100:0.#} % with the least loss")
+                : string.Create(CultureInfo.InvariantCulture, $"loss ≤ {section.MaxLoss * 100:0.##} pts per layer");
             AtomicFile.WriteAllText(Path.Combine(dir, ChosenName), $"# ratios chosen from {JsonName}: {how}\n{Arguments(chosen)}\n");
         }
         return new SensitivityOutcome(result, chosen, table, resumed);

@@ -45,20 +45,20 @@ public static class PruneStage
         string ratioLabel = PruneModel.RatioLabel(Ratios(ctx.Task.Family, section), targets);
 
         double apBefore = ctx.Task.Evaluate(model).Primary;
-        ctx.Progress.Info(string.Create(inv, $"prune: {ctx.Task.MetricName} before pruning = {apBefore * 100:F2}"));
+        ctx.Progress.Info(string.Create(inv, $"prune: {ctx.Task.MetricName} before pruning = {apBefore * 100:F2} %"));
 
         if (section.Sensitivity is { } sens)
         {
             var evalTask = sens.ValImages > 0 ? ctx.Task.WithValidationLimit(sens.ValImages) : ctx.Task;
             var outcome = PruneSensitivity.Run(model, () => ctx.Task.Family.CreateModel(arch, options), graph, targets.Select(t => t.Parameter).ToList(), sens, criterion,
-                m => evalTask.Evaluate(m).Primary, ctx.StageDir, ctx.Resume, ctx.Progress, ctx.Cancel);
+                m => evalTask.Evaluate(m).Primary, ctx.StageDir, ctx.Resume, ctx.Progress, ctx.Cancel, ctx.Task.MetricName);
             ctx.Progress.Info(outcome.Table);
             if (outcome.Chosen is { } chosen)
             {
                 targets = chosen;
                 ratioLabel = sens.TargetFlopsReduction > 0
                     ? string.Create(inv, $"sensitivity -{sens.TargetFlopsReduction * 100:0.#}% FLOPs")
-                    : string.Create(inv, $"sensitivity max loss {sens.MaxLoss:0.####}");
+                    : string.Create(inv, $"sensitivity max loss {sens.MaxLoss * 100:0.##} pts");
                 ctx.Progress.Info($"prune: ratios chosen from the sensitivity curves: {outcome.ChosenArguments}");
             }
         }
@@ -74,7 +74,7 @@ public static class PruneStage
         PruneModel.Save(Path.Combine(ctx.StageDir, PrunedName), model, meta);
         model.eval();
         double apPruned = ctx.Task.Evaluate(model).Primary;
-        ctx.Progress.Info(string.Create(inv, $"prune: {ctx.Task.MetricName} right after pruning = {apPruned * 100:F2}"));
+        ctx.Progress.Info(string.Create(inv, $"prune: {ctx.Task.MetricName} right after pruning = {apPruned * 100:F2} %"));
 
         var fineTune = section.FineTune;
         double apFinal = apPruned;
@@ -84,7 +84,7 @@ public static class PruneStage
             FineTune(ctx, input, section, model, result.Options, meta);
             model.eval();
             apFinal = ctx.Task.Evaluate(model).Primary;
-            ctx.Progress.Info(string.Create(inv, $"prune: {ctx.Task.MetricName} after fine-tuning = {apFinal * 100:F2}"));
+            ctx.Progress.Info(string.Create(inv, $"prune: {ctx.Task.MetricName} after fine-tuning = {apFinal * 100:F2} %"));
             detail += string.Create(inv, $", fine-tune {fineTune.Iterations} it") +
                 (section.Distill is { } d ? $" (+{DistillStage.TypeName(ctx.Task.Family.Distillation(d, options).Kind)})" : "");
         }

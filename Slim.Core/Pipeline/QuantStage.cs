@@ -47,7 +47,7 @@ public static class QuantStage
         if (PointsLine(run.Plan) is { } points) ctx.Progress.Info(points);
         var inv = CultureInfo.InvariantCulture;
         ctx.Progress.Info(string.Create(inv,
-            $"quant: {ctx.Task.MetricName} {run.ApBefore * 100:F2} (float) → {run.ApAfter * 100:F2} (int8 fake-quant); {quantized} layers int8, {skipped} float; wrote {quantPath} and {twinPath}"));
+            $"quant: {ctx.Task.MetricName} {run.ApBefore * 100:F2} % (float) → {run.ApAfter * 100:F2} % (int8 fake-quant); {quantized} layers int8, {skipped} float; wrote {quantPath} and {twinPath}"));
         return new StageOutcome
         {
             Stage = "quant",

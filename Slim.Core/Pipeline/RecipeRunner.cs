@@ -112,7 +112,7 @@ public sealed class RecipeRunner
         double gap = Math.Abs(int8.Ap - fq) * 100;
         if (gap <= 1.0) return null;
         return string.Create(CultureInfo.InvariantCulture,
-            $"warning: the INT8 model scores {int8.Ap * 100:F2} in ONNX Runtime but {fq * 100:F2} fake-quantized ({metric}, {gap:F2} points apart): ")
+            $"warning: the INT8 model scores {int8.Ap * 100:F2} % in ONNX Runtime but {fq * 100:F2} % fake-quantized ({metric}, {gap:F2} pts apart): ")
             + "the runtime computes something else than the simulation; try quant.weight_bits: 7 if it is 8, or keep the layer types it mishandles in float (quant.not_quant)";
     }
 
@@ -167,6 +167,8 @@ public sealed class RecipeRunner
             Metric = task.MetricName,
             Stages = rows,
             LatencyThreads = recipe.Verify.Threads,
+            LatencyRuns = recipe.Verify.Enabled ? recipe.Verify.LatencyRuns : 0,
+            LatencyWarmup = recipe.Verify.WarmupRuns,
             Device = recipe.Device,
             Int8Deployment = deployment,
         };
@@ -237,9 +239,11 @@ public sealed class RecipeRunner
             Gflops = (m.Precision == "int8" ? int8Source : fp32Source).Gflops,
             Parameters = (m.Precision == "int8" ? int8Source : fp32Source).Parameters,
             Stage = $"onnx {m.Precision}",
-            Detail = $"ONNX Runtime, {(m.Passed ? "within" : "OVER")} max drop {(recipe.Verify.Baseline.MaxDrop * 100).ToString("F1", CultureInfo.InvariantCulture)} pts",
+            Detail = $"ONNX Runtime, {(m.Passed ? "within" : "OVER")} max drop {(recipe.Verify.Baseline.MaxDrop * 100).ToString("F2", CultureInfo.InvariantCulture)} pts",
             OrtAp = m.Ap,
             LatencyMs = m.LatencyMs,
+            LatencyP10Ms = m.LatencyP10Ms,
+            LatencyP90Ms = m.LatencyP90Ms,
             OnnxSizeMiB = m.SizeBytes / (1024.0 * 1024.0),
             Onnx = m.Path,
         });

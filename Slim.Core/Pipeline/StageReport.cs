@@ -22,6 +22,9 @@ public sealed record StageReport
     public double? OrtAp { get; init; }
     /// <summary>ONNX Runtime median latency in milliseconds (batch 1).</summary>
     public double? LatencyMs { get; init; }
+    /// <summary>10th and 90th percentiles of the timed runs, in milliseconds.</summary>
+    public double? LatencyP10Ms { get; init; }
+    public double? LatencyP90Ms { get; init; }
     public string? Checkpoint { get; init; }
     public string? Onnx { get; init; }
     public double? OnnxSizeMiB { get; init; }
@@ -34,6 +37,9 @@ public sealed record RunReport
     public required string Metric { get; init; }
     public required IReadOnlyList<StageReport> Stages { get; init; }
     public int LatencyThreads { get; init; } = 1;
+    /// <summary>Timed latency runs, and the untimed warm-up runs before them.</summary>
+    public int LatencyRuns { get; init; }
+    public int LatencyWarmup { get; init; }
     public string Device { get; init; } = "cpu";
     /// <summary>How ONNX Runtime runs the INT8 model's quantized layers (null without an INT8 export).</summary>
     public Slim.Export.Int8DeploymentReport? Int8Deployment { get; init; }
@@ -76,8 +82,8 @@ public sealed record RunReport
 
     private string[] Header => new[]
     {
-        "stage", "detail", "GFLOPs", "params (M)", "size (MiB)", $"{ShortMetric(Metric)} libtorch", $"{ShortMetric(Metric)} ORT",
-        $"Δ{ShortMetric(Metric)} (pts)", "latency (ms)",
+        "stage", "detail", "GFLOPs", "params (M)", "size (MiB)", $"{ShortMetric(Metric)} libtorch (%)", $"{ShortMetric(Metric)} ORT (%)",
+        $"Δ{ShortMetric(Metric)} (pts)", "latency ms: median (p10–p90)",
     };
 
     private IEnumerable<string[]> Rows() => Stages.Select(s => new[]
@@ -90,14 +96,14 @@ public sealed record RunReport
         F(s.Ap * 100, "F2"),
         F(s.OrtAp * 100, "F2"),
         Delta(s),
-        F(s.LatencyMs, "F2"),
+        LatencyFormat.Cell(s.LatencyMs, s.LatencyP10Ms, s.LatencyP90Ms),
     });
 
     public string ToMarkdown()
     {
         var sb = new StringBuilder();
         sb.AppendLine($"# {Name}").AppendLine();
-        sb.AppendLine($"Metric: {Metric} (in %); latency: ONNX Runtime, batch 1, {LatencyThreads} thread(s), median; device: {Device}.").AppendLine();
+        sb.AppendLine($"Metric: {Metric} (in %); latency: {LatencyNote}; device: {Device}.").AppendLine();
         sb.AppendLine("| " + string.Join(" | ", Header) + " |");
         sb.AppendLine("|" + string.Concat(Enumerable.Repeat("---|", Header.Length)));
         foreach (var r in Rows()) sb.AppendLine("| " + string.Join(" | ", r) + " |");
@@ -109,9 +115,11 @@ public sealed record RunReport
         return sb.ToString();
     }
 
+    private string LatencyNote => $"ONNX Runtime, batch 1, {LatencyThreads} thread(s)" + (LatencyRuns > 0 ? $", {LatencyRuns} runs after {LatencyWarmup} warm-up" : "");
+
     public Table ToTable()
     {
-        var t = new Table().Title($"[bold]{Markup.Escape(Name)}[/] — {Markup.Escape(Metric)} (%), ORT latency batch 1, {LatencyThreads} thread(s)");
+        var t = new Table().Title($"[bold]{Markup.Escape(Name)}[/] — {Markup.Escape(Metric)}; latency: {Markup.Escape(LatencyNote)}");
         // Words left, numbers right.
         foreach (var (h, i) in Header.Select((h, i) => (h, i)))
         {

@@ -13,7 +13,25 @@ namespace Slim.Pipeline;
 /// <param name="LatencyMs">Median ONNX Runtime latency, batch 1, in milliseconds.</param>
 /// <param name="SizeBytes">File size.</param>
 /// <param name="Passed">Whether the drop is within the tolerance.</param>
-public sealed record VerifiedModel(string Precision, string Path, double Ap, double Drop, double LatencyMs, long SizeBytes, bool Passed);
+public sealed record VerifiedModel(string Precision, string Path, double Ap, double Drop, double LatencyMs, long SizeBytes, bool Passed)
+{
+    /// <summary>10th percentile of the timed runs, in milliseconds (the spread's lower end).</summary>
+    public double? LatencyP10Ms { get; init; }
+    /// <summary>90th percentile of the timed runs, in milliseconds.</summary>
+    public double? LatencyP90Ms { get; init; }
+
+    /// <summary>"1.13 ms (p10–p90 1.08–1.25)": the median and the spread a second measurement may land in.</summary>
+    public string LatencyText => LatencyFormat.Cell(LatencyMs, LatencyP10Ms, LatencyP90Ms) + " ms";
+}
+
+/// <summary>How Slim writes a latency: the median, and the 10th–90th percentile range of the runs when known.</summary>
+public static class LatencyFormat
+{
+    public static string Cell(double? median, double? p10, double? p90) => median is not double m ? "—"
+        : p10 is double lo && p90 is double hi
+            ? string.Create(CultureInfo.InvariantCulture, $"{m:F2} ({lo:F2}–{hi:F2})")
+            : m.ToString("F2", CultureInfo.InvariantCulture);
+}
 
 /// <summary>
 /// What the verify stage measured: each exported model's AP, drop from the baseline, latency and size,
@@ -52,7 +70,7 @@ public sealed record VerifyOutcome
 
     /// <summary>One line naming each model whose drop exceeds the tolerance; empty when all passed.</summary>
     public string FailureMessage => string.Join("; ", Models.Where(m => !m.Passed).Select(m => string.Create(CultureInfo.InvariantCulture,
-        $"{m.Precision} model {System.IO.Path.GetFileName(m.Path)}: {Metric} {m.Ap * 100:F2} is {m.Drop * 100:F2} points below the baseline {BaselineAp * 100:F2}, more than the accepted {MaxDrop * 100:F2} (verify.baseline.max_drop)"))
+        $"{m.Precision} model {System.IO.Path.GetFileName(m.Path)}: {Metric} {m.Ap * 100:F2} % is {m.Drop * 100:F2} pts below the baseline {BaselineAp * 100:F2} %, more than the accepted {MaxDrop * 100:F2} pts (verify.baseline.max_drop)"))
         .Concat(Int8Failed ? new[] { $"{Int8Deployment!.FloatFallbacks.Count} quantized layer(s) run in float in ONNX Runtime ({string.Join(", ", Int8Deployment.FloatFallbacks.Select(l => l.ModulePath))}) and verify.require_int8 is true" } : Array.Empty<string>()));
 
     /// <summary>Throws <see cref="VerificationFailedException"/> (exit code VerificationFailed) when a model failed.</summary>
@@ -78,12 +96,12 @@ public sealed record VerifyOutcome
     {
         static string F(double v, string fmt) => v.ToString(fmt, CultureInfo.InvariantCulture);
         var t = new Table().Title(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-            $"ONNX Runtime verification — {Metric} (%) vs baseline {BaselineAp * 100:F2}, max drop {MaxDrop * 100:F2}; latency batch 1, {Threads} thread(s), median of {LatencyRuns}")));
-        foreach (var h in new[] { "model", "file", RunReport.ShortMetric(Metric), "drop (pts)", "latency (ms)", "size (MiB)", "result" })
+            $"ONNX Runtime verification — {Metric} vs baseline {BaselineAp * 100:F2} %, max drop {MaxDrop * 100:F2} pts; latency batch 1, {Threads} thread(s), {LatencyRuns} runs after {WarmupRuns} warm-up")));
+        foreach (var h in new[] { "model", "file", $"{RunReport.ShortMetric(Metric)} (%)", "drop (pts)", "latency ms: median (p10–p90)", "size (MiB)", "result" })
             t.AddColumn(new TableColumn(h).RightAligned());
         foreach (var m in Models)
             t.AddRow(Markup.Escape(m.Precision), Markup.Escape(System.IO.Path.GetFileName(m.Path)), F(m.Ap * 100, "F2"), F(m.Drop * 100, "F2"),
-                F(m.LatencyMs, "F2"), F(m.SizeBytes / (1024.0 * 1024.0), "F2"), m.Passed ? "[green]pass[/]" : "[red]FAIL[/]");
+                LatencyFormat.Cell(m.LatencyMs, m.LatencyP10Ms, m.LatencyP90Ms), F(m.SizeBytes / (1024.0 * 1024.0), "F2"), m.Passed ? "[green]pass[/]" : "[red]FAIL[/]");
         return t;
     }
 }

@@ -51,11 +51,15 @@ public static class VerifyStage
             double drop = baseline - score.Primary;
             // A drop equal to the tolerance passes; the epsilon absorbs the rounding of AP sums.
             bool passed = drop <= maxDrop + 1e-9;
-            var m = new VerifiedModel(precision, path, score.Primary, drop, latency.MedianMs, new FileInfo(path).Length, passed);
+            var m = new VerifiedModel(precision, path, score.Primary, drop, latency.MedianMs, new FileInfo(path).Length, passed)
+            {
+                LatencyP10Ms = latency.P10Ms,
+                LatencyP90Ms = latency.P90Ms,
+            };
             results.Add(m);
             ctx.Progress.Info(string.Create(CultureInfo.InvariantCulture,
-                $"verify {precision}: {ctx.Task.MetricName} {m.Ap * 100:F2} (baseline {baseline * 100:F2}, drop {drop * 100:F2}, max {maxDrop * 100:F2}) " +
-                $"latency {m.LatencyMs:F2} ms (batch 1, {section.Threads} thread(s)) size {m.SizeBytes / (1024.0 * 1024.0):F2} MiB: {(passed ? "pass" : "FAIL")}"));
+                $"verify {precision}: {ctx.Task.MetricName} {m.Ap * 100:F2} % (baseline {baseline * 100:F2} %, drop {drop * 100:F2} pts, max {maxDrop * 100:F2} pts) " +
+                $"latency {m.LatencyText} (batch 1, {section.Threads} thread(s), {section.LatencyRuns} runs after {section.WarmupRuns} warm-up) size {m.SizeBytes / (1024.0 * 1024.0):F2} MiB: {(passed ? "pass" : "FAIL")}"));
         }
         Int8DeploymentReport? deployment = null;
         if (exported.Int8Path is { } int8Path)

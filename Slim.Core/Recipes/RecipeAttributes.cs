@@ -14,6 +14,10 @@ public sealed class DocAttribute(string text) : Attribute
     public string Text { get; } = text;
 }
 
+/// <summary>A number that is a fraction and may also be written as a percent: 0.02 or 2%.</summary>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class FractionAttribute : Attribute;
+
 /// <summary>Inclusive bounds of a numeric recipe field (MaxExclusive makes the upper bound open).</summary>
 [AttributeUsage(AttributeTargets.Property)]
 public sealed class BoundsAttribute(double min, double max) : Attribute

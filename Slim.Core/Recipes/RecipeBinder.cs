@@ -139,7 +139,9 @@ public sealed class RecipeBinder
             var full = Join(path, key);
             if (!props.TryGetValue(key, out var p))
                 throw Error(k, full, $"unknown key{Suggest.DidYouMean(key, props.Keys)}; valid keys here: {string.Join(", ", props.Keys)}");
-            var value = Bind(p.PropertyType, v, full);
+            var value = p.GetCustomAttribute<FractionAttribute>() is not null && v is YamlScalarNode { Value: { } text } && text.TrimEnd().EndsWith('%')
+                ? Units.ParseFraction(text) ?? throw Error(v, full, $"expected a fraction such as 0.02 or a percent such as 2%, got '{text}'")
+                : Bind(p.PropertyType, v, full);
             var bounds = p.GetCustomAttribute<BoundsAttribute>();
             if (bounds is not null && value is IConvertible c && !bounds.Contains(c.ToDouble(CultureInfo.InvariantCulture)))
                 throw Error(v, full, $"{c.ToString(CultureInfo.InvariantCulture)} is out of range: expected a value in {bounds.Describe()}");

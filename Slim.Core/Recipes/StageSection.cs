@@ -65,12 +65,12 @@ public sealed class SensitivitySection
     [Bounds(0, int.MaxValue)]
     public int ValImages { get; set; }
 
-    [Doc("Choose ratios reaching this FLOPs reduction (0-1) with the least loss; 0 keeps pruned_ratios.")]
-    [Bounds(0, 1, MaxExclusive = true)]
+    [Doc("Choose ratios reaching this FLOPs reduction (a fraction: 0.3 or 30%) with the least loss; 0 keeps pruned_ratios.")]
+    [Bounds(0, 1, MaxExclusive = true), Fraction]
     public double TargetFlopsReduction { get; set; }
 
-    [Doc("Or choose the largest ratios whose AP loss stays within this (absolute AP); 0 = off.")]
-    [Bounds(0, 1)]
+    [Doc("Or choose the largest ratios whose metric loss stays within this, absolute (0.02 or 2% = 2 pts below the unpruned model; the sensitivity table shows loss in % of it); 0 = off.")]
+    [Bounds(0, 1), Fraction]
     public double MaxLoss { get; set; }
 }
 
@@ -245,11 +245,11 @@ public sealed class VerifySection
 /// <summary>The reference accuracy.</summary>
 public sealed class BaselineSection
 {
-    [Doc("Baseline AP (0-1); empty uses the AP of the trained baseline in this run.")]
-    [Bounds(0, 1)]
+    [Doc("Baseline AP or top-1 (a fraction: 0.55 or 55%); empty uses the score of the trained baseline in this run.")]
+    [Bounds(0, 1), Fraction]
     public double? Ap { get; set; }
 
-    [Doc("Largest accepted AP drop of the exported model (absolute, 0-1).")]
-    [Bounds(0, 1)]
+    [Doc("Largest accepted drop of the exported model below the baseline, absolute (0.05 or 5% = 5 pts).")]
+    [Bounds(0, 1), Fraction]
     public double MaxDrop { get; set; } = 0.05;
 }

@@ -37,7 +37,16 @@ public class InferCommandTests(CliExportRun run) : IClassFixture<CliExportRun>
         // A score no untrained detection reaches: nothing drawn, the copy equals the input up to JPEG noise.
         var none = run.NewDir("infer-none");
         var results = InferCommand.Infer(run.Checkpoint, null, images[0], none, 0.999, 1);
-        Assert.Empty(Assert.Single(results).Boxes);
+        var empty = Assert.Single(results);
+        Assert.Empty(empty.Boxes);
+        // The user is told the best score the model gave, the one the score-0 run drew first.
+        var all = InferCommand.Infer(run.Checkpoint, null, images[0], run.NewDir("infer-all"), 0.0, 1)[0].Boxes;
+        if (all[0].Score > 0.01)
+        {
+            Assert.Equal(all[0].Score, empty.BestBelowThreshold!.Value, 6);
+            Assert.Contains($"best score {all[0].Score:F3}", InferCommand.NoBoxHint(empty, 0.999));
+        }
+        else Assert.Null(empty.BestBelowThreshold);
     }
 
     /// <summary>Exports the checkpoint (with extra export flags), then infers a folder of two images from the ONNX file and from the checkpoint.</summary>

@@ -90,8 +90,10 @@ public sealed class CocoJsonAndTableTests : IDisposable
         var e = CocoEvaluator.Evaluate(new[] { new GroundTruthBox(1, 0, 0, 0, 10, 10) }, new[] { new DetectedBox(1, 0, 0.9f, 0, 0, 10, 10) });
         var text = Render(ApTable.Coco(e).ToSpectre());
         foreach (var name in CocoEvaluation.StatNames) Assert.Contains(name, text);
-        Assert.Contains("1.000", text);
-        Assert.Contains("-1", text);
+        Assert.Contains("Value (%)", text);
+        Assert.Contains("100.00", text); // AP of a perfect detection, in %
+        Assert.Contains("n/a", text);    // AP_small: no small ground truth, pycocotools' -1
+        Assert.DoesNotContain("1.000", text);
         var per = Render(ApTable.CocoPerClass(e, new Dictionary<int, string> { [0] = "cat" }).ToSpectre());
         Assert.Contains("cat", per);
         var voc = VocEvaluator.Evaluate(new[] { new GroundTruthBox(1, 0, 0, 0, 9, 9), new GroundTruthBox(1, 1, 20, 20, 29, 29) },
@@ -99,7 +101,8 @@ public sealed class CocoJsonAndTableTests : IDisposable
         var vt = Render(ApTable.Voc(voc, new Dictionary<int, string> { [0] = "cat", [1] = "dog" }).ToSpectre());
         Assert.Contains("dog", vt);
         Assert.Contains("mAP", vt);
-        Assert.Contains("0.500", vt);
+        Assert.Contains("AP (%)", vt);
+        Assert.Matches(@"mAP\s*│\s*50\.00", vt); // (100 + 0) / 2 in %
     }
 
     private static string Render(Spectre.Console.Rendering.IRenderable r)

@@ -171,7 +171,7 @@ public class PruneStageTests : IDisposable
         var ctx = new StageContext(recipe, task, stageDir, false, lines, default);
         var outcome = PruneStage.Run(ctx, new StageInput(baseline, baseline, 0), recipe.Stages[0].Prune!);
 
-        Assert.Equal("sensitivity max loss 0.5 l1_norm", outcome.Detail);
+        Assert.Equal("sensitivity max loss 50 pts l1_norm", outcome.Detail);
         foreach (var f in new[] { PruneSensitivity.JsonName, PruneSensitivity.PngName, PruneSensitivity.TableName, PruneSensitivity.ChosenName })
             Assert.True(File.Exists(Path.Combine(stageDir, f)), $"{f} missing");
         Assert.Equal(4, Slim.Compression.Pruning.Sensitivity.SensitivityResult.Load(Path.Combine(stageDir, PruneSensitivity.JsonName)).Points.Count);

@@ -20,8 +20,8 @@ public class RuntimeDisagreementTests
     {
         var warning = RecipeRunner.RuntimeDisagreement(Outcome(0.138), 0.636, "top-1 accuracy");
         Assert.NotNull(warning);
-        Assert.StartsWith("warning: the INT8 model scores 13.80 in ONNX Runtime but 63.60 fake-quantized", warning);
-        Assert.Contains("49.80 points apart", warning);
+        Assert.StartsWith("warning: the INT8 model scores 13.80 % in ONNX Runtime but 63.60 % fake-quantized", warning);
+        Assert.Contains("49.80 pts apart", warning);
         Assert.Contains("quant.weight_bits", warning);
         Assert.Contains("quant.not_quant", warning);
     }

@@ -186,6 +186,6 @@ public sealed class SensitivityTests : IDisposable
         Assert.Contains("body.conv1.conv.weights", text);
         Assert.Contains("8.00%", text);
         Assert.Contains("30.00%", text);
-        Assert.Contains("baseline 0.8", text);
+        Assert.Contains("loss in % of the baseline 80.00 %", text);
     }
 }

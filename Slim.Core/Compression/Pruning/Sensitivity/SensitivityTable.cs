@@ -21,7 +21,7 @@ public static class SensitivityTable
             rows.Add(cells);
         }
         var columns = new[] { "parameter" }.Concat(ratios.Select(r => r.ToString("0.##", ci))).ToList();
-        return new ScoreTable($"sensitivity ({result.Criterion}), baseline {result.Baseline.ToString("0.####", ci)}", columns, rows,
+        return new ScoreTable($"sensitivity ({result.Criterion}): loss in % of the baseline {(result.Baseline * 100).ToString("F2", ci)} %", columns, rows,
             Enumerable.Range(1, ratios.Count).ToList());
     }
 }
