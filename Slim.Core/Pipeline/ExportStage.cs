@@ -66,7 +66,9 @@ public static class ExportStage
             ctx.Progress.Info($"export: {int8Path} ({Mib(int8Bytes)} MiB, INT8 QDQ, {quant!.Layers.Count} quantized layers, {quant.Activations.Count} quantized activations)");
         }
         else if (section.Int8)
-            ctx.Progress.Info("export: INT8 model skipped (the recipe has no quant stage)");
+            ctx.Progress.Info(ctx.Recipe.Stages.Any(s => s.Quant is not null)
+                ? "export: INT8 model skipped: no quantized model was given (slim export takes the quant stage's folder with --quant-dir DIR, or --twin FILE with --quant-file FILE)"
+                : "export: INT8 model skipped: the recipe has no quant stage (add one, or set export.int8: false to say so)");
         var deployment = int8Path is null ? null : Deployment(int8Path, ctx.StageDir, ctx.Progress.Info, "export");
         return new ExportOutcome(fp32Path, fp32Bytes, int8Path, int8Bytes, int8 ? quant!.Layers.Count : 0) { Int8Deployment = deployment };
     }

@@ -47,6 +47,9 @@ public interface ITask
     /// <summary>Where the training data comes from, for messages.</summary>
     string TrainSource { get; }
 
+    /// <summary>One line per split on the data (images, objects or examples per class, sizes), said before training starts.</summary>
+    IReadOnlyList<string> DataSummary();
+
     /// <summary>The recipe's (or <paramref name="model"/>'s) model options with the dataset's class and channel counts.</summary>
     ModelOptions ModelOptions(ModelSection? model = null);
 

@@ -58,6 +58,8 @@ public sealed class ClassificationTask : ITask
     public int TrainImageCount => Train.Count;
     public string TrainSource { get; }
 
+    public IReadOnlyList<string> DataSummary() => [Data.DataSummary.Describe("train", Train, ClassNames), Data.DataSummary.Describe("test", Test, ClassNames)];
+
     /// <summary>The normalization mean per input channel.</summary>
     public IReadOnlyList<float> Mean => _mean;
 

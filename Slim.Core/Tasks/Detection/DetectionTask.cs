@@ -46,6 +46,8 @@ public sealed class DetectionTask : ITask
     public IReadOnlyList<float> Mean => DetectionTransforms.ImageNetMean;
     public IReadOnlyList<float> Std => DetectionTransforms.ImageNetStd;
     public string TrainSource => Train.Source;
+
+    public IReadOnlyList<string> DataSummary() => [Data.DataSummary.Describe("train", Train), Data.DataSummary.Describe("val", Val)];
     public TaskFamily Family => DetectionFamily.Instance;
     public Recipe Recipe => _recipe;
 

@@ -46,8 +46,8 @@ public sealed class TinyExportRun : IDisposable
         """);
 
     /// <summary>A fresh stage folder and context.</summary>
-    public StageContext Context(string stage) =>
-        new(Recipe, Task, Directory.CreateDirectory(Path.Combine(Dir, stage + "-" + Guid.NewGuid().ToString("N")[..6])).FullName, false, NullProgress.Instance, CancellationToken.None);
+    public StageContext Context(string stage, IProgressSink? progress = null, Recipe? recipe = null) =>
+        new(recipe ?? Recipe, Task, Directory.CreateDirectory(Path.Combine(Dir, stage + "-" + Guid.NewGuid().ToString("N")[..6])).FullName, false, progress ?? NullProgress.Instance, CancellationToken.None);
 
     public void Dispose() => Directory.Delete(Dir, recursive: true);
 }
@@ -385,6 +385,26 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
             Assert.All((long[])raw[YoloPostprocessGraph.ClassesName].Data, c => Assert.Equal(-1, c));
             Assert.All(raw[YoloPostprocessGraph.ScoresName].ToFloatArray(), v => Assert.Equal(0f, v));
         }
+    }
+
+    private sealed class Lines(List<string> lines) : IProgressSink
+    {
+        public IProgressTask Start(string description, long total) => NullProgress.Instance.Start(description, total);
+        public void Info(string message) => lines.Add(message);
+    }
+
+    [SkippableFact]
+    public void ASkippedInt8ModelSaysWhatWasMissing()
+    {
+        var lines = new List<string>();
+        ExportStage.Run(run.Context("export-noquant", new Lines(lines)), run.Checkpoint, null, null, new ExportSection());
+        Assert.Contains(lines, l => l.Contains("INT8 model skipped: the recipe has no quant stage"));
+        // With a quant stage in the recipe, what is missing is the quantized model (slim export without --quant-dir).
+        lines.Clear();
+        var withQuant = TinyExportRun.CreateRecipe(run.Dir);
+        withQuant.Stages.Add(new StageSection { Quant = new QuantSection { Mode = QuantMode.Post } });
+        ExportStage.Run(run.Context("export-noquantdir", new Lines(lines), withQuant), run.Checkpoint, null, null, new ExportSection());
+        Assert.Contains(lines, l => l.Contains("no quantized model was given") && l.Contains("--quant-dir"));
     }
 
     [SkippableFact]

@@ -106,6 +106,7 @@ public sealed class ToyRegressionTask : ITask
     public int ValImageCount => _valCount;
     public int TrainImageCount => 256;
     public string TrainSource => "generated squares";
+    public IReadOnlyList<string> DataSummary() => [$"train: {TrainImageCount} generated squares", $"val: {_valCount} generated squares"];
 
     public ModelOptions ModelOptions(ModelSection? model = null) =>
         new() { NumClasses = 1, Width = 1, InputSize = Size, InChannels = 3 };
