@@ -16,7 +16,7 @@ public static class RunCommand
         var resume = new Option<bool>("--resume") { Description = "Skip finished stages and continue the interrupted one from its last checkpoint." };
         var cmd = new Command("run", """
             Run a whole recipe: train the baseline, each compression stage (prune, distill, quant) in order,
-            export ONNX (FP32 and INT8), verify AP in ONNX Runtime, and write report.md and report.json
+            export ONNX (FP32 and INT8), verify AP in ONNX Runtime, and write report.md, report.html and report.json
             to the run folder. Ctrl+C saves a checkpoint; --resume continues.
 
             Examples:
@@ -50,7 +50,7 @@ public static class RunCommand
             if (File.Exists(json)) console.Write(RunReport.FromJson(File.ReadAllText(json)).ToTable());
             throw;
         }
-        console.WriteLine($"report: {Path.Combine(outDir, "report.md")}");
+        console.WriteLine($"report: {Path.Combine(outDir, "report.md")} (with figures: {Path.Combine(outDir, HtmlReport.FileName)})");
         return ExitCode.Ok;
     }
 }

@@ -27,7 +27,7 @@ public sealed class RecipeRunner
 
     public RecipeRunner(IProgressSink? progress = null) => _progress = progress ?? NullProgress.Instance;
 
-    /// <summary>Runs the recipe into outDir and returns the report (also written as report.md and report.json).</summary>
+    /// <summary>Runs the recipe into outDir and returns the report (also written as report.md, report.html and report.json).</summary>
     public RunReport Run(Recipe recipe, string recipePath, string outDir, bool resume, CancellationToken cancel = default)
     {
         outDir = Path.GetFullPath(outDir);
@@ -173,7 +173,9 @@ public sealed class RecipeRunner
             Int8Deployment = deployment,
         };
         AtomicFile.WriteAllText(Path.Combine(outDir, "report.json"), report.ToJson());
-        AtomicFile.WriteAllText(Path.Combine(outDir, "report.md"), report.ToMarkdown());
+        var figures = ReportFigure.Find(outDir);
+        AtomicFile.WriteAllText(Path.Combine(outDir, "report.md"), report.ToMarkdown(figures));
+        AtomicFile.WriteAllText(Path.Combine(outDir, HtmlReport.FileName), HtmlReport.Render(report, figures, outDir));
         return report;
     }
 

@@ -80,13 +80,13 @@ public sealed record RunReport
     /// <summary>The metric's column name: "AP" for detection metrics, "top-1" for top-1 accuracy.</summary>
     internal static string ShortMetric(string metric) => metric.StartsWith("top-1", StringComparison.Ordinal) ? "top-1" : "AP";
 
-    private string[] Header => new[]
+    internal string[] Header => new[]
     {
         "stage", "detail", "GFLOPs", "params (M)", "size (MiB)", $"{ShortMetric(Metric)} libtorch (%)", $"{ShortMetric(Metric)} ORT (%)",
         $"Δ{ShortMetric(Metric)} (pts)", "latency ms: median (p10–p90)",
     };
 
-    private IEnumerable<string[]> Rows() => Stages.Select(s => new[]
+    internal IEnumerable<string[]> Cells() => Stages.Select(s => new[]
     {
         s.Stage,
         s.Detail,
@@ -99,18 +99,27 @@ public sealed record RunReport
         LatencyFormat.Cell(s.LatencyMs, s.LatencyP10Ms, s.LatencyP90Ms),
     });
 
-    public string ToMarkdown()
+    /// <summary>The line under the title: metric, latency conditions, device.</summary>
+    internal string Caption => $"Metric: {Metric} (in %); latency: {LatencyNote}; device: {Device}.";
+
+    /// <summary>The report as Markdown; <paramref name="figures"/> (paths relative to the run folder) are linked at the end.</summary>
+    public string ToMarkdown(IReadOnlyList<ReportFigure>? figures = null)
     {
         var sb = new StringBuilder();
         sb.AppendLine($"# {Name}").AppendLine();
-        sb.AppendLine($"Metric: {Metric} (in %); latency: {LatencyNote}; device: {Device}.").AppendLine();
+        sb.AppendLine(Caption).AppendLine();
         sb.AppendLine("| " + string.Join(" | ", Header) + " |");
         sb.AppendLine("|" + string.Concat(Enumerable.Repeat("---|", Header.Length)));
-        foreach (var r in Rows()) sb.AppendLine("| " + string.Join(" | ", r) + " |");
+        foreach (var r in Cells()) sb.AppendLine("| " + string.Join(" | ", r) + " |");
         if (Int8Deployment is { } d)
         {
             sb.AppendLine().AppendLine($"INT8 in ONNX Runtime: {d.Summary}.");
             foreach (var l in d.FloatFallbacks) sb.AppendLine($"- {l.ModulePath} runs in float ({l.RunsAs}): {l.Reason}");
+        }
+        if (figures is { Count: > 0 })
+        {
+            sb.AppendLine().AppendLine($"Figures (all of them, with this table, in {HtmlReport.FileName}):");
+            foreach (var f in figures) sb.AppendLine($"- [{f.Title}]({f.RelativePath})");
         }
         return sb.ToString();
     }
@@ -126,7 +135,7 @@ public sealed record RunReport
             var column = new TableColumn(Markup.Escape(h));
             t.AddColumn(i < 2 ? column.LeftAligned() : column.RightAligned());
         }
-        foreach (var r in Rows()) t.AddRow(r.Select(Markup.Escape).ToArray());
+        foreach (var r in Cells()) t.AddRow(r.Select(Markup.Escape).ToArray());
         return t;
     }
 }
