@@ -7,13 +7,13 @@ public static class Program
 {
     public static int Main(string[] args)
     {
-        // Tables piped to a file or a log stay plain text (no colour escape codes), and are not wrapped at the
-        // 80 columns Spectre assumes without a terminal: a log file has no width (COLUMNS can still set one).
+        // Tables piped to a file or a log stay plain text (no colour escape codes) at their natural width, never
+        // wrapped at the 80 columns Spectre assumes without a terminal (or at a COLUMNS some shell left behind):
+        // a log has no width, and a row split over two lines no longer reads as one row.
         if (Console.IsOutputRedirected)
         {
             Spectre.Console.AnsiConsole.Profile.Capabilities.Ansi = false;
-            Spectre.Console.AnsiConsole.Profile.Width =
-                int.TryParse(Environment.GetEnvironmentVariable("COLUMNS"), out int columns) && columns >= 40 ? columns : 4096;
+            Spectre.Console.AnsiConsole.Profile.Width = 4096;
         }
         return BuildRoot().Parse(args).Invoke();
     }
