@@ -47,6 +47,8 @@ public static class InferCommand
     {
         if ((checkpoint is null) == (onnx is null)) throw new UsageException("give exactly one model: --checkpoint FILE or --onnx FILE");
         if (threads < 1) throw new UsageException($"--threads {threads}: must be at least 1");
+        if (!(score >= 0 && score < 1))
+            throw new SlimException(string.Create(CultureInfo.InvariantCulture, $"--score {score}: a detection score is in [0, 1); try 0.3"));
         var list = ExportInference.ListImages(images);
         return checkpoint is not null
             ? ExportInference.RunCheckpoint(checkpoint, list, outDir, score)

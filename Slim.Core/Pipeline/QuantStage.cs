@@ -224,7 +224,7 @@ public static class QuantStage
             var sb = new StringBuilder();
             for (int c = 0; c < 3; c++) sb.Append(r[c].PadRight(widths[c] + 2));
             return sb.Append(r[3]).ToString();
-        }).ToList();
+        }).Prepend(QuantizationPlan.QuantizedMeaning).ToList();
     }
 
     /// <summary>What the INT8 exporter needs from a quant.json: the layer and quantization-point records.</summary>

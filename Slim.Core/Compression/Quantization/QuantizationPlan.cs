@@ -34,8 +34,11 @@ public sealed class QuantizationPlan(IReadOnlyList<QuantLayerDecision> layers, I
     /// <summary>The quantization points on activations, in trace order.</summary>
     public IReadOnlyList<QuantPointDecision> Points { get; } = points ?? Array.Empty<QuantPointDecision>();
 
-    /// <summary>The reason given for every quantized layer.</summary>
-    public const string QuantizedReason = "quantized (w per-channel int8 of quant.weight_bits, a per-tensor int8, uint8 if never negative)";
+    /// <summary>The reason given for every quantized layer (<see cref="QuantizedMeaning"/> says once what it means).</summary>
+    public const string QuantizedReason = "int8";
+
+    /// <summary>What "int8" means for a layer, said once above the layer table.</summary>
+    public const string QuantizedMeaning = "int8: weights per output channel at quant.weight_bits, the input per tensor (uint8 where it is never negative); \"folds\" names the batch norm folded into the weights";
 
     /// <summary>The column headers of <see cref="Rows"/>.</summary>
     public static readonly IReadOnlyList<string> Columns = new[] { "module", "type", "quantized", "reason" };
