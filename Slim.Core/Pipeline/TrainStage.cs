@@ -27,7 +27,7 @@ public static class TrainStage
         var settings = TrainSettings.From(recipe.Train) with { Iterations = its, CheckpointInterval = Math.Max(10, its / 10) };
         var meta = task.Metadata(m.Name, options);
         progress.Info($"{description}: {m.Name} on {task.TrainImageCount} images from {task.TrainSource}, {its} iterations of {settings.BatchSize}");
-        foreach (var line in task.DataSummary()) progress.Info($"{description}: {line}");
+        foreach (var line in task.DataSummary()) progress.Info($"  {line}");
         TaskScore? lastScore = null;
         var result = new Trainer(progress).Fit(net, settings, task.TrainBatches(settings.BatchSize), task.Loss(net),
             evaluate: () => (lastScore = task.Evaluate(net)).Primary,

@@ -35,7 +35,11 @@ public static class TrainingCurve
         loss.Title(title, 12);
         loss.YLabel("training loss", 11);
         loss.XLabel("iteration", 11);
-        loss.Axes.SetLimitsX(0, xmax);
+        // The first iterations of a fresh model can lose 100× more than the rest: the y range follows the bulk
+        // of the run (up to its 98th percentile) so that the curve that matters is not a flat line.
+        var sorted = history.Loss.Where(double.IsFinite).Order().ToList();
+        double top = sorted[(int)Math.Floor(0.98 * (sorted.Count - 1))], bottom = Math.Min(0, sorted[0]);
+        loss.Axes.SetLimits(0, xmax, bottom, top * 1.15 + 1e-9);
         loss.ShowLegend(Alignment.UpperRight);
 
         if (history.Evals.Count > 0)

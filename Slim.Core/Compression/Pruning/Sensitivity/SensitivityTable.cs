@@ -16,12 +16,12 @@ public static class SensitivityTable
             foreach (var r in ratios)
             {
                 var pt = result.Points.FirstOrDefault(x => x.Parameter == p && Math.Abs(x.Ratio - r) < 1e-9);
-                cells.Add(pt is null ? "" : (pt.Loss * 100).ToString("0.00", ci) + "%");
+                cells.Add(pt is null ? "" : (pt.Loss * 100).ToString("0.00", ci));
             }
             rows.Add(cells);
         }
-        var columns = new[] { "parameter" }.Concat(ratios.Select(r => r.ToString("0.##", ci))).ToList();
-        return new ScoreTable($"sensitivity ({result.Criterion}): loss in % of the baseline {(result.Baseline * 100).ToString("F2", ci)} %", columns, rows,
+        var columns = new[] { "parameter \\ pruned ratio" }.Concat(ratios.Select(r => r.ToString("0.##", ci))).ToList();
+        return new ScoreTable($"loss in % of the unpruned {(result.Baseline * 100).ToString("F2", ci)} % ({result.Criterion})", columns, rows,
             Enumerable.Range(1, ratios.Count).ToList());
     }
 }
