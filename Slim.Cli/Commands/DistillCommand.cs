@@ -77,7 +77,7 @@ public static class DistillCommand
         table.AddRow(Markup.Escape($"{task.MetricName} student before"), Units.Pct(outcome.Extra["ap_before"]));
         table.AddRow(Markup.Escape($"{task.MetricName} student after"), Units.Pct(outcome.Extra["ap_after"]));
         table.AddRow("student checkpoint", Markup.Escape(outcome.Checkpoint));
-        console.Write(table);
+        console.Write(table.FitTitle());
         return ExitCode.Ok;
     }
 }

@@ -78,7 +78,7 @@ public static class FlopsCommand
         if (!pruning)
         {
             Rows(null);
-            console.Write(table);
+            console.Write(table.FitTitle());
             return ExitCode.Ok;
         }
         // Targets are checked against the graph before anything is measured, so a bad list fails fast.
@@ -88,7 +88,7 @@ public static class FlopsCommand
         var pruner = new Slim.Compression.Pruning.Pruner(graph, Slim.Compression.Pruning.Importance.ChannelImportanceRegistry.Get(criterion));
         Slim.Compression.Pruning.Pruner.Apply(model, pruner.Plan(model, targets));
         Rows($"pruned {Slim.Pipeline.PruneModel.RatioLabel(prune.Ratios!, targets)} ({criterion})");
-        console.Write(table);
+        console.Write(table.FitTitle());
         return ExitCode.Ok;
     }
 

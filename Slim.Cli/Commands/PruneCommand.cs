@@ -152,7 +152,7 @@ public static class PruneCommand
         foreach (var g in result.Plan.Groups)
             groups.AddRow(Markup.Escape(string.Join(", ", g.Parameters)), g.Ratio.ToString("0.###", ci),
                 $"{g.ChannelsBefore} → {g.ChannelsAfter}", g.Group.Members.Count.ToString(ci));
-        console.Write(groups);
+        console.Write(groups.FitTitle());
         console.Write(PruneTables.Layers(result));
         console.Write(PruneTables.Totals(result.Before, result.After, $"{architecture} {PruneModel.RatioLabel(ratios, result.Targets)} at {result.Options.InputSize}×{result.Options.InputSize}"));
     }
@@ -173,7 +173,7 @@ public static class PruneCommand
         t.AddRow("right after pruning", Pct("ap_after_prune"));
         t.AddRow("after fine-tuning", Pct("ap_after_finetune"));
         t.AddRow("GFLOPs before → after", $"{outcome.Extra["gflops_before"].ToString("F3", ci)} → {outcome.Extra["gflops_after"].ToString("F3", ci)}");
-        console.Write(t);
+        console.Write(t.FitTitle());
         console.WriteLine($"checkpoint: {outcome.Checkpoint}");
         return ExitCode.Ok;
     }

@@ -91,7 +91,7 @@ public static class QuantCommand
         table.AddRow("layers kept in float", outcome.Extra["skipped_layers"].ToString(inv));
         table.AddRow("quantization file", Markup.Escape(outcome.QuantizationFile!));
         table.AddRow("float twin", Markup.Escape(outcome.Checkpoint));
-        console.Write(table);
+        console.Write(table.FitTitle());
         return ExitCode.Ok;
     }
 

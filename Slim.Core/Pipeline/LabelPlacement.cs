@@ -13,7 +13,8 @@ public readonly record struct PixelRect(int X, int Y, int Width, int Height)
 /// <summary>
 /// Places the labels of detection boxes so that they do not cover one another: each label (best box first) takes
 /// the first free spot among above the box's top-left corner, inside it, below the box, inside its bottom, and the
-/// same at the right edge, kept inside the image; when every spot is taken, the one it overlaps least.
+/// same at the right edge, kept inside the image; when those are all taken, the free spot of the image nearest to
+/// the first; when the image has none, the spot by the box it overlaps least.
 /// </summary>
 public static class LabelPlacement
 {
@@ -37,10 +38,32 @@ public static class LabelPlacement
                 (left, top - h), (left, top), (left, bottom), (left, bottom - h),
                 (right - w, top - h), (right - w, top), (right - w, bottom), (right - w, bottom - h),
             }.Select(c => Clamp(new PixelRect(c.Item1, c.Item2, w, h), imageWidth, imageHeight)).ToList();
-            var best = candidates.FirstOrDefault(c => placed.All(p => p.OverlapArea(c) == 0), candidates.MinBy(c => placed.Sum(p => p.OverlapArea(c))));
+            bool Free(PixelRect c) => placed.All(p => p.OverlapArea(c) == 0);
+            var open = candidates.Where(Free).ToList();
+            var best = open.Count > 0 ? open[0]
+                : NearestFree(candidates[0], imageWidth, imageHeight, Free) ?? candidates.MinBy(c => placed.Sum(p => p.OverlapArea(c)));
             placed.Add(best);
         }
         return placed;
+    }
+
+    // In a crowd every spot by the box is taken: the free spot of the image nearest to the preferred one.
+    private static PixelRect? NearestFree(PixelRect preferred, int width, int height, Func<PixelRect, bool> free)
+    {
+        PixelRect? best = null;
+        long bestDistance = long.MaxValue;
+        int stepX = Math.Max(2, preferred.Width / 8), stepY = Math.Max(1, preferred.Height / 4);
+        for (int y = 0; y + preferred.Height <= height; y += stepY)
+            for (int x = 0; x + preferred.Width <= width; x += stepX)
+            {
+                long dx = x - preferred.X, dy = y - preferred.Y, d = dx * dx + dy * dy;
+                if (d >= bestDistance) continue;
+                var r = preferred with { X = x, Y = y };
+                if (!free(r)) continue;
+                best = r;
+                bestDistance = d;
+            }
+        return best;
     }
 
     private static PixelRect Clamp(PixelRect r, int width, int height) =>

@@ -29,7 +29,7 @@ public static class PruneTables
             rows++;
         }
         if (rows == 0) table.AddRow("(no layer changed)", "", "", "");
-        return table;
+        return table.FitTitle();
     }
 
     private static string Arrow(long before, long after) => before == after
@@ -49,11 +49,11 @@ public static class PruneTables
         Row("GFLOPs (Paddle)", before.PaddleGFlops, after.PaddleGFlops, "F3");
         Row("params (M)", before.Parameters / 1e6, after.Parameters / 1e6, "F3");
         Row("size (MiB)", before.SizeMiB, after.SizeMiB, "F2");
-        return table;
+        return table.FitTitle();
     }
 
     /// <summary>Renders a table to plain text (no colours), for progress lines and files.</summary>
-    public static string Render(Table table, int width = 160)
+    public static string Render(Table table, int width = 4096)
     {
         using var writer = new StringWriter(Ci);
         var console = AnsiConsole.Create(new AnsiConsoleSettings

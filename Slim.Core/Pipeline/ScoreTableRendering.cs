@@ -1,4 +1,5 @@
 using Spectre.Console;
+using Spectre.Console.Rendering;
 
 namespace Slim.Pipeline;
 
@@ -16,9 +17,22 @@ public static class ScoreTableRendering
             table.AddColumn(column);
         }
         foreach (var row in t.Rows) table.AddRow(row.Select(Markup.Escape).ToArray());
+        return table.FitTitle();
+    }
+
+    /// <summary>
+    /// Widens a table whose title is wider than its columns, so that the title stays on one line (Spectre wraps a
+    /// title at the table's width, which splits it in a log). Call it once the rows are in.
+    /// </summary>
+    public static Table FitTitle(this Table table)
+    {
+        if (table.Title is not { } title) return table;
+        int titleWidth = Markup.Remove(title.Text).Length;
+        var natural = ((IRenderable)table).Measure(RenderOptions.Create(AnsiConsole.Console), int.MaxValue / 2);
+        if (titleWidth > natural.Max) table.Width = titleWidth;
         return table;
     }
 
     /// <summary>The table as plain text (no colours), for log lines and files.</summary>
-    public static string ToText(this ScoreTable t, int width = 160) => PruneTables.Render(t.ToSpectre(), width);
+    public static string ToText(this ScoreTable t, int width = 4096) => PruneTables.Render(t.ToSpectre(), width);
 }

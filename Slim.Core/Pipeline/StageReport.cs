@@ -136,6 +136,6 @@ public sealed record RunReport
             t.AddColumn(i < 2 ? column.LeftAligned() : column.RightAligned());
         }
         foreach (var r in Cells()) t.AddRow(r.Select(Markup.Escape).ToArray());
-        return t;
+        return t.FitTitle();
     }
 }

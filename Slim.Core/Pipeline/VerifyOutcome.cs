@@ -102,6 +102,6 @@ public sealed record VerifyOutcome
         foreach (var m in Models)
             t.AddRow(Markup.Escape(m.Precision), Markup.Escape(System.IO.Path.GetFileName(m.Path)), F(m.Ap * 100, "F2"), F(m.Drop * 100, "F2"),
                 LatencyFormat.Cell(m.LatencyMs, m.LatencyP10Ms, m.LatencyP90Ms), F(m.SizeBytes / (1024.0 * 1024.0), "F2"), m.Passed ? "[green]pass[/]" : "[red]FAIL[/]");
-        return t;
+        return t.FitTitle();
     }
 }

@@ -33,16 +33,27 @@ public class LabelPlacementTests
     }
 
     [Fact]
-    public void WhenEverySpotIsTakenTheLeastCoveredOneWins()
+    public void ACrowdTakesTheNearestFreeSpotsOfTheImage()
     {
-        // Nine boxes on one small spot of a tiny image: every label overlaps something, none is lost.
+        // Ten boxes on one spot of a 160×160 image, labels 70×14: eight spots by the box are not enough for ten
+        // labels (four distinct ones here), the rest go to the nearest free places; still none overlaps another.
+        var boxes = Enumerable.Range(0, 10).Select(i => (40f + i, 60f, 110f + i, 100f)).ToList();
+        var spots = LabelPlacement.Place(boxes, Enumerable.Repeat((70, 14), 10).ToList(), 160, 160);
+        for (int i = 0; i < spots.Count; i++)
+            for (int j = i + 1; j < spots.Count; j++)
+                Assert.False(Overlap(spots[i], spots[j]), $"labels {i} and {j} overlap: {spots[i]} {spots[j]}");
+        Assert.All(spots, s => Assert.True(s.X >= 0 && s.Right <= 160 && s.Y >= 0 && s.Bottom <= 160));
+    }
+
+    [Fact]
+    public void WhenTheImageIsFullTheLeastCoveredSpotWins()
+    {
+        // Nine labels of 20×10 in a 40×40 image: four free spots by the box, then the image is full.
         var boxes = Enumerable.Range(0, 9).Select(_ => (10f, 10f, 30f, 30f)).ToList();
         var spots = LabelPlacement.Place(boxes, Enumerable.Repeat((20, 10), 9).ToList(), 40, 40);
         Assert.Equal(9, spots.Count);
-        // Four free spots exist (above, inside top, inside bottom, below): the four best boxes take them, disjoint.
         Assert.Equal(new[] { 0, 10, 20, 30 }, spots.Take(4).Select(r => r.Y).Order());
-        Assert.All(spots.Take(4), r => Assert.Equal(10, r.X));
-        // The rest overlap exactly one label each, never two.
+        // The four fill x 10-30 top to bottom, so no 20-wide spot is free: each later label covers exactly one of them.
         foreach (var r in spots.Skip(4)) Assert.Equal(200, spots.Take(4).Sum(p => p.OverlapArea(r)));
         Assert.Throws<ArgumentException>(() => LabelPlacement.Place(boxes, [(1, 1)], 40, 40));
     }
