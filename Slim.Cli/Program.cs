@@ -15,7 +15,47 @@ public static class Program
             Spectre.Console.AnsiConsole.Profile.Capabilities.Ansi = false;
             Spectre.Console.AnsiConsole.Profile.Width = 4096;
         }
-        return BuildRoot().Parse(args).Invoke();
+        return Run(args);
+    }
+
+    /// <summary>
+    /// Parses and runs a command line. A line that does not parse (an unknown verb or option, a missing argument, a
+    /// word where a number belongs) is one line on stderr, <c>slim: error: …</c> with where to look, and exit code 2
+    /// (<see cref="ExitCode.Usage"/>), as every other usage error; tests call this too.
+    /// </summary>
+    public static int Run(string[] args, TextWriter? error = null)
+    {
+        var root = BuildRoot();
+        var result = root.Parse(args);
+        if (result.Errors.Count == 0) return result.Invoke();
+        var verb = result.CommandResult.Command;
+        var help = verb == root ? "slim --help" : $"slim {verb.Name} --help";
+        // The most telling error first: an unmatched word says more than the missing command it leads to.
+        var first = result.Errors.FirstOrDefault(e => !e.Message.StartsWith("Required command", StringComparison.Ordinal)) ?? result.Errors[0];
+        (error ?? Console.Error).WriteLine($"slim: error: {Explain(first.Message)} (see {help})");
+        return (int)ExitCode.Usage;
+    }
+
+    // System.CommandLine's messages, in one line and in the words of the rest of slim.
+    private static string Explain(string message)
+    {
+        var lines = message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var m = System.Text.RegularExpressions.Regex.Match(lines[0], @"^Cannot parse argument '(.*)' for (?:option|argument) '(.*)' as expected type '(?:System\.)?([\w.]+)'");
+        if (m.Success)
+        {
+            var what = m.Groups[3].Value switch
+            {
+                "Int32" or "Int64" => "a whole number",
+                "Double" or "Single" => "a number",
+                "Boolean" => "true or false",
+                var t => $"a {t}",
+            };
+            return $"{m.Groups[2].Value} {m.Groups[1].Value}: expected {what}";
+        }
+        // "'frob' was not matched. Did you mean one of the following?" then one suggestion per line.
+        if (lines[0].Contains("was not matched", StringComparison.Ordinal) && lines.Length > 1)
+            return $"{lines[0][..lines[0].IndexOf(" was not matched", StringComparison.Ordinal)]} is not a verb or option here; did you mean {string.Join(" or ", lines.Skip(1))}?";
+        return lines[0].TrimEnd('.');
     }
 
     /// <summary>The root command with every verb; tests parse against it too.</summary>

@@ -52,6 +52,21 @@ public static class FlopsCommand
         var (model, arch, options) = spec.Build();
         using var _ = model;
         var list = sizes.Count > 0 ? sizes : new[] { options.InputSize };
+        // Every size is checked before anything is measured: a size the model cannot take is the option's fault.
+        bool detector = ModelRegistry.TaskOf(arch) == ModelTask.Detection;
+        foreach (int s in list)
+        {
+            try
+            {
+                (options with { InputSize = s }).Validate(detector);
+            }
+            catch (ModelException)
+            {
+                throw new SlimException(detector
+                    ? $"--sizes {s}: {arch} is a detector, which takes a positive multiple of 32 (e.g. 320, 416, 608)"
+                    : $"--sizes {s}: an input size must be at least 8 pixels");
+            }
+        }
         var table = new Table().Title(Markup.Escape($"{arch} ({options.NumClasses} classes, width {options.Width})"));
         if (pruning) table.AddColumn("model");
         table.AddColumn("input").AddColumn(new TableColumn("GFLOPs (Paddle)").RightAligned())

@@ -13,10 +13,20 @@ public static class RecipeCommand
         var cmd = new Command("recipe", "Check a recipe, or print the recipe reference.");
         var file = new Argument<string>("recipe") { Description = "The recipe YAML file." };
         var overrides = CommonOptions.Overrides();
-        var check = new Command("check", "Validate a recipe (and its base) without running it.\n\nExample:\n  slim recipe check recipes/quickstart.yml -o train.iterations=10");
+        var data = new Option<bool>("--data") { Description = "Also open the dataset as a run would (generating the offline data if needed) and print its summary." };
+        var check = new Command("check", """
+            Check a recipe (and its base) as slim run does before any work, without running it: keys, types and
+            ranges; the model builds; every pruned-parameter pattern, ratio list, not_quant pattern, distillation
+            pair and teacher checkpoint resolves on it. With --data the dataset is opened too.
+
+            Examples:
+              slim recipe check recipes/quickstart.yml -o train.iterations=10
+              slim recipe check recipes/quickstart.yml --data
+            """);
         check.Arguments.Add(file);
         check.Options.Add(overrides);
-        check.SetAction(p => CliRunner.Run(() => Check(p.GetValue(file)!, p.GetValue(overrides) ?? Array.Empty<string>(), Console.Out)));
+        check.Options.Add(data);
+        check.SetAction(p => CliRunner.Run(() => Check(p.GetValue(file)!, p.GetValue(overrides) ?? Array.Empty<string>(), Console.Out, p.GetValue(data))));
         var reference = new Command("reference", "Print every recipe key with its type, default and meaning (Markdown).\n\nExample:\n  slim recipe reference > recipe-reference.md");
         reference.SetAction(_ => CliRunner.Run(() =>
         {
@@ -28,10 +38,18 @@ public static class RecipeCommand
         return cmd;
     }
 
-    public static ExitCode Check(string path, IReadOnlyList<string> overrides, TextWriter output)
+    public static ExitCode Check(string path, IReadOnlyList<string> overrides, TextWriter output, bool data = false)
     {
         var r = RecipeLoader.Load<Recipe>(path, overrides);
-        output.WriteLine($"{path}: ok ({r.Model.Name}, {r.Dataset.Format.ToString().ToLowerInvariant()} data, {r.Stages.Count} stage(s): {string.Join(" → ", r.Stages.Select(s => s.Kind))})");
+        Slim.Pipeline.Runtime.Configure(r);
+        string model = "";
+        Slim.Pipeline.RecipeRunner.InRecipe(path, () => model = Slim.Pipeline.RecipeRunner.CheckWithoutData(r));
+        IReadOnlyList<string> summary = [];
+        if (data) summary = Slim.Pipeline.RecipeRunner.CheckWithData(r, output.WriteLine).DataSummary();
+        var stages = r.Stages.Count == 0 ? "no stages" : $"{r.Stages.Count} stage(s): {string.Join(" → ", r.Stages.Select(s => s.Kind))}";
+        output.WriteLine($"{path}: ok ({model}, {r.Dataset.Format.ToString().ToLowerInvariant()} data, {stages}; " +
+                         $"every pattern and ratio list resolves on the model{(data ? "; the data opens" : "")})");
+        foreach (var line in summary) output.WriteLine($"  {line}");
         return ExitCode.Ok;
     }
 

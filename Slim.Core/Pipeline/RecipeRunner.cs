@@ -35,9 +35,13 @@ public sealed class RecipeRunner
         // so a broken recipe leaves nothing half-written behind.
         if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any() && !resume)
             throw new SlimException($"run folder '{outDir}' is not empty: pass --resume to continue that run, or choose another --out");
+        InRecipe(recipePath, () =>
+        {
+            if (TaskRegistry.For(recipe).CheckRecipe(recipe) is { } problem) throw new SlimException(problem);
+        });
         var family = TaskRegistry.For(recipe);
         var task = TaskRegistry.CreateTask(recipe, _progress.Info);
-        Preflight(recipe, task);
+        InRecipe(recipePath, () => Preflight(recipe, task));
         PrepareFolder(outDir, resume);
         AtomicFile.WriteAllText(Path.Combine(outDir, "recipe.yml"), File.ReadAllText(recipePath));
 
@@ -121,7 +125,56 @@ public sealed class RecipeRunner
     {
         using var scope = Slim.Torch.torch.NewDisposeScope();
         using var model = task.CreateModel();
-        var options = task.ModelOptions();
+        Preflight(recipe, task.Family, model, task.ModelOptions());
+    }
+
+    /// <summary>
+    /// What <see cref="Run"/> checks before any work, without the data: the family accepts the recipe, its model
+    /// builds, and every stage's patterns, ratio lists, distillation pairs and teacher resolve on that model. The
+    /// class count is the recipe's, or a stand-in when it comes from the data (no prunable layer depends on it).
+    /// Returns the model's description for a message.
+    /// </summary>
+    public static string CheckWithoutData(Recipe recipe)
+    {
+        var family = TaskRegistry.For(recipe);
+        if (family.CheckRecipe(recipe) is { } problem) throw new SlimException(problem);
+        var m = recipe.Model;
+        var options = new Slim.Models.ModelOptions
+        {
+            NumClasses = m.NumClasses > 0 ? m.NumClasses : 10,
+            Width = m.Width,
+            InputSize = m.InputSize,
+            InChannels = m.InChannels > 0 ? m.InChannels : 3,
+        };
+        using var scope = Slim.Torch.torch.NewDisposeScope();
+        using var model = family.CreateModel(m.Name, options);
+        Preflight(recipe, family, model, options);
+        return family.Describe(m);
+    }
+
+    /// <summary><see cref="CheckWithoutData"/>, then the data opened as a run would (the task), and the same checks on its model.</summary>
+    public static ITask CheckWithData(Recipe recipe, Action<string>? log = null)
+    {
+        var task = TaskRegistry.CreateTask(recipe, log);
+        Preflight(recipe, task);
+        return task;
+    }
+
+    /// <summary>Runs a check whose messages name a recipe key (stages[1].prune: …), naming the recipe file first.</summary>
+    public static void InRecipe(string recipePath, Action check)
+    {
+        try
+        {
+            check();
+        }
+        catch (SlimException e) when (!e.Message.StartsWith(recipePath, StringComparison.Ordinal))
+        {
+            throw new SlimException($"{recipePath}: {e.Message}");
+        }
+    }
+
+    private static void Preflight(Recipe recipe, TaskFamily family, Slim.Torch.torch.nn.Module model, Slim.Models.ModelOptions options)
+    {
         var modulePaths = model.named_modules().Select(m => m.name).Where(n => n.Length > 0).ToList();
         Slim.Compression.Pruning.ChannelDependencyGraph? graph = null;
         for (int i = 0; i < recipe.Stages.Count; i++)
@@ -132,19 +185,19 @@ public sealed class RecipeRunner
                 switch (recipe.Stages[i])
                 {
                     case { Prune: { } p }:
-                        graph ??= PruneModel.Graph(model, options, x => task.Family.Forward(model, x));
-                        var prunedParams = PruneStage.Parameters(task.Family, p);
+                        graph ??= PruneModel.Graph(model, options, x => family.Forward(model, x));
+                        var prunedParams = PruneStage.Parameters(family, p);
                         if (p.Sensitivity is { } sens && (sens.TargetFlopsReduction > 0 || sens.MaxLoss > 0))
                             Slim.Compression.Pruning.PruningRatios.ExpandParameters(prunedParams, graph);
                         else
-                            PruneModel.Targets(graph, prunedParams, PruneStage.Ratios(task.Family, p));
-                        if (p.Distill is { } pd) task.Family.Distillation(pd, options);
+                            PruneModel.Targets(graph, prunedParams, PruneStage.Ratios(family, p));
+                        if (p.Distill is { } pd) family.Distillation(pd, options);
                         break;
                     case { Quant: { } q } when q.NotQuant.Count > 0:
                         Slim.Compression.Quantization.LayerSelector.CheckPatterns(q.NotQuant, modulePaths);
                         break;
                     case { Distill: { } d }:
-                        foreach (var fp in task.Family.Distillation(d, options).Pairs)
+                        foreach (var fp in family.Distillation(d, options).Pairs)
                             if (!modulePaths.Contains(fp.Student))
                                 throw new SlimException($"distill pair '{fp}': the student has no module '{fp.Student}'{Slim.Common.Suggest.NearestClause(fp.Student, modulePaths)}");
                         if (d.Teacher is not ("baseline" or "train") && !File.Exists(d.Teacher))

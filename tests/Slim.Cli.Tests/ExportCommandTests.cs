@@ -43,7 +43,7 @@ public sealed class CliExportRun : IDisposable
     public string NewDir(string name) => Directory.CreateDirectory(Path.Combine(Dir, name + "-" + Guid.NewGuid().ToString("N")[..6])).FullName;
 
     /// <summary>Runs slim with the arguments; returns the exit code.</summary>
-    public static int Slim(params string[] args) => Program.BuildRoot().Parse(args).Invoke();
+    public static int Slim(params string[] args) => Program.Run(args);
 
     public void Dispose() => Directory.Delete(Dir, recursive: true);
 }

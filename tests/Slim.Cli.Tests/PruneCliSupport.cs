@@ -29,7 +29,7 @@ internal static class PruneCliSupport
         Console.SetError(err);
         try
         {
-            int code = Program.BuildRoot().Parse(args).Invoke();
+            int code = Program.Run(args);
             return (code, err.ToString());
         }
         finally

@@ -43,7 +43,7 @@ public sealed class TinyRecipeFixture : IDisposable
         Console.SetError(error);
         try
         {
-            int code = Program.BuildRoot().Parse(args).Invoke();
+            int code = Program.Run(args);
             return (code, error.ToString());
         }
         finally

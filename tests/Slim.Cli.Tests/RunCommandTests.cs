@@ -74,7 +74,7 @@ public class RunCommandTests(RunFixture fx) : IClassFixture<RunFixture>
         Console.SetError(err);
         try
         {
-            return (Program.BuildRoot().Parse(args).Invoke(), err.ToString());
+            return (Program.Run(args), err.ToString());
         }
         finally
         {
@@ -168,11 +168,59 @@ public class RunCommandTests(RunFixture fx) : IClassFixture<RunFixture>
         if (!text.Contains("dataset:")) args.AddRange(new[] { "-o", $"dataset.root={fx.Dataset}", "-o", "dataset.generate.train_images=24", "-o", "dataset.generate.val_images=8", "-o", "dataset.generate.image_size=96" });
         if (!text.Contains("model:")) args.AddRange(new[] { "-o", "model.width=0.25", "-o", "model.input_size=96" });
         var (code, stderr) = Run(args.ToArray());
-        Assert.NotEqual(0, code);
+        Assert.Equal((int)ExitCode.InvalidInput, code);
         var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         var errors = lines.Where(l => l.StartsWith("slim: error: ", StringComparison.Ordinal)).ToList();
         Assert.True(errors.Count == 1 && lines[^1] == errors[0], $"expected one error line, last, got:\n{stderr}");
         Assert.Contains(expect, errors[0]);
         Assert.False(Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any(), $"{outDir} has files");
+
+        // slim recipe check --data refuses the same recipe with the same line, so a recipe that checks runs.
+        args[0] = "recipe";
+        args.Insert(1, "check");
+        args.RemoveRange(3, 2); // --out DIR
+        args.Add("--data");
+        var (checkCode, checkErr) = Run(args.ToArray());
+        Assert.Equal((int)ExitCode.InvalidInput, checkCode);
+        Assert.Equal(errors[0], checkErr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Single());
+    }
+
+    [Fact]
+    public void RecipeCheckWithoutDataBuildsTheModelAndResolvesEveryStage()
+    {
+        var dir = Directory.CreateTempSubdirectory("slim-check-").FullName;
+        try
+        {
+            string Write(string name, string body)
+            {
+                var path = Path.Combine(dir, name);
+                File.WriteAllText(path, $"base: {fx.ShortRecipe()}\n{body}");
+                return path;
+            }
+            var ok = Write("ok.yml", "");
+            var output = new StringWriter();
+            Assert.Equal(ExitCode.Ok, RecipeCommand.Check(ok, [], output));
+            Assert.Contains("ok (yolov3_mobilenet_v1", output.ToString());
+            Assert.Contains("every pattern and ratio list resolves", output.ToString());
+            Assert.False(Directory.Exists(Path.Combine(dir, "data")), "recipe check without --data opened the data");
+            // A wrong ratio count, a glob matching nothing, a not_quant pattern matching nothing: all named with the file.
+            foreach (var (body, expect) in new[]
+                     {
+                         ("stages:\n  - prune: {pruned_params: \"yolo_block.*.conv.weights\", pruned_ratios: \"0.5,0.5\"}\n", "has 2 ratios"),
+                         ("stages:\n  - prune: {pruned_params: \"yolo_blok.*\", pruned_ratios: \"0.5\"}\n", "'yolo_blok.*' matches no parameter"),
+                         ("stages:\n  - quant: {not_quant: [se_blok]}\n", "'se_blok' matches no module path"),
+                         ("model: {input_size: 100}\n", "model.input_size: 100 is not a multiple of 32"),
+                     })
+            {
+                var bad = Write("bad.yml", body);
+                var e = Assert.ThrowsAny<SlimException>(() => RecipeCommand.Check(bad, [], TextWriter.Null));
+                Assert.StartsWith(bad + ": ", e.Message);
+                Assert.Contains(expect, e.Message);
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
     }
 }

@@ -124,7 +124,7 @@ public static class LayerSelector
     private static bool IsRelu(TraceNode n) => n.Kind is "relu" or "relu_" or "relu6" or "relu6_"
         || (n.Kind is "hardtanh" or "hardtanh_" && n.Args.Length > 1 && n.Args[1].AsDouble == 0);
 
-    /// <summary>Throws when a pattern is contained in no module path, listing the paths and the nearest names.</summary>
+    /// <summary>Throws when a pattern is contained in no module path, naming the nearest names and the top-level modules.</summary>
     public static void CheckPatterns(IReadOnlyList<string> patterns, IReadOnlyList<string> modulePaths)
     {
         foreach (var pattern in patterns)
@@ -133,10 +133,10 @@ public static class LayerSelector
             // Suggest among whole paths and their parts, since patterns usually name a scope ("se_block").
             var names = modulePaths.Concat(modulePaths.SelectMany(p => p.Split('.'))).Distinct().ToList();
             var near = Suggest.Nearest(pattern, names);
-            const int shown = 60;
-            string list = string.Join(", ", modulePaths.Take(shown)) + (modulePaths.Count > shown ? $" and {modulePaths.Count - shown} more" : "");
-            string hint = near.Count > 0 ? $" (did you mean {string.Join(" or ", near.Select(n => $"'{n}'"))}?)" : "";
-            throw new QuantizationException($"quant not_quant pattern '{pattern}' matches no module path{hint}; module paths: {list}");
+            string hint = near.Count > 0 ? $" (did you mean {string.Join(" or ", near.Select(n => $"'{n}'"))}?)" : Suggest.NearestClause(pattern, names);
+            var scopes = modulePaths.Select(p => p.Split('.')[0]).Distinct().ToList();
+            throw new QuantizationException($"quant not_quant pattern '{pattern}' matches no module path{hint}; a pattern is a part of a module path " +
+                                            $"such as {modulePaths.FirstOrDefault(p => p.Count(c => c == '.') >= 2) ?? modulePaths.FirstOrDefault() ?? "?"} (top-level modules: {string.Join(", ", scopes)})");
         }
     }
 
