@@ -14,6 +14,7 @@ public static class RunCommand
         var recipe = new RecipeArgs();
         var outDir = CommonOptions.Out("runs/run");
         var resume = new Option<bool>("--resume") { Description = "Skip finished stages and continue the interrupted one from its last checkpoint." };
+        var allowChanges = new Option<bool>("--allow-changes") { Description = "With --resume: continue although the recipe's settings changed since the folder was started (each change is said)." };
         var cmd = new Command("run", """
             Run a whole recipe: train the baseline, each compression stage (prune, distill, quant) in order,
             export ONNX (FP32 and INT8), verify AP in ONNX Runtime, and write report.md, report.html and report.json
@@ -27,20 +28,24 @@ public static class RunCommand
         recipe.AddTo(cmd);
         cmd.Options.Add(outDir);
         cmd.Options.Add(resume);
+        cmd.Options.Add(allowChanges);
         cmd.SetAction((p, ct) => Task.FromResult(CliRunner.Run(() =>
-            Execute(p.GetValue(recipe.File)!, p.GetValue(recipe.Overrides) ?? Array.Empty<string>(), p.GetValue(outDir)!,
-                p.GetValue(resume), AnsiConsole.Console, new ConsoleProgress(), ct))));
+        {
+            if (p.GetValue(allowChanges) && !p.GetValue(resume)) throw new UsageException("--allow-changes goes with --resume (it lets a resumed run take new settings)");
+            return Execute(p.GetValue(recipe.File)!, p.GetValue(recipe.Overrides) ?? Array.Empty<string>(), p.GetValue(outDir)!,
+                p.GetValue(resume), AnsiConsole.Console, new ConsoleProgress(), ct, p.GetValue(allowChanges));
+        })));
         return cmd;
     }
 
     public static ExitCode Execute(string recipePath, IReadOnlyList<string> overrides, string outDir, bool resume,
-        IAnsiConsole console, IProgressSink progress, CancellationToken cancel)
+        IAnsiConsole console, IProgressSink progress, CancellationToken cancel, bool allowChanges = false)
     {
         var r = RecipeLoader.Load<Recipe>(recipePath, overrides);
         Runtime.Configure(r);
         try
         {
-            var report = new RecipeRunner(progress).Run(r, recipePath, outDir, resume, cancel);
+            var report = new RecipeRunner(progress).Run(r, recipePath, outDir, resume, cancel, allowChanges);
             console.Write(report.ToTable());
         }
         catch (VerificationFailedException)

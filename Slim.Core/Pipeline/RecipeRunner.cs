@@ -28,7 +28,9 @@ public sealed class RecipeRunner
     public RecipeRunner(IProgressSink? progress = null) => _progress = progress ?? NullProgress.Instance;
 
     /// <summary>Runs the recipe into outDir and returns the report (also written as report.md, report.html and report.json).</summary>
-    public RunReport Run(Recipe recipe, string recipePath, string outDir, bool resume, CancellationToken cancel = default)
+    /// <param name="allowChanges">With <paramref name="resume"/>: continue although the recipe's settings differ from the ones the
+    /// folder was started with (said line by line); without it such a resume is refused before any work.</param>
+    public RunReport Run(Recipe recipe, string recipePath, string outDir, bool resume, CancellationToken cancel = default, bool allowChanges = false)
     {
         outDir = Path.GetFullPath(outDir);
         // Everything that can be checked without training is checked before the run folder is touched,
@@ -43,7 +45,19 @@ public sealed class RecipeRunner
         var task = TaskRegistry.CreateTask(recipe, _progress.Info);
         InRecipe(recipePath, () => Preflight(recipe, task));
         PrepareFolder(outDir, resume);
+        using var runLock = RunLock.Acquire(outDir);
+        var settings = RecipeSettings.Of(recipe);
+        var settingsPath = Path.Combine(outDir, RecipeSettings.FileName);
+        if (resume && File.Exists(settingsPath))
+        {
+            var changes = RecipeSettings.Changes(File.ReadAllText(settingsPath), settings);
+            if (changes.Count > 0 && !allowChanges)
+                throw new SlimException($"run folder '{outDir}' was started with other settings ({string.Join("; ", changes.Take(4))}{(changes.Count > 4 ? $"; {changes.Count - 4} more" : "")}): " +
+                                        "pass --allow-changes to continue it with the new ones, or choose another --out");
+            foreach (var c in changes) _progress.Info($"resuming with a changed setting: {c}");
+        }
         AtomicFile.WriteAllText(Path.Combine(outDir, "recipe.yml"), File.ReadAllText(recipePath));
+        AtomicFile.WriteAllText(settingsPath, settings);
 
         var rows = new List<StageReport>();
 

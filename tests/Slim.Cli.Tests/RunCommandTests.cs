@@ -115,6 +115,42 @@ public class RunCommandTests(RunFixture fx) : IClassFixture<RunFixture>
         Assert.Equal((int)ExitCode.InvalidInput, again);
         Assert.Contains("--resume", err2);
         Assert.Equal(before, File.ReadAllText(Path.Combine(outDir, "report.json")));
+        Assert.False(File.Exists(Path.Combine(outDir, RunLock.FileName)), "the run left its lock behind");
+
+        // Resuming with another learning rate is refused, naming the change; --allow-changes takes it and says so.
+        var changed = args.Concat(new[] { "--resume", "-o", "train.lr=0.0123" }).ToArray();
+        var (refused, err3) = Run(changed);
+        Assert.Equal((int)ExitCode.InvalidInput, refused);
+        Assert.Contains("train.lr: 0.002 → 0.0123", err3);
+        Assert.Contains("--allow-changes", err3);
+        Assert.Equal(before, File.ReadAllText(Path.Combine(outDir, "report.json")));
+        var (allowed, err4) = Run(changed.Append("--allow-changes").ToArray());
+        Assert.True(allowed == 0, err4);
+        Assert.Contains("resuming with a changed setting: train.lr: 0.002 → 0.0123", err4);
+        // Unchanged settings resume without a word about them.
+        var (same, err5) = Run(changed.Append("--allow-changes").ToArray());
+        Assert.True(same == 0, err5);
+        Assert.DoesNotContain("changed setting", err5);
+
+        // While one process holds the folder, another is refused.
+        using (RunLock.Acquire(outDir))
+        {
+            var (locked, err6) = Run(changed);
+            Assert.Equal((int)ExitCode.InvalidInput, locked);
+            Assert.Contains("is being written by another slim process", err6);
+        }
+    }
+
+    [Fact]
+    public void ALockLeftByADeadProcessIsTakenOver()
+    {
+        var dir = Path.Combine(fx.Root, "stale-lock");
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, RunLock.FileName), "pid 999999 since 2026-01-01 00:00:00 UTC\n");
+        using (RunLock.Acquire(dir)) // nobody holds the file: taken over
+            Assert.Contains("another slim process", Assert.Throws<SlimException>(() => RunLock.Acquire(dir)).Message);
+        Assert.False(File.Exists(Path.Combine(dir, RunLock.FileName)), "the lock file stays after its holder ended");
+        using (RunLock.Acquire(dir)) { } // and free again
     }
 
     [Fact]
