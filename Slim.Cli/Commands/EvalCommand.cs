@@ -49,6 +49,7 @@ public static class EvalCommand
             else
             {
                 var ckpt = p.GetValue(checkpoint) ?? r.Model.Checkpoint ?? throw new UsageException("give --checkpoint FILE (or set model.checkpoint in the recipe)");
+                ModelCheckpoint.RequireArchitecture(ckpt, r);
                 using var loaded = ModelCheckpoint.Load(ckpt, task.Family);
                 score = task.Evaluate(loaded.Model);
             }

@@ -37,7 +37,7 @@ public static class ExportCommand
         foreach (var o in new Option[] { overrides, checkpoint, quantDir, twin, quantFile, postprocess, outDir }) cmd.Options.Add(o);
         cmd.SetAction((p, ct) => Task.FromResult(CliRunner.Run(() =>
         {
-            var (twinPath, specs) = ResolveQuantization(p.GetValue(quantDir), p.GetValue(twin), p.GetValue(quantFile));
+            var (twinPath, specs) = ResolveQuantization(p.GetValue(quantDir), p.GetValue(twin), p.GetValue(quantFile), p.GetValue(checkpoint));
             var outcome = Export(p.GetValue(recipeFile), p.GetValue(overrides) ?? Array.Empty<string>(), p.GetValue(checkpoint)!, twinPath, specs,
                 p.GetValue(outDir)!, new ConsoleProgress(), ct, p.GetValue(postprocess));
             foreach (var (precision, path, bytes) in outcome.Models())
@@ -55,6 +55,7 @@ public static class ExportCommand
         {
             var r = RecipeLoader.Load<Recipe>(recipeFile, overrides);
             Runtime.Configure(r);
+            ModelCheckpoint.RequireArchitecture(checkpoint, r);
             var task = TaskRegistry.CreateTask(r, progress.Info);
             Directory.CreateDirectory(outDir);
             var ctx = new StageContext(r, task, outDir, false, progress, cancel);
@@ -65,6 +66,7 @@ public static class ExportCommand
             return ExportStage.Run(ctx, checkpoint, twin, specs, section);
         }
         if (overrides.Count > 0) throw new UsageException("--override needs a recipe");
+        if (twin is not null) ExportStage.RequireSameModel(checkpoint, twin);
         var fp32 = Path.Combine(outDir, ExportStage.Fp32FileName);
         var plain = new ExportSection { Postprocess = postprocess };
         long fp32Bytes = ExportStage.ExportCheckpoint(checkpoint, fp32, section: plain);
@@ -78,7 +80,8 @@ public static class ExportCommand
     }
 
     /// <summary>The twin checkpoint and quantization parameters named by --quant-dir, --twin and --quant-file (both null when none is given).</summary>
-    public static (string? Twin, QuantizationResult? Specs) ResolveQuantization(string? quantDir, string? twin, string? quantFile)
+    /// <param name="checkpoint">The float checkpoint exported beside it: the twin must be the same model (checked before quant.json is read).</param>
+    public static (string? Twin, QuantizationResult? Specs) ResolveQuantization(string? quantDir, string? twin, string? quantFile, string? checkpoint = null)
     {
         if (quantDir is null && twin is null && quantFile is null) return (null, null);
         if (quantDir is not null && !Directory.Exists(quantDir)) throw new DirectoryNotFoundException($"--quant-dir: folder not found: {quantDir}");
@@ -89,9 +92,13 @@ public static class ExportCommand
             if (quantDir is null) throw new UsageException("--quant-file needs the float twin checkpoint: add --twin FILE or --quant-dir DIR");
             var ckpts = Directory.GetFiles(quantDir, "*.ckpt").OrderBy(f => f, StringComparer.Ordinal).ToList();
             var twins = ckpts.Where(f => Path.GetFileName(f).Contains("twin", StringComparison.OrdinalIgnoreCase)).ToList();
+            if (ckpts.Count == 0)
+                throw new SlimException($"--quant-dir {quantDir}: the folder holds no checkpoint; a quant stage's folder holds {QuantStage.QuantFileName} and twin.ckpt (give that folder, or --twin FILE)");
             twin = twins.Count == 1 ? twins[0] : twins.Count == 0 && ckpts.Count == 1 ? ckpts[0]
-                : throw new UsageException($"--quant-dir {quantDir}: cannot tell the float twin checkpoint among [{string.Join(", ", ckpts.Select(Path.GetFileName))}]; name it with --twin FILE");
+                : throw new UsageException($"--quant-dir {quantDir}: cannot tell the float twin checkpoint among {string.Join(", ", ckpts.Select(Path.GetFileName))}; name it with --twin FILE");
         }
+        if (!File.Exists(twin)) throw new FileNotFoundException($"--twin: checkpoint not found: {twin}", twin);
+        if (checkpoint is not null && File.Exists(checkpoint)) ExportStage.RequireSameModel(checkpoint, twin);
         return (twin, QuantFile.Read(quantFile).ToResult());
     }
 }

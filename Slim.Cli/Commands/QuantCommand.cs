@@ -80,6 +80,7 @@ public static class QuantCommand
     {
         var checkpoint = s.Checkpoint ?? recipe.Model.Checkpoint
             ?? throw new UsageException("give the checkpoint to quantize: --checkpoint FILE (or set model.checkpoint in the recipe)");
+        ModelCheckpoint.RequireArchitecture(checkpoint, recipe);
         var task = TaskRegistry.CreateTask(recipe, progress.Info);
         var ctx = new StageContext(recipe, task, s.Out, s.Resume, progress, cancel);
         var outcome = QuantStage.Run(ctx, new StageInput(checkpoint, "", double.NaN), section);

@@ -42,6 +42,7 @@ public static class ExportStage
                 : "export: both fp32 and int8 are false: nothing to export");
         if (int8 && quant is null)
             throw new SlimException($"export: the INT8 twin {int8TwinCheckpoint} was given without its quantization parameters (quant.json)");
+        if (int8) RequireSameModel(fp32Checkpoint, int8TwinCheckpoint!);
 
         // Everything the file records comes from the run's task, so both models record the same.
         var info = new ExportModelInfo(ctx.Task.ClassNames, ctx.Task.InputSize, ctx.Recipe.Name, ctx.Task.Mean, ctx.Task.Std);
@@ -71,6 +72,24 @@ public static class ExportStage
                 : "export: INT8 model skipped: the recipe has no quant stage (add one, or set export.int8: false to say so)");
         var deployment = int8Path is null ? null : Deployment(int8Path, ctx.StageDir, ctx.Progress.Info, "export");
         return new ExportOutcome(fp32Path, fp32Bytes, int8Path, int8Bytes, int8 ? quant!.Layers.Count : 0) { Int8Deployment = deployment };
+    }
+
+    /// <summary>
+    /// The FP32 and INT8 files of one export are one model: the float checkpoint and the quant stage's twin must
+    /// record the same architecture, classes and (pruned) channel counts. Checked before either file is written.
+    /// </summary>
+    public static void RequireSameModel(string fp32Checkpoint, string twinCheckpoint)
+    {
+        static Dictionary<string, string> Model(string path) => Checkpoint.ReadMetadata(path)
+            .Where(kv => kv.Key.StartsWith(Slim.Models.ModelOptions.MetadataPrefix, StringComparison.Ordinal))
+            .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+        var a = Model(fp32Checkpoint);
+        var b = Model(twinCheckpoint);
+        var differ = a.Keys.Union(b.Keys).Order(StringComparer.Ordinal).Where(k => a.GetValueOrDefault(k) != b.GetValueOrDefault(k)).ToList();
+        if (differ.Count == 0) return;
+        var shown = string.Join(", ", differ.Take(3).Select(k => $"{k} {a.GetValueOrDefault(k) ?? "(none)"} vs {b.GetValueOrDefault(k) ?? "(none)"}"));
+        throw new SlimException($"export: {fp32Checkpoint} and the quantized twin {twinCheckpoint} are different models ({shown}{(differ.Count > 3 ? $", {differ.Count - 3} more" : "")}); " +
+                                "export the checkpoint the quant stage started from, with that stage's folder");
     }
 
     /// <summary>

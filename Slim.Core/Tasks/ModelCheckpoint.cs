@@ -1,3 +1,4 @@
+using Slim.Recipes;
 using Slim.Models;
 using Slim.Torch;
 using Slim.Training;
@@ -41,6 +42,21 @@ public static class ModelCheckpoint
         }
         model.eval();
         return new LoadedModel(model, arch, options, family);
+    }
+
+    /// <summary>
+    /// Refuses a checkpoint of another architecture than the recipe's model (a pruned one of the same architecture
+    /// is fine), before any work: the recipe's settings (anchors, input size, pruning patterns) are for its model.
+    /// </summary>
+    public static void RequireArchitecture(string checkpoint, Recipe recipe)
+    {
+        if (!File.Exists(checkpoint)) throw new SlimException($"checkpoint '{checkpoint}' does not exist");
+        var meta = Checkpoint.ReadMetadata(checkpoint);
+        if (!meta.TryGetValue(ModelOptions.MetadataPrefix + "architecture", out var arch))
+            throw new CheckpointException($"{checkpoint}: the checkpoint does not record its model (no model.architecture metadata)");
+        if (arch != recipe.Model.Name)
+            throw new SlimException($"{checkpoint}: holds a {arch} model but the recipe's model.name is {recipe.Model.Name}; " +
+                                    $"give a checkpoint of {recipe.Model.Name}, or use the checkpoint's model (-o model.name={arch})");
     }
 
     /// <summary>Like <see cref="Load"/>, but the checkpoint must hold a model of <paramref name="family"/>.</summary>

@@ -8,7 +8,9 @@ public sealed class CheckpointException(string message) : Exception(message);
 /// <summary>
 /// Named tensors plus string metadata in one file, written atomically (a temporary file in
 /// the same folder, then a rename), so a crash never leaves a half-written checkpoint.
-/// Layout: magic "SLIMCKPT", format version, metadata, tensors (name, dtype, shape, bytes), end mark.
+/// Layout: magic "SLIMCKPT", format version, metadata, tensors (name, dtype, shape, bytes), end mark, and (from
+/// format 2) the SHA-256 of everything before it, so a file changed or damaged after it was written is refused
+/// instead of evaluating to nonsense.
 /// </summary>
 public static class Checkpoint
 {
@@ -16,7 +18,7 @@ public static class Checkpoint
     private static readonly byte[] EndMark = "SLIMEND!"u8.ToArray();
 
     /// <summary>The format version this build writes and the newest it reads.</summary>
-    public const int FormatVersion = 1;
+    public const int FormatVersion = 2;
 
     public static void Save(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
@@ -25,7 +27,9 @@ public static class Checkpoint
         {
             // Not disposed: that would close the file before AtomicFile flushes it to disk.
             var fs = new BufferedStream(stream, 1 << 20);
-            using var w = new BinaryWriter(fs, Encoding.UTF8, leaveOpen: true);
+            using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+            var hashing = new HashingStream(fs, hash);
+            using var w = new BinaryWriter(hashing, Encoding.UTF8, leaveOpen: true);
             w.Write(Magic);
             w.Write(FormatVersion);
             var meta = metadata ?? new Dictionary<string, string>();
@@ -50,6 +54,7 @@ public static class Checkpoint
             }
             w.Write(EndMark);
             w.Flush();
+            fs.Write(hash.GetHashAndReset());
             fs.Flush();
         });
     }
@@ -62,7 +67,8 @@ public static class Checkpoint
         try
         {
             using var fs = File.OpenRead(path);
-            using var r = new BinaryReader(fs, Encoding.UTF8);
+            using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+            using var r = new BinaryReader(new HashingStream(fs, hash), Encoding.UTF8);
             var magic = r.ReadBytes(Magic.Length);
             if (!magic.AsSpan().SequenceEqual(Magic))
                 throw new CheckpointException($"{path}: not a Slim checkpoint (no SLIMCKPT header)");
@@ -92,6 +98,16 @@ public static class Checkpoint
             }
             var end = r.ReadBytes(EndMark.Length);
             if (!end.AsSpan().SequenceEqual(EndMark)) throw new CheckpointException($"{path}: truncated checkpoint (no end mark)");
+            if (version >= 2)
+            {
+                var computed = hash.GetHashAndReset();
+                var stored = new byte[computed.Length];
+                fs.ReadExactly(stored);
+                if (!stored.AsSpan().SequenceEqual(computed))
+                    throw new CheckpointException($"{path}: checksum mismatch: the file was changed or damaged after Slim wrote it (SHA-256 {Convert.ToHexString(computed)[..12].ToLowerInvariant()}… " +
+                                                  $"computed, {Convert.ToHexString(stored)[..12].ToLowerInvariant()}… stored); restore it from a copy or write it again");
+            }
+            if (fs.Position != fs.Length) throw new CheckpointException($"{path}: {fs.Length - fs.Position} unexpected byte(s) after the end of the checkpoint");
             return (tensors, meta);
         }
         catch (EndOfStreamException)
@@ -113,4 +129,44 @@ public static class Checkpoint
         foreach (var x in t.Values) x.Dispose();
         return m;
     }
+}
+
+/// <summary>Passes reads and writes through to a stream and feeds every byte that passes to a hash.</summary>
+internal sealed class HashingStream(Stream inner, System.Security.Cryptography.IncrementalHash hash) : Stream
+{
+    public override bool CanRead => inner.CanRead;
+    public override bool CanSeek => false;
+    public override bool CanWrite => inner.CanWrite;
+    public override long Length => inner.Length;
+    public override long Position { get => inner.Position; set => throw new NotSupportedException(); }
+    public override void Flush() => inner.Flush();
+
+    public override int Read(byte[] buffer, int offset, int count)
+    {
+        int n = inner.Read(buffer, offset, count);
+        hash.AppendData(buffer, offset, n);
+        return n;
+    }
+
+    public override int Read(Span<byte> buffer)
+    {
+        int n = inner.Read(buffer);
+        hash.AppendData(buffer[..n]);
+        return n;
+    }
+
+    public override void Write(byte[] buffer, int offset, int count)
+    {
+        hash.AppendData(buffer, offset, count);
+        inner.Write(buffer, offset, count);
+    }
+
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        hash.AppendData(buffer);
+        inner.Write(buffer);
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
 }

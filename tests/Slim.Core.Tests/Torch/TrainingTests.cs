@@ -150,6 +150,43 @@ public class TrainingTests : IDisposable
     }
 
     [Fact]
+    public void ACheckpointChangedAfterItWasWrittenIsRefused()
+    {
+        using var net = MakeNet();
+        var good = Path.Combine(_dir, "good.slim");
+        Checkpoint.Save(good, net.state_dict(), new Dictionary<string, string> { ["model.architecture"] = "tiny" });
+        var bytes = File.ReadAllBytes(good);
+
+        // Three bytes changed in the middle of the largest weight: the structure still parses, the checksum does not match.
+        var largest = net.state_dict().Values.MaxBy(t => t.numel())!.RawBytes();
+        int at = bytes.AsSpan().IndexOf(largest);
+        Assert.True(at > 0 && largest.Length > 64);
+        var flipped = (byte[])bytes.Clone();
+        for (int i = 0; i < 3; i++) flipped[at + largest.Length / 2 + 7 * i] ^= 0x5A;
+        var damaged = Path.Combine(_dir, "damaged.slim");
+        File.WriteAllBytes(damaged, flipped);
+        long live = Tensor.LiveCount;
+        var e = Assert.Throws<CheckpointException>(() => Checkpoint.Load(damaged));
+        Assert.Equal(live, Tensor.LiveCount);
+        Assert.StartsWith($"{damaged}: checksum mismatch", e.Message);
+
+        // Bytes appended after the checksum.
+        var longer = Path.Combine(_dir, "longer.slim");
+        File.WriteAllBytes(longer, [.. bytes, 1, 2, 3]);
+        Assert.Contains("3 unexpected byte(s)", Assert.Throws<CheckpointException>(() => Checkpoint.Load(longer)).Message);
+
+        // A format-1 file (no checksum, as written before it existed) still loads.
+        var v1 = bytes[..^32];
+        BitConverter.GetBytes(1).CopyTo(v1, 8);
+        var old = Path.Combine(_dir, "v1.slim");
+        File.WriteAllBytes(old, v1);
+        var (tensors, meta) = Checkpoint.Load(old);
+        Assert.Equal("tiny", meta["model.architecture"]);
+        foreach (var (name, t) in net.state_dict()) Assert.True(t.equal(tensors[name]), name);
+        foreach (var t in tensors.Values) t.Dispose();
+    }
+
+    [Fact]
     public void FailedCheckpointLoadLeaksNoTensors()
     {
         using var net = MakeNet();
