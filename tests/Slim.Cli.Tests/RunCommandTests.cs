@@ -176,12 +176,15 @@ public class RunCommandTests(RunFixture fx) : IClassFixture<RunFixture>
             var watch = Stopwatch.StartNew();
             while (!File.Exists(ckpt) && !p.HasExited && watch.Elapsed < TimeSpan.FromMinutes(3)) Thread.Sleep(20);
             Assert.False(p.HasExited, "the run ended before it could be killed");
+            Assert.True(File.Exists(ckpt), "no checkpoint was written within 3 minutes: killing now would test a fresh run, not a resume");
             p.Kill(entireProcessTree: true);
             p.WaitForExit();
         }
         Assert.False(File.Exists(Path.Combine(killed, "report.json")));
         var (resumed, err) = Run(new[] { "run", recipe, "--out", killed, "--resume" }.Concat(common).ToArray());
         Assert.True(resumed == 0, err);
+        // It went on from the killed run's checkpoint, not from scratch.
+        Assert.Matches(@"train baseline: resuming at iteration [1-9]\d* from ", err);
 
         var a1 = Report(straight).Stages;
         var a2 = Report(killed).Stages;

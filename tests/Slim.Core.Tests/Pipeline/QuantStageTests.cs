@@ -94,7 +94,7 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
         Assert.Equal(Path.Combine(ctx.StageDir, QuantStage.QuantFileName), outcome.QuantizationFile);
         Assert.True(File.Exists(outcome.Checkpoint) && File.Exists(outcome.QuantizationFile));
         Assert.Equal(outcome.Ap, outcome.Extra["ap_after"]);
-        Assert.InRange(outcome.Extra["ap_before"], 0, 1);
+        Assert.Equal(fx.BaselineAp, outcome.Extra["ap_before"], 9); // the float input, scored as the baseline was
 
         var (twin, arch, options) = TestCheckpoints.Load(outcome.Checkpoint);
         using (twin)

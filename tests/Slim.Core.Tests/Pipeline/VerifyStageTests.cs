@@ -84,7 +84,6 @@ public class VerifyStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
         var fp32 = Assert.Single(pass.Models);
         output.WriteLine($"AP {fp32.Ap} (libtorch {torchAp}), latency {fp32.LatencyMs} ms, {fp32.SizeBytes} B");
         Assert.Equal("fp32", fp32.Precision);
-        Assert.InRange(fp32.Ap, 0, 1);
         Assert.Equal(torchAp, fp32.Ap, 5);
         Assert.True(fp32.LatencyMs > 0);
         Assert.Equal(export.Fp32Bytes, fp32.SizeBytes);
