@@ -109,6 +109,22 @@ public class RunCommandTests(RunFixture fx) : IClassFixture<RunFixture>
         var int8 = r.Stages.Single(s => s.Stage == "onnx int8");
         Assert.True(int8.OnnxSizeMiB < 0.35 * fp32.OnnxSizeMiB, $"INT8 {int8.OnnxSizeMiB} MiB vs FP32 {fp32.OnnxSizeMiB} MiB");
         Assert.Contains("| baseline |", File.ReadAllText(Path.Combine(outDir, "report.md")));
+
+        // The recipe's gate is wide (a 20-iteration model); the gate itself is checked with figures that must fail
+        // and pass: a baseline 1 pt above the better model and a tolerance of 0.5 pts fails both models (exit 4),
+        // a tolerance just above the worse model's drop passes both.
+        double baselineAp = Math.Max(fp32.OrtAp!.Value, int8.OrtAp!.Value) + 0.01;
+        double worstDrop = baselineAp - Math.Min(fp32.OrtAp!.Value, int8.OrtAp!.Value);
+        string F(double v) => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        var verify = new List<string> { "verify", fx.ShortRecipe(), "--fp32", fp32.Onnx!, "--int8", int8.Onnx!, "--baseline-ap", F(baselineAp) };
+        foreach (var o in fx.Overrides) verify.AddRange(new[] { "-o", o });
+        var (failed, errFail) = Run(verify.Concat(new[] { "--max-drop", "0.5%", "--out", Path.Combine(fx.Root, "verify-fail") }).ToArray());
+        Assert.Equal((int)ExitCode.VerificationFailed, failed);
+        Assert.Contains("fp32 model model_fp32.onnx", errFail);
+        Assert.Contains("int8 model model_int8.onnx", errFail);
+        var (passed, errPass) = Run(verify.Concat(new[] { "--max-drop", F(worstDrop + 0.001), "--out", Path.Combine(fx.Root, "verify-pass") }).ToArray());
+        Assert.True(passed == 0, errPass);
+
         // A second run into the same folder without --resume is refused and changes nothing.
         var before = File.ReadAllText(Path.Combine(outDir, "report.json"));
         var (again, err2) = Run(args.ToArray());

@@ -189,6 +189,7 @@ public class QdqExportTests(ITestOutputHelper output) : IDisposable
         var ort = OrtRunner.Create();
         // Three times the calibration spread: many inputs lie beyond the thresholds and are clamped.
         var x = randn(new long[] { 2, 3, 12, 12 }, g) * 3;
+        net.eval(); // as every evaluation runs it
         var want = net.call(x).ToFloatArray();
         var have = ort.Run(path, new Dictionary<string, OrtTensor> { ["images"] = OrtTensor.FromTensor(x) })["output"].ToFloatArray();
         // Same integer arithmetic on both sides; only float accumulation order may move a conv2 input across a

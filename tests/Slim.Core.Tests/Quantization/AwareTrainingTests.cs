@@ -104,7 +104,8 @@ public class AwareTrainingTests(ITestOutputHelper output) : IDisposable
             return new LossParts(loss, new Dictionary<string, Tensor>());
         }, checkpointDir: _dir);
         Assert.True(((QuantConv2d)net.get_submodule("conv1")).BatchNormFrozen);
-        Assert.True(losses.Skip(20).Average() < losses.Take(5).Average() * 1.05, $"QAT loss went from {losses.Take(5).Average()} to {losses.Skip(20).Average()}");
+        // The loss falls (0.67 → 0.46 here): at least by a tenth, so a QAT step that does nothing fails.
+        Assert.True(losses.Skip(20).Average() < losses.Take(5).Average() * 0.9, $"QAT loss went from {losses.Take(5).Average()} to {losses.Skip(20).Average()}");
 
         var quant = QuantizationResult.ToFakeQuant(net);
         Assert.Equal(new[] { "conv1", "conv2", "fc" }, quant.Layers.Select(l => l.ModulePath));
