@@ -26,9 +26,25 @@ public static class CommonOptions
         },
     };
 
-    public static Option<string> Out(string defaultValue) => new("--out")
+    public static Option<string> Out(string defaultValue)
     {
-        Description = "Output folder (or file).",
-        DefaultValueFactory = _ => defaultValue,
-    };
+        var option = new Option<string>("--out")
+        {
+            Description = "Output folder (or file).",
+            DefaultValueFactory = _ => defaultValue,
+        };
+        // A path under a file can never be written: said at once, not after the work.
+        option.Validators.Add(result =>
+        {
+            var path = result.GetValueOrDefault<string>();
+            if (string.IsNullOrWhiteSpace(path)) return;
+            for (var dir = Path.GetDirectoryName(Path.GetFullPath(path)); !string.IsNullOrEmpty(dir); dir = Path.GetDirectoryName(dir))
+                if (File.Exists(dir))
+                {
+                    result.AddError($"--out {path}: {dir} is a file, so nothing can be written under it; give a folder");
+                    return;
+                }
+        });
+        return option;
+    }
 }

@@ -32,7 +32,7 @@ public static class SyntheticDetectionGenerator
         options.Validate();
         var outDir = Path.GetFullPath(options.OutputDir);
         if (Directory.Exists(outDir) && !options.Overwrite)
-            throw new IOException($"Output folder '{outDir}' already exists; choose another folder or set Overwrite.");
+            throw new IOException($"output folder '{outDir}' already exists; choose another folder or delete it first");
 
         // Source items grouped by class: Fashion-MNIST's test split (10,000 items) is plenty.
         List<Image>[]? items = null;

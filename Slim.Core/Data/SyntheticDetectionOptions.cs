@@ -42,19 +42,22 @@ public sealed record SyntheticDetectionOptions
     /// <summary>Replace <see cref="OutputDir"/> when it exists (otherwise that is an error).</summary>
     public bool Overwrite { get; init; }
 
-    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> naming the first invalid setting as a user gives it: the recipe key
+    /// under dataset.generate and the option of slim dataset generate.
+    /// </summary>
     public void Validate()
     {
-        if (string.IsNullOrWhiteSpace(OutputDir)) throw new ArgumentException("OutputDir must name a folder", nameof(OutputDir));
-        if (ImageCount < 1) throw new ArgumentException($"ImageCount must be at least 1, got {ImageCount}", nameof(ImageCount));
-        if (ImageSize < 32) throw new ArgumentException($"ImageSize must be at least 32 pixels, got {ImageSize}", nameof(ImageSize));
+        if (string.IsNullOrWhiteSpace(OutputDir)) throw new ArgumentException("the output folder (--out, dataset.root) is empty");
+        if (ImageCount < 1) throw new ArgumentException($"the image count (train_images + val_images, --images) must be at least 1, got {ImageCount}");
+        if (ImageSize < 32) throw new ArgumentException($"the image size (image_size, --image-size) must be at least 32 pixels, got {ImageSize}");
         if (MinObjects < 1 || MaxObjects < MinObjects)
-            throw new ArgumentException($"need 1 <= MinObjects <= MaxObjects, got {MinObjects} and {MaxObjects}", nameof(MinObjects));
+            throw new ArgumentException($"objects per image need 1 ≤ min_objects ≤ max_objects, got {MinObjects} and {MaxObjects}");
         if (!(MinScale > 0 && MaxScale >= MinScale && MaxScale <= 1))
-            throw new ArgumentException($"need 0 < MinScale <= MaxScale <= 1, got {MinScale} and {MaxScale}", nameof(MinScale));
-        if (MinScale * ImageSize < 6) throw new ArgumentException($"MinScale * ImageSize must be at least 6 pixels, got {MinScale * ImageSize:0.#}", nameof(MinScale));
-        if (!(ValFraction >= 0 && ValFraction < 1)) throw new ArgumentException($"ValFraction must be in [0, 1), got {ValFraction}", nameof(ValFraction));
-        if (JpegQuality is < 1 or > 100) throw new ArgumentException($"JpegQuality must be 1-100, got {JpegQuality}", nameof(JpegQuality));
+            throw new ArgumentException($"object sizes need 0 < min_scale ≤ max_scale ≤ 1, got {MinScale} and {MaxScale}");
+        if (MinScale * ImageSize < 6) throw new ArgumentException($"the smallest object (min_scale × image_size) must be at least 6 pixels, got {MinScale * ImageSize:0.#}");
+        if (!(ValFraction >= 0 && ValFraction < 1)) throw new ArgumentException($"the validation share (--val-fraction) must be in [0, 1), got {ValFraction}");
+        if (JpegQuality is < 1 or > 100) throw new ArgumentException($"the JPEG quality must be 1-100, got {JpegQuality}");
     }
 }
 

@@ -69,7 +69,16 @@ public static class OnnxExporter
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"ONNX model not found: {path}", path);
         using var f = File.OpenRead(path);
-        return ModelProto.Parser.ParseFrom(f);
+        try
+        {
+            var model = ModelProto.Parser.ParseFrom(f);
+            if (model.Graph is null) throw new InvalidDataException($"{path}: not an ONNX model (no graph); give a .onnx file written by slim export");
+            return model;
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new InvalidDataException($"{path}: not an ONNX model ({e.Message.Split('\n')[0].TrimEnd('.')}); give a .onnx file written by slim export");
+        }
     }
 
     private static ModelProto Build(Trace trace, Tensor[] outputs, OnnxExportOptions options)

@@ -33,6 +33,7 @@ public sealed class RecipeRunner
     public RunReport Run(Recipe recipe, string recipePath, string outDir, bool resume, CancellationToken cancel = default, bool allowChanges = false)
     {
         outDir = Path.GetFullPath(outDir);
+        if (File.Exists(outDir)) throw new SlimException($"--out {outDir}: is a file; a run needs a folder (new, or one to --resume)");
         // Everything that can be checked without training is checked before the run folder is touched,
         // so a broken recipe leaves nothing half-written behind.
         if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any() && !resume)

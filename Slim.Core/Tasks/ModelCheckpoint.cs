@@ -50,7 +50,7 @@ public static class ModelCheckpoint
     /// </summary>
     public static void RequireArchitecture(string checkpoint, Recipe recipe)
     {
-        if (!File.Exists(checkpoint)) throw new SlimException($"checkpoint '{checkpoint}' does not exist");
+        if (!File.Exists(checkpoint)) throw new SlimException($"{checkpoint}: no such checkpoint; give a checkpoint of {recipe.Model.Name} (the recipe's model)");
         var meta = Checkpoint.ReadMetadata(checkpoint);
         if (!meta.TryGetValue(ModelOptions.MetadataPrefix + "architecture", out var arch))
             throw new CheckpointException($"{checkpoint}: the checkpoint does not record its model (no model.architecture metadata)");

@@ -179,10 +179,33 @@ public sealed class AtenOp
         {
             var error = NativeMethods.LastError();
             NativeMethods.slim_stack_clear();
-            throw new TorchException(error ?? $"{FullName} failed");
+            // libtorch reports some failures without a message (a Long input to conv2d, seen with Debian's 1.13):
+            // then at least the tensors' types and shapes, which is what such a failure is usually about.
+            throw new TorchException(string.IsNullOrWhiteSpace(error) ? $"{FullName} failed for {Describe(args)}" : error);
         }
         return n;
     }
+
+    private static string Describe(ReadOnlySpan<OpArg> args)
+    {
+        var parts = new List<string>();
+        foreach (ref readonly var a in args)
+            if (a.O is Tensor t && !t.IsDisposed) parts.Add($"{LibtorchName(t.dtype)} [{string.Join(", ", t.shape)}]");
+        return parts.Count == 0 ? "its arguments" : "tensors " + string.Join(", ", parts);
+    }
+
+    // The names libtorch's own messages use ("expected scalar type Long but found Float").
+    private static string LibtorchName(ScalarType t) => t switch
+    {
+        ScalarType.Int64 => "Long",
+        ScalarType.Int32 => "Int",
+        ScalarType.Int16 => "Short",
+        ScalarType.Int8 => "Char",
+        ScalarType.Float32 => "Float",
+        ScalarType.Float64 => "Double",
+        ScalarType.Float16 => "Half",
+        _ => t.ToString(),
+    };
 
     private static unsafe void PushOne(in OpArg a)
     {

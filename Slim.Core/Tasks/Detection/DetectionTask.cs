@@ -75,7 +75,10 @@ public sealed class DetectionTask : ITask
             case DatasetFormat.Voc:
             {
                 var labels = Path.Combine(d.Root, d.LabelList);
-                string? labelFile = File.Exists(labels) ? labels : null;
+                // The default name may be absent (the 20 VOC classes then); a file the recipe names must exist.
+                string? labelFile = File.Exists(labels) ? labels
+                    : d.LabelList == new DatasetSection().LabelList ? null
+                    : throw new SlimException($"dataset.label_list: {labels} does not exist; give a file with one class name per line, or drop the key for the 20 VOC classes");
                 train = VocDataset.Load(d.Root, Path.GetFileNameWithoutExtension(d.TrainList), labelFile, log);
                 val = VocDataset.Load(d.Root, Path.GetFileNameWithoutExtension(d.ValList), labelFile, log);
                 break;
@@ -89,6 +92,10 @@ public sealed class DetectionTask : ITask
             train = new DetectionDataset(train.Source, train.ClassNames, train.Samples.Take(d.TrainSubset).ToList(), train.CategoryIds, train.Report);
         if (ModelRegistry.Contains(recipe.Model.Name) && ModelRegistry.TaskOf(recipe.Model.Name) != ModelTask.Detection)
             throw new SlimException($"model.name '{recipe.Model.Name}' is not a detector; {d.Format} data needs a yolov3_* model");
+        // Every image file must exist before any work: a missing validation image would otherwise surface only when
+        // the first evaluation reads it, after training.
+        train = train.Validate(decodeImages: false);
+        val = val.Validate(decodeImages: false);
         return new DetectionTask(recipe, train, val, valLimit ?? d.ValSubset);
     }
 
