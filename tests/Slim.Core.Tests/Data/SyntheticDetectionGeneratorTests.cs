@@ -117,8 +117,8 @@ public class SyntheticDetectionGeneratorTests
         Assert.Contains("already exists", Assert.Throws<IOException>(() => SyntheticDetectionGenerator.Generate(o)).Message);
         var again = SyntheticDetectionGenerator.Generate(o with { Overwrite = true, ImageCount = 3 });
         Assert.Equal(3, Directory.GetFiles(Path.Combine(again.CocoDir, "images")).Length);
-        Assert.Contains("MaxObjects", Assert.Throws<ArgumentException>(() => SyntheticDetectionGenerator.Generate(o with { MinObjects = 3, MaxObjects = 2 })).Message);
-        Assert.Contains("ImageCount", Assert.Throws<ArgumentException>(() => SyntheticDetectionGenerator.Generate(o with { ImageCount = 0 })).Message);
+        Assert.Contains("min_objects ≤ max_objects, got 3 and 2", Assert.Throws<ArgumentException>(() => SyntheticDetectionGenerator.Generate(o with { MinObjects = 3, MaxObjects = 2 })).Message);
+        Assert.Contains("(train_images + val_images, --images) must be at least 1", Assert.Throws<ArgumentException>(() => SyntheticDetectionGenerator.Generate(o with { ImageCount = 0 })).Message);
     }
 
     [Fact]
