@@ -154,7 +154,15 @@ public sealed class RecipeBinder
         if (obj is IValidatedRecipe validated)
         {
             var problem = validated.Validate();
-            if (problem is not null) throw Error(node, path, problem);
+            if (problem is not null)
+            {
+                // Blame the key the problem names (its line, in whichever file set it: a recipe that uses base:
+                // merges its keys into the base's mapping, whose own line is the base file's).
+                var named = map.Children.FirstOrDefault(kv => kv.Key is YamlScalarNode { Value: { } k } &&
+                    System.Text.RegularExpressions.Regex.IsMatch(problem, $@"(^|[^\w]){System.Text.RegularExpressions.Regex.Escape(k)}([^\w]|$)"));
+                if (named.Key is YamlScalarNode { Value: { } key }) throw Error(named.Value, Join(path, key), problem);
+                throw Error(node, path, problem);
+            }
         }
         return obj;
     }

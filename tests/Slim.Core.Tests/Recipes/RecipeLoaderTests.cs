@@ -73,6 +73,18 @@ public class RecipeLoaderTests : IDisposable
     }
 
     [Fact]
+    public void AProblemOfAMergedSectionIsBlamedOnTheFileAndLineThatSetTheKey()
+    {
+        // The base has the train: mapping (line 3); the child sets boundaries wrongly on its own line 4.
+        Write("base2.yml", "name: base\nseed: 3\ntrain:\n  iterations: 100\n  lr: 0.01\n");
+        var child = Write("child2.yml", "base: base2.yml\nname: child\ntrain:\n  boundaries: [0.9, 0.5]\n");
+        var e = Assert.Throws<RecipeException>(() => RecipeLoader.Load<Recipe>(child));
+        Assert.Contains("child2.yml:4", e.Message);
+        Assert.Contains("train.boundaries: boundaries must increase", e.Message);
+        Assert.DoesNotContain("base2.yml", e.Message);
+    }
+
+    [Fact]
     public void BadOverrideAndMissingBaseAreNamed()
     {
         var p = Write("a.yml", "name: a\n");
