@@ -164,6 +164,7 @@ public static class PruneCommand
     {
         var task = TaskRegistry.CreateTask(recipe, progress.Info);
         Directory.CreateDirectory(outDir);
+        using var folderLock = RunLock.Acquire(outDir); // one writer per folder
         var ctx = new StageContext(recipe, task, outDir, resume, progress, cancel);
         var outcome = PruneStage.Run(ctx, new StageInput(checkpoint, checkpoint, double.NaN), section);
         var ci = CultureInfo.InvariantCulture;

@@ -82,6 +82,7 @@ public static class QuantCommand
             ?? throw new UsageException("give the checkpoint to quantize: --checkpoint FILE (or set model.checkpoint in the recipe)");
         ModelCheckpoint.RequireArchitecture(checkpoint, recipe);
         var task = TaskRegistry.CreateTask(recipe, progress.Info);
+        using var folderLock = RunLock.Acquire(s.Out); // one writer per folder
         var ctx = new StageContext(recipe, task, s.Out, s.Resume, progress, cancel);
         var outcome = QuantStage.Run(ctx, new StageInput(checkpoint, "", double.NaN), section);
         var inv = CultureInfo.InvariantCulture;

@@ -63,7 +63,7 @@ public static class DistillStage
         var loss = DistillationTraining.WithDistillation(ctx.Task.Loss(student), distiller, b => b.Images);
         var result = new Trainer(ctx.Progress).Fit(distiller.TrainableModule, settings, ctx.Task.TrainBatches(settings.BatchSize), loss,
             evaluate: settings.EvalInterval > 0 ? () => ctx.Task.Evaluate(student).Primary : null,
-            checkpointDir: ctx.StageDir, resume: ctx.Resume, metadata: meta, description: "distill", cancel: ctx.Cancel, metricName: ctx.Task.MetricName);
+            checkpointDir: ctx.StageDir, resume: ctx.Resume, metadata: meta, description: "distill", cancel: ctx.Cancel, metricName: ctx.Task.MetricName, allowChanges: ctx.AllowChanges);
         // best/last hold the adapters too (they are trained with the student); load into the same module.
         if (result.BestCheckpoint is not null) Trainer.LoadModel(result.BestCheckpoint, distiller.TrainableModule);
         Plots.TrainingCurve.Save(ctx.StageDir, $"distillation ({type} from {teacherName})", ctx.Task.MetricName);
@@ -123,7 +123,7 @@ public static class DistillStage
             using (var probe = ctx.Task.CreateModel(m))
                 ValidatePairs(ctx, probe, student, options);
             var run = TrainStage.Run(ctx.Task, Path.Combine(ctx.StageDir, TeacherDirName), ctx.Resume, ctx.Progress, ctx.Cancel,
-                model: m, iterations: section.TeacherIterations, description: "teacher");
+                model: m, iterations: section.TeacherIterations, description: "teacher", allowChanges: ctx.AllowChanges);
             var loaded = ModelCheckpoint.Load(run.Checkpoint, ctx.Task.Family);
             int iterations = section.TeacherIterations ?? ctx.Recipe.Train.Iterations;
             return new Teacher(loaded.Model, $"{m.Name} (trained {iterations} it)", run.Score.Primary);

@@ -136,13 +136,13 @@ public static class PruneStage
             var trained = distiller.TrainableModule;
             run = trainer.Fit(trained, settings, ctx.Task.TrainBatches(settings.BatchSize),
                 DistillationTraining.WithDistillation(taskLoss, distiller, b => b.Images),
-                evaluate, ctx.StageDir, ctx.Resume, meta, "prune fine-tune (distilled)", ctx.Cancel, metricName: ctx.Task.MetricName);
+                evaluate, ctx.StageDir, ctx.Resume, meta, "prune fine-tune (distilled)", ctx.Cancel, metricName: ctx.Task.MetricName, allowChanges: ctx.AllowChanges);
             if (run.BestCheckpoint is { } best) Trainer.LoadModel(best, trained);
         }
         else
         {
             run = trainer.Fit(model, settings, ctx.Task.TrainBatches(settings.BatchSize), taskLoss,
-                evaluate, ctx.StageDir, ctx.Resume, meta, "prune fine-tune", ctx.Cancel, metricName: ctx.Task.MetricName);
+                evaluate, ctx.StageDir, ctx.Resume, meta, "prune fine-tune", ctx.Cancel, metricName: ctx.Task.MetricName, allowChanges: ctx.AllowChanges);
             if (run.BestCheckpoint is { } best) Trainer.LoadModel(best, model);
         }
         Plots.TrainingCurve.Save(ctx.StageDir, section.Distill is null ? "prune fine-tune" : "prune fine-tune (distilled)", ctx.Task.MetricName);

@@ -165,7 +165,7 @@ public static class QuantStage
         var meta = new Dictionary<string, string> { ["quant.mode"] = "aware", ["quant.prepared"] = "true" };
         new Trainer(ctx.Progress).Fit(model, settings, ctx.Task.TrainBatches(settings.BatchSize), ctx.Task.Loss(model),
             checkpointDir: Path.Combine(ctx.StageDir, "qat"), resume: ctx.Resume, metadata: meta,
-            description: "quant-aware", cancel: ctx.Cancel, beforeStep: BeforeStep);
+            description: "quant-aware", cancel: ctx.Cancel, beforeStep: BeforeStep, allowChanges: ctx.AllowChanges);
         Plots.TrainingCurve.Save(Path.Combine(ctx.StageDir, "qat"), "quantization-aware training", ctx.Task.MetricName);
         return plan;
     }

@@ -66,7 +66,7 @@ public sealed class RecipeRunner
         var trainDir = StageDir(outDir, 0, "train");
         var baseline = RunOnce(trainDir, () =>
         {
-            var run = TrainStage.Run(task, trainDir, resume: true, _progress, cancel, description: "train baseline");
+            var run = TrainStage.Run(task, trainDir, resume: true, _progress, cancel, description: "train baseline", allowChanges: allowChanges);
             return new StageOutcome { Stage = "baseline", Detail = $"{family.Describe(recipe.Model)}, {recipe.Train.Iterations} it", Checkpoint = run.Checkpoint, Ap = run.Score.Primary };
         });
         rows.Add(Row(baseline, recipe));
@@ -79,7 +79,7 @@ public sealed class RecipeRunner
         {
             var stage = recipe.Stages[i];
             var dir = StageDir(outDir, i + 1, stage.Kind);
-            var ctx = new StageContext(recipe, task, dir, true, _progress, cancel);
+            var ctx = new StageContext(recipe, task, dir, true, _progress, cancel) { AllowChanges = allowChanges };
             var input = new StageInput(current.Checkpoint, baseline.Checkpoint, baseline.Ap);
             var outcome = RunOnce(dir, () => stage switch
             {

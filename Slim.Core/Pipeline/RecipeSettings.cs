@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Slim.Recipes;
 
@@ -29,38 +28,5 @@ public static class RecipeSettings
     }
 
     /// <summary>"train.lr: 0.001 → 0.002" for every value that differs, in key order.</summary>
-    public static IReadOnlyList<string> Changes(string before, string after)
-    {
-        var a = Flatten(JsonNode.Parse(before));
-        var b = Flatten(JsonNode.Parse(after));
-        return a.Keys.Union(b.Keys).Order(StringComparer.Ordinal)
-            .Where(k => a.GetValueOrDefault(k) != b.GetValueOrDefault(k))
-            .Select(k => $"{k}: {a.GetValueOrDefault(k) ?? "(none)"} → {b.GetValueOrDefault(k) ?? "(none)"}")
-            .ToList();
-    }
-
-    private static Dictionary<string, string> Flatten(JsonNode? root)
-    {
-        var d = new Dictionary<string, string>(StringComparer.Ordinal);
-        void Walk(JsonNode? n, string path)
-        {
-            switch (n)
-            {
-                case JsonObject o:
-                    foreach (var (k, v) in o) Walk(v, path.Length == 0 ? k : $"{path}.{k}");
-                    break;
-                case JsonArray arr:
-                    for (int i = 0; i < arr.Count; i++) Walk(arr[i], $"{path}[{i}]");
-                    if (arr.Count == 0) d[path] = "[]";
-                    break;
-                case null:
-                    break;
-                default:
-                    d[path] = n.ToJsonString();
-                    break;
-            }
-        }
-        Walk(root, "");
-        return d;
-    }
+    public static IReadOnlyList<string> Changes(string before, string after) => JsonDiff.Changes(before, after);
 }

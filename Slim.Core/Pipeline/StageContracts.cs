@@ -11,7 +11,11 @@ namespace Slim.Pipeline;
 /// <param name="Resume">Continue an interrupted stage from its checkpoints in StageDir.</param>
 /// <param name="Progress">Where progress and information lines go.</param>
 /// <param name="Cancel">Ctrl+C: save what can be saved, then throw OperationCanceledException.</param>
-public sealed record StageContext(Recipe Recipe, ITask Task, string StageDir, bool Resume, IProgressSink Progress, CancellationToken Cancel);
+public sealed record StageContext(Recipe Recipe, ITask Task, string StageDir, bool Resume, IProgressSink Progress, CancellationToken Cancel)
+{
+    /// <summary>With <see cref="Resume"/>: continue a stage whose checkpoint was written with other training settings.</summary>
+    public bool AllowChanges { get; init; }
+}
 
 /// <summary>The models a stage starts from.</summary>
 /// <param name="Checkpoint">The previous stage's model (rebuildable from its metadata with ModelCheckpoint.Load).</param>

@@ -16,7 +16,7 @@ public sealed record TrainRun(string Checkpoint, string Architecture, ModelOptio
 public static class TrainStage
 {
     public static TrainRun Run(ITask task, string outDir, bool resume, IProgressSink progress,
-        CancellationToken cancel, ModelSection? model = null, int? iterations = null, string description = "train")
+        CancellationToken cancel, ModelSection? model = null, int? iterations = null, string description = "train", bool allowChanges = false)
     {
         var recipe = task.Recipe;
         var m = model ?? recipe.Model;
@@ -31,7 +31,7 @@ public static class TrainStage
         TaskScore? lastScore = null;
         var result = new Trainer(progress).Fit(net, settings, task.TrainBatches(settings.BatchSize), task.Loss(net),
             evaluate: () => (lastScore = task.Evaluate(net)).Primary,
-            checkpointDir: outDir, resume: resume, metadata: meta, description: description, cancel: cancel, metricName: task.MetricName);
+            checkpointDir: outDir, resume: resume, metadata: meta, description: description, cancel: cancel, metricName: task.MetricName, allowChanges: allowChanges);
         Plots.TrainingCurve.Save(outDir, $"{description}: {m.Name}", task.MetricName);
         var best = result.BestCheckpoint ?? result.LastCheckpoint!;
         // The final evaluation scored the model in memory; when it was the best, its score is the answer.

@@ -35,6 +35,8 @@ public sealed class Trainer
     /// step, the first call of a resumed run included, so a schedule of model changes keyed on
     /// the iteration (QAT's batch-norm freeze) is re-applied when a run resumes.
     /// With a <paramref name="checkpointDir"/>, the run's curve is kept there too (<see cref="TrainHistory"/>).
+    /// A resume refuses a checkpoint written with other settings (lr, schedule, iterations …) unless
+    /// <paramref name="allowChanges"/>, and then says each change.
     /// </summary>
     public TrainResult Fit<TBatch>(
         nn.Module model,
@@ -48,7 +50,8 @@ public sealed class Trainer
         string description = "train",
         CancellationToken cancel = default,
         Action<long>? beforeStep = null,
-        string metricName = "metric")
+        string metricName = "metric",
+        bool allowChanges = false)
         where TBatch : IDisposable
     {
         var trainable = model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
@@ -64,8 +67,15 @@ public sealed class Trainer
         string? bestPath = checkpointDir is null ? null : Path.Combine(checkpointDir, BestName);
         string? historyPath = checkpointDir is null ? null : Path.Combine(checkpointDir, TrainHistory.FileName);
         var history = new TrainHistory();
+        var settingsJson = SettingsJson(settings);
         if (resume && lastPath is not null && File.Exists(lastPath))
         {
+            var stored = Checkpoint.ReadMetadata(lastPath).GetValueOrDefault(SettingsKey);
+            var changes = stored is null ? [] : JsonDiff.Changes(stored, settingsJson);
+            if (changes.Count > 0 && !allowChanges)
+                throw new SlimException($"{description}: {lastPath} was written with other training settings ({string.Join("; ", changes)}); " +
+                                        "pass --allow-changes to resume with the new ones, or start afresh in another --out");
+            foreach (var c in changes) _progress.Info($"{description}: resuming with a changed setting: {c}");
             (start, best) = LoadState(lastPath, model, optimizer);
             if (File.Exists(historyPath)) history = TrainHistory.Load(historyPath, upTo: start);
             _progress.Info($"{description}: resuming at iteration {start} from {lastPath}");
@@ -74,7 +84,7 @@ public sealed class Trainer
         void SaveLast(long iteration)
         {
             if (historyPath is not null) history.Save(historyPath);
-            SaveState(lastPath!, model, optimizer, iteration, best, metadata);
+            SaveState(lastPath!, model, optimizer, iteration, best, WithSettings(metadata, settingsJson));
         }
 
         double lastLoss = double.NaN;
@@ -155,6 +165,20 @@ public sealed class Trainer
         model.eval();
         return new TrainResult(it, lastLoss, lastMetric, best, lastPath, bestPath is not null && File.Exists(bestPath) ? bestPath : null);
     }
+
+    /// <summary>Checkpoint metadata key of the training settings a run was written with.</summary>
+    public const string SettingsKey = "train.settings";
+
+    private static string SettingsJson(TrainSettings s) => System.Text.Json.JsonSerializer.Serialize(s, SettingsOptions);
+
+    private static readonly System.Text.Json.JsonSerializerOptions SettingsOptions = new()
+    {
+        PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower,
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(System.Text.Json.JsonNamingPolicy.SnakeCaseLower) },
+    };
+
+    private static Dictionary<string, string> WithSettings(IReadOnlyDictionary<string, string>? metadata, string settingsJson) =>
+        new(metadata ?? new Dictionary<string, string>()) { [SettingsKey] = settingsJson };
 
     private static double Evaluate(nn.Module model, Func<double> evaluate)
     {

@@ -121,6 +121,35 @@ public class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void ResumingWithOtherSettingsIsRefusedUnlessAllowed()
+    {
+        using var net = Net();
+        using var cts = new CancellationTokenSource();
+        int calls = 0;
+        var dir = Path.Combine(_dir, "changed");
+        Assert.Throws<OperationCanceledException>(() => new Trainer().Fit(net, Settings(20), Batches, b =>
+        {
+            if (++calls == 8) cts.Cancel();
+            return Loss(net, b);
+        }, checkpointDir: dir, cancel: cts.Token));
+        var changed = Settings(20) with { Lr = 0.07 };
+        var e = Assert.Throws<SlimException>(() => new Trainer().Fit(net, changed, Batches, b => Loss(net, b), checkpointDir: dir, resume: true));
+        Assert.Contains("was written with other training settings (lr: 0.05 → 0.07)", e.Message);
+        Assert.Contains("--allow-changes", e.Message);
+        // The same settings resume; allowed, other settings resume too and are said.
+        var lines = new List<string>();
+        var r = new Trainer(new Recorder(lines)).Fit(net, changed, Batches, b => Loss(net, b), checkpointDir: dir, resume: true, allowChanges: true);
+        Assert.Equal(20, r.Iterations);
+        Assert.Contains(lines, l => l.Contains("resuming with a changed setting: lr: 0.05 → 0.07"));
+    }
+
+    private sealed class Recorder(List<string> lines) : IProgressSink
+    {
+        public IProgressTask Start(string description, long total) => NullProgress.Instance.Start(description, total);
+        public void Info(string message) => lines.Add(message);
+    }
+
+    [Fact]
     public void HistoryWrittenAheadOfItsCheckpointIsCutBackOnResume()
     {
         var path = Path.Combine(_dir, TrainHistory.FileName);
