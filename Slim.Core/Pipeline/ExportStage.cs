@@ -42,7 +42,11 @@ public static class ExportStage
                 : "export: both fp32 and int8 are false: nothing to export");
         if (int8 && quant is null)
             throw new SlimException($"export: the INT8 twin {int8TwinCheckpoint} was given without its quantization parameters (quant.json)");
-        if (int8) RequireSameModel(fp32Checkpoint, int8TwinCheckpoint!);
+        if (int8)
+        {
+            RequireSameModel(fp32Checkpoint, int8TwinCheckpoint!);
+            RequireQuantFits(int8TwinCheckpoint!, quant!);
+        }
 
         // Everything the file records comes from the run's task, so both models record the same.
         var info = new ExportModelInfo(ctx.Task.ClassNames, ctx.Task.InputSize, ctx.Recipe.Name, ctx.Task.Mean, ctx.Task.Std);
@@ -90,6 +94,34 @@ public static class ExportStage
         var shown = string.Join(", ", differ.Take(3).Select(k => $"{k} {a.GetValueOrDefault(k) ?? "(none)"} vs {b.GetValueOrDefault(k) ?? "(none)"}"));
         throw new SlimException($"export: {fp32Checkpoint} and the quantized twin {twinCheckpoint} are different models ({shown}{(differ.Count > 3 ? $", {differ.Count - 3} more" : "")}); " +
                                 "export the checkpoint the quant stage started from, with that stage's folder");
+    }
+
+    /// <summary>
+    /// Every layer quant.json records must be in the twin with the weight shape it records: a quantization file of
+    /// another model (or another pruning) is refused before either ONNX file is written.
+    /// </summary>
+    public static void RequireQuantFits(string twinCheckpoint, QuantizationResult quant)
+    {
+        var (tensors, _) = Checkpoint.Load(twinCheckpoint);
+        try
+        {
+            foreach (var l in quant.Layers)
+            {
+                // The record names the weight by its full parameter path.
+                var key = l.WeightParameter.StartsWith(l.ModulePath + ".", StringComparison.Ordinal) ? l.WeightParameter : $"{l.ModulePath}.{l.WeightParameter}";
+                var t = tensors.GetValueOrDefault(key) ?? tensors.GetValueOrDefault("model." + key);
+                if (t is null)
+                    throw new SlimException($"export: the quantization file names layer {l.ModulePath}, which the twin {twinCheckpoint} does not have; " +
+                                            "give the quant.json and twin of one quant stage");
+                if (!t.shape.SequenceEqual(l.WeightShape))
+                    throw new SlimException($"export: the quantization file records {key} as [{string.Join("×", l.WeightShape)}] but the twin {twinCheckpoint} holds " +
+                                            $"[{string.Join("×", t.shape)}]; give the quant.json and twin of one quant stage");
+            }
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
     }
 
     /// <summary>

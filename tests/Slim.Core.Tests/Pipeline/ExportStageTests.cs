@@ -182,6 +182,14 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
         Assert.Equal(specs, read.Layers);
         Assert.Equal(result.Activations, read.Activations);
 
+        // A quantization file that does not fit the twin (a layer of another width) is refused before any file is written.
+        var misfit = new QuantizationResult(read.Mode, read.ActivationAlgorithm,
+            read.Layers.Select((l, i) => i == 3 ? l with { WeightShape = [l.WeightShape[0] / 2, .. l.WeightShape[1..]] } : l).ToList(), activations: read.Activations);
+        var bad = run.Context("export-misfit");
+        var e = Assert.Throws<SlimException>(() => ExportStage.Run(bad, run.Checkpoint, twin, misfit, new ExportSection()));
+        Assert.Contains($"records {read.Layers[3].WeightParameter} as [", e.Message);
+        Assert.Empty(Directory.GetFiles(bad.StageDir));
+
         var outcome = ExportStage.Run(ctx, run.Checkpoint, twin, read, new ExportSection());
         Assert.NotNull(outcome.Int8Path);
         Assert.Equal(specs.Count, outcome.QuantizedLayers);
@@ -431,8 +439,8 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
         var e = Assert.Throws<SlimException>(() => ExportStage.ByModulePath(dup));
         Assert.Contains("'backbone.conv1.conv' is listed twice", e.Message);
         var unknown = new[] { Layer("backbone.no_such.conv") };
-        var e2 = Assert.Throws<ArgumentException>(() => ExportStage.Run(ctx, run.Checkpoint, run.Checkpoint, new QuantizationResult(QuantMode.Post, "abs_max", unknown), new ExportSection { Fp32 = false }));
-        Assert.Contains("'backbone.no_such.conv'", e2.Message);
+        var e2 = Assert.Throws<SlimException>(() => ExportStage.Run(ctx, run.Checkpoint, run.Checkpoint, new QuantizationResult(QuantMode.Post, "abs_max", unknown), new ExportSection { Fp32 = false }));
+        Assert.Contains("names layer backbone.no_such.conv, which the twin", e2.Message);
         Assert.Empty(Directory.GetFiles(ctx.StageDir));
 
         // A parameters file of a layer the model lacks, read as slim export reads it.
@@ -443,8 +451,8 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
             Layers = unknown, Report = Array.Empty<QuantLayerDecision>(),
             Activations = Array.Empty<QuantizedActivation>(), PointReport = Array.Empty<QuantPointDecision>(),
         });
-        var e3 = Assert.Throws<ArgumentException>(() => ExportStage.Run(ctx, run.Checkpoint, run.Checkpoint, QuantFile.Read(file).ToResult(), new ExportSection { Fp32 = false }));
-        Assert.Contains("'backbone.no_such.conv'", e3.Message);
+        var e3 = Assert.Throws<SlimException>(() => ExportStage.Run(ctx, run.Checkpoint, run.Checkpoint, QuantFile.Read(file).ToResult(), new ExportSection { Fp32 = false }));
+        Assert.Contains("names layer backbone.no_such.conv, which the twin", e3.Message);
         Assert.Equal(new[] { "q.json" }, Directory.GetFiles(ctx.StageDir).Select(Path.GetFileName));
     }
 }
