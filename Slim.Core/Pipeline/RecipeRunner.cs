@@ -51,7 +51,7 @@ public sealed class RecipeRunner
         var settingsPath = Path.Combine(outDir, RecipeSettings.FileName);
         if (resume && File.Exists(settingsPath))
         {
-            var changes = RecipeSettings.Changes(File.ReadAllText(settingsPath), settings);
+            var changes = JsonDiff.Changes(File.ReadAllText(settingsPath), settings);
             if (changes.Count > 0 && !allowChanges)
                 throw new SlimException($"run folder '{outDir}' was started with other settings ({string.Join("; ", changes.Take(4))}{(changes.Count > 4 ? $"; {changes.Count - 4} more" : "")}): " +
                                         "pass --allow-changes to continue it with the new ones, or choose another --out");

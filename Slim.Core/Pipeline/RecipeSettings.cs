@@ -26,7 +26,4 @@ public static class RecipeSettings
         node.Remove("threads");
         return node.ToJsonString(Options) + "\n";
     }
-
-    /// <summary>"train.lr: 0.001 → 0.002" for every value that differs, in key order.</summary>
-    public static IReadOnlyList<string> Changes(string before, string after) => JsonDiff.Changes(before, after);
 }

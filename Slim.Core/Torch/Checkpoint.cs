@@ -122,12 +122,31 @@ public static class Checkpoint
         }
     }
 
-    /// <summary>Reads only the metadata of a checkpoint.</summary>
+    /// <summary>
+    /// Reads only the metadata of a checkpoint (it precedes the tensors, so the weights are not read; the checksum,
+    /// which covers the whole file, is verified by <see cref="Load"/>).
+    /// </summary>
     public static Dictionary<string, string> ReadMetadata(string path)
     {
-        var (t, m) = Load(path);
-        foreach (var x in t.Values) x.Dispose();
-        return m;
+        if (!File.Exists(path)) throw new CheckpointException($"{path}: checkpoint file not found");
+        try
+        {
+            using var r = new BinaryReader(File.OpenRead(path), Encoding.UTF8);
+            if (!r.ReadBytes(Magic.Length).AsSpan().SequenceEqual(Magic))
+                throw new CheckpointException($"{path}: not a Slim checkpoint (no SLIMCKPT header)");
+            int version = r.ReadInt32();
+            if (version < 1 || version > FormatVersion)
+                throw new CheckpointException($"{path}: checkpoint format {version} is newer than this build reads ({FormatVersion})");
+            int nMeta = r.ReadInt32();
+            if (nMeta < 0 || nMeta > 1_000_000) throw new CheckpointException($"{path}: corrupt checkpoint (metadata count {nMeta})");
+            var meta = new Dictionary<string, string>();
+            for (int i = 0; i < nMeta; i++) meta[r.ReadString()] = r.ReadString();
+            return meta;
+        }
+        catch (EndOfStreamException)
+        {
+            throw new CheckpointException($"{path}: truncated checkpoint");
+        }
     }
 }
 

@@ -169,6 +169,9 @@ public class TrainingTests : IDisposable
         var e = Assert.Throws<CheckpointException>(() => Checkpoint.Load(damaged));
         Assert.Equal(live, Tensor.LiveCount);
         Assert.StartsWith($"{damaged}: checksum mismatch", e.Message);
+        // The metadata precede the weights: reading them reads no weight (and so cannot see the damage).
+        Assert.Equal("tiny", Checkpoint.ReadMetadata(damaged)["model.architecture"]);
+        Assert.Equal("tiny", Checkpoint.ReadMetadata(good)["model.architecture"]);
 
         // Bytes appended after the checksum.
         var longer = Path.Combine(_dir, "longer.slim");
