@@ -29,7 +29,9 @@ public static class Program
         var result = root.Parse(args);
         if (result.Errors.Count == 0) return result.Invoke();
         var verb = result.CommandResult.Command;
-        var help = verb == root ? "slim --help" : $"slim {verb.Name} --help";
+        var path = new List<string>();
+        for (var c = result.CommandResult; c is not null && c.Command != root; c = c.Parent as System.CommandLine.Parsing.CommandResult) path.Insert(0, c.Command.Name);
+        var help = path.Count == 0 ? "slim --help" : $"slim {string.Join(' ', path)} --help";
         // The most telling error first: an unmatched word says more than the missing command it leads to.
         var first = result.Errors.FirstOrDefault(e => !e.Message.StartsWith("Required command", StringComparison.Ordinal)) ?? result.Errors[0];
         (error ?? Console.Error).WriteLine($"slim: error: {Explain(first.Message)} (see {help})");

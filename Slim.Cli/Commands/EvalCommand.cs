@@ -40,12 +40,16 @@ public static class EvalCommand
                 return ExitCode.Ok;
             }
             if (p.GetValue(recipeFile) is not { } file) throw new UsageException("give a recipe (or --annotations with --results)");
+            if (p.GetValue(threads) is var t && t < 1) throw new UsageException($"--threads {t}: must be at least 1");
             var r = Slim.Recipes.RecipeLoader.Load<Slim.Recipes.Recipe>(file, p.GetValue(overrides) ?? Array.Empty<string>());
             Runtime.Configure(r);
             var task = TaskRegistry.CreateTask(r, new ConsoleProgress().Info);
             TaskScore score;
             if (p.GetValue(onnx) is { } onnxPath)
+            {
+                using (var sample = task.SampleInput()) VerifyStage.RequireInputFits("ONNX", onnxPath, sample.shape);
                 score = task.EvaluateOnnx(onnxPath, p.GetValue(threads));
+            }
             else
             {
                 var ckpt = p.GetValue(checkpoint) ?? r.Model.Checkpoint ?? throw new UsageException("give --checkpoint FILE (or set model.checkpoint in the recipe)");

@@ -57,7 +57,7 @@ public static class ExportCommand
             Runtime.Configure(r);
             ModelCheckpoint.RequireArchitecture(checkpoint, r);
             var task = TaskRegistry.CreateTask(r, progress.Info);
-            Directory.CreateDirectory(outDir);
+            using var folderLock = RunLock.Acquire(outDir); // one writer per folder
             var ctx = new StageContext(r, task, outDir, false, progress, cancel);
             var section = r.Export;
             if (postprocess) section.Postprocess = true;
@@ -67,6 +67,7 @@ public static class ExportCommand
         }
         if (overrides.Count > 0) throw new UsageException("--override needs a recipe");
         if (twin is not null) ExportStage.RequireSameModel(checkpoint, twin);
+        using var bareLock = RunLock.Acquire(outDir);
         var fp32 = Path.Combine(outDir, ExportStage.Fp32FileName);
         var plain = new ExportSection { Postprocess = postprocess };
         long fp32Bytes = ExportStage.ExportCheckpoint(checkpoint, fp32, section: plain);

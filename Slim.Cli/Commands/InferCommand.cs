@@ -50,6 +50,7 @@ public static class InferCommand
         if (!(score >= 0 && score < 1))
             throw new SlimException(string.Create(CultureInfo.InvariantCulture, $"--score {score}: a detection score is in [0, 1); try 0.3"));
         var list = ExportInference.ListImages(images);
+        using var folderLock = RunLock.Acquire(outDir); // one writer per folder
         return checkpoint is not null
             ? ExportInference.RunCheckpoint(checkpoint, list, outDir, score)
             : ExportInference.RunOnnx(onnx!, list, outDir, score, threads);

@@ -17,7 +17,7 @@ public static class PruneCommand
     {
         public Option<string?> Params { get; } = new("--pruned_params", "--pruned-params")
         {
-            Description = "Conv weights to prune: comma list of names or globs, e.g. 'yolo_block.*'. With a preset (r578, sensity) and no list: the 18 YOLOv3 head convs.",
+            Description = "Conv weights to prune: comma list of names or globs, e.g. 'yolo_block.*'. With a preset (r578, sensity) and no list: the 18 YOLOv3 head convs; without either: the model family's default (a detector's yolo_block convs, every conv of a classifier).",
         };
 
         public Option<string?> Ratios { get; } = new("--pruned_ratios", "--pruned-ratios")
@@ -131,7 +131,9 @@ public static class PruneCommand
         var (model, arch, options) = spec.Build();
         using var _ = model;
         var graph = PruneModel.Graph(model, options);
-        var targets = PruneModel.Targets(graph, request.Params, request.Ratios);
+        // No list and no preset: the family's default parameters, as a recipe's prune stage takes them.
+        var parameters = request.Params ?? (RatioPresets.Find(request.Ratios) is null ? string.Join(",", TaskRegistry.ForArchitecture(arch).DefaultPrunedParameters) : null);
+        var targets = PruneModel.Targets(graph, parameters, request.Ratios);
         var result = PruneModel.Apply(model, options, graph, targets, criterion);
         Print(console, arch, request.Ratios, criterion, result);
         if (dryRun) return result;
@@ -163,7 +165,6 @@ public static class PruneCommand
         IAnsiConsole console, IProgressSink progress, CancellationToken cancel)
     {
         var task = TaskRegistry.CreateTask(recipe, progress.Info);
-        Directory.CreateDirectory(outDir);
         using var folderLock = RunLock.Acquire(outDir); // one writer per folder
         var ctx = new StageContext(recipe, task, outDir, resume, progress, cancel);
         var outcome = PruneStage.Run(ctx, new StageInput(checkpoint, checkpoint, double.NaN), section);

@@ -78,6 +78,7 @@ public static class SensitivityCommand
         var graph = PruneModel.Graph(model, options);
         var parameters = PruningRatios.ExpandParameters(paramText, graph);
         var task = family.CreateTask(recipe, progress.Info, section.ValImages > 0 ? section.ValImages : null);
+        using var folderLock = RunLock.Acquire(request.OutDir); // one writer per folder
         progress.Info($"sensitivity: {parameters.Count} parameters × {section.Ratios.Count} ratios on {task.ValImageCount} validation images ({criterion})");
         var outcome = PruneSensitivity.Run(model, () => family.CreateModel(arch, options), graph, parameters, section, criterion,
             net => task.Evaluate(net).Primary, request.OutDir, resume: true, progress, cancel, task.MetricName);

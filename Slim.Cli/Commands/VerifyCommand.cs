@@ -63,7 +63,7 @@ public static class VerifyCommand
             Baseline = new BaselineSection { Ap = baseline, MaxDrop = maxDrop ?? recipe.Verify.Baseline.MaxDrop },
         };
         var task = TaskRegistry.CreateTask(recipe, progress.Info);
-        Directory.CreateDirectory(outDir);
+        using var folderLock = RunLock.Acquire(outDir); // one writer per folder
         var exported = new ExportOutcome(fp32, fp32 is null ? 0 : new FileInfo(fp32).Length, int8, int8 is null ? 0 : new FileInfo(int8).Length, 0);
         return VerifyStage.Run(new StageContext(recipe, task, outDir, false, progress, cancel), exported, section, baseline);
     }

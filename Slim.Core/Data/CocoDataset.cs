@@ -26,7 +26,7 @@ public static class CocoDataset
         }
         catch (JsonException e)
         {
-            throw new DatasetException(annotationFile, $"COCO annotation file '{annotationFile}' is not valid json: {e.Message}", e);
+            throw new DatasetException(annotationFile, $"COCO annotation file '{annotationFile}' is not valid JSON at {JsonErrors.Describe(e)}", e);
         }
         using (doc)
         {

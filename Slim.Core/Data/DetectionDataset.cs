@@ -44,34 +44,36 @@ public sealed class DetectionDataset
     public int BoxCount => Samples.Sum(s => s.Boxes.Count);
 
     /// <summary>
-    /// Checks that every image file exists and, with <paramref name="decodeImages"/>, that it decodes.
-    /// A missing file is always an error naming it. A corrupt file is an error naming it unless
-    /// <paramref name="skipCorrupt"/>, in which case the image is left out of the returned dataset and
-    /// counted in <see cref="DatasetReport.SkippedImages"/>.
+    /// Checks every image before any work: the file exists, its header reads, and its size is the annotated one (the
+    /// boxes are in annotated pixels, so a file of another size would be trained and scored against misplaced boxes).
+    /// With <paramref name="decodeImages"/> each image is also decoded in full. A missing file or a size that disagrees
+    /// is always an error naming it; an unreadable file is an error unless <paramref name="skipCorrupt"/>, in which
+    /// case the image is left out of the returned dataset and counted in <see cref="DatasetReport.SkippedImages"/>.
     /// </summary>
     /// <exception cref="ImageException">An image is missing, or corrupt without <paramref name="skipCorrupt"/>.</exception>
-    public DetectionDataset Validate(bool decodeImages = true, bool skipCorrupt = false, Action<string>? log = null)
+    /// <exception cref="DatasetException">An image's file is not of the annotated size.</exception>
+    public DetectionDataset Validate(bool decodeImages = false, bool skipCorrupt = false, Action<string>? log = null)
     {
         var kept = new List<DetectionSample>(Samples.Count);
         foreach (var s in Samples)
         {
             if (!File.Exists(s.ImagePath))
                 throw new ImageException(s.ImagePath, $"Image file '{s.ImagePath}' (image id {s.ImageId} of '{Source}') does not exist.");
-            if (decodeImages)
+            int width, height;
+            try
             {
-                try
-                {
-                    var img = Image.Load(s.ImagePath);
-                    if (img.Width != s.Width || img.Height != s.Height)
-                        Report.Warn($"{s.ImagePath}: annotated as {s.Width}x{s.Height} but the file is {img.Width}x{img.Height}; boxes are scaled by the annotated size", log);
-                }
-                catch (ImageException e) when (skipCorrupt)
-                {
-                    Report.SkippedImages++;
-                    Report.Warn($"skipped corrupt image: {e.Message}", log);
-                    continue;
-                }
+                (width, height) = Image.ReadSize(s.ImagePath);
+                if (decodeImages) Image.Load(s.ImagePath);
             }
+            catch (ImageException e) when (skipCorrupt)
+            {
+                Report.SkippedImages++;
+                Report.Warn($"skipped corrupt image: {e.Message}", log);
+                continue;
+            }
+            if (width != s.Width || height != s.Height)
+                throw new DatasetException(Source, $"{Source}: image id {s.ImageId} ('{s.ImagePath}') is annotated as {s.Width}×{s.Height} " +
+                    $"but the file is {width}×{height}; correct the annotation's width and height (its boxes are in annotated pixels) or replace the file");
             kept.Add(s);
         }
         if (kept.Count == 0)

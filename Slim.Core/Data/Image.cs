@@ -73,6 +73,25 @@ public sealed class Image
         return Decode(bytes, path, grayscale);
     }
 
+    /// <summary>
+    /// The width and height decoding <paramref name="path"/> would give, read from the file's header (SkiaSharp's codec,
+    /// no pixels decoded). A format the codec does not read, or an EXIF rotation, is decoded in full instead, so the
+    /// answer is always what <see cref="Load"/> returns.
+    /// </summary>
+    /// <exception cref="ImageException">The file is missing, unreadable or not an image.</exception>
+    public static (int Width, int Height) ReadSize(string path)
+    {
+        if (!File.Exists(path))
+            throw new ImageException(path, $"Image file '{path}' does not exist.");
+        using (var codec = SkiaSharp.SKCodec.Create(path))
+        {
+            if (codec is not null && codec.EncodedOrigin == SkiaSharp.SKEncodedOrigin.TopLeft && codec.Info.Width > 0 && codec.Info.Height > 0)
+                return (codec.Info.Width, codec.Info.Height);
+        }
+        var image = Load(path);
+        return (image.Width, image.Height);
+    }
+
     /// <summary>Decodes an encoded image; <paramref name="sourceName"/> names it in error messages.</summary>
     /// <exception cref="ImageException">The bytes are not a decodable image.</exception>
     public static unsafe Image Decode(ReadOnlySpan<byte> bytes, string? sourceName = null, bool grayscale = false)

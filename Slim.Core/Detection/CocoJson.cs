@@ -129,7 +129,7 @@ public static class CocoJson
         }
         catch (JsonException e)
         {
-            throw new CocoFormatException($"{path}: not valid JSON (line {e.LineNumber + 1}): {e.Message}", e);
+            throw new CocoFormatException($"{path}: not valid JSON at {JsonErrors.Describe(e)}", e);
         }
     }
 

@@ -77,8 +77,16 @@ public static class OnnxExporter
         }
         catch (InvalidProtocolBufferException e)
         {
-            throw new InvalidDataException($"{path}: not an ONNX model ({e.Message.Split('\n')[0].TrimEnd('.')}); give a .onnx file written by slim export");
+            throw new InvalidDataException($"{path}: not an ONNX model (its bytes do not parse as an ONNX protobuf: {ProtobufProblem(e)}); give a .onnx file written by slim export", e);
         }
+    }
+
+    // Protobuf's messages are long and say "protocol message"; the first clause says what was wrong.
+    private static string ProtobufProblem(InvalidProtocolBufferException e)
+    {
+        var m = e.Message.Split('\n')[0];
+        int stop = m.IndexOfAny(['.', ';']);
+        return (stop > 0 ? m[..stop] : m).Replace("While parsing a protocol message, ", "", StringComparison.Ordinal).Trim();
     }
 
     private static ModelProto Build(Trace trace, Tensor[] outputs, OnnxExportOptions options)

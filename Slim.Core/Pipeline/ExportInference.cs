@@ -47,12 +47,23 @@ public static class ExportInference
             var files = Directory.GetFiles(spec).Where(f => ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
                 .OrderBy(f => f, StringComparer.Ordinal).ToList();
             if (files.Count == 0) throw new SlimException($"--images: the folder {spec} holds no {string.Join("/", ImageExtensions)} file");
-            return files;
+            return Readable(files);
         }
         var list = spec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         foreach (var f in list)
             if (!File.Exists(f)) throw new FileNotFoundException($"--images: image not found: {f}", f);
-        return list;
+        return Readable(list);
+    }
+
+    // Every image's header read before the model loads or anything is drawn: a file that is not an image is refused first.
+    private static IReadOnlyList<string> Readable(IReadOnlyList<string> files)
+    {
+        foreach (var f in files)
+        {
+            try { Image.ReadSize(f); }
+            catch (ImageException e) { throw new SlimException($"--images: {e.Message.TrimEnd('.')}; give .jpg/.png images", e); }
+        }
+        return files;
     }
 
     /// <summary>Runs a checkpoint on the images with libtorch.</summary>

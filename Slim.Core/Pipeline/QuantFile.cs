@@ -89,7 +89,7 @@ public static class QuantFile
         }
         catch (JsonException e)
         {
-            throw new QuantizationException($"{path}: not valid JSON ({e.Message}); it should be the quant.json a quant stage wrote");
+            throw new QuantizationException($"{path}: not valid JSON at {JsonErrors.Describe(e)}; it should be the quant.json a quant stage wrote");
         }
         catch (InvalidOperationException)
         {
@@ -104,7 +104,7 @@ public static class QuantFile
         }
         catch (JsonException e)
         {
-            throw new QuantizationException($"{path}: not a valid version {Version} quantization file: {e.Message}");
+            throw new QuantizationException($"{path}: not a valid version {Version} quantization file ({JsonErrors.Describe(e)})");
         }
         CheckEach(path, document.Layers, "layers", l => l.ModulePath, l => l.Validate(), key => $"layer '{key}' is listed twice");
         CheckEach(path, document.Activations, "activations", a => a.Path, a => a.Validate(), key => $"quantization point '{key}' is listed twice");

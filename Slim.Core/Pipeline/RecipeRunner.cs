@@ -36,7 +36,8 @@ public sealed class RecipeRunner
         if (File.Exists(outDir)) throw new SlimException($"--out {outDir}: is a file; a run needs a folder (new, or one to --resume)");
         // Everything that can be checked without training is checked before the run folder is touched,
         // so a broken recipe leaves nothing half-written behind.
-        if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any() && !resume)
+        RunLock.ThrowIfHeld(outDir);
+        if (RunLock.HasContent(outDir) && !resume)
             throw new SlimException($"run folder '{outDir}' is not empty: pass --resume to continue that run, or choose another --out");
         InRecipe(recipePath, () =>
         {
@@ -250,7 +251,7 @@ public sealed class RecipeRunner
     /// <summary>A new run needs an empty (or absent) folder; --resume needs one this runner made.</summary>
     private static void PrepareFolder(string outDir, bool resume)
     {
-        if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
+        if (RunLock.HasContent(outDir))
         {
             if (!resume)
                 throw new SlimException($"run folder '{outDir}' is not empty: pass --resume to continue that run, or choose another --out");

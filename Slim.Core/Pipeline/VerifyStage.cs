@@ -18,6 +18,22 @@ public static class VerifyStage
     /// <summary>File name of the written outcome in the stage folder.</summary>
     public const string ResultFileName = "verify.json";
 
+    /// <summary>Refuses a model file that is not ONNX, or whose image input is not the recipe's [N, C, H, W].</summary>
+    public static void RequireInputFits(string precision, string path, long[] recipeInput)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"verify: the {precision} model {path} does not exist", path);
+        var model = OnnxExporter.Load(path);
+        var input = model.Graph.Input.FirstOrDefault()
+            ?? throw new InvalidDataException($"{path}: the ONNX graph has no input; give a .onnx file written by slim export");
+        var dims = input.Type?.TensorType?.Shape?.Dim.Select(d => d.HasDimValue ? d.DimValue : -1).ToArray() ?? [];
+        bool fits = dims.Length == recipeInput.Length && dims.Zip(recipeInput).Skip(1).All(p => p.First < 0 || p.First == p.Second);
+        if (!fits)
+            throw new SlimException($"{path}: the {precision} model takes input [{Shape(dims)}] but the recipe gives [{Shape(recipeInput)}]; " +
+                "verify it with the recipe it was exported with, or export it again with this one");
+    }
+
+    private static string Shape(IEnumerable<long> dims) => string.Join(", ", dims.Select((d, i) => i == 0 || d < 0 ? "N" : d.ToString(CultureInfo.InvariantCulture)));
+
     /// <summary>Verifies the exported models.</summary>
     /// <param name="ctx">The run (task, stage folder, progress).</param>
     /// <param name="exported">The models to check.</param>
@@ -38,6 +54,9 @@ public static class VerifyStage
         var runner = OrtRunner.Create();
         using var sampleScope = NewDisposeScope();
         var sampleImage = ctx.Task.SampleInput();
+        // Every model read and fitted to the recipe's input before any is scored: a bad INT8 file is not found after the
+        // FP32 model's evaluation, nor a model of another input size by ONNX Runtime's dimension error.
+        foreach (var (precision, path, _) in models) RequireInputFits(precision, path, sampleImage.shape);
 
         var results = new List<VerifiedModel>();
         foreach (var (precision, path, _) in models)

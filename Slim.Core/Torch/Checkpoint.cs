@@ -14,6 +14,8 @@ public sealed class CheckpointException(string message) : Exception(message);
 /// </summary>
 public static class Checkpoint
 {
+    private const string Damaged = "; the file ends early or was damaged: restore it from a copy or write it again";
+
     private static readonly byte[] Magic = "SLIMCKPT"u8.ToArray();
     private static readonly byte[] EndMark = "SLIMEND!"u8.ToArray();
 
@@ -92,12 +94,12 @@ public static class Checkpoint
                 long nbytes = r.ReadInt64();
                 long expect = shape.Aggregate(1L, (a, b) => a * b) * dtype.ElementSize();
                 if (nbytes != expect || nbytes > fs.Length - fs.Position)
-                    throw new CheckpointException($"{path}: truncated or corrupt checkpoint at tensor '{name}'");
+                    throw new CheckpointException($"{path}: truncated or corrupt checkpoint at tensor '{name}' ({fs.Length} bytes){Damaged}");
                 var bytes = r.ReadBytes((int)nbytes);
                 tensors[name] = Tensor.FromRawBytes(bytes, shape, dtype);
             }
             var end = r.ReadBytes(EndMark.Length);
-            if (!end.AsSpan().SequenceEqual(EndMark)) throw new CheckpointException($"{path}: truncated checkpoint (no end mark)");
+            if (!end.AsSpan().SequenceEqual(EndMark)) throw new CheckpointException($"{path}: truncated checkpoint (no end mark){Damaged}");
             if (version >= 2)
             {
                 var computed = hash.GetHashAndReset();
@@ -113,7 +115,7 @@ public static class Checkpoint
         catch (EndOfStreamException)
         {
             foreach (var t in tensors.Values) t.Dispose();
-            throw new CheckpointException($"{path}: truncated checkpoint");
+            throw new CheckpointException($"{path}: truncated checkpoint{Damaged}");
         }
         catch
         {
@@ -145,7 +147,7 @@ public static class Checkpoint
         }
         catch (EndOfStreamException)
         {
-            throw new CheckpointException($"{path}: truncated checkpoint");
+            throw new CheckpointException($"{path}: truncated checkpoint{Damaged}");
         }
     }
 }

@@ -41,7 +41,7 @@ public sealed class TrainHistory
         }
         catch (JsonException e)
         {
-            throw new SlimException($"{path}: not a training history ({e.Message}); delete it to start the curve afresh");
+            throw new SlimException($"{path}: not a training history ({JsonErrors.Describe(e)}); delete it to start the curve afresh");
         }
         if (h.Iteration.Count != h.Loss.Count || h.Loss.Count != h.Lr.Count)
             throw new SlimException($"{path}: iteration, loss and lr have different lengths ({h.Iteration.Count}, {h.Loss.Count}, {h.Lr.Count})");

@@ -96,7 +96,9 @@ public class EarlyRefusalTests
             // A file that is not ONNX: the file named, no protobuf dump.
             var bad = Path.Combine(dir, "model.onnx");
             File.WriteAllText(bad, "this is not a model");
-            var (code, stderr) = RunCommandTests.Run("infer", "--onnx", bad, "--images", bad, "--out", Path.Combine(dir, "out"));
+            var image = Path.Combine(dir, "a.png");
+            new Slim.Data.Image(32, 32).Save(image);
+            var (code, stderr) = RunCommandTests.Run("infer", "--onnx", bad, "--images", image, "--out", Path.Combine(dir, "out"));
             Assert.Equal((int)ExitCode.InvalidInput, code);
             Assert.StartsWith($"slim: error: {bad}: not an ONNX model", stderr.Trim());
             Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));

@@ -163,10 +163,24 @@ public class RunCommandTests(RunFixture fx) : IClassFixture<RunFixture>
         var dir = Path.Combine(fx.Root, "stale-lock");
         Directory.CreateDirectory(dir);
         File.WriteAllText(Path.Combine(dir, RunLock.FileName), "pid 999999 since 2026-01-01 00:00:00 UTC\n");
+        Assert.False(RunLock.HasContent(dir), "a folder holding only a stale lock counts as empty (a run killed before writing)");
         using (RunLock.Acquire(dir)) // nobody holds the file: taken over
-            Assert.Contains("another slim process", Assert.Throws<SlimException>(() => RunLock.Acquire(dir)).Message);
+        {
+            var refused = Assert.Throws<SlimException>(() => RunLock.Acquire(dir)).Message;
+            Assert.Contains($"another slim process (pid {Environment.ProcessId} since ", refused);
+            Assert.Contains($"another slim process (pid {Environment.ProcessId} since ", Assert.Throws<SlimException>(() => RunLock.ThrowIfHeld(dir)).Message);
+        }
         Assert.False(File.Exists(Path.Combine(dir, RunLock.FileName)), "the lock file stays after its holder ended");
+        RunLock.ThrowIfHeld(dir);
         using (RunLock.Acquire(dir)) { } // and free again
+        Assert.True(Directory.Exists(dir), "a folder the lock did not create is kept");
+
+        // Folders the lock created are removed on release when nothing was written into them, up to the first that existed.
+        var nested = Path.Combine(fx.Root, "lock-made", "a", "b");
+        using (RunLock.Acquire(nested)) Assert.True(Directory.Exists(nested));
+        Assert.False(Directory.Exists(Path.Combine(fx.Root, "lock-made")));
+        using (RunLock.Acquire(nested)) File.WriteAllText(Path.Combine(nested, "result.txt"), "kept");
+        Assert.True(File.Exists(Path.Combine(nested, "result.txt")));
     }
 
     [Fact]

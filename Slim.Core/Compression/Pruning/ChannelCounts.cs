@@ -37,7 +37,7 @@ public sealed class ChannelCounts
         }
         catch (JsonException e)
         {
-            throw new PruningException($"checkpoint metadata '{MetadataKey}' is not a JSON object of channel counts: {e.Message}");
+            throw new PruningException($"checkpoint metadata '{MetadataKey}' is not a JSON object of channel counts ({JsonErrors.Describe(e)})");
         }
     }
 }

@@ -92,10 +92,10 @@ public sealed class DetectionTask : ITask
             train = new DetectionDataset(train.Source, train.ClassNames, train.Samples.Take(d.TrainSubset).ToList(), train.CategoryIds, train.Report);
         if (ModelRegistry.Contains(recipe.Model.Name) && ModelRegistry.TaskOf(recipe.Model.Name) != ModelTask.Detection)
             throw new SlimException($"model.name '{recipe.Model.Name}' is not a detector; {d.Format} data needs a yolov3_* model");
-        // Every image file must exist before any work: a missing validation image would otherwise surface only when
-        // the first evaluation reads it, after training.
-        train = train.Validate(decodeImages: false);
-        val = val.Validate(decodeImages: false);
+        // Every image file must exist and be of its annotated size before any work: a missing validation image would
+        // otherwise surface only when the first evaluation reads it, after training.
+        train = train.Validate();
+        val = val.Validate();
         return new DetectionTask(recipe, train, val, valLimit ?? d.ValSubset);
     }
 

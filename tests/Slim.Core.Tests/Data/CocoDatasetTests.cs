@@ -57,7 +57,7 @@ public class CocoDatasetTests
         var path = Write(dir, "{\"images\": [ {\"id\": 1,, ]");
         var e = Assert.Throws<DatasetException>(() => CocoDataset.Load(path, dir.Path));
         Assert.Contains(path, e.Message);
-        Assert.Contains("not valid json", e.Message);
+        Assert.Contains("not valid JSON at line", e.Message);
     }
 
     [Fact]
@@ -92,17 +92,34 @@ public class CocoDatasetTests
     {
         using var dir = new TempDir();
         var ds = CocoDataset.Load(Write(dir, Valid), dir.Path);
-        var missing = Assert.Throws<ImageException>(() => ds.Validate());
+        var missing = Assert.Throws<ImageException>(() => ds.Validate(decodeImages: true));
         Assert.Contains(Path.Combine(dir.Path, "a.jpg"), missing.Message);
 
         new Image(100, 50).Save(dir.File("a.jpg"));
         File.WriteAllText(dir.File("b.jpg"), "not a jpeg");
-        var corrupt = Assert.Throws<ImageException>(() => ds.Validate());
+        var corrupt = Assert.Throws<ImageException>(() => ds.Validate(decodeImages: true));
         Assert.Contains(Path.Combine(dir.Path, "b.jpg"), corrupt.Message);
 
-        var kept = ds.Validate(skipCorrupt: true);
+        var kept = ds.Validate(decodeImages: true, skipCorrupt: true);
         Assert.Single(kept.Samples);
         Assert.Equal(1, kept.Report.SkippedImages);
         Assert.Contains(kept.Report.Warnings, w => w.Contains("b.jpg"));
+    }
+
+    [Fact]
+    public void AnImageOfAnotherSizeThanAnnotatedIsRefusedWithoutDecoding()
+    {
+        using var dir = new TempDir();
+        var ds = CocoDataset.Load(Write(dir, Valid), dir.Path);
+        new Image(100, 50).Save(dir.File("a.jpg"));
+        new Image(40, 41).Save(dir.File("b.jpg"));
+        var e = Assert.Throws<DatasetException>(() => ds.Validate());
+        Assert.Contains("image id 3", e.Message);
+        Assert.Contains(dir.File("b.jpg"), e.Message);
+        Assert.Contains("annotated as 40×40 but the file is 40×41", e.Message);
+        // skip_corrupt does not hide it: the file is an image, of the wrong size.
+        Assert.Throws<DatasetException>(() => ds.Validate(skipCorrupt: true));
+        new Image(40, 40).Save(dir.File("b.jpg"));
+        Assert.Same(ds, ds.Validate());
     }
 }

@@ -147,7 +147,7 @@ public class DetectionLoaderTests : IDisposable
             foreach (var b in loader.GetEpoch(0)) b.Dispose();
         });
         Assert.Contains(victim, e.Message);
-        var skipped = _train.Validate(skipCorrupt: true);
+        var skipped = _train.Validate(decodeImages: true, skipCorrupt: true);
         Assert.Equal(_train.Samples.Count - 1, skipped.Samples.Count);
     }
 

@@ -78,6 +78,44 @@ public class ImageTests
     }
 
     [Fact]
+    public void ReadSizeReadsTheHeaderAndAgreesWithDecoding()
+    {
+        using var dir = new TempDir();
+        // PNG and JPEG through the header; BMP by hand; PPM (a format the header reader lacks) by decoding.
+        var files = new List<string>();
+        foreach (var ext in new[] { "png", "jpg" })
+        {
+            var path = dir.File($"a.{ext}");
+            Pattern(37, 21).Save(path);
+            files.Add(path);
+        }
+        File.WriteAllBytes(dir.File("c.ppm"), [.. "P6\n11 5\n255\n"u8, .. new byte[11 * 5 * 3]]);
+        files.Add(dir.File("c.ppm"));
+        File.WriteAllBytes(dir.File("b.bmp"), Bmp(13, 7, (x, y) => (1, 2, 3)));
+        files.Add(dir.File("b.bmp"));
+        // A JPEG whose EXIF says "rotate 90°": the size is the one decoding gives, whichever way the decoder turns it.
+        var jpeg = File.ReadAllBytes(files[1]);
+        byte[] tiff = [(byte)'I', (byte)'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0];
+        byte[] exif = [.. "Exif\0\0"u8, .. tiff];
+        byte[] app1 = [0xFF, 0xE1, (byte)((exif.Length + 2) >> 8), (byte)(exif.Length + 2), .. exif];
+        File.WriteAllBytes(dir.File("rotated.jpg"), [.. jpeg[..2], .. app1, .. jpeg[2..]]);
+        files.Add(dir.File("rotated.jpg"));
+
+        foreach (var f in files)
+        {
+            var img = Image.Load(f);
+            Assert.Equal((img.Width, img.Height), Image.ReadSize(f));
+        }
+        Assert.Equal((37, 21), Image.ReadSize(files[0]));
+        Assert.Equal((13, 7), Image.ReadSize(dir.File("b.bmp")));
+        Assert.Equal((11, 5), Image.ReadSize(dir.File("c.ppm")));
+
+        File.WriteAllText(dir.File("not.png"), "plain text");
+        Assert.Contains(dir.File("not.png"), Assert.Throws<ImageException>(() => Image.ReadSize(dir.File("not.png"))).Message);
+        Assert.Contains("does not exist", Assert.Throws<ImageException>(() => Image.ReadSize(dir.File("missing.png"))).Message);
+    }
+
+    [Fact]
     public void MissingFileNamesIt()
     {
         var path = Path.Combine(Path.GetTempPath(), "no-such-dir-slim", "nope.jpg");

@@ -39,8 +39,8 @@ public class SyntheticDetectionGeneratorTests
         Assert.Equal((9, 3), (r.TrainImages, r.ValImages));
         foreach (var split in new[] { "train", "val" })
         {
-            var coco = CocoDataset.Load(r.CocoAnnotations(split), r.CocoImages).Validate();
-            var voc = VocDataset.Load(r.VocDir, split).Validate();
+            var coco = CocoDataset.Load(r.CocoAnnotations(split), r.CocoImages).Validate(decodeImages: true);
+            var voc = VocDataset.Load(r.VocDir, split).Validate(decodeImages: true);
             Assert.Equal(r.ClassNames, coco.ClassNames);
             Assert.Equal(r.ClassNames, voc.ClassNames);
             Assert.Equal(coco.Samples.Count, voc.Samples.Count);

@@ -73,7 +73,7 @@ public sealed class SensitivityResult
         }
         catch (JsonException e)
         {
-            throw new PruningException($"sensitivity file '{path}' is not a sensitivity result: {e.Message}");
+            throw new PruningException($"sensitivity file '{path}' is not a sensitivity result ({JsonErrors.Describe(e)})");
         }
     }
 }
