@@ -73,6 +73,7 @@ public static class Program
         yield return InfoCommand.Create();
         yield return RecipeCommand.Create();
         yield return FlopsCommand.Create();
+        yield return ImportCommand.Create();
         yield return TrainCommand.Create();
         yield return EvalCommand.Create();
         yield return DatasetCommand.Create();

@@ -27,9 +27,11 @@ public sealed class RecipeRunner
 
     public RecipeRunner(IProgressSink? progress = null) => _progress = progress ?? NullProgress.Instance;
 
-    /// <summary>Runs the recipe into outDir and returns the report (also written as report.md, report.html and report.json).</summary>
-    /// <param name="allowChanges">With <paramref name="resume"/>: continue although the recipe's settings differ from the ones the
-    /// folder was started with (said line by line); without it such a resume is refused before any work.</param>
+    /// <summary>
+    /// Runs the recipe into outDir and returns the report (also written as report.md, report.html and report.json). With
+    /// <paramref name="resume"/> and <paramref name="allowChanges"/> a folder started with other settings is continued
+    /// (each change said); with resume alone it is refused before any work.
+    /// </summary>
     public RunReport Run(Recipe recipe, string recipePath, string outDir, bool resume, CancellationToken cancel = default, bool allowChanges = false)
     {
         outDir = Path.GetFullPath(outDir);
@@ -142,6 +144,8 @@ public sealed class RecipeRunner
         using var scope = Slim.Torch.torch.NewDisposeScope();
         using var model = task.CreateModel();
         Preflight(recipe, task.Family, model, task.ModelOptions());
+        // The pretrained weights read and every shape checked on the model the run trains (the data's class count).
+        if (recipe.Model.Pretrained is not null) PretrainedWeights.Apply(recipe.Model, model, apply: false);
     }
 
     /// <summary>
@@ -165,6 +169,9 @@ public sealed class RecipeRunner
         using var scope = Slim.Torch.torch.NewDisposeScope();
         using var model = family.CreateModel(m.Name, options);
         Preflight(recipe, family, model, options);
+        // Without the data the class count may be a stand-in: the head is checked with the data.
+        if (m.Pretrained is not null && (m.NumClasses > 0 || m.PretrainedBackboneOnly)) PretrainedWeights.Apply(m, model, apply: false);
+        else if (m.Pretrained is not null && !File.Exists(m.Pretrained)) throw new SlimException($"model.pretrained: {m.Pretrained} does not exist");
         return family.Describe(m);
     }
 

@@ -22,6 +22,7 @@ public static class TrainStage
         var m = model ?? recipe.Model;
         using var net = task.CreateModel(m);
         if (m.Checkpoint is not null) Trainer.LoadModel(m.Checkpoint, net);
+        if (m.Pretrained is not null) progress.Info($"{description}: pretrained {m.Pretrained}{(m.PretrainedBackboneOnly ? " (backbone)" : "")}: {PretrainedWeights.Apply(m, net).Summary}");
         var options = task.ModelOptions(m);
         int its = iterations ?? recipe.Train.Iterations;
         var settings = TrainSettings.From(recipe.Train) with { Iterations = its, CheckpointInterval = Math.Max(10, its / 10) };

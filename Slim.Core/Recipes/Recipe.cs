@@ -53,8 +53,13 @@ public sealed class Recipe : IValidatedRecipe
 }
 
 /// <summary>The network.</summary>
-public sealed class ModelSection
+public sealed class ModelSection : IValidatedRecipe
 {
+    /// <summary>A message describing what is wrong, or null.</summary>
+    public string? Validate() => Checkpoint is not null && Pretrained is not null
+        ? "model.checkpoint and model.pretrained both given: checkpoint loads a model of this recipe whole, pretrained starts it from other weights; keep one"
+        : PretrainedBackboneOnly && Pretrained is null ? "model.pretrained_backbone_only is set without model.pretrained; name the weights or drop it" : null;
+
     [Doc("Architecture name, e.g. yolov3_mobilenet_v1, yolov3_mobilenet_v3_large, yolov3_resnet34, mobilenet_v1, resnet50.")]
     public string Name { get; set; } = "yolov3_mobilenet_v1";
 
@@ -74,8 +79,14 @@ public sealed class ModelSection
     [Bounds(0, 3)]
     public int InChannels { get; set; }
 
-    [Doc("Checkpoint to start from instead of random weights (optional).")]
+    [Doc("Checkpoint to start from instead of random weights (optional): a Slim checkpoint of this model, loaded whole.")]
     public string? Checkpoint { get; set; }
+
+    [Doc("Pretrained weights to start training from (optional): a Slim checkpoint (one slim import wrote, or a model Slim trained) or a torch.save/.pdparams file with a built-in map. Tensors are matched by name; a shape that does not fit is an error; what is left at its initial values is said.")]
+    public string? Pretrained { get; set; }
+
+    [Doc("With pretrained: take only the backbone (backbone.*), e.g. a classifier's under a detector's head; needed when the pretrained model is of another architecture.")]
+    public bool PretrainedBackboneOnly { get; set; }
 }
 
 /// <summary>Dataset formats.</summary>

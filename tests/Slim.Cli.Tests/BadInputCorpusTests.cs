@@ -198,6 +198,17 @@ public class BadInputCorpusTests(BadInputFixture fx) : IClassFixture<BadInputFix
         ["export a missing checkpoint"] = new(Invalid, "{dir}/missing.ckpt: no such checkpoint", ["export", "{recipe}", "--checkpoint", "{dir}/missing.ckpt", "--out", "{out}"]),
         ["export a twin of another model"] = new(Invalid, "are different models (model.width 0.25 vs 0.125)", ["export", "--checkpoint", "{ckpt}", "--twin", "{narrow}", "--quant-file", "{quantdir}/quant.json", "--out", "{out}"]),
 
+        // Pretrained weights and imports.
+        ["pretrained weights missing"] = new(Invalid, "model.pretrained: {dir}/missing.ckpt does not exist", ["run", "{recipe}", "-o", "model.pretrained={dir}/missing.ckpt", "--out", "{out}"]),
+        ["pretrained of another architecture"] = new(Invalid, "holds a mobilenet_v2 model, not the recipe's yolov3_mobilenet_v1; set model.pretrained_backbone_only", ["train", "{recipe}", "-o", "model.pretrained={classifier}", "--out", "{out}"]),
+        ["pretrained backbone of another architecture"] = new(Invalid, "of the model's backbone tensors get no value from the file", ["run", "{recipe}", "-o", "model.pretrained={classifier}", "-o", "model.pretrained_backbone_only=true", "--out", "{out}"]),
+        ["pretrained and checkpoint both"] = new(Invalid, "model.checkpoint and model.pretrained both given", ["run", "{recipe}", "-o", "model.pretrained={ckpt}", "-o", "model.checkpoint={ckpt}", "--out", "{out}"]),
+        ["import a missing file"] = new(Invalid, "{dir}/missing.pth: weights file not found", ["import", "{dir}/missing.pth", "--model", "resnet18", "--out", "{out}.ckpt"]),
+        ["import a file that is no pickle"] = new(Invalid, "{junk}: neither a PyTorch checkpoint", ["import", "{junk}", "--model", "resnet18", "--out", "{out}.ckpt"]),
+        ["import without a map"] = new(Usage, "no built-in map from Torch weights to mobilenet_v1", ["import", "{ckpt}", "--format", "torch", "--model", "mobilenet_v1", "--out", "{out}.ckpt"]),
+        ["import an unknown format"] = new(Usage, "--format onnx: expected torch or paddle", ["import", "{junk}", "--format", "onnx", "--model", "resnet18", "--out", "{out}.ckpt"]),
+        ["import into a folder"] = new(Usage, "--out {empty}: is a folder", ["import", "{junk}", "--model", "resnet18", "--out", "{empty}"]),
+
         // Folders.
         ["run into a file"] = new(Invalid, "{junk}: is a file; a run needs a folder", ["run", "{recipe}", "--out", "{junk}"]),
         ["run into a folder another process writes"] = new(Invalid, "is being written by another slim process (pid", ["run", "{recipe}", "--out", "{locked}"], HoldLock: true),

@@ -56,6 +56,13 @@ public class LayeringTests
     }
 
     [Fact]
+    public void WeightImportReadsFilesAndKnowsNothingOfRecipesTasksOrTheCli()
+    {
+        var found = Violations("Import", "Slim.Recipes", "Slim.Pipeline", "Slim.Tasks", "Slim.Cli").ToList();
+        Assert.True(found.Count == 0, "Import reaches above its layer:\n" + string.Join("\n", found));
+    }
+
+    [Fact]
     public void TheScanFindsAViolationWhenThereIsOne()
     {
         // The test above must be able to fail: scan a file that does use the pipeline.

@@ -1,0 +1,90 @@
+using Slim.Torch;
+
+namespace Slim.Import;
+
+/// <summary>What an import did: every Slim tensor loaded or left at its initial values, every source tensor used or not, and why.</summary>
+public sealed record ImportReport(string Mapping, IReadOnlyList<(string Source, string Target)> Loaded, long LoadedValues,
+    IReadOnlyList<(string Target, string Why)> LeftAtInit, IReadOnlyList<(string Source, string Why)> Unused)
+{
+    /// <summary>One line: "320 of 320 tensors loaded (25.6 M values), 0 left at init, 53 source tensors unused".</summary>
+    public string Summary => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"{Mapping}: {Loaded.Count} of {Loaded.Count + LeftAtInit.Count} tensors loaded ({LoadedValues / 1e6:0.##} M values), {LeftAtInit.Count} left at initial values, {Unused.Count} source tensor(s) not used");
+}
+
+/// <summary>
+/// Copies another framework's tensors into a Slim model through a <see cref="WeightMap"/>. Every mapped tensor must
+/// have the target's shape (a mismatch is an error naming both); nothing matched is an error; the rest is reported.
+/// </summary>
+public static class WeightImporter
+{
+    /// <summary>
+    /// Maps and checks; with <paramref name="apply"/> copies the values into <paramref name="model"/>. With
+    /// <paramref name="only"/>, a prefix of Slim names (e.g. "backbone."), other targets keep their initial values. Every
+    /// tensor in scope must get a value (a backbone of another architecture matches a few names by chance) unless
+    /// <paramref name="allowMissing"/>.
+    /// </summary>
+    public static ImportReport Import(torch.nn.Module model, IReadOnlyList<SourceTensor> source, WeightMap map, string? only = null, bool apply = true,
+        bool allowMissing = false)
+    {
+        var targets = model.state_dict();
+        var loaded = new List<(string, string)>();
+        var unused = new List<(string, string)>();
+        var mismatched = new List<string>();
+        var assigned = new Dictionary<string, (SourceTensor Tensor, bool Transpose)>(StringComparer.Ordinal);
+        foreach (var t in source)
+        {
+            var m = map.Map(t.Name);
+            if (m.Target is null)
+            {
+                unused.Add((t.Name, m.Skipped ?? "no rule of the mapping matches it"));
+                continue;
+            }
+            if (only is not null && !m.Target.StartsWith(only, StringComparison.Ordinal))
+            {
+                unused.Add((t.Name, $"maps to {m.Target}, outside {only.TrimEnd('.')}"));
+                continue;
+            }
+            if (!targets.TryGetValue(m.Target, out var target))
+            {
+                unused.Add((t.Name, $"maps to {m.Target}, which this model does not have"));
+                continue;
+            }
+            var shape = m.Transpose && t.Shape.Length == 2 ? new[] { t.Shape[1], t.Shape[0] } : t.Shape;
+            if (!shape.SequenceEqual(target.shape))
+            {
+                mismatched.Add($"{t.Name} {t.ShapeText}{(m.Transpose ? " (transposed)" : "")} → {m.Target} [{string.Join(", ", target.shape)}]");
+                continue;
+            }
+            if (assigned.TryGetValue(m.Target, out var first))
+                throw new InvalidDataException($"{first.Tensor.Name} and {t.Name} both map to {m.Target}; fix the mapping");
+            assigned[m.Target] = (t, m.Transpose);
+            loaded.Add((t.Name, m.Target));
+        }
+        if (mismatched.Count > 0)
+            throw new InvalidDataException($"{mismatched.Count} tensor(s) do not fit the model: {string.Join("; ", mismatched.Take(3))}{(mismatched.Count > 3 ? $"; {mismatched.Count - 3} more" : "")} " +
+                                           "(is --model/--width/--num-classes the source's? --backbone-only leaves the head alone)");
+        if (loaded.Count == 0)
+            throw new InvalidDataException($"no tensor of the file maps onto the model with {map.Name} (the file's first names: {string.Join(", ", source.Take(3).Select(s => s.Name))}); " +
+                                           "check --model, or give a mapping file with --map");
+        var left = targets.Keys.Where(k => !assigned.ContainsKey(k))
+            .Select(k => (k, only is not null && !k.StartsWith(only, StringComparison.Ordinal) ? $"outside {only.TrimEnd('.')}" : "no source tensor maps to it")).ToList();
+        var missing = left.Where(l => l.Item2 == "no source tensor maps to it").Select(l => l.k).ToList();
+        if (missing.Count > 0 && !allowMissing)
+            throw new InvalidDataException($"{missing.Count} of the model's {(only is null ? "" : only.TrimEnd('.') + " ")}tensors get no value from the file ({loaded.Count} do): " +
+                                           $"{string.Join(", ", missing.Take(3))}{(missing.Count > 3 ? ", …" : "")}; is the file of this architecture? " +
+                                           (only is null ? "--backbone-only (model.pretrained_backbone_only) takes only the backbone; " : "") + "--allow-missing keeps the rest at initial values");
+        if (apply)
+        {
+            using var scope = torch.NewDisposeScope();
+            using var _ = torch.no_grad();
+            foreach (var (name, (t, transpose)) in assigned)
+            {
+                var target = targets[name];
+                var value = torch.tensor(t.Values, t.Shape);
+                if (transpose) value = value.t();
+                target.copy_(value.to(target.dtype));
+            }
+        }
+        return new ImportReport(map.Name, loaded, assigned.Values.Sum(a => a.Tensor.Count), left, unused);
+    }
+}

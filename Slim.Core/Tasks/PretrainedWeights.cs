@@ -1,0 +1,76 @@
+using Slim.Import;
+using Slim.Models;
+using Slim.Recipes;
+using Slim.Torch;
+
+namespace Slim.Tasks;
+
+/// <summary>
+/// A recipe's <c>model.pretrained</c>: weights to start training from, matched by name into the recipe's model. A Slim
+/// checkpoint maps name for name; a PyTorch or Paddle file goes through its built-in map (<see cref="WeightMap.For"/>).
+/// </summary>
+public static class PretrainedWeights
+{
+    /// <summary>
+    /// Matches the weights onto <paramref name="model"/> and, with <paramref name="apply"/>, copies them in. Without it,
+    /// this is the pre-flight: the file is read and every shape checked, nothing changes.
+    /// </summary>
+    /// <exception cref="SlimException">The file is missing, of another architecture without backbone_only, or does not fit.</exception>
+    public static ImportReport Apply(ModelSection section, torch.nn.Module model, bool apply = true)
+    {
+        var path = section.Pretrained ?? throw new ArgumentException("model.pretrained is not set", nameof(section));
+        if (!File.Exists(path)) throw new SlimException($"model.pretrained: {path} does not exist; give a Slim checkpoint (slim import writes one) or a torch.save/.pdparams file");
+        var only = section.PretrainedBackboneOnly ? "backbone." : null;
+        try
+        {
+            if (IsSlimCheckpoint(path))
+            {
+                var meta = Checkpoint.ReadMetadata(path);
+                if (meta.TryGetValue(ModelOptions.MetadataPrefix + "architecture", out var arch) && arch != section.Name && only is null)
+                    throw new SlimException($"model.pretrained: {path} holds a {arch} model, not the recipe's {section.Name}; " +
+                                            "set model.pretrained_backbone_only: true to take its backbone");
+                return WeightImporter.Import(model, SlimTensors(path), new SameNames(), only, apply);
+            }
+            var format = PickledWeights.Detect(path);
+            var map = WeightMap.For(section.Name, format)
+                ?? throw new SlimException($"model.pretrained: no built-in map from {format} weights to {section.Name}; convert the file with slim import --map FILE and name the checkpoint it writes");
+            return WeightImporter.Import(model, PickledWeights.Read(path, format), map, only, apply);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new SlimException($"model.pretrained: {path}: {e.Message}", e);
+        }
+    }
+
+    private static bool IsSlimCheckpoint(string path)
+    {
+        using var f = File.OpenRead(path);
+        var head = new byte[8];
+        return f.Read(head) == 8 && System.Text.Encoding.ASCII.GetString(head) == "SLIMCKPT";
+    }
+
+    // A Slim checkpoint's model tensors ("model." prefixed in a trainer's checkpoint) as source tensors.
+    private static List<SourceTensor> SlimTensors(string path)
+    {
+        var (tensors, _) = Checkpoint.Load(path);
+        try
+        {
+            bool prefixed = tensors.Keys.Any(k => k.StartsWith("model.", StringComparison.Ordinal));
+            return tensors.Where(kv => !prefixed || kv.Key.StartsWith("model.", StringComparison.Ordinal))
+                .Where(kv => kv.Value.dtype == ScalarType.Float32)
+                .Select(kv => new SourceTensor(prefixed ? kv.Key["model.".Length..] : kv.Key, kv.Value.shape, kv.Value.data<float>(), "float32"))
+                .ToList();
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+    }
+
+    private sealed class SameNames : WeightMap
+    {
+        public override string Name => "Slim checkpoint";
+        public override (float[] Mean, float[] Std)? Normalization => null;
+        public override Mapped Map(string source) => Mapped.To(source);
+    }
+}

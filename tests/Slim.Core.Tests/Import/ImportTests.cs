@@ -1,0 +1,239 @@
+using System.Diagnostics;
+using Slim.Import;
+using Slim.Models;
+using Slim.Torch;
+using static Slim.Torch.torch;
+
+namespace Slim.Core.Tests.Import;
+
+/// <summary>
+/// Weights written by Debian's python3-torch / torchvision / numpy, read back by Slim: the files' tensors exactly, and
+/// torchvision classifiers whose imported twins compute the same outputs.
+/// </summary>
+public sealed class ImportTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("slim-import-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    /// <summary>Runs a script with the system python3 in the test folder; skips the test when python3 or a module is missing.</summary>
+    private void Python(string script, params string[] modules)
+    {
+        const string python = "/usr/bin/python3";
+        Skip.IfNot(File.Exists(python), $"{python} is not installed (Debian package python3)");
+        var path = Path.Combine(_dir, "script.py");
+        File.WriteAllText(path, $"import sys\ntry:\n    import {string.Join(", ", modules)}\nexcept ImportError as e:\n    print(e, file=sys.stderr); sys.exit(3)\n{script}");
+        var psi = new ProcessStartInfo(python, path) { WorkingDirectory = _dir, RedirectStandardError = true, RedirectStandardOutput = true };
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        Skip.If(p.ExitCode == 3, $"python3 lacks {string.Join("/", modules)} ({err.Trim()}; Debian packages python3-torch, python3-torchvision)");
+        Assert.True(p.ExitCode == 0, $"reference script failed: {err}");
+        _ = stdout.Result;
+    }
+
+    private static Dictionary<string, SourceTensor> ByName(string path) => PickledWeights.Read(path).ToDictionary(t => t.Name);
+
+    [SkippableTheory]
+    [InlineData("mobilenet_v2")]
+    [InlineData("resnet18")]
+    [InlineData("resnet50")]
+    public void ATorchvisionClassifierImportedComputesWhatItComputesInTorch(string name)
+    {
+        Python($$"""
+            torch.manual_seed(0)
+            m = torchvision.models.{{name}}(num_classes=7).eval()
+            with torch.no_grad():
+                for mod in m.modules():
+                    if isinstance(mod, torch.nn.BatchNorm2d):
+                        mod.running_mean.uniform_(-0.2, 0.2); mod.running_var.uniform_(0.5, 1.5)
+                        mod.weight.uniform_(0.5, 1.5); mod.bias.uniform_(-0.2, 0.2)
+            torch.save(m.state_dict(), "weights.pth")
+            torch.save(m.state_dict(), "legacy.pth", _use_new_zipfile_serialization=False)
+            x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+            with torch.no_grad():
+                y = m(x)
+            torch.save({"x": x, "y": y}, "io.pth")
+            """, "torch", "torchvision");
+        var source = PickledWeights.Read(Path.Combine(_dir, "weights.pth"));
+        // In the file's order (the state dict's), which pickle's SETITEMS does not keep by itself.
+        Assert.Equal(name == "mobilenet_v2" ? "features.0.0.weight" : "conv1.weight", source[0].Name);
+        Assert.Equal(name == "mobilenet_v2" ? "classifier.1.bias" : "fc.bias", source[^1].Name);
+        Assert.Equal(WeightFormat.Torch, PickledWeights.Detect(Path.Combine(_dir, "legacy.pth")));
+        var legacy = PickledWeights.Read(Path.Combine(_dir, "legacy.pth"));
+        Assert.Equal(source.Select(t => (t.Name, string.Join(",", t.Shape))), legacy.Select(t => (t.Name, string.Join(",", t.Shape))));
+        Assert.All(source.Zip(legacy), p => Assert.Equal(p.First.Values, p.Second.Values));
+
+        using var model = ModelRegistry.CreateClassifier(name, new ModelOptions { NumClasses = 7, Width = 1, InputSize = 64 });
+        var map = WeightMap.For(name, WeightFormat.Torch)!;
+        var report = WeightImporter.Import(model, source, map);
+        Assert.Empty(report.LeftAtInit);
+        Assert.All(report.Unused, u => Assert.EndsWith("num_batches_tracked", u.Source));
+        model.eval();
+
+        var io = ByName(Path.Combine(_dir, "io.pth"));
+        using var x = tensor(io["x"].Values, io["x"].Shape);
+        using var y = model.forward(x);
+        var got = y.data<float>();
+        var want = io["y"].Values;
+        Assert.Equal(io["y"].Shape, y.shape);
+        double scale = want.Max(v => Math.Abs(v));
+        double worst = got.Zip(want).Max(p => Math.Abs(p.First - p.Second)) / scale;
+        Assert.True(worst < 1e-4, $"{name}: largest difference {worst:E2} of the largest output {scale:F3}");
+    }
+
+    [SkippableFact]
+    public void TorchTensorsOfEveryLayoutAndTypeAreReadExactly()
+    {
+        Python("""
+            a = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+            state = {"plain": a, "transposed": a.t(), "sliced": a[1:, 1:3], "double": a.double() / 3,
+                     "half": (a / 8).half(), "long": torch.tensor([5, -7]), "scalar": torch.tensor(2.5)}
+            torch.save({"state_dict": state, "epoch": 3}, "nested.pth")
+            """, "torch");
+        var t = ByName(Path.Combine(_dir, "nested.pth"));
+        float[] a = Enumerable.Range(0, 12).Select(i => (float)i).ToArray();
+        Assert.Equal(a, t["plain"].Values);
+        Assert.Equal(new long[] { 4, 3 }, t["transposed"].Shape);
+        Assert.Equal(new float[] { 0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11 }, t["transposed"].Values);
+        Assert.Equal(new float[] { 5, 6, 9, 10 }, t["sliced"].Values);
+        Assert.Equal(a.Select(v => (float)(v / 3.0)).ToArray(), t["double"].Values);
+        Assert.Equal(a.Select(v => v / 8).ToArray(), t["half"].Values); // eighths are exact in half precision
+        Assert.Equal(new float[] { 5, -7 }, t["long"].Values);
+        Assert.Empty(t["scalar"].Shape);
+        Assert.Equal(new[] { 2.5f }, t["scalar"].Values);
+    }
+
+    [SkippableTheory]
+    [InlineData(2)]
+    [InlineData(4)]
+    public void PaddleStyleNumpyPicklesAreReadWithEveryArrayInPlace(int protocol)
+    {
+        Python($$$"""
+            import pickle
+            w = numpy.arange(6, dtype=numpy.float32).reshape(2, 3)
+            state = {"conv1_weights": w, "fc_0.w_0": numpy.asfortranarray(w), "bn_mean": numpy.array([1.5, -2.0], dtype=numpy.float64),
+                     "StructuredToParameterName@@": {"conv1_weights": "conv2d_0.w_0"}}
+            with open("model.pdparams", "wb") as f:
+                pickle.dump(state, f, protocol={{{protocol}}})
+            """, "numpy");
+        var path = Path.Combine(_dir, "model.pdparams");
+        Assert.Equal(WeightFormat.Paddle, PickledWeights.Detect(path));
+        var t = ByName(path);
+        Assert.Equal(new[] { "bn_mean", "conv1_weights", "fc_0.w_0" }, t.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(new float[] { 0, 1, 2, 3, 4, 5 }, t["conv1_weights"].Values);
+        Assert.Equal(new long[] { 2, 3 }, t["conv1_weights"].Shape);
+        Assert.Equal(new float[] { 0, 1, 2, 3, 4, 5 }, t["fc_0.w_0"].Values); // Fortran order read back row-major
+        Assert.Equal(new float[] { 1.5f, -2 }, t["bn_mean"].Values);
+    }
+
+    [Fact]
+    public void AMappingFileMapsTransposesAndDropsAndAMisfitNamesBothShapes()
+    {
+        var map = Path.Combine(_dir, "map.yml");
+        File.WriteAllText(map, """
+            rules:
+              - {from: '^fc_0\.w_0$', to: 'fc.weights', transpose: true}
+              - {from: '^fc_0\.b_0$', to: 'fc.bias'}
+              - {from: '_moment', to: null, why: optimizer state}
+            mean: [0.5, 0.5, 0.5]
+            std: [0.25, 0.25, 0.25]
+            """);
+        var m = WeightMap.FromFile(map);
+        Assert.Equal(new Mapped("fc.weights", null, true), m.Map("fc_0.w_0"));
+        Assert.Equal("optimizer state", m.Map("fc_0.w_0_moment1").Skipped);
+        Assert.Null(m.Map("conv1").Target);
+        Assert.Equal(new[] { 0.5f, 0.5f, 0.5f }, m.Normalization!.Value.Mean);
+
+        using var model = ModelRegistry.CreateClassifier("mobilenet_v1", new ModelOptions { NumClasses = 3, Width = 0.25, InputSize = 32 });
+        int features = (int)model.state_dict()["fc.weights"].shape[1];
+        var w = Enumerable.Range(0, features * 3).Select(i => (float)i).ToArray();
+        var source = new[]
+        {
+            new SourceTensor("fc_0.w_0", [features, 3], w, "f4"), // Paddle's fc weight is [in, out]
+            new SourceTensor("fc_0.b_0", [3], [1, 2, 3], "f4"),
+            new SourceTensor("fc_0.w_0_moment1", [features, 3], w, "f4"),
+        };
+        Assert.Contains("of the model's tensors get no value from the file (2 do)", Assert.Throws<InvalidDataException>(() => WeightImporter.Import(model, source, m)).Message);
+        var report = WeightImporter.Import(model, source, m, allowMissing: true);
+        Assert.Equal(2, report.Loaded.Count);
+        Assert.Contains(report.Unused, u => u.Why == "optimizer state");
+        Assert.Contains(report.LeftAtInit, l => l.Target.StartsWith("backbone.", StringComparison.Ordinal));
+        var fc = model.state_dict()["fc.weights"].data<float>();
+        Assert.Equal(w[1 * 3 + 2], fc[2 * features + 1]); // out 2, in 1 = source [in 1, out 2]
+        Assert.Equal(new float[] { 1, 2, 3 }, model.state_dict()["fc.bias"].data<float>());
+
+        var misfit = new[] { new SourceTensor("fc_0.b_0", [4], [1, 2, 3, 4], "f4") };
+        var e = Assert.Throws<InvalidDataException>(() => WeightImporter.Import(model, misfit, m, allowMissing: true));
+        Assert.Contains("fc_0.b_0 [4] → fc.bias [3]", e.Message);
+        var nothing = Assert.Throws<InvalidDataException>(() => WeightImporter.Import(model, [new SourceTensor("other", [1], [0], "f4")], m, allowMissing: true));
+        Assert.Contains("no tensor of the file maps onto the model", nothing.Message);
+    }
+
+    [SkippableFact]
+    public void PaddleDetectionsYoloV3MobileNetV1LandsTensorForTensor()
+    {
+        // PaddleDetection's dygraph names and shapes (ppdet backbones/mobilenet_v1.py, necks/yolo_fpn.py, heads/yolo_head.py),
+        // each tensor filled with its own numbers, and beside it the Slim name each one must land on.
+        Python("""
+            import pickle, json
+            state, expect = {}, {}
+            bn_to = {"weight": "scale", "bias": "offset", "_mean": "mean", "_variance": "var"}
+            def put(name, shape, slim):
+                n = len(state)
+                state[name] = (numpy.arange(numpy.prod(shape), dtype=numpy.float32) % 1009 + n * 1000).reshape(shape)
+                expect[name] = slim
+            def unit(paddle, conv, bn, slim, cin, cout, k, groups=1):
+                put(f"{paddle}.{conv}.weight", (cout, cin // groups, k, k), slim + ".conv.weights")
+                for t in bn_to:
+                    put(f"{paddle}.{bn}.{t}", (cout,), f"{slim}.bn.{bn_to[t]}")
+            unit("backbone.conv1", "_conv", "_batch_norm", "backbone.conv1", 3, 32, 3)
+            c = 32
+            for name, out in [("conv2_1", 64), ("conv2_2", 128), ("conv3_1", 128), ("conv3_2", 256), ("conv4_1", 256), ("conv4_2", 512),
+                              ("conv5_1", 512), ("conv5_2", 512), ("conv5_3", 512), ("conv5_4", 512), ("conv5_5", 512), ("conv5_6", 1024), ("conv6", 1024)]:
+                unit(f"backbone.{name}._depthwise_conv", "_conv", "_batch_norm", f"backbone.{name}.dw", c, c, 3, groups=c)
+                unit(f"backbone.{name}._pointwise_conv", "_conv", "_batch_norm", f"backbone.{name}.pw", c, out, 1)
+                c = out
+            for i, (feature, ch) in enumerate([(1024, 512), (512, 256), (256, 128)]):
+                cin = feature + (ch if i else 0)
+                for paddle, slim, a, b, k in [("conv0", "0.0", cin, ch, 1), ("conv1", "0.1", ch, 2 * ch, 3), ("conv2", "1.0", 2 * ch, ch, 1),
+                                              ("conv3", "1.1", ch, 2 * ch, 3), ("route", "2", 2 * ch, ch, 1)]:
+                    unit(f"neck.yolo_block.{i}.conv_module.{paddle}", "conv", "batch_norm", f"yolo_block.{i}.{slim}", a, b, k)
+                unit(f"neck.yolo_block.{i}.tip", "conv", "batch_norm", f"yolo_block.{i}.tip", ch, 2 * ch, 3)
+                if i < 2:
+                    unit(f"neck.yolo_transition.{i}", "conv", "batch_norm", f"yolo_transition.{i}", ch, ch // 2, 1)
+            for i, cin in enumerate([1024, 512, 256]):
+                put(f"yolo_head.yolo_output.{i}.weight", (255, cin, 1, 1), f"yolo_output.{i}.conv.weights")
+                put(f"yolo_head.yolo_output.{i}.bias", (255,), f"yolo_output.{i}.conv.bias")
+            with open("yolov3.pdparams", "wb") as f:
+                pickle.dump(state, f, protocol=4)
+            json.dump(expect, open("expect.json", "w"))
+            """, "numpy");
+        var path = Path.Combine(_dir, "yolov3.pdparams");
+        var source = PickledWeights.Read(path);
+        var expect = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(Path.Combine(_dir, "expect.json")))!;
+        Assert.Equal(241, source.Count);
+        using var model = ModelRegistry.CreateDetector("yolov3_mobilenet_v1", new ModelOptions { NumClasses = 80, Width = 1, InputSize = 320 });
+        var map = WeightMap.For("yolov3_mobilenet_v1", WeightFormat.Paddle)!;
+        var report = WeightImporter.Import(model, source, map);
+        Assert.Empty(report.LeftAtInit);
+        Assert.Empty(report.Unused);
+        Assert.Equal(24_609_981, report.LoadedValues);
+        var state = model.state_dict();
+        foreach (var t in source)
+            Assert.True(t.Values.AsSpan().SequenceEqual(state[expect[t.Name]].data<float>()), $"{t.Name} did not land on {expect[t.Name]}");
+
+        // PaddleClas's MobileNetV1 classifier (its later names), fc [in, out] transposed into Slim's [out, in].
+        var classifier = source.Where(t => t.Name.StartsWith("backbone.", StringComparison.Ordinal)).ToList();
+        using var cls = ModelRegistry.CreateClassifier("mobilenet_v1", new ModelOptions { NumClasses = 4, Width = 1, InputSize = 224 });
+        var fc = new SourceTensor("fc.weight", [1024, 4], Enumerable.Range(0, 4096).Select(i => (float)i).ToArray(), "f4");
+        var clsReport = WeightImporter.Import(cls, [.. classifier, fc, new SourceTensor("fc.bias", [4], [1, 2, 3, 4], "f4")], map);
+        Assert.Empty(clsReport.LeftAtInit);
+        var w = cls.state_dict()["fc.weights"].data<float>();
+        Assert.Equal(fc.Values[5 * 4 + 3], w[3 * 1024 + 5]); // Slim [out 3, in 5] = Paddle [in 5, out 3]
+        Assert.Equal(new Mapped("backbone.conv2_1.dw.bn.var"), map.Map("blocks.0.depthwise_conv.bn._variance"));
+        Assert.Equal(new Mapped("backbone.conv1.conv.weights"), map.Map("conv.conv.weight"));
+        Assert.Equal(new Mapped("backbone.conv6.pw.conv.weights"), map.Map("conv6._pointwise_conv._conv.weight"));
+    }
+}
