@@ -81,7 +81,19 @@ public static class ImportCommand
             ?? throw new UsageException("give --num-classes N (the file has no classifier head to take it from)"));
         var options = new ModelOptions { NumClasses = classes, Width = r.Width, InputSize = r.InputSize ?? (detector ? 608 : 224), InChannels = 3 };
         using var net = family.CreateModel(r.Model, options);
-        var report = WeightImporter.Import(net, source, mapping, r.BackboneOnly ? "backbone." : null, apply: !r.DryRun, allowMissing: r.AllowMissing);
+        ImportReport report;
+        try
+        {
+            report = WeightImporter.Import(net, source, mapping, r.BackboneOnly ? "backbone." : null, apply: !r.DryRun, allowMissing: r.AllowMissing);
+        }
+        catch (InvalidDataException e) when (e.Message.Contains("get no value from the file", StringComparison.Ordinal))
+        {
+            throw new InvalidDataException($"{r.Weights}: {e.Message}; --backbone-only takes only the backbone, --allow-missing keeps the rest at initial values", e);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"{r.Weights}: {e.Message}", e);
+        }
         if (r.DryRun) return report;
 
         var metadata = new Dictionary<string, string>(options.ToMetadata(r.Model))
@@ -99,7 +111,7 @@ public static class ImportCommand
     }
 
     private static int? HeadRows(IReadOnlyList<SourceTensor> source, WeightMap map) =>
-        source.FirstOrDefault(t => map.Map(t.Name).Target == "fc.weights") is { } fc
+        source.FirstOrDefault(t => map.Map(t.Name).Target == "fc.weights" && t.Shape.Length == 2) is { } fc
             ? (int)(map.Map(fc.Name).Transpose ? fc.Shape[^1] : fc.Shape[0])
             : null;
 

@@ -12,7 +12,7 @@ public sealed record SourceTensor(string Name, long[] Shape, float[] Values, str
     public long Count => Values.LongLength;
     public string ShapeText => "[" + string.Join(", ", Shape) + "]";
 
-    /// <summary>Position in the file's own order (torch: the order its storages were first written).</summary>
+    /// <summary>Position in the file's own order (torch: the order the tensors were written).</summary>
     internal int Sequence { get; init; }
 }
 
@@ -34,12 +34,18 @@ public static class PickledWeights
 {
     private static readonly BigInteger LegacyMagic = BigInteger.Parse("119547037146038801333356", System.Globalization.CultureInfo.InvariantCulture); // 0x1950a86a20f9469cfc6c
 
+    // The legacy format's first pickle: LONG1, 10 bytes, the magic number little-endian.
+    private static readonly byte[] LegacyHeader = [0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19];
+
     static PickledWeights()
     {
         // Process-wide registrations: only the constructors a state dict needs.
-        Unpickler.registerConstructor("collections", "OrderedDict", new Constructor(_ => new OrderedHashtable()));
+        Unpickler.registerConstructor("collections", "OrderedDict", new Constructor(OrderedHashtable.From));
+        // paddle.save of a nested object writes each tensor as tuple(((name, ndarray),)).
+        foreach (var b in new[] { "builtins", "__builtin__" })
+            Unpickler.registerConstructor(b, "tuple", new Constructor(a => a.Length > 0 && a[0] is object[] items ? items : Array.Empty<object>()));
         Unpickler.registerConstructor("torch._utils", "_rebuild_tensor_v2", new Constructor(a => TensorRef.From(a, null)));
-        Unpickler.registerConstructor("torch._utils", "_rebuild_tensor_v3", new Constructor(a => TensorRef.From(a, a.Length > 6 ? NameOf(a[6]) : null)));
+        Unpickler.registerConstructor("torch._utils", "_rebuild_tensor_v3", new Constructor(a => TensorRef.From(a, a.Length > 6 ? StorageOf(NameOf(a[6])) : null)));
         Unpickler.registerConstructor("torch._utils", "_rebuild_parameter", new Constructor(a => a[0]));
         Unpickler.registerConstructor("torch._utils", "_rebuild_parameter_with_state", new Constructor(a => a[0]));
         foreach (var m in new[] { "numpy.core.multiarray", "numpy._core.multiarray" })
@@ -57,16 +63,9 @@ public static class PickledWeights
         if (n < 2 || head[0] != 0x80)
             throw new InvalidDataException($"{path}: neither a PyTorch checkpoint (zip or pickle) nor a Paddle .pdparams pickle; give a file written by torch.save or paddle.save");
         f.Position = 0;
-        using var u = new Unpickler();
-        try
-        {
-            return u.load(new BufferedStream(f)) is BigInteger b && b == LegacyMagic ? WeightFormat.Torch : WeightFormat.Paddle;
-        }
-        catch (Exception e) when (e is PickleException or InvalidCastException or EndOfStreamException)
-        {
-            // A Paddle dict of arrays fails only on what it holds; it is read properly below.
-            return WeightFormat.Paddle;
-        }
+        var start = new byte[32];
+        int read = f.Read(start);
+        return start.AsSpan(0, read).IndexOf(LegacyHeader) >= 0 ? WeightFormat.Torch : WeightFormat.Paddle;
     }
 
     /// <summary>Reads every tensor of the state dict in <paramref name="path"/>.</summary>
@@ -75,28 +74,36 @@ public static class PickledWeights
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: weights file not found", path);
         var fmt = format ?? Detect(path);
+        var what = fmt == WeightFormat.Torch ? "PyTorch" : "Paddle";
         try
         {
-            object root = fmt == WeightFormat.Torch ? ReadTorch(path) : ReadPaddle(path);
+            var dict = fmt == WeightFormat.Torch ? ReadTorch(path) : StateDict(ReadPaddle(path), path);
             var list = new List<SourceTensor>();
-            Collect(StateDict(root, path), "", list, path);
-            // Pickle's SETITEMS sets a batch of items last to first: the storages' order is the file's order.
+            Collect(dict, "", list, path);
+            // Pickle's SETITEMS sets a batch of items last to first: the order the tensors were rebuilt in is the file's.
             if (fmt == WeightFormat.Torch) list = list.OrderBy(t => t.Sequence).ToList();
             if (list.Count == 0) throw new InvalidDataException($"{path}: holds no tensor");
+            // A model saved from inside DataParallel (or a wrapper) names everything module.…
+            foreach (var wrapper in new[] { "module.", "_orig_mod." })
+                if (list.All(t => t.Name.StartsWith(wrapper, StringComparison.Ordinal)))
+                    list = list.Select(t => t with { Name = t.Name[wrapper.Length..] }).ToList();
             return list;
         }
-        catch (PickleException e)
+        catch (InvalidDataException e) when (e.Message.StartsWith(path, StringComparison.Ordinal))
         {
-            throw new InvalidDataException($"{path}: not a {(fmt == WeightFormat.Torch ? "PyTorch" : "Paddle")} state dict ({e.Message.Split('\n')[0]})", e);
+            throw;
         }
-        catch (InvalidCastException e)
+        catch (Exception e) when (e is not (OutOfMemoryException or OperationCanceledException))
         {
-            throw new InvalidDataException($"{path}: not a {(fmt == WeightFormat.Torch ? "PyTorch" : "Paddle")} state dict (unexpected contents: {e.Message})", e);
+            // Razorvine reports a corrupt stream with stack and index errors and wraps what __setstate__ threw: the innermost says what.
+            var inner = e;
+            while (inner.InnerException is not null) inner = inner.InnerException;
+            throw new InvalidDataException($"{path}: not a readable {what} state dict ({inner.Message.Split('\n')[0].TrimEnd('.')})", e);
         }
     }
 
     // torch.save writes a zip (prefix/data.pkl, prefix/data/<key>) since 1.6; the legacy format is five pickles and raw storages.
-    private static object ReadTorch(string path)
+    private static IDictionary ReadTorch(string path)
     {
         using var file = File.OpenRead(path);
         if (file.ReadByte() == 'P')
@@ -116,7 +123,8 @@ public static class PickledWeights
             }
             using var u = new TorchUnpickler(key => Entry("data/" + key));
             var root = u.loads(Entry("data.pkl"));
-            return TensorRef.Resolve(root);
+            // Only the weights are read from the zip: a training checkpoint's optimizer state is left where it is.
+            return (IDictionary)TensorRef.Resolve(StateDict(root, path));
         }
         file.Position = 0;
         var stream = new BufferedStream(file, 1 << 20);
@@ -130,10 +138,13 @@ public static class PickledWeights
         foreach (string key in keys)
         {
             long count = reader.ReadInt64();
-            var storage = legacy.Storages[key];
-            storage.Data = reader.ReadBytes(checked((int)(count * storage.ElementSize)));
+            var storage = legacy.Storages.TryGetValue(key, out var st) ? st : throw new InvalidDataException($"{path}: storage {key} is listed but never used");
+            long bytes = count * storage.ElementSize;
+            if (count < 0 || bytes > int.MaxValue || bytes > file.Length - stream.Position)
+                throw new InvalidDataException($"{path}: truncated or corrupt at storage {key} ({count} elements announced)");
+            storage.Data = reader.ReadBytes((int)bytes);
         }
-        return TensorRef.Resolve(result);
+        return (IDictionary)TensorRef.Resolve(StateDict(result, path));
     }
 
     private static object ReadPaddle(string path)
@@ -146,11 +157,30 @@ public static class PickledWeights
     // A training checkpoint often nests the weights: {"state_dict": {...}} or {"model": {...}}.
     private static IDictionary StateDict(object root, string path)
     {
+        if (root is ClassDict c)
+            throw new InvalidDataException($"{path}: holds a pickled {c.ClassName} object, not a state dict; save model.state_dict() instead of the model");
         if (root is not IDictionary d) throw new InvalidDataException($"{path}: holds a {Describe(root)}, not a state dict (a dict of tensors)");
         foreach (var key in new[] { "state_dict", "model_state_dict", "model", "net" })
-            if (d.Contains(key) && d[key] is IDictionary inner && Values(inner).Any(v => v is SourceTensor)) return inner;
+            if (d.Contains(key) && d[key] is IDictionary inner && Values(inner).Any(IsTensor)) return inner;
         return d;
     }
+
+    private static bool IsTensor(object? v) => v is SourceTensor or TensorRef or NumpyArray || v is object[] { Length: 2 } pair && pair[1] is NumpyArray;
+
+    private static string StorageOf(string dtype) => dtype switch
+    {
+        "float32" or "float" => "FloatStorage",
+        "float64" or "double" => "DoubleStorage",
+        "float16" or "half" => "HalfStorage",
+        "bfloat16" => "BFloat16Storage",
+        "int64" or "long" => "LongStorage",
+        "int32" or "int" => "IntStorage",
+        "int16" or "short" => "ShortStorage",
+        "int8" => "CharStorage",
+        "uint8" => "ByteStorage",
+        "bool" => "BoolStorage",
+        _ => throw new InvalidDataException($"tensors of dtype torch.{dtype} are not supported (float, half, bfloat16 and integer ones are)"),
+    };
 
     private static IEnumerable<object?> Values(IDictionary d)
     {
@@ -178,7 +208,7 @@ public static class PickledWeights
                 case object[] { Length: 2 } pair when pair[1] is NumpyArray na: // paddle's (name, ndarray) form
                     into.Add(na.ToTensor(name));
                     break;
-                case IDictionary inner when key is string && Values(inner).Any(v => v is SourceTensor or NumpyArray or IDictionary):
+                case IDictionary inner when key is string && Values(inner).Any(v => IsTensor(v) || v is IDictionary):
                     Collect(inner, name + ".", into, path);
                     break;
             }
@@ -189,10 +219,14 @@ public static class PickledWeights
 
     private static SourceTensor Rejoin(string key, IDictionary info, IDictionary d, string prefix, string path)
     {
-        var shape = ((IEnumerable)info["OriginShape"]!).Cast<object>().Select(Convert.ToInt64).ToArray();
-        var parts = ((IEnumerable)info["slices"]!).Cast<object>().Select(k => d[k] as NumpyArray
+        if (info["OriginShape"] is not IEnumerable shapeItems || info["slices"] is not IEnumerable sliceItems)
+            throw new InvalidDataException($"{path}: the split parameter {key} lacks OriginShape or slices");
+        var shape = shapeItems.Cast<object>().Select(Convert.ToInt64).ToArray();
+        var parts = sliceItems.Cast<object>().Select(k => d[k] as NumpyArray
             ?? throw new InvalidDataException($"{path}: slice {k} of {key} is missing")).ToList();
         var values = parts.SelectMany(p => p.ToTensor(key).Values).ToArray();
+        if (parts.Count == 0 || values.LongLength != shape.Aggregate(1L, (x, y) => x * y))
+            throw new InvalidDataException($"{path}: the slices of {key} hold {values.Length} values for shape [{string.Join(", ", shape)}]");
         return new SourceTensor(prefix + key, shape, values, parts[0].DType.Code);
     }
 
@@ -215,6 +249,16 @@ public static class PickledWeights
     {
         public List<object> Order { get; } = new();
 
+        // OrderedDict() in Python 3 pickles; Python 2 passes the items as a list of pairs.
+        public static object From(object[] args)
+        {
+            var d = new OrderedHashtable();
+            if (args.Length > 0 && args[0] is ArrayList items)
+                foreach (var item in items)
+                    if (item is object[] { Length: 2 } kv) d[kv[0]] = kv[1];
+            return d;
+        }
+
         public override object? this[object key]
         {
             get => base[key];
@@ -233,7 +277,9 @@ public static class PickledWeights
     {
         public required string Type;
         public required string Key;
-        public int Sequence;
+        public Func<byte[]>? Load;
+
+        public byte[]? Bytes => Data ??= Load?.Invoke();
         public byte[]? Data;
 
         public int ElementSize => Type switch
@@ -256,10 +302,11 @@ public static class PickledWeights
             var t = (object[])pid;
             if (t.Length < 5 || t[0] as string != "storage") throw new InvalidDataException($"unknown persistent id {t.FirstOrDefault()}");
             var key = Convert.ToString(t[2], System.Globalization.CultureInfo.InvariantCulture)!;
+            if (t.Length > 5 && t[5] is not null) throw new InvalidDataException($"storage {key} is a view of another storage (a format older than PyTorch 1.0), which is not supported; save the state dict again with a current PyTorch");
             if (!Storages.TryGetValue(key, out var s))
             {
-                s = new Storage { Type = NameOf(t[1]), Key = key, Sequence = Storages.Count };
-                if (read is not null) s.Data = read(key);
+                s = new Storage { Type = NameOf(t[1]), Key = key };
+                if (read is not null) s.Load = () => read(key);
                 Storages[key] = s;
             }
             return s;
@@ -269,8 +316,13 @@ public static class PickledWeights
     /// <summary>A tensor as _rebuild_tensor_v2 describes it: a view of a storage, read once the storages are.</summary>
     private sealed record TensorRef(Storage Storage, long Offset, long[] Shape, long[] Stride, string? DType)
     {
+        // Tensors are rebuilt in the order the file holds them; SETITEMS then stores a batch last to first.
+        [ThreadStatic] private static int _made;
+
+        public int Made { get; private init; }
+
         public static TensorRef From(object[] a, string? dtype) =>
-            new((Storage)a[0], Convert.ToInt64(a[1]), Longs(a[2]), Longs(a[3]), dtype);
+            new((Storage)a[0], Convert.ToInt64(a[1]), Longs(a[2]), Longs(a[3]), dtype) { Made = _made++ };
 
         public static object Resolve(object o)
         {
@@ -293,7 +345,9 @@ public static class PickledWeights
         {
             var type = DType is null ? Storage.Type : DType + "Storage";
             int size = ElementSizeOf(type);
-            var data = Storage.Data ?? throw new InvalidDataException($"storage {Storage.Key} has no data");
+            var data = Storage.Bytes ?? throw new InvalidDataException($"storage {Storage.Key} has no data");
+            if (Stride.Length != Shape.Length || Shape.Any(d => d < 0))
+                throw new InvalidDataException($"tensor of shape [{string.Join(", ", Shape)}] with strides [{string.Join(", ", Stride)}] is malformed");
             long count = Shape.Aggregate(1L, (x, y) => x * y);
             var values = new float[count];
             var index = new long[Shape.Length];
@@ -310,7 +364,7 @@ public static class PickledWeights
                     index[d] = 0;
                 }
             }
-            return new SourceTensor("", Shape, values, type.Replace("Storage", "", StringComparison.Ordinal)) { Sequence = Storage.Sequence };
+            return new SourceTensor("", Shape, values, type.Replace("Storage", "", StringComparison.Ordinal)) { Sequence = Made };
         }
     }
 

@@ -49,7 +49,12 @@ public static class WeightImporter
                 unused.Add((t.Name, $"maps to {m.Target}, which this model does not have"));
                 continue;
             }
-            var shape = m.Transpose && t.Shape.Length == 2 ? new[] { t.Shape[1], t.Shape[0] } : t.Shape;
+            if (m.Transpose && t.Shape.Length != 2)
+            {
+                mismatched.Add($"{t.Name} {t.ShapeText} → {m.Target}: only a 2-D weight can be transposed");
+                continue;
+            }
+            var shape = m.Transpose ? new[] { t.Shape[1], t.Shape[0] } : t.Shape;
             if (!shape.SequenceEqual(target.shape))
             {
                 mismatched.Add($"{t.Name} {t.ShapeText}{(m.Transpose ? " (transposed)" : "")} → {m.Target} [{string.Join(", ", target.shape)}]");
@@ -62,7 +67,7 @@ public static class WeightImporter
         }
         if (mismatched.Count > 0)
             throw new InvalidDataException($"{mismatched.Count} tensor(s) do not fit the model: {string.Join("; ", mismatched.Take(3))}{(mismatched.Count > 3 ? $"; {mismatched.Count - 3} more" : "")} " +
-                                           "(is --model/--width/--num-classes the source's? --backbone-only leaves the head alone)");
+                                           "(is the model, its width and class count the source's? taking only the backbone leaves the head alone)");
         if (loaded.Count == 0)
             throw new InvalidDataException($"no tensor of the file maps onto the model with {map.Name} (the file's first names: {string.Join(", ", source.Take(3).Select(s => s.Name))}); " +
                                            "check --model, or give a mapping file with --map");
@@ -71,8 +76,8 @@ public static class WeightImporter
         var missing = left.Where(l => l.Item2 == "no source tensor maps to it").Select(l => l.k).ToList();
         if (missing.Count > 0 && !allowMissing)
             throw new InvalidDataException($"{missing.Count} of the model's {(only is null ? "" : only.TrimEnd('.') + " ")}tensors get no value from the file ({loaded.Count} do): " +
-                                           $"{string.Join(", ", missing.Take(3))}{(missing.Count > 3 ? ", …" : "")}; is the file of this architecture? " +
-                                           (only is null ? "--backbone-only (model.pretrained_backbone_only) takes only the backbone; " : "") + "--allow-missing keeps the rest at initial values");
+                                           $"{string.Join(", ", missing.Take(3))}{(missing.Count > 3 ? ", …" : "")}; is the file of this architecture?" +
+                                           (only is null ? " (taking only the backbone leaves the head alone)" : ""));
         if (apply)
         {
             using var scope = torch.NewDisposeScope();

@@ -35,6 +35,7 @@ public abstract class WeightMap
     [
         "torchvision mobilenet_v2 (mobilenet_v2)", "torchvision resnet18/34/50 (resnet18, resnet34, resnet50, and the backbone of yolov3_resnet34)",
         "PaddleDetection yolov3_mobilenet_v1 and PaddleClas MobileNetV1 (yolov3_mobilenet_v1, mobilenet_v1)",
+        "PaddleClas ResNet50 (resnet50)",
     ];
 
     /// <summary>The built-in map for a Slim architecture and a source format; null when there is none (give --map).</summary>
@@ -43,12 +44,13 @@ public abstract class WeightMap
         (WeightFormat.Torch, "mobilenet_v2") => new TorchvisionMobileNetV2(),
         (WeightFormat.Torch, "resnet18" or "resnet34" or "resnet50" or "yolov3_resnet34") => new TorchvisionResNet(),
         (WeightFormat.Paddle, "mobilenet_v1" or "yolov3_mobilenet_v1") => new PaddleMobileNetV1(),
+        (WeightFormat.Paddle, "resnet50") => new PaddleClasResNet50(),
         _ => null,
     };
 
     /// <summary>
     /// Reads a mapping file: <c>rules:</c>, a list of <c>{from: REGEX, to: NAME}</c> (the first rule whose regex
-    /// matches wins; <c>to</c> may use $1 …; <c>to: null</c> with <c>why:</c> drops the tensor; <c>transpose: true</c>
+    /// matches wins; <c>to</c> is the whole Slim name and may use the regex's groups, $1 …; <c>to: null</c> with <c>why:</c> drops the tensor; <c>transpose: true</c>
     /// turns a 2-D weight), and optionally <c>mean:</c>/<c>std:</c>, the normalization the weights were trained with.
     /// </summary>
     public static WeightMap FromFile(string path)
@@ -75,8 +77,8 @@ public abstract class WeightMap
             catch (ArgumentException e) { throw new InvalidDataException($"{path}: rules[{i}].from '{r.From}' is not a regex: {e.Message}"); }
             rules.Add((regex, r.To, r.Why, r.Transpose));
         }
-        if ((file.Mean is null) != (file.Std is null) || file.Mean is { Count: not 3 } || file.Std is { Count: not 3 })
-            throw new InvalidDataException($"{path}: give both mean and std, three values each (RGB, for pixels on [0, 1])");
+        if ((file.Mean is null) != (file.Std is null) || file.Mean is { Count: not 3 } || file.Std is { Count: not 3 } || file.Std?.Any(v => !(v > 0)) == true)
+            throw new InvalidDataException($"{path}: give both mean and std, three values each, std above 0 (RGB, for pixels on [0, 1])");
         return new RuleMap(Path.GetFileName(path), rules, file.Mean is null ? null : (file.Mean.ToArray(), file.Std!.ToArray()));
     }
 
@@ -104,8 +106,9 @@ public abstract class WeightMap
         {
             foreach (var (from, to, why, transpose) in rules)
             {
-                if (!from.IsMatch(source)) continue;
-                return to is null ? Mapped.Skip(why ?? $"dropped by the rule '{from}'") : Mapped.To(from.Replace(source, to, 1), transpose);
+                var m = from.Match(source);
+                if (!m.Success) continue;
+                return to is null ? Mapped.Skip(why ?? $"dropped by the rule '{from}'") : Mapped.To(m.Result(to), transpose);
             }
             return Mapped.None;
         }
@@ -148,6 +151,7 @@ internal sealed partial class TorchvisionMobileNetV2 : WeightMap
         if (!m.Success) return Mapped.None;
         int k = int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
         var rest = m.Groups[2].Value;
+        if (!rest.Contains('.')) return Mapped.None;
         var tensor = rest[(rest.LastIndexOf('.') + 1)..];
         var path = rest[..rest.LastIndexOf('.')];
         if (k == 0 || k == 18)
@@ -272,4 +276,46 @@ internal sealed partial class PaddleMobileNetV1 : WeightMap
 
     [GeneratedRegex(@"^yolo_head\.yolo_output\.([0-2])\.(weight|bias)$")]
     private static partial Regex Head();
+}
+
+/// <summary>
+/// PaddleClas's ResNet50 (legendary models, variant b: the stride on the 3×3, a single 7×7 stem): stem.0, then
+/// blocks.k.conv0/conv1/conv2 and blocks.k.short, k counting blocks over the four stages (3, 4, 6, 3); fc is [in, out].
+/// Its ResNet18/34 project the shortcut of the first block (64 → 64) where Slim's (and torchvision's) do not.
+/// </summary>
+internal sealed partial class PaddleClasResNet50 : WeightMap
+{
+    private static readonly int[] Depths = [3, 4, 6, 3];
+
+    public override string Name => "PaddleClas ResNet50";
+
+    public override Mapped Map(string source)
+    {
+        static Mapped Unit(string module, string kind, string tensor) => kind == "conv" ? Conv(module, tensor) : PaddleBatchNorm(module, tensor);
+
+        var m = Stem().Match(source);
+        if (m.Success) return Unit("backbone.conv1", m.Groups[1].Value, m.Groups[2].Value);
+        m = Block().Match(source);
+        if (m.Success)
+        {
+            int k = int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), stage = 0;
+            while (stage < Depths.Length && k >= Depths[stage]) k -= Depths[stage++];
+            if (stage == Depths.Length) return Mapped.None;
+            var block = $"backbone.res{stage + 2}{(char)('a' + k)}";
+            var part = m.Groups[2].Value switch { "conv0" => "branch2a", "conv1" => "branch2b", "conv2" => "branch2c", _ => "branch1" };
+            return Unit($"{block}.{part}", m.Groups[3].Value, m.Groups[4].Value);
+        }
+        return source switch
+        {
+            "fc.weight" => Mapped.To("fc.weights", transpose: true),
+            "fc.bias" => Mapped.To("fc.bias"),
+            _ => Mapped.None,
+        };
+    }
+
+    [GeneratedRegex(@"^stem\.0\.(conv|bn)\.(\w+)$")]
+    private static partial Regex Stem();
+
+    [GeneratedRegex(@"^blocks\.(\d+)\.(conv[012]|short)\.(conv|bn)\.(\w+)$")]
+    private static partial Regex Block();
 }

@@ -36,9 +36,10 @@ public static class PretrainedWeights
                 ?? throw new SlimException($"model.pretrained: no built-in map from {format} weights to {section.Name}; convert the file with slim import --map FILE and name the checkpoint it writes");
             return WeightImporter.Import(model, PickledWeights.Read(path, format), map, only, apply);
         }
-        catch (InvalidDataException e)
+        catch (Exception e) when (e is InvalidDataException or IOException or CheckpointException)
         {
-            throw new SlimException($"model.pretrained: {path}: {e.Message}", e);
+            var message = e.Message.StartsWith(path, StringComparison.Ordinal) ? e.Message[path.Length..].TrimStart(':', ' ') : e.Message;
+            throw new SlimException($"model.pretrained: {path}: {message}{(message.Contains("get no value", StringComparison.Ordinal) && only is null ? "; set model.pretrained_backbone_only: true to take only the backbone" : "")}", e);
         }
     }
 

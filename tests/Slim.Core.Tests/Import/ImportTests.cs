@@ -91,7 +91,20 @@ public sealed class ImportTests : IDisposable
             state = {"plain": a, "transposed": a.t(), "sliced": a[1:, 1:3], "double": a.double() / 3,
                      "half": (a / 8).half(), "long": torch.tensor([5, -7]), "scalar": torch.tensor(2.5)}
             torch.save({"state_dict": state, "epoch": 3}, "nested.pth")
+            torch.save({"module.w": a, "module.b": a[0]}, "parallel.pth")
+            torch.save(torch.nn.Linear(2, 2), "whole.pth")
             """, "torch");
+        // DataParallel's module. prefix dropped; a pickled module (not its state dict) refused saying what to save.
+        Assert.Equal(new[] { "w", "b" }, PickledWeights.Read(Path.Combine(_dir, "parallel.pth")).Select(x => x.Name));
+        Assert.Contains("save model.state_dict()", Assert.Throws<InvalidDataException>(() => PickledWeights.Read(Path.Combine(_dir, "whole.pth"))).Message);
+        // Damaged files are refused naming the file, whatever the reader stumbled on.
+        var bytes = File.ReadAllBytes(Path.Combine(_dir, "nested.pth"));
+        foreach (var (cut, label) in new[] { (bytes.Length / 2, "half"), (200, "head") })
+        {
+            var damaged = Path.Combine(_dir, $"cut-{label}.pth");
+            File.WriteAllBytes(damaged, bytes[..cut]);
+            Assert.StartsWith(damaged + ": ", Assert.Throws<InvalidDataException>(() => PickledWeights.Read(damaged)).Message);
+        }
         var t = ByName(Path.Combine(_dir, "nested.pth"));
         float[] a = Enumerable.Range(0, 12).Select(i => (float)i).ToArray();
         Assert.Equal(a, t["plain"].Values);
@@ -117,7 +130,20 @@ public sealed class ImportTests : IDisposable
                      "StructuredToParameterName@@": {"conv1_weights": "conv2d_0.w_0"}}
             with open("model.pdparams", "wb") as f:
                 pickle.dump(state, f, protocol={{{protocol}}})
+            # paddle.save of a nested object: each tensor as tuple(((name, ndarray),)), beside other values.
+            class Saved:
+                def __init__(self, name, array): self.name, self.array = name, array
+                def __reduce__(self): return (tuple, ((self.name, self.array),))
+            with open("checkpoint.pdparams", "wb") as f:
+                pickle.dump({"model": {"conv1_weights": Saved("conv2d_0.w_0", w)}, "epoch": 100}, f, protocol={{{protocol}}})
+            with open("cut.pdparams", "wb") as f:
+                f.write(pickle.dumps(state, protocol={{{protocol}}})[:120])
             """, "numpy");
+        var nested = PickledWeights.Read(Path.Combine(_dir, "checkpoint.pdparams"));
+        Assert.Equal("conv1_weights", Assert.Single(nested).Name);
+        Assert.Equal(new float[] { 0, 1, 2, 3, 4, 5 }, nested[0].Values);
+        var cut = Path.Combine(_dir, "cut.pdparams");
+        Assert.StartsWith(cut + ": not a readable Paddle state dict", Assert.Throws<InvalidDataException>(() => PickledWeights.Read(cut)).Message);
         var path = Path.Combine(_dir, "model.pdparams");
         Assert.Equal(WeightFormat.Paddle, PickledWeights.Detect(path));
         var t = ByName(path);
@@ -235,5 +261,49 @@ public sealed class ImportTests : IDisposable
         Assert.Equal(new Mapped("backbone.conv2_1.dw.bn.var"), map.Map("blocks.0.depthwise_conv.bn._variance"));
         Assert.Equal(new Mapped("backbone.conv1.conv.weights"), map.Map("conv.conv.weight"));
         Assert.Equal(new Mapped("backbone.conv6.pw.conv.weights"), map.Map("conv6._pointwise_conv._conv.weight"));
+    }
+
+    [SkippableFact]
+    public void PaddleClasResNet50LandsTensorForTensorWithItsFcTransposed()
+    {
+        // PaddleClas legendary_models/resnet.py names and shapes: stem.0, blocks.k.conv0/1/2 and .short, fc [in, out].
+        Python("""
+            import pickle, json
+            state, expect = {}, {}
+            bn_to = {"weight": "scale", "bias": "offset", "_mean": "mean", "_variance": "var"}
+            def unit(paddle, slim, shape):
+                for name, sl, sh in [(f"{paddle}.conv.weight", f"{slim}.conv.weights", shape)] + [(f"{paddle}.bn.{t}", f"{slim}.bn.{bn_to[t]}", (shape[0],)) for t in bn_to]:
+                    state[name] = (numpy.arange(numpy.prod(sh), dtype=numpy.float32) % 997 + len(state) * 1000).reshape(sh)
+                    expect[name] = sl
+            unit("stem.0", "backbone.conv1", (64, 3, 7, 7))
+            k, cin = 0, 64
+            for s, depth in enumerate([3, 4, 6, 3]):
+                mid = 64 * 2 ** s
+                for i in range(depth):
+                    slim = f"backbone.res{s + 2}{'abcdef'[i]}"
+                    unit(f"blocks.{k}.conv0", slim + ".branch2a", (mid, cin, 1, 1))
+                    unit(f"blocks.{k}.conv1", slim + ".branch2b", (mid, mid, 3, 3))
+                    unit(f"blocks.{k}.conv2", slim + ".branch2c", (mid * 4, mid, 1, 1))
+                    if i == 0:
+                        unit(f"blocks.{k}.short", slim + ".branch1", (mid * 4, cin, 1, 1))
+                    k, cin = k + 1, mid * 4
+            state["fc.weight"] = numpy.arange(2048 * 10, dtype=numpy.float32).reshape(2048, 10)
+            state["fc.bias"] = numpy.arange(10, dtype=numpy.float32)
+            with open("resnet50.pdparams", "wb") as f:
+                pickle.dump(state, f, protocol=4)
+            json.dump(expect, open("expect.json", "w"))
+            """, "numpy");
+        var source = PickledWeights.Read(Path.Combine(_dir, "resnet50.pdparams"));
+        var expect = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(Path.Combine(_dir, "expect.json")))!;
+        using var model = ModelRegistry.CreateClassifier("resnet50", new ModelOptions { NumClasses = 10, Width = 1, InputSize = 224 });
+        var report = WeightImporter.Import(model, source, WeightMap.For("resnet50", WeightFormat.Paddle)!);
+        Assert.Empty(report.LeftAtInit);
+        Assert.Empty(report.Unused);
+        var state = model.state_dict();
+        foreach (var t in source.Where(t => expect.ContainsKey(t.Name)))
+            Assert.True(t.Values.AsSpan().SequenceEqual(state[expect[t.Name]].data<float>()), $"{t.Name} did not land on {expect[t.Name]}");
+        var fc = state["fc.weights"].data<float>();
+        Assert.Equal(new long[] { 10, 2048 }, state["fc.weights"].shape);
+        Assert.Equal(7 * 10 + 3, fc[3 * 2048 + 7]); // Slim [out 3, in 7] = Paddle [in 7, out 3]
     }
 }
