@@ -62,7 +62,7 @@ public static class WeightImporter
             }
             if (assigned.TryGetValue(m.Target, out var first))
                 throw new InvalidDataException($"{first.Tensor.Name} and {t.Name} both map to {m.Target}; fix the mapping");
-            assigned[m.Target] = (t, m.Transpose);
+            assigned[m.Target] = (m.Scale == 1f ? t : t with { Values = t.Values.Select(v => v * m.Scale).ToArray() }, m.Transpose);
             loaded.Add((t.Name, m.Target));
         }
         if (mismatched.Count > 0)

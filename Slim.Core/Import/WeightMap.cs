@@ -4,10 +4,13 @@ using YamlDotNet.Serialization.NamingConventions;
 
 namespace Slim.Import;
 
-/// <summary>Where one source tensor goes: a Slim state-dict name (transposed for a Paddle fc weight), or nowhere and why.</summary>
-public readonly record struct Mapped(string? Target, string? Skipped = null, bool Transpose = false)
+/// <summary>
+/// Where one source tensor goes: a Slim state-dict name (transposed for a Paddle fc weight, multiplied by
+/// <see cref="Scale"/> where the two frameworks' layers differ by a constant), or nowhere and why.
+/// </summary>
+public readonly record struct Mapped(string? Target, string? Skipped = null, bool Transpose = false, float Scale = 1f)
 {
-    public static Mapped To(string target, bool transpose = false) => new(target, null, transpose);
+    public static Mapped To(string target, bool transpose = false, float scale = 1f) => new(target, null, transpose, scale);
     public static Mapped Skip(string why) => new(null, why);
     public static readonly Mapped None = new(null, null);
 }
@@ -36,6 +39,7 @@ public abstract class WeightMap
         "torchvision mobilenet_v2 (mobilenet_v2)", "torchvision resnet18/34/50 (resnet18, resnet34, resnet50, and the backbone of yolov3_resnet34)",
         "PaddleDetection yolov3_mobilenet_v1 and PaddleClas MobileNetV1 (yolov3_mobilenet_v1, mobilenet_v1)",
         "PaddleClas ResNet50 (resnet50)",
+        "PaddleDetection yolov3_mobilenet_v3_large/small (the SE gate's slope 0.2 carried by its second conv ×1.2)",
     ];
 
     /// <summary>The built-in map for a Slim architecture and a source format; null when there is none (give --map).</summary>
@@ -45,6 +49,7 @@ public abstract class WeightMap
         (WeightFormat.Torch, "resnet18" or "resnet34" or "resnet50" or "yolov3_resnet34") => new TorchvisionResNet(),
         (WeightFormat.Paddle, "mobilenet_v1" or "yolov3_mobilenet_v1") => new PaddleMobileNetV1(),
         (WeightFormat.Paddle, "resnet50") => new PaddleClasResNet50(),
+        (WeightFormat.Paddle, "yolov3_mobilenet_v3_large" or "yolov3_mobilenet_v3_small") => new PaddleMobileNetV3(),
         _ => null,
     };
 
@@ -318,4 +323,47 @@ internal sealed partial class PaddleClasResNet50 : WeightMap
 
     [GeneratedRegex(@"^blocks\.(\d+)\.(conv[012]|short)\.(conv|bn)\.(\w+)$")]
     private static partial Regex Block();
+}
+
+/// <summary>
+/// PaddleDetection's YOLOv3 on MobileNetV3 (backbones/mobilenet_v3.py: conv1, then conv2 … conv16 (large) or conv12
+/// (small), each expand_conv, bottleneck_conv, mid_se.conv1/conv2, linear_conv; the YOLOv3FPN neck and head as for
+/// MobileNetV1). Paddle's SE gate is hardsigmoid(0.2·z + 0.5), Slim's z/6 + 0.5: the gate's conv (weight and bias)
+/// is multiplied by 1.2, which makes the two equal exactly.
+/// </summary>
+internal sealed partial class PaddleMobileNetV3 : WeightMap
+{
+    private readonly PaddleMobileNetV1 _yolo = new();
+
+    public override string Name => "PaddleDetection MobileNetV3";
+
+    public override Mapped Map(string source)
+    {
+        if (source.StartsWith("neck.", StringComparison.Ordinal) || source.StartsWith("yolo_head.", StringComparison.Ordinal)) return _yolo.Map(source);
+        var m = Stem().Match(source);
+        if (m.Success) return m.Groups[1].Value == "conv" ? Conv("backbone.conv1", m.Groups[2].Value) : PaddleBatchNorm("backbone.conv1", m.Groups[2].Value);
+        m = Unit().Match(source);
+        if (m.Success)
+        {
+            var block = $"backbone.blocks.{int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) - 2}";
+            var part = m.Groups[2].Value switch { "expand_conv" => "expand", "bottleneck_conv" => "res_conv1", _ => "linear" };
+            return m.Groups[3].Value == "conv" ? Conv($"{block}.{part}", m.Groups[4].Value) : PaddleBatchNorm($"{block}.{part}", m.Groups[4].Value);
+        }
+        m = Se().Match(source);
+        if (m.Success)
+        {
+            var target = $"backbone.blocks.{int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) - 2}.se_block.conv{m.Groups[2].Value}.{(m.Groups[3].Value == "weight" ? "weights" : "bias")}";
+            return Mapped.To(target, scale: m.Groups[2].Value == "2" ? 1.2f : 1f);
+        }
+        return Mapped.None;
+    }
+
+    [GeneratedRegex(@"^backbone\.conv1\.(conv|bn)\.(\w+)$")]
+    private static partial Regex Stem();
+
+    [GeneratedRegex(@"^backbone\.conv([2-9]|1[0-6])\.(expand_conv|bottleneck_conv|linear_conv)\.(conv|bn)\.(\w+)$")]
+    private static partial Regex Unit();
+
+    [GeneratedRegex(@"^backbone\.conv([2-9]|1[0-6])\.mid_se\.conv([12])\.(weight|bias)$")]
+    private static partial Regex Se();
 }

@@ -306,4 +306,55 @@ public sealed class ImportTests : IDisposable
         Assert.Equal(new long[] { 10, 2048 }, state["fc.weights"].shape);
         Assert.Equal(7 * 10 + 3, fc[3 * 2048 + 7]); // Slim [out 3, in 7] = Paddle [in 7, out 3]
     }
+
+    // Slim's name for each of PaddleDetection's, written the other way round: Slim name → Paddle name.
+    private static string PaddleName(string slim)
+    {
+        var bn = new Dictionary<string, string> { ["scale"] = "weight", ["offset"] = "bias", ["mean"] = "_mean", ["var"] = "_variance" };
+        string Tensor(string rest, string convName, string bnName) =>
+            rest == "conv.weights" ? $"{convName}.weight" : rest.StartsWith("bn.", StringComparison.Ordinal) ? $"{bnName}.{bn[rest[3..]]}" : throw new KeyNotFoundException(slim);
+        var p = slim.Split('.');
+        if (slim.StartsWith("backbone.conv1.", StringComparison.Ordinal)) return "backbone.conv1." + Tensor(string.Join('.', p[2..]), "conv", "bn");
+        if (p[0] == "backbone" && p[1] == "blocks")
+        {
+            var block = $"backbone.conv{int.Parse(p[2]) + 2}";
+            if (p[3] == "se_block") return $"{block}.mid_se.{p[4]}.{(p[5] == "weights" ? "weight" : "bias")}";
+            var part = p[3] switch { "expand" => "expand_conv", "res_conv1" => "bottleneck_conv", "linear" => "linear_conv", _ => throw new KeyNotFoundException(slim) };
+            return $"{block}.{part}." + Tensor(string.Join('.', p[4..]), "conv", "bn");
+        }
+        if (p[0] == "yolo_block")
+        {
+            var unit = p[2] == "tip" ? "tip" : p[2] == "2" ? "conv_module.route"
+                : "conv_module." + (p[2] + "." + p[3]) switch { "0.0" => "conv0", "0.1" => "conv1", "1.0" => "conv2", "1.1" => "conv3", _ => throw new KeyNotFoundException(slim) };
+            int skip = p[2] is "tip" or "2" ? 3 : 4;
+            return $"neck.yolo_block.{p[1]}.{unit}." + Tensor(string.Join('.', p[skip..]), "conv", "batch_norm");
+        }
+        if (p[0] == "yolo_transition") return $"neck.yolo_transition.{p[1]}." + Tensor(string.Join('.', p[2..]), "conv", "batch_norm");
+        if (p[0] == "yolo_output") return $"yolo_head.yolo_output.{p[1]}.{(p[3] == "weights" ? "weight" : "bias")}";
+        throw new KeyNotFoundException(slim);
+    }
+
+    [Theory]
+    [InlineData("yolov3_mobilenet_v3_large", 15)]
+    [InlineData("yolov3_mobilenet_v3_small", 11)]
+    public void PaddleDetectionsYoloV3MobileNetV3LandsWithTheSeGateCarriedByItsConv(string architecture, int blocks)
+    {
+        using var model = ModelRegistry.CreateDetector(architecture, new ModelOptions { NumClasses = 80, Width = 1, InputSize = 320 });
+        var targets = model.state_dict();
+        var source = targets.Select((kv, i) => new SourceTensor(PaddleName(kv.Key), kv.Value.shape,
+            Enumerable.Range(0, (int)kv.Value.numel()).Select(j => (float)(i * 1000 + j % 997)).ToArray(), "f4")).ToList();
+        Assert.Contains(source, t => t.Name == $"backbone.conv{blocks + 1}.linear_conv.conv.weight");
+        Assert.DoesNotContain(source, t => t.Name == $"backbone.conv{blocks + 2}.linear_conv.conv.weight");
+        var map = WeightMap.For(architecture, WeightFormat.Paddle)!;
+        var report = WeightImporter.Import(model, source, map);
+        Assert.Empty(report.LeftAtInit);
+        Assert.Empty(report.Unused);
+        var state = model.state_dict();
+        foreach (var (t, slim) in source.Zip(targets.Keys))
+        {
+            // Paddle's gate hardsigmoid(0.2 z + 0.5) is Slim's (1.2 z) / 6 + 0.5: the gate's conv carries the 1.2.
+            float scale = slim.Contains(".se_block.conv2.", StringComparison.Ordinal) ? 1.2f : 1f;
+            Assert.True(t.Values.Select(v => v * scale).SequenceEqual(state[slim].data<float>()), $"{t.Name} did not land on {slim}");
+        }
+    }
 }
