@@ -83,10 +83,15 @@ public sealed class Image
     {
         if (!File.Exists(path))
             throw new ImageException(path, $"Image file '{path}' does not exist.");
-        using (var codec = SkiaSharp.SKCodec.Create(path))
+        try
         {
+            using var codec = SkiaSharp.SKCodec.Create(path);
             if (codec is not null && codec.EncodedOrigin == SkiaSharp.SKEncodedOrigin.TopLeft && codec.Info.Width > 0 && codec.Info.Height > 0)
                 return (codec.Info.Width, codec.Info.Height);
+        }
+        catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or EntryPointNotFoundException)
+        {
+            // No usable Skia here: decoding gives the size too, only slower.
         }
         var image = Load(path);
         return (image.Width, image.Height);

@@ -81,7 +81,7 @@ public static class HtmlReport
             if (d.FloatFallbacks.Count > 0)
             {
                 sb.AppendLine("<ul>");
-                foreach (var l in d.FloatFallbacks) sb.AppendLine($"<li class=\"fallback\">{E(l.ModulePath)} runs in float ({E(l.RunsAs)}): {E(l.Reason)}</li>");
+                foreach (var l in d.FloatFallbacks) sb.AppendLine($"<li class=\"fallback\">{E(l.ModulePath)} runs in float ({E(l.RunsAs ?? "")}): {E(l.Reason ?? "")}</li>");
                 sb.AppendLine("</ul>");
             }
         }

@@ -31,16 +31,24 @@ public sealed class RunLock : IDisposable
         for (var d = Path.GetFullPath(dir); !string.IsNullOrEmpty(d) && !Directory.Exists(d); d = Path.GetDirectoryName(d)) created.Add(d);
         Directory.CreateDirectory(dir);
         var path = Path.Combine(dir, FileName);
-        FileStream stream;
-        try
+        FileStream? stream = null;
+        // FileShare.None is an exclusive flock on Unix: held until this process closes it or ends. A moment's conflict
+        // (another process probing the lock) is retried.
+        for (int attempt = 0; stream is null; attempt++)
         {
-            // FileShare.None is an exclusive flock on Unix: held until this process closes it or ends.
-            stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-        }
-        catch (IOException)
-        {
-            RemoveEmpty(created);
-            throw new SlimException($"run folder '{dir}' is being written by another slim process{Holder(path)}; wait for it to end or choose another --out");
+            try
+            {
+                stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException) when (attempt < 3)
+            {
+                Thread.Sleep(50);
+            }
+            catch (IOException)
+            {
+                RemoveEmpty(created);
+                throw new SlimException($"run folder '{dir}' is being written by another slim process{Holder(path)}; wait for it to end or choose another --out");
+            }
         }
         stream.SetLength(0);
         using (var w = new StreamWriter(stream, leaveOpen: true))
@@ -102,9 +110,11 @@ public sealed class RunLock : IDisposable
 
     public void Dispose()
     {
-        _stream.Dispose();
+        // The file and the folders it made go while the lock is still held, so no other process can have taken the
+        // lock in between and lose its folder.
         try { File.Delete(_path); } catch (IOException) { }
         RemoveEmpty(_created);
+        _stream.Dispose();
     }
 
     private static void RemoveEmpty(List<string> created)

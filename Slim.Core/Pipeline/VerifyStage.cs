@@ -23,9 +23,14 @@ public static class VerifyStage
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"verify: the {precision} model {path} does not exist", path);
         var model = OnnxExporter.Load(path);
-        var input = model.Graph.Input.FirstOrDefault()
+        var initializers = model.Graph.Initializer.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
+        var inputs = model.Graph.Input.Where(i => !initializers.Contains(i.Name)).ToList();
+        // Slim's exports name the image input "images"; another tool's file may order its inputs otherwise.
+        var input = inputs.FirstOrDefault(i => i.Name == "images") ?? inputs.FirstOrDefault()
             ?? throw new InvalidDataException($"{path}: the ONNX graph has no input; give a .onnx file written by slim export");
-        var dims = input.Type?.TensorType?.Shape?.Dim.Select(d => d.HasDimValue ? d.DimValue : -1).ToArray() ?? [];
+        var shape = input.Type?.TensorType?.Shape;
+        if (shape is null || shape.Dim.Count == 0) return; // no shape recorded: ONNX Runtime will say
+        var dims = shape.Dim.Select(d => d.HasDimValue ? d.DimValue : -1).ToArray();
         bool fits = dims.Length == recipeInput.Length && dims.Zip(recipeInput).Skip(1).All(p => p.First < 0 || p.First == p.Second);
         if (!fits)
             throw new SlimException($"{path}: the {precision} model takes input [{Shape(dims)}] but the recipe gives [{Shape(recipeInput)}]; " +

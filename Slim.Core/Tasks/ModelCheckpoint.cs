@@ -59,7 +59,7 @@ public static class ModelCheckpoint
                                     $"give a checkpoint of {recipe.Model.Name}, or use the checkpoint's model (-o model.name={arch})");
     }
 
-    /// <summary>Like <see cref="Load"/>, but the checkpoint must hold a model of <paramref name="family"/>.</summary>
+    /// <summary>Like <see cref="Load(string)"/>, but the checkpoint must hold a model of <paramref name="family"/>.</summary>
     public static LoadedModel Load(string checkpoint, TaskFamily family)
     {
         var loaded = Load(checkpoint);

@@ -94,7 +94,7 @@ public sealed class DetectionTask : ITask
             throw new SlimException($"model.name '{recipe.Model.Name}' is not a detector; {d.Format} data needs a yolov3_* model");
         // Every image file must exist and be of its annotated size before any work: a missing validation image would
         // otherwise surface only when the first evaluation reads it, after training.
-        train = train.Validate();
+        train = train.Validate(log: log, sizesMustMatch: false);
         val = val.Validate();
         return new DetectionTask(recipe, train, val, valLimit ?? d.ValSubset);
     }

@@ -119,7 +119,15 @@ public class CocoDatasetTests
         Assert.Contains("annotated as 40×40 but the file is 40×41", e.Message);
         // skip_corrupt does not hide it: the file is an image, of the wrong size.
         Assert.Throws<DatasetException>(() => ds.Validate(skipCorrupt: true));
+        // Training data: the loader rescales the boxes to the file, said once with the count.
+        var log = new List<string>();
+        Assert.Same(ds, ds.Validate(log: log.Add, sizesMustMatch: false));
+        Assert.Contains("1 image(s) differ in size from their annotation (first: image id 3", Assert.Single(log));
+        // A 100×50 annotation of a 50×100 file: the likely cause named.
+        new Image(50, 100).Save(dir.File("a.jpg"));
         new Image(40, 40).Save(dir.File("b.jpg"));
+        Assert.Contains("is annotated as 100×50 but the file is 50×100 (width and height swapped", Assert.Throws<DatasetException>(() => ds.Validate()).Message);
+        new Image(100, 50).Save(dir.File("a.jpg"));
         Assert.Same(ds, ds.Validate());
     }
 }

@@ -1,13 +1,12 @@
 using System.Globalization;
 using Slim.Compression.Distillation;
 using Slim.Torch;
-using Xunit.Abstractions;
 using static Slim.Torch.torch;
 
 namespace Slim.Core.Tests.Distillation;
 
 /// <summary>Split distillation against PaddleDetection's formulas written in PyTorch, with their channel slicing.</summary>
-public class SplitDistillReferenceTests(ITestOutputHelper output)
+public class SplitDistillReferenceTests
 {
     // Slices channels the way PaddleDetection's _split_output does (strided slices for x, y, w, h,
     // obj; per-anchor slices stacked to [N, A, H, W, C] for the classes), independent of the C# reshape.

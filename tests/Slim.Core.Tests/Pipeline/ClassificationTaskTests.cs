@@ -1,12 +1,11 @@
 using Slim.Data;
 using Slim.Recipes;
 using Slim.Torch;
-using Xunit.Abstractions;
 using static Slim.Torch.torch;
 
 namespace Slim.Core.Tests.Pipeline;
 
-public class ClassificationTaskTests(ITestOutputHelper output)
+public class ClassificationTaskTests
 {
     private static Recipe Recipe(string root = FashionMnist.DefaultDirectory, string model = "mobilenet_v1", string format = "fashion_mnist",
         long seed = 5, int valSubset = 40, int trainSubset = 0, int channels = 0) =>

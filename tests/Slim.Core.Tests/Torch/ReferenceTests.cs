@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Text.Json;
-using Xunit.Abstractions;
 using Slim.Torch;
 using static Slim.Torch.torch;
 using static Slim.Core.Tests.Torch.GradCheck;
@@ -13,7 +12,7 @@ namespace Slim.Core.Tests.Torch;
 /// and optimizer trajectories computed by Debian's python3-torch with
 /// Fixtures/make_reference.py on the same formula-generated inputs.
 /// </summary>
-public class ReferenceTests(ITestOutputHelper output)
+public class ReferenceTests
 {
     private static readonly Lazy<JsonDocument> Fixture = new(() => JsonDocument.Parse(File.ReadAllText(FixturePath())));
 
