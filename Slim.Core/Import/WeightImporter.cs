@@ -76,8 +76,7 @@ public static class WeightImporter
         var missing = left.Where(l => l.Item2 == "no source tensor maps to it").Select(l => l.k).ToList();
         if (missing.Count > 0 && !allowMissing)
             throw new InvalidDataException($"{missing.Count} of the model's {(only is null ? "" : only.TrimEnd('.') + " ")}tensors get no value from the file ({loaded.Count} do): " +
-                                           $"{string.Join(", ", missing.Take(3))}{(missing.Count > 3 ? ", …" : "")}; is the file of this architecture?" +
-                                           (only is null ? " (taking only the backbone leaves the head alone)" : ""));
+                                           $"{string.Join(", ", missing.Take(3))}{(missing.Count > 3 ? ", …" : "")}; is the file of this architecture?");
         if (apply)
         {
             using var scope = torch.NewDisposeScope();
