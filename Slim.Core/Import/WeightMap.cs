@@ -39,7 +39,7 @@ public abstract class WeightMap
         "torchvision mobilenet_v2 (mobilenet_v2)", "torchvision resnet18/34/50 (resnet18, resnet34, resnet50, and the backbone of yolov3_resnet34)",
         "PaddleDetection yolov3_mobilenet_v1 and PaddleClas MobileNetV1 (yolov3_mobilenet_v1, mobilenet_v1)",
         "PaddleClas ResNet50 (resnet50)",
-        "PaddleDetection yolov3_mobilenet_v3_large/small (the SE gate's slope 0.2 carried by its second conv ×1.2)",
+        "PaddleDetection yolov3_mobilenet_v3_large/small, and PaddleClas MobileNetV3 as their backbone (the SE gate's slope 0.2 carried by its second conv ×1.2)",
     ];
 
     /// <summary>The built-in map for a Slim architecture and a source format; null when there is none (give --map).</summary>
@@ -328,8 +328,10 @@ internal sealed partial class PaddleClasResNet50 : WeightMap
 /// <summary>
 /// PaddleDetection's YOLOv3 on MobileNetV3 (backbones/mobilenet_v3.py: conv1, then conv2 … conv16 (large) or conv12
 /// (small), each expand_conv, bottleneck_conv, mid_se.conv1/conv2, linear_conv; the YOLOv3FPN neck and head as for
-/// MobileNetV1). Paddle's SE gate is hardsigmoid(0.2·z + 0.5), Slim's z/6 + 0.5: the gate's conv (weight and bias)
-/// is multiplied by 1.2, which makes the two equal exactly.
+/// MobileNetV1), and PaddleClas's MobileNetV3 (legendary models: conv, blocks.i.…, whose ImageNet weights the model
+/// zoo's YOLOv3 starts from; its last_second_conv, last_conv and fc have no place in the detector). Paddle's SE gate
+/// is hardsigmoid(0.2·z + 0.5), Slim's z/6 + 0.5: the gate's conv (weight and bias) is multiplied by 1.2, which makes
+/// the two equal exactly.
 /// </summary>
 internal sealed partial class PaddleMobileNetV3 : WeightMap
 {
@@ -340,19 +342,25 @@ internal sealed partial class PaddleMobileNetV3 : WeightMap
     public override Mapped Map(string source)
     {
         if (source.StartsWith("neck.", StringComparison.Ordinal) || source.StartsWith("yolo_head.", StringComparison.Ordinal)) return _yolo.Map(source);
+        if (source.StartsWith("last_second_conv.", StringComparison.Ordinal) || source.StartsWith("last_conv.", StringComparison.Ordinal) || source.StartsWith("fc.", StringComparison.Ordinal))
+            return Mapped.Skip("PaddleClas's classifier head (last_second_conv, last_conv, fc): a detector has none");
         var m = Stem().Match(source);
         if (m.Success) return m.Groups[1].Value == "conv" ? Conv("backbone.conv1", m.Groups[2].Value) : PaddleBatchNorm("backbone.conv1", m.Groups[2].Value);
+        m = ClasStem().Match(source);
+        if (m.Success) return m.Groups[1].Value == "conv" ? Conv("backbone.conv1", m.Groups[2].Value) : PaddleBatchNorm("backbone.conv1", m.Groups[2].Value);
+        // PaddleClas counts blocks from 0 (blocks.i), PaddleDetection names them conv2 … (conv{i+2}).
+        static int Block(Match match) => int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) - (match.Value.StartsWith("blocks.", StringComparison.Ordinal) ? 0 : 2);
         m = Unit().Match(source);
         if (m.Success)
         {
-            var block = $"backbone.blocks.{int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) - 2}";
+            var block = $"backbone.blocks.{Block(m)}";
             var part = m.Groups[2].Value switch { "expand_conv" => "expand", "bottleneck_conv" => "res_conv1", _ => "linear" };
             return m.Groups[3].Value == "conv" ? Conv($"{block}.{part}", m.Groups[4].Value) : PaddleBatchNorm($"{block}.{part}", m.Groups[4].Value);
         }
         m = Se().Match(source);
         if (m.Success)
         {
-            var target = $"backbone.blocks.{int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) - 2}.se_block.conv{m.Groups[2].Value}.{(m.Groups[3].Value == "weight" ? "weights" : "bias")}";
+            var target = $"backbone.blocks.{Block(m)}.se_block.conv{m.Groups[2].Value}.{(m.Groups[3].Value == "weight" ? "weights" : "bias")}";
             return Mapped.To(target, scale: m.Groups[2].Value == "2" ? 1.2f : 1f);
         }
         return Mapped.None;
@@ -361,9 +369,12 @@ internal sealed partial class PaddleMobileNetV3 : WeightMap
     [GeneratedRegex(@"^backbone\.conv1\.(conv|bn)\.(\w+)$")]
     private static partial Regex Stem();
 
-    [GeneratedRegex(@"^backbone\.conv([2-9]|1[0-6])\.(expand_conv|bottleneck_conv|linear_conv)\.(conv|bn)\.(\w+)$")]
+    [GeneratedRegex(@"^conv\.(conv|bn)\.(\w+)$")]
+    private static partial Regex ClasStem();
+
+    [GeneratedRegex(@"^(?:backbone\.conv|blocks\.)(\d+)\.(expand_conv|bottleneck_conv|linear_conv)\.(conv|bn)\.(\w+)$")]
     private static partial Regex Unit();
 
-    [GeneratedRegex(@"^backbone\.conv([2-9]|1[0-6])\.mid_se\.conv([12])\.(weight|bias)$")]
+    [GeneratedRegex(@"^(?:backbone\.conv|blocks\.)(\d+)\.mid_se\.conv([12])\.(weight|bias)$")]
     private static partial Regex Se();
 }

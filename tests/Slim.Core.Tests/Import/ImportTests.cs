@@ -357,4 +357,39 @@ public sealed class ImportTests : IDisposable
             Assert.True(t.Values.Select(v => v * scale).SequenceEqual(state[slim].data<float>()), $"{t.Name} did not land on {slim}");
         }
     }
+
+    [Theory]
+    [InlineData("yolov3_mobilenet_v3_large")]
+    [InlineData("yolov3_mobilenet_v3_small")]
+    public void PaddleClasMobileNetV3GivesTheDetectorItsBackbone(string architecture)
+    {
+        // PaddleClas legendary_models/mobilenet_v3.py names (conv, blocks.i.expand_conv/bottleneck_conv/mid_se/linear_conv),
+        // written here from Slim's backbone names, plus its classifier head, which a detector has no place for.
+        static string ClasName(string slim)
+        {
+            var bn = new Dictionary<string, string> { ["scale"] = "weight", ["offset"] = "bias", ["mean"] = "_mean", ["var"] = "_variance" };
+            var p = slim.Split('.');
+            string Tensor(int at) => p[at] == "conv" ? "conv.weight" : $"bn.{bn[p[at + 1]]}";
+            if (p[1] == "conv1") return "conv." + Tensor(2);
+            if (p[3] == "se_block") return $"blocks.{p[2]}.mid_se.{p[4]}.{(p[5] == "weights" ? "weight" : "bias")}";
+            var part = p[3] switch { "expand" => "expand_conv", "res_conv1" => "bottleneck_conv", "linear" => "linear_conv", _ => throw new KeyNotFoundException(slim) };
+            return $"blocks.{p[2]}.{part}." + Tensor(4);
+        }
+        using var model = ModelRegistry.CreateDetector(architecture, new ModelOptions { NumClasses = 80, Width = 1, InputSize = 320 });
+        var backbone = model.state_dict().Where(kv => kv.Key.StartsWith("backbone.", StringComparison.Ordinal)).ToList();
+        var source = backbone.Select((kv, i) => new SourceTensor(ClasName(kv.Key), kv.Value.shape,
+            Enumerable.Range(0, (int)kv.Value.numel()).Select(j => (float)(i * 1000 + j % 997)).ToArray(), "f4")).ToList();
+        source.Add(new SourceTensor("last_conv.weight", [1280, 960, 1, 1], new float[1280 * 960], "f4"));
+        source.Add(new SourceTensor("fc.weight", [1280, 1000], new float[1280 * 1000], "f4"));
+        var report = WeightImporter.Import(model, source, WeightMap.For(architecture, WeightFormat.Paddle)!, only: "backbone.");
+        Assert.Equal(backbone.Count, report.Loaded.Count);
+        Assert.All(report.Unused, u => Assert.Contains("classifier head", u.Why));
+        Assert.Equal(2, report.Unused.Count);
+        var state = model.state_dict();
+        foreach (var (t, (slim, _)) in source.Zip(backbone))
+        {
+            float scale = slim.Contains(".se_block.conv2.", StringComparison.Ordinal) ? 1.2f : 1f;
+            Assert.True(t.Values.Select(v => v * scale).SequenceEqual(state[slim].data<float>()), $"{t.Name} did not land on {slim}");
+        }
+    }
 }
