@@ -43,6 +43,29 @@ public static class PretrainedWeights
         }
     }
 
+    /// <summary>
+    /// The input normalization the pretrained weights were trained with (RGB mean and std on [0, 1] pixels): a Slim
+    /// checkpoint's <c>dataset.mean</c>/<c>dataset.std</c>, or the built-in map's (ImageNet's); null when not known
+    /// or the file is not there (the pre-flight says that).
+    /// </summary>
+    public static (float[] Mean, float[] Std)? Normalization(ModelSection section)
+    {
+        if (section.Pretrained is not { } path || !File.Exists(path)) return null;
+        if (IsSlimCheckpoint(path))
+        {
+            var info = ExportModelInfo.FromMetadata(Checkpoint.ReadMetadata(path), section.Name);
+            return info.Mean is { } mean && info.Std is { } std ? (mean.ToArray(), std.ToArray()) : null;
+        }
+        try
+        {
+            return WeightMap.For(section.Name, PickledWeights.Detect(path))?.Normalization;
+        }
+        catch (InvalidDataException)
+        {
+            return null;
+        }
+    }
+
     private static bool IsSlimCheckpoint(string path)
     {
         using var f = File.OpenRead(path);

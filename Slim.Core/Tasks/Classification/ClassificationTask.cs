@@ -116,6 +116,14 @@ public sealed class ClassificationTask : ITask
         }
         if (channels is not (1 or 3))
             throw new SlimException($"model.in_channels is {channels}: must be 1 (gray) or 3 (RGB; gray repeated for Fashion-MNIST)");
+        // Pretrained weights expect their own input statistics: training, the checkpoints' metadata, export and
+        // inference then all use them.
+        if (PretrainedWeights.Normalization(recipe.Model) is { } pretrained && pretrained.Mean.Length == channels && pretrained.Std.Length == channels)
+        {
+            (mean, std) = (pretrained.Mean, pretrained.Std);
+            log?.Invoke($"normalization of the pretrained weights ({recipe.Model.Pretrained}): mean {string.Join(", ", mean.Select(v => v.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)))}, " +
+                        $"std {string.Join(", ", std.Select(v => v.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)))}");
+        }
         train = train.Take(d.TrainSubset);
         test = test.Take(valLimit ?? d.ValSubset);
         log?.Invoke($"{source}: {train.Count} training and {test.Count} test images, {names.Count} classes");

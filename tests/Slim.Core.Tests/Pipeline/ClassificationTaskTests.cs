@@ -1,4 +1,5 @@
 using Slim.Data;
+using Slim.Models;
 using Slim.Recipes;
 using Slim.Torch;
 using static Slim.Torch.torch;
@@ -172,6 +173,31 @@ public class ClassificationTaskTests
             // A subset takes the classes in turn.
             var cut = ClassificationTask.Create(Recipe(root: root, format: "image_folder", trainSubset: 4));
             Assert.Equal(2, Enumerable.Range(0, 4).Count(i => cut.Train.LabelOf(i) == 0));
+
+            // Pretrained weights bring the input statistics they were trained with into training and the metadata.
+            var options = new ModelOptions { NumClasses = 2, Width = 0.25, InputSize = 32, InChannels = 3 };
+            using (var net = ModelRegistry.CreateClassifier("mobilenet_v1", options))
+            {
+                var meta = new Dictionary<string, string>(options.ToMetadata("mobilenet_v1"));
+                foreach (var (k, v) in ExportModelInfo.NormalizationMetadata([0.5f, 0.4f, 0.3f], [0.2f, 0.25f, 0.3f])) meta[k] = v;
+                Slim.Torch.Checkpoint.Save(Path.Combine(root, "pretrained.ckpt"), net.state_dict(), meta);
+            }
+            var recipe = Recipe(root: root, format: "image_folder", valSubset: 0);
+            Assert.Equal("0.485,0.456,0.406", task.Metadata("mobilenet_v1", task.ModelOptions())[ExportModelInfo.MeanKey]);
+            recipe.Model.Pretrained = Path.Combine(root, "pretrained.ckpt");
+            var log = new List<string>();
+            var pretrained = ClassificationTask.Create(recipe, log.Add);
+            var pm = pretrained.Metadata("mobilenet_v1", pretrained.ModelOptions());
+            Assert.Equal("0.5,0.4,0.3", pm[ExportModelInfo.MeanKey]);
+            Assert.Equal("0.2,0.25,0.3", pm[ExportModelInfo.StdKey]);
+            Assert.Contains(log, l => l.StartsWith("normalization of the pretrained weights", StringComparison.Ordinal));
+            using (var pb = (ClassificationBatch)pretrained.TrainBatches(4)(0).First())
+            using (var db = (ClassificationBatch)task.TrainBatches(4)(0).First())
+            {
+                // The same pixels, normalized by the pretrained statistics instead of ImageNet's: (x - 0.5) / 0.2 vs (x - 0.485) / 0.229.
+                var x = db.Images.select(1, 0) * 0.229f + 0.485f;
+                Assert.True(pb.Images.select(1, 0).allclose((x - 0.5f) / 0.2f, 1e-4, 1e-4));
+            }
 
             Directory.CreateDirectory(Path.Combine(root, "val", "cat"));
             var e = Assert.Throws<DatasetException>(() => ClassificationTask.Create(Recipe(root: root, format: "image_folder")));
