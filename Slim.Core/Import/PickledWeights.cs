@@ -345,6 +345,7 @@ public static class PickledWeights
         {
             var type = DType is null ? Storage.Type : DType + "Storage";
             int size = ElementSizeOf(type);
+            var read = Converter(type);
             var data = Storage.Bytes ?? throw new InvalidDataException($"storage {Storage.Key} has no data");
             if (Stride.Length != Shape.Length || Shape.Any(d => d < 0))
                 throw new InvalidDataException($"tensor of shape [{string.Join(", ", Shape)}] with strides [{string.Join(", ", Stride)}] is malformed");
@@ -357,7 +358,7 @@ public static class PickledWeights
                 for (int d = 0; d < Shape.Length; d++) element += index[d] * Stride[d];
                 long at = element * size;
                 if (at < 0 || at + size > data.LongLength) throw new InvalidDataException($"tensor view outside its storage {Storage.Key}");
-                values[i] = ToFloat(type, data, (int)at);
+                values[i] = read(data, (int)at);
                 for (int d = Shape.Length - 1; d >= 0; d--)
                 {
                     if (++index[d] < Shape[d]) break;
@@ -370,17 +371,18 @@ public static class PickledWeights
 
     private static int ElementSizeOf(string type) => new Storage { Type = type, Key = "" }.ElementSize;
 
-    private static float ToFloat(string type, byte[] b, int at) => type switch
+    // How one element of a storage type becomes a float32, chosen once per tensor.
+    private static Func<byte[], int, float> Converter(string type) => type switch
     {
-        "FloatStorage" => BitConverter.ToSingle(b, at),
-        "DoubleStorage" => (float)BitConverter.ToDouble(b, at),
-        "HalfStorage" => (float)BitConverter.ToHalf(b, at),
-        "BFloat16Storage" => BitConverter.Int32BitsToSingle(BitConverter.ToUInt16(b, at) << 16),
-        "LongStorage" => BitConverter.ToInt64(b, at),
-        "IntStorage" => BitConverter.ToInt32(b, at),
-        "ShortStorage" => BitConverter.ToInt16(b, at),
-        "CharStorage" => (sbyte)b[at],
-        "ByteStorage" or "BoolStorage" => b[at],
+        "FloatStorage" => (b, at) => BitConverter.ToSingle(b, at),
+        "DoubleStorage" => (b, at) => (float)BitConverter.ToDouble(b, at),
+        "HalfStorage" => (b, at) => (float)BitConverter.ToHalf(b, at),
+        "BFloat16Storage" => (b, at) => BitConverter.Int32BitsToSingle(BitConverter.ToUInt16(b, at) << 16),
+        "LongStorage" => (b, at) => BitConverter.ToInt64(b, at),
+        "IntStorage" => (b, at) => BitConverter.ToInt32(b, at),
+        "ShortStorage" => (b, at) => BitConverter.ToInt16(b, at),
+        "CharStorage" => (b, at) => (sbyte)b[at],
+        "ByteStorage" or "BoolStorage" => (b, at) => b[at],
         _ => throw new InvalidDataException($"storage type torch.{type} is not supported"),
     };
 
@@ -432,7 +434,8 @@ public static class PickledWeights
             long count = Shape.Aggregate(1L, (x, y) => x * y);
             if (Data.LongLength != count * size) throw new InvalidDataException($"{name}: {Data.Length} bytes for shape [{string.Join(", ", Shape)}] of {DType.Code}");
             var values = new float[count];
-            for (long i = 0; i < count; i++) values[i] = ToFloat(type, Data, (int)(i * size));
+            var read = Converter(type);
+            for (long i = 0; i < count; i++) values[i] = read(Data, (int)(i * size));
             if (Fortran && Shape.Length > 1) values = FromFortran(values, Shape);
             return new SourceTensor(name, Shape, values, DType.Code);
         }

@@ -71,16 +71,7 @@ public static class Checkpoint
             using var fs = File.OpenRead(path);
             using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
             using var r = new BinaryReader(new HashingStream(fs, hash), Encoding.UTF8);
-            var magic = r.ReadBytes(Magic.Length);
-            if (!magic.AsSpan().SequenceEqual(Magic))
-                throw new CheckpointException($"{path}: not a Slim checkpoint (no SLIMCKPT header)");
-            int version = r.ReadInt32();
-            if (version < 1 || version > FormatVersion)
-                throw new CheckpointException($"{path}: checkpoint format {version} is newer than this build reads ({FormatVersion})");
-            int nMeta = r.ReadInt32();
-            if (nMeta < 0 || nMeta > 1_000_000) throw new CheckpointException($"{path}: corrupt checkpoint (metadata count {nMeta})");
-            var meta = new Dictionary<string, string>();
-            for (int i = 0; i < nMeta; i++) meta[r.ReadString()] = r.ReadString();
+            var (version, meta) = ReadHeader(r, path);
             int n = r.ReadInt32();
             if (n < 0 || n > 10_000_000) throw new CheckpointException($"{path}: corrupt checkpoint (tensor count {n})");
             for (int i = 0; i < n; i++)
@@ -134,21 +125,27 @@ public static class Checkpoint
         try
         {
             using var r = new BinaryReader(File.OpenRead(path), Encoding.UTF8);
-            if (!r.ReadBytes(Magic.Length).AsSpan().SequenceEqual(Magic))
-                throw new CheckpointException($"{path}: not a Slim checkpoint (no SLIMCKPT header)");
-            int version = r.ReadInt32();
-            if (version < 1 || version > FormatVersion)
-                throw new CheckpointException($"{path}: checkpoint format {version} is newer than this build reads ({FormatVersion})");
-            int nMeta = r.ReadInt32();
-            if (nMeta < 0 || nMeta > 1_000_000) throw new CheckpointException($"{path}: corrupt checkpoint (metadata count {nMeta})");
-            var meta = new Dictionary<string, string>();
-            for (int i = 0; i < nMeta; i++) meta[r.ReadString()] = r.ReadString();
-            return meta;
+            return ReadHeader(r, path).Metadata;
         }
         catch (EndOfStreamException)
         {
             throw new CheckpointException($"{path}: truncated checkpoint{Damaged}");
         }
+    }
+
+    // SLIMCKPT, the format version and the metadata: the part Load and ReadMetadata share.
+    private static (int Version, Dictionary<string, string> Metadata) ReadHeader(BinaryReader r, string path)
+    {
+        if (!r.ReadBytes(Magic.Length).AsSpan().SequenceEqual(Magic))
+            throw new CheckpointException($"{path}: not a Slim checkpoint (no SLIMCKPT header)");
+        int version = r.ReadInt32();
+        if (version < 1 || version > FormatVersion)
+            throw new CheckpointException($"{path}: checkpoint format {version} is newer than this build reads ({FormatVersion})");
+        int nMeta = r.ReadInt32();
+        if (nMeta < 0 || nMeta > 1_000_000) throw new CheckpointException($"{path}: corrupt checkpoint (metadata count {nMeta})");
+        var meta = new Dictionary<string, string>();
+        for (int i = 0; i < nMeta; i++) meta[r.ReadString()] = r.ReadString();
+        return (version, meta);
     }
 }
 

@@ -35,6 +35,16 @@ public sealed class ImportTests : IDisposable
 
     private static Dictionary<string, SourceTensor> ByName(string path) => PickledWeights.Read(path).ToDictionary(t => t.Name);
 
+    // Every tensor the script listed in expect.json (Paddle name → Slim name) holds exactly its source values in the model.
+    private void AssertEachLands(IReadOnlyList<SourceTensor> source, torch.nn.Module model)
+    {
+        var expect = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(Path.Combine(_dir, "expect.json")))!;
+        var state = model.state_dict();
+        Assert.NotEmpty(expect);
+        foreach (var t in source.Where(t => expect.ContainsKey(t.Name)))
+            Assert.True(t.Values.AsSpan().SequenceEqual(state[expect[t.Name]].data<float>()), $"{t.Name} did not land on {expect[t.Name]}");
+    }
+
     [SkippableTheory]
     [InlineData("mobilenet_v2")]
     [InlineData("resnet18")]
@@ -238,7 +248,6 @@ public sealed class ImportTests : IDisposable
             """, "numpy");
         var path = Path.Combine(_dir, "yolov3.pdparams");
         var source = PickledWeights.Read(path);
-        var expect = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(Path.Combine(_dir, "expect.json")))!;
         Assert.Equal(241, source.Count);
         using var model = ModelRegistry.CreateDetector("yolov3_mobilenet_v1", new ModelOptions { NumClasses = 80, Width = 1, InputSize = 320 });
         var map = WeightMap.For("yolov3_mobilenet_v1", WeightFormat.Paddle)!;
@@ -246,9 +255,7 @@ public sealed class ImportTests : IDisposable
         Assert.Empty(report.LeftAtInit);
         Assert.Empty(report.Unused);
         Assert.Equal(24_609_981, report.LoadedValues);
-        var state = model.state_dict();
-        foreach (var t in source)
-            Assert.True(t.Values.AsSpan().SequenceEqual(state[expect[t.Name]].data<float>()), $"{t.Name} did not land on {expect[t.Name]}");
+        AssertEachLands(source, model);
 
         // PaddleClas's MobileNetV1 classifier (its later names), fc [in, out] transposed into Slim's [out, in].
         var classifier = source.Where(t => t.Name.StartsWith("backbone.", StringComparison.Ordinal)).ToList();
@@ -294,14 +301,12 @@ public sealed class ImportTests : IDisposable
             json.dump(expect, open("expect.json", "w"))
             """, "numpy");
         var source = PickledWeights.Read(Path.Combine(_dir, "resnet50.pdparams"));
-        var expect = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(Path.Combine(_dir, "expect.json")))!;
         using var model = ModelRegistry.CreateClassifier("resnet50", new ModelOptions { NumClasses = 10, Width = 1, InputSize = 224 });
         var report = WeightImporter.Import(model, source, WeightMap.For("resnet50", WeightFormat.Paddle)!);
         Assert.Empty(report.LeftAtInit);
         Assert.Empty(report.Unused);
+        AssertEachLands(source, model);
         var state = model.state_dict();
-        foreach (var t in source.Where(t => expect.ContainsKey(t.Name)))
-            Assert.True(t.Values.AsSpan().SequenceEqual(state[expect[t.Name]].data<float>()), $"{t.Name} did not land on {expect[t.Name]}");
         var fc = state["fc.weights"].data<float>();
         Assert.Equal(new long[] { 10, 2048 }, state["fc.weights"].shape);
         Assert.Equal(7 * 10 + 3, fc[3 * 2048 + 7]); // Slim [out 3, in 7] = Paddle [in 7, out 3]
