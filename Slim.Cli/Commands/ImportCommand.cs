@@ -19,6 +19,7 @@ public static class ImportCommand
         var width = new Option<double>("--width") { Description = "Channel width multiplier of the source.", DefaultValueFactory = _ => 1.0 };
         var inputSize = new Option<int?>("--input-size") { Description = "Input size recorded in the checkpoint (default 224 for a classifier, 608 for a detector)." };
         var format = new Option<string?>("--format") { Description = "torch or paddle (default: found from the file)." };
+        var layout = new Option<string?>("--layout") { Description = "paddle or torchvision: the form of the architecture to build where the two differ (default: the built-in map's, torchvision's for PyTorch files and Paddle's for .pdparams; the architecture's own with --map)." };
         var map = new Option<string?>("--map") { Description = "A mapping file (rules: [{from: REGEX, to: NAME}], optional mean/std) for sources without a built-in map." };
         var backboneOnly = new Option<bool>("--backbone-only") { Description = "Fill only backbone.* (e.g. an ImageNet backbone under a head of other classes, or a detector's backbone)." };
         var allowMissing = new Option<bool>("--allow-missing") { Description = "Keep the model's tensors the file has no value for at their initial values (by default each must get one)." };
@@ -40,11 +41,11 @@ public static class ImportCommand
               slim import my_net.pdparams --model mobilenet_v1 --map my_map.yml --dry-run
             """);
         cmd.Arguments.Add(weights);
-        foreach (var o in new Option[] { model, numClasses, width, inputSize, format, map, backboneOnly, allowMissing, dryRun, outPath }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { model, numClasses, width, inputSize, format, layout, map, backboneOnly, allowMissing, dryRun, outPath }) cmd.Options.Add(o);
         cmd.SetAction(p => CliRunner.Run(() =>
         {
             var request = new Request(p.GetValue(weights)!, p.GetValue(model)!, p.GetValue(numClasses), p.GetValue(width), p.GetValue(inputSize),
-                p.GetValue(format), p.GetValue(map), p.GetValue(backboneOnly), p.GetValue(dryRun), p.GetValue(outPath), p.GetValue(allowMissing));
+                p.GetValue(format), p.GetValue(map), p.GetValue(backboneOnly), p.GetValue(dryRun), p.GetValue(outPath), p.GetValue(allowMissing), p.GetValue(layout));
             var report = Execute(request);
             Print(AnsiConsole.Console, report, request);
             return ExitCode.Ok;
@@ -54,7 +55,7 @@ public static class ImportCommand
 
     /// <summary>What to import into what.</summary>
     public sealed record Request(string Weights, string Model, int? NumClasses, double Width, int? InputSize, string? Format, string? Map,
-        bool BackboneOnly, bool DryRun, string? Out, bool AllowMissing = false);
+        bool BackboneOnly, bool DryRun, string? Out, bool AllowMissing = false, string? Layout = null);
 
     /// <summary>The plain method behind the verb: reads, maps, checks, and (unless a dry run) writes the checkpoint.</summary>
     public static ImportReport Execute(Request r)
@@ -68,6 +69,8 @@ public static class ImportCommand
             "paddle" or "paddlepaddle" => WeightFormat.Paddle,
             var f => throw new UsageException($"--format {f}: expected torch or paddle"),
         };
+        ModelLayout? layout = r.Layout is null ? null
+            : ModelOptions.ParseLayout(r.Layout.Trim().ToLowerInvariant()) ?? throw new UsageException($"--layout {r.Layout}: expected paddle or torchvision");
         var family = TaskRegistry.ForArchitecture(r.Model);
         if (!File.Exists(r.Weights)) throw new FileNotFoundException($"{r.Weights}: weights file not found", r.Weights);
         var found = format ?? PickledWeights.Detect(r.Weights);
@@ -79,7 +82,10 @@ public static class ImportCommand
         // A classifier's class count is its source head's unless told; rows of the tensor that maps to fc.weights.
         int classes = r.NumClasses ?? (detector ? 80 : HeadRows(source, mapping)
             ?? throw new UsageException("give --num-classes N (the file has no classifier head to take it from)"));
-        var options = new ModelOptions { NumClasses = classes, Width = r.Width, InputSize = r.InputSize ?? (detector ? 608 : 224), InChannels = 3 };
+        var options = new ModelOptions
+        {
+            NumClasses = classes, Width = r.Width, InputSize = r.InputSize ?? (detector ? 608 : 224), InChannels = 3, Layout = layout ?? mapping.Layout,
+        };
         using var net = family.CreateModel(r.Model, options);
         ImportReport report;
         try

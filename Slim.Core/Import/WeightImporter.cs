@@ -54,7 +54,12 @@ public static class WeightImporter
                 mismatched.Add($"{t.Name} {t.ShapeText} → {m.Target}: only a 2-D weight can be transposed");
                 continue;
             }
-            var shape = m.Transpose ? new[] { t.Shape[1], t.Shape[0] } : t.Shape;
+            if (m.Flatten && !(t.Shape.Length == 4 && t.Shape[2] == 1 && t.Shape[3] == 1))
+            {
+                mismatched.Add($"{t.Name} {t.ShapeText} → {m.Target}: only a 1×1 conv weight [out, in, 1, 1] becomes a fully connected one");
+                continue;
+            }
+            var shape = m.Transpose ? new[] { t.Shape[1], t.Shape[0] } : m.Flatten ? t.Shape[..2] : t.Shape;
             if (!shape.SequenceEqual(target.shape))
             {
                 mismatched.Add($"{t.Name} {t.ShapeText}{(m.Transpose ? " (transposed)" : "")} → {m.Target} [{string.Join(", ", target.shape)}]");
@@ -62,7 +67,8 @@ public static class WeightImporter
             }
             if (assigned.TryGetValue(m.Target, out var first))
                 throw new InvalidDataException($"{first.Tensor.Name} and {t.Name} both map to {m.Target}; fix the mapping");
-            assigned[m.Target] = (m.Scale == 1f ? t : t with { Values = t.Values.Select(v => v * m.Scale).ToArray() }, m.Transpose);
+            var value = m.Scale == 1f && m.Shift == 0f ? t : t with { Values = t.Values.Select(v => v * m.Scale + m.Shift).ToArray() };
+            assigned[m.Target] = (m.Flatten ? value with { Shape = shape } : value, m.Transpose);
             loaded.Add((t.Name, m.Target));
         }
         if (mismatched.Count > 0)

@@ -1,16 +1,19 @@
 using System.Text.RegularExpressions;
+using Slim.Models;
 using YamlDotNet.Serialization;
 using YamlDotNet.Serialization.NamingConventions;
 
 namespace Slim.Import;
 
 /// <summary>
-/// Where one source tensor goes: a Slim state-dict name (transposed for a Paddle fc weight, multiplied by
-/// <see cref="Scale"/> where the two frameworks' layers differ by a constant), or nowhere and why.
+/// Where one source tensor goes: a Slim state-dict name (transposed for a Paddle fc weight; a 1×1 conv's
+/// [out, in, 1, 1] weight flattened into a fully connected one's [out, in]; each value v taken as
+/// v·<see cref="Scale"/> + <see cref="Shift"/> where the two frameworks' layers differ by a constant), or nowhere and why.
 /// </summary>
-public readonly record struct Mapped(string? Target, string? Skipped = null, bool Transpose = false, float Scale = 1f)
+public readonly record struct Mapped(string? Target, string? Skipped = null, bool Transpose = false, float Scale = 1f, float Shift = 0f, bool Flatten = false)
 {
-    public static Mapped To(string target, bool transpose = false, float scale = 1f) => new(target, null, transpose, scale);
+    public static Mapped To(string target, bool transpose = false, float scale = 1f, float shift = 0f, bool flatten = false) =>
+        new(target, null, transpose, scale, shift, flatten);
     public static Mapped Skip(string why) => new(null, why);
     public static readonly Mapped None = new(null, null);
 }
@@ -27,6 +30,9 @@ public abstract class WeightMap
     /// <summary>The input normalization the source was trained with (RGB, on [0, 1] pixels); null when unknown.</summary>
     public virtual (float[] Mean, float[] Std)? Normalization => (ImageNetMean, ImageNetStd);
 
+    /// <summary>The form of the architecture the source's tensors fit (Paddle's, torchvision's); null when the map does not say.</summary>
+    public virtual ModelLayout? Layout => null;
+
     /// <summary>Maps one source name.</summary>
     public abstract Mapped Map(string source);
 
@@ -37,9 +43,11 @@ public abstract class WeightMap
     public static IReadOnlyList<string> BuiltIn { get; } =
     [
         "torchvision mobilenet_v2 (mobilenet_v2)", "torchvision resnet18/34/50 (resnet18, resnet34, resnet50, and the backbone of yolov3_resnet34)",
+        "torchvision mobilenet_v3_large/small (mobilenet_v3_large/small, and the backbone of yolov3_mobilenet_v3_large/small; BN eps 0.001 carried by the running variance)",
         "PaddleDetection yolov3_mobilenet_v1 and PaddleClas MobileNetV1 (yolov3_mobilenet_v1, mobilenet_v1)",
-        "PaddleClas ResNet50 (resnet50)",
-        "PaddleDetection yolov3_mobilenet_v3_large/small, and PaddleClas MobileNetV3 as their backbone (the SE gate's slope 0.2 carried by its second conv ×1.2)",
+        "PaddleClas MobileNetV2 (mobilenet_v2)",
+        "PaddleClas ResNet18/34/50 (resnet18, resnet34, resnet50)", "PaddleDetection yolov3_r34 and its ResNet34 backbone (yolov3_resnet34)",
+        "PaddleDetection yolov3_mobilenet_v3_large/small, and PaddleClas MobileNetV3 (mobilenet_v3_large/small, and the detectors' backbone; the SE gate's slope 0.2 carried by its second conv ×1.2)",
     ];
 
     /// <summary>The built-in map for a Slim architecture and a source format; null when there is none (give --map).</summary>
@@ -47,9 +55,15 @@ public abstract class WeightMap
     {
         (WeightFormat.Torch, "mobilenet_v2") => new TorchvisionMobileNetV2(),
         (WeightFormat.Torch, "resnet18" or "resnet34" or "resnet50" or "yolov3_resnet34") => new TorchvisionResNet(),
+        (WeightFormat.Torch, "mobilenet_v3_large" or "yolov3_mobilenet_v3_large") => new TorchvisionMobileNetV3(MobileNetV3Size.Large),
+        (WeightFormat.Torch, "mobilenet_v3_small" or "yolov3_mobilenet_v3_small") => new TorchvisionMobileNetV3(MobileNetV3Size.Small),
         (WeightFormat.Paddle, "mobilenet_v1" or "yolov3_mobilenet_v1") => new PaddleMobileNetV1(),
-        (WeightFormat.Paddle, "resnet50") => new PaddleClasResNet50(),
-        (WeightFormat.Paddle, "yolov3_mobilenet_v3_large" or "yolov3_mobilenet_v3_small") => new PaddleMobileNetV3(),
+        (WeightFormat.Paddle, "mobilenet_v2") => new PaddleClasMobileNetV2(),
+        (WeightFormat.Paddle, "resnet18") => new PaddleResNet(18),
+        (WeightFormat.Paddle, "resnet34" or "yolov3_resnet34") => new PaddleResNet(34),
+        (WeightFormat.Paddle, "resnet50") => new PaddleResNet(50),
+        (WeightFormat.Paddle, "yolov3_mobilenet_v3_large" or "yolov3_mobilenet_v3_small") => new PaddleMobileNetV3(classifier: false),
+        (WeightFormat.Paddle, "mobilenet_v3_large" or "mobilenet_v3_small") => new PaddleMobileNetV3(classifier: true),
         _ => null,
     };
 
@@ -147,6 +161,7 @@ public abstract class WeightMap
 internal sealed partial class TorchvisionMobileNetV2 : WeightMap
 {
     public override string Name => "torchvision mobilenet_v2";
+    public override ModelLayout? Layout => ModelLayout.Torchvision;
 
     public override Mapped Map(string source)
     {
@@ -185,6 +200,7 @@ internal sealed partial class TorchvisionMobileNetV2 : WeightMap
 internal sealed partial class TorchvisionResNet : WeightMap
 {
     public override string Name => "torchvision resnet";
+    public override ModelLayout? Layout => ModelLayout.Torchvision;
 
     public override Mapped Map(string source)
     {
@@ -232,6 +248,7 @@ internal sealed partial class PaddleMobileNetV1 : WeightMap
     };
 
     public override string Name => "PaddleDetection/PaddleClas MobileNetV1";
+    public override ModelLayout? Layout => ModelLayout.Paddle;
 
     public override Mapped Map(string source)
     {
@@ -284,31 +301,50 @@ internal sealed partial class PaddleMobileNetV1 : WeightMap
 }
 
 /// <summary>
-/// PaddleClas's ResNet50 (legendary models, variant b: the stride on the 3×3, a single 7×7 stem): stem.0, then
-/// blocks.k.conv0/conv1/conv2 and blocks.k.short, k counting blocks over the four stages (3, 4, 6, 3); fc is [in, out].
-/// Its ResNet18/34 project the shortcut of the first block (64 → 64) where Slim's (and torchvision's) do not.
+/// Paddle's ResNet18/34/50 (variant b: the stride on the 3×3, a single 7×7 stem), in both namings:
+/// PaddleClas's legendary models (stem.0, then blocks.k.conv0/conv1[/conv2] and blocks.k.short, k counting blocks over
+/// the four stages; fc is [in, out]) and PaddleDetection's (backbone.conv1.conv1, backbone.res2.res2a.branch2a … .short,
+/// with conv/norm; its YOLOv3FPN neck and head as for MobileNetV1, yolov3_r34). Both project the shortcut of every
+/// stage's first block, res2a's too: Paddle's layout.
 /// </summary>
-internal sealed partial class PaddleClasResNet50 : WeightMap
+internal sealed partial class PaddleResNet(int depth) : WeightMap
 {
-    private static readonly int[] Depths = [3, 4, 6, 3];
+    private readonly int[] _depths = depth == 18 ? [2, 2, 2, 2] : [3, 4, 6, 3];
+    private readonly PaddleMobileNetV1 _yolo = new();
 
-    public override string Name => "PaddleClas ResNet50";
+    public override string Name => $"PaddleClas/PaddleDetection ResNet{depth}";
+    public override ModelLayout? Layout => ModelLayout.Paddle;
 
     public override Mapped Map(string source)
     {
         static Mapped Unit(string module, string kind, string tensor) => kind == "conv" ? Conv(module, tensor) : PaddleBatchNorm(module, tensor);
+        string Branch(string part) => part switch
+        {
+            "conv0" or "branch2a" => "branch2a",
+            "conv1" or "branch2b" => "branch2b",
+            "conv2" or "branch2c" when depth >= 50 => "branch2c",
+            "short" => "branch1",
+            _ => "",
+        };
 
+        if (source.StartsWith("neck.", StringComparison.Ordinal) || source.StartsWith("yolo_head.", StringComparison.Ordinal)) return _yolo.Map(source);
         var m = Stem().Match(source);
         if (m.Success) return Unit("backbone.conv1", m.Groups[1].Value, m.Groups[2].Value);
         m = Block().Match(source);
         if (m.Success)
         {
             int k = int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), stage = 0;
-            while (stage < Depths.Length && k >= Depths[stage]) k -= Depths[stage++];
-            if (stage == Depths.Length) return Mapped.None;
-            var block = $"backbone.res{stage + 2}{(char)('a' + k)}";
-            var part = m.Groups[2].Value switch { "conv0" => "branch2a", "conv1" => "branch2b", "conv2" => "branch2c", _ => "branch1" };
-            return Unit($"{block}.{part}", m.Groups[3].Value, m.Groups[4].Value);
+            while (stage < _depths.Length && k >= _depths[stage]) k -= _depths[stage++];
+            var part = Branch(m.Groups[2].Value);
+            if (stage == _depths.Length || part.Length == 0) return Mapped.None;
+            return Unit($"backbone.res{stage + 2}{(char)('a' + k)}.{part}", m.Groups[3].Value, m.Groups[4].Value);
+        }
+        m = DetectionBlock().Match(source);
+        if (m.Success)
+        {
+            var part = Branch(m.Groups[2].Value);
+            if (part.Length == 0) return Mapped.None;
+            return Unit($"backbone.{m.Groups[1].Value}.{part}", m.Groups[3].Value == "norm" ? "bn" : "conv", m.Groups[4].Value);
         }
         return source switch
         {
@@ -318,10 +354,131 @@ internal sealed partial class PaddleClasResNet50 : WeightMap
         };
     }
 
-    [GeneratedRegex(@"^stem\.0\.(conv|bn)\.(\w+)$")]
+    [GeneratedRegex(@"^(?:stem\.0|(?:backbone\.)?conv1\.conv1)\.(conv|bn|norm)\.(\w+)$")]
     private static partial Regex Stem();
 
     [GeneratedRegex(@"^blocks\.(\d+)\.(conv[012]|short)\.(conv|bn)\.(\w+)$")]
+    private static partial Regex Block();
+
+    [GeneratedRegex(@"^(?:backbone\.)?res[2-5]\.(res[2-5][a-f])\.(branch2[abc]|short)\.(conv|norm)\.(\w+)$")]
+    private static partial Regex DetectionBlock();
+}
+
+/// <summary>
+/// PaddleClas's MobileNetV2 (model_zoo/mobilenet_v2.py: conv1, then conv2 … conv8, each a _first_block and blocks
+/// convN_2 …, with _expand_conv/_bottleneck_conv/_linear_conv of _conv/_batch_norm; conv9; out [in, out]). Every unit
+/// expands, the first too (32 → 32): Paddle's layout.
+/// </summary>
+internal sealed partial class PaddleClasMobileNetV2 : WeightMap
+{
+    private static readonly int[] Repeats = [1, 2, 3, 4, 3, 3, 1];
+
+    public override string Name => "PaddleClas MobileNetV2";
+    public override ModelLayout? Layout => ModelLayout.Paddle;
+
+    public override Mapped Map(string source)
+    {
+        static Mapped Unit(string module, string kind, string tensor) => kind == "_conv" ? Conv(module, tensor) : PaddleBatchNorm(module, tensor);
+        var m = Ends().Match(source);
+        if (m.Success) return Unit(m.Groups[1].Value == "conv1" ? "backbone.conv1" : "backbone.conv_last", m.Groups[2].Value, m.Groups[3].Value);
+        m = Block().Match(source);
+        if (m.Success)
+        {
+            int group = int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) - 2;
+            int r = m.Groups[2].Success ? int.Parse(m.Groups[3].Value, System.Globalization.CultureInfo.InvariantCulture) - 1 : 0;
+            // The repeats are named after their group: conv3.conv3_2, never conv3.conv4_2.
+            if (r < 1 && m.Groups[2].Success || r >= Repeats[group] || m.Groups[2].Success && m.Groups[2].Value != "conv" + m.Groups[1].Value) return Mapped.None;
+            int index = Repeats.Take(group).Sum() + r;
+            var part = m.Groups[4].Value switch { "_expand_conv" => "expand", "_bottleneck_conv" => "dwise", _ => "linear" };
+            return Unit($"backbone.blocks.{index}.{part}", m.Groups[5].Value, m.Groups[6].Value);
+        }
+        return source switch
+        {
+            "out.weight" => Mapped.To("fc.weights", transpose: true),
+            "out.bias" => Mapped.To("fc.bias"),
+            _ => Mapped.None,
+        };
+    }
+
+    [GeneratedRegex(@"^(conv1|conv9)\.(_conv|_batch_norm)\.(\w+)$")]
+    private static partial Regex Ends();
+
+    [GeneratedRegex(@"^conv([2-8])\.(?:_first_block|(conv[2-8])_(\d+))\.(_expand_conv|_bottleneck_conv|_linear_conv)\.(_conv|_batch_norm)\.(\w+)$")]
+    private static partial Regex Block();
+}
+
+/// <summary>
+/// torchvision.models.mobilenet_v3_large/small (features.0 the stem; features.k.block.j the units, each Conv2dNormActivation
+/// as .0 conv and .1 BN, SqueezeExcitation as fc1/fc2; the last features the 1×1 conv; classifier.0 and .3 the two
+/// Linear layers) onto Slim's torchvision layout. torchvision's batch norms here use eps 0.001, Slim's 1e-5: the running
+/// variance takes the difference, which makes the two normalize alike.
+/// </summary>
+internal sealed partial class TorchvisionMobileNetV3(MobileNetV3Size size) : WeightMap
+{
+    private const float EpsDifference = 1e-3f - 1e-5f;
+    private readonly List<string[]> _parts = Parts(size);
+
+    public override string Name => $"torchvision mobilenet_v3_{(size == MobileNetV3Size.Large ? "large" : "small")}";
+    public override ModelLayout? Layout => ModelLayout.Torchvision;
+
+    // Each unit's layers in torchvision's order: the expansion where it widens, the depthwise conv, SE, the projection.
+    private static List<string[]> Parts(MobileNetV3Size size)
+    {
+        var list = new List<string[]>();
+        int input = 16;
+        foreach (var (_, expand, output, se, _, _) in MobileNetV3.Config(size))
+        {
+            var parts = new List<string>();
+            if (expand != input) parts.Add("expand");
+            parts.Add("res_conv1");
+            if (se) parts.Add("se_block");
+            parts.Add("linear");
+            list.Add(parts.ToArray());
+            input = output;
+        }
+        return list;
+    }
+
+    private static Mapped Unit(string module, string kind, string tensor) => kind == "0"
+        ? Conv(module, tensor)
+        : tensor == "running_var" ? Mapped.To(module + ".bn.var", shift: EpsDifference) : BatchNorm(module, tensor);
+
+    public override Mapped Map(string source)
+    {
+        var m = Feature().Match(source);
+        if (m.Success)
+        {
+            int k = int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            return k == 0 ? Unit("backbone.conv1", m.Groups[2].Value, m.Groups[3].Value)
+                : k == _parts.Count + 1 ? Unit("backbone.conv_last", m.Groups[2].Value, m.Groups[3].Value)
+                : Mapped.None;
+        }
+        m = Block().Match(source);
+        if (m.Success)
+        {
+            int k = int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) - 1;
+            int j = int.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture);
+            if (k < 0 || k >= _parts.Count || j >= _parts[k].Length) return Mapped.None;
+            var block = $"backbone.blocks.{k}.{_parts[k][j]}";
+            if (m.Groups[3].Value.StartsWith("fc", StringComparison.Ordinal) == (_parts[k][j] != "se_block")) return Mapped.None;
+            return m.Groups[3].Value.StartsWith("fc", StringComparison.Ordinal)
+                ? Mapped.To($"{block}.conv{m.Groups[3].Value[2]}.{(m.Groups[4].Value == "weight" ? "weights" : "bias")}")
+                : Unit(block, m.Groups[3].Value, m.Groups[4].Value);
+        }
+        return source switch
+        {
+            "classifier.0.weight" => Mapped.To("hidden.weights"),
+            "classifier.0.bias" => Mapped.To("hidden.bias"),
+            "classifier.3.weight" => Mapped.To("fc.weights"),
+            "classifier.3.bias" => Mapped.To("fc.bias"),
+            _ => Mapped.None,
+        };
+    }
+
+    [GeneratedRegex(@"^features\.(\d+)\.([01])\.(\w+)$")]
+    private static partial Regex Feature();
+
+    [GeneratedRegex(@"^features\.(\d+)\.block\.(\d+)\.([01]|fc[12])\.(\w+)$")]
     private static partial Regex Block();
 }
 
@@ -329,21 +486,36 @@ internal sealed partial class PaddleClasResNet50 : WeightMap
 /// PaddleDetection's YOLOv3 on MobileNetV3 (backbones/mobilenet_v3.py: conv1, then conv2 … conv16 (large) or conv12
 /// (small), each expand_conv, bottleneck_conv, mid_se.conv1/conv2, linear_conv; the YOLOv3FPN neck and head as for
 /// MobileNetV1), and PaddleClas's MobileNetV3 (legendary models: conv, blocks.i.…, whose ImageNet weights the model
-/// zoo's YOLOv3 starts from; its last_second_conv, last_conv and fc have no place in the detector). Paddle's SE gate
+/// zoo's YOLOv3 starts from; its last_second_conv, last_conv and fc have no place in the detector, and are the head of
+/// Slim's mobilenet_v3_large/small classifiers). Paddle's SE gate
 /// is hardsigmoid(0.2·z + 0.5), Slim's z/6 + 0.5: the gate's conv (weight and bias) is multiplied by 1.2, which makes
 /// the two equal exactly.
 /// </summary>
-internal sealed partial class PaddleMobileNetV3 : WeightMap
+internal sealed partial class PaddleMobileNetV3(bool classifier) : WeightMap
 {
     private readonly PaddleMobileNetV1 _yolo = new();
 
-    public override string Name => "PaddleDetection MobileNetV3";
+    public override string Name => classifier ? "PaddleClas MobileNetV3" : "PaddleDetection MobileNetV3";
+    public override ModelLayout? Layout => ModelLayout.Paddle;
 
     public override Mapped Map(string source)
     {
         if (source.StartsWith("neck.", StringComparison.Ordinal) || source.StartsWith("yolo_head.", StringComparison.Ordinal)) return _yolo.Map(source);
-        if (source.StartsWith("last_second_conv.", StringComparison.Ordinal) || source.StartsWith("last_conv.", StringComparison.Ordinal) || source.StartsWith("fc.", StringComparison.Ordinal))
-            return Mapped.Skip("PaddleClas's classifier head (last_second_conv, last_conv, fc): a detector has none");
+        bool head = source.StartsWith("last_second_conv.", StringComparison.Ordinal) || source.StartsWith("last_conv.", StringComparison.Ordinal) || source.StartsWith("fc.", StringComparison.Ordinal);
+        if (head && !classifier) return Mapped.Skip("PaddleClas's classifier head (last_second_conv, last_conv, fc): a detector has none");
+        if (head)
+        {
+            // last_second_conv is the backbone's conv_last; last_conv, a 1×1 conv on the pooled features, the hidden layer;
+            // Paddle's dropout (downscale_in_infer, p 0.2) scales the hidden features by 0.8 at inference: fc's weight takes it.
+            var tail = source[(source.IndexOf('.') + 1)..];
+            return source[..source.IndexOf('.')] switch
+            {
+                "last_second_conv" => tail.StartsWith("conv.", StringComparison.Ordinal) ? Conv("backbone.conv_last", tail[5..])
+                    : tail.StartsWith("bn.", StringComparison.Ordinal) ? PaddleBatchNorm("backbone.conv_last", tail[3..]) : Mapped.None,
+                "last_conv" => tail == "weight" ? Mapped.To("hidden.weights", flatten: true) : Mapped.None,
+                _ => tail == "weight" ? Mapped.To("fc.weights", transpose: true, scale: 0.8f) : tail == "bias" ? Mapped.To("fc.bias") : Mapped.None,
+            };
+        }
         var m = Stem().Match(source);
         if (m.Success) return m.Groups[1].Value == "conv" ? Conv("backbone.conv1", m.Groups[2].Value) : PaddleBatchNorm("backbone.conv1", m.Groups[2].Value);
         m = ClasStem().Match(source);

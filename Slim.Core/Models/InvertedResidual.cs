@@ -5,7 +5,7 @@ namespace Slim.Models;
 
 /// <summary>
 /// A MobileNetV2 inverted residual: 1×1 expansion ConvBN (<c>expand</c>, omitted when the expansion
-/// factor is 1), 3×3 depthwise ConvBN (<c>dwise</c>), both ReLU6, linear 1×1 ConvBN (<c>linear</c>), and
+/// factor is 1 unless in Paddle's layout, which always has it), 3×3 depthwise ConvBN (<c>dwise</c>), both ReLU6, linear 1×1 ConvBN (<c>linear</c>), and
 /// a residual add when the block keeps width and resolution.
 /// </summary>
 public sealed class InvertedResidual : torch.nn.Module<Tensor, Tensor>
@@ -14,11 +14,11 @@ public sealed class InvertedResidual : torch.nn.Module<Tensor, Tensor>
     private readonly ConvBN _dwise;
     private readonly ConvBN _linear;
 
-    internal InvertedResidual(ChannelPlan plan, int inChannels, int defaultIn, int defaultOut, int expansion, int stride)
-        : base("InvertedResidual")
+    internal InvertedResidual(ChannelPlan plan, int inChannels, int defaultIn, int defaultOut, int expansion, int stride,
+        ModelLayout layout = ModelLayout.Torchvision) : base("InvertedResidual")
     {
         int hidden = inChannels;
-        if (expansion != 1)
+        if (expansion != 1 || layout == ModelLayout.Paddle)
         {
             _expand = Backbone.Unit(plan, "expand", inChannels, defaultIn * expansion, 1, 1, ActivationKind.ReLU6);
             register_module("expand", _expand);

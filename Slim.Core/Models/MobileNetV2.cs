@@ -6,7 +6,8 @@ namespace Slim.Models;
 /// MobileNetV2: <c>conv1</c> (3×3/2, 32, ReLU6), seventeen inverted residuals <c>blocks.0</c> … <c>blocks.16</c>
 /// (expansion, channels, repeats, stride: 1·16·1·1, 6·24·2·2, 6·32·3·2, 6·64·4·2, 6·96·3·1, 6·160·3·2,
 /// 6·320·1·1), and <c>conv_last</c> (1×1, 1280, ReLU6). Feature maps: the last block at stride 8 (32
-/// channels), at stride 16 (96) and <c>conv_last</c> (stride 32).
+/// channels), at stride 16 (96) and <c>conv_last</c> (stride 32). torchvision's layout by default; PaddleClas's
+/// adds the 1×1 expansion (32 → 32) to the first block.
 /// </summary>
 public sealed class MobileNetV2 : Backbone
 {
@@ -16,7 +17,7 @@ public sealed class MobileNetV2 : Backbone
     };
 
     /// <summary>Builds the network; plan is scoped to this backbone's path.</summary>
-    public MobileNetV2(ChannelPlan plan, int inChannels, double width) : base("MobileNetV2")
+    public MobileNetV2(ChannelPlan plan, int inChannels, double width, ModelLayout layout = ModelLayout.Torchvision) : base("MobileNetV2")
     {
         var conv1 = Unit(plan, "conv1", inChannels, Channels.Scale(32, width), 3, 2, ActivationKind.ReLU6);
         AddLayer("conv1", conv1);
@@ -34,7 +35,7 @@ public sealed class MobileNetV2 : Backbone
             {
                 string name = "blocks." + blocks.Count;
                 int blockStride = r == 0 ? s : 1;
-                var block = new InvertedResidual(plan.Scope(name), c, defaultIn, defaultOut, expansion, blockStride);
+                var block = new InvertedResidual(plan.Scope(name), c, defaultIn, defaultOut, expansion, blockStride, layout);
                 blocks.Add(block);
                 AddToChain(name);
                 c = block.OutChannels;

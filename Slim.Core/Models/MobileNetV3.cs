@@ -13,7 +13,8 @@ public enum MobileNetV3Size
 /// MobileNetV3 (large or small) as PaddleDetection's YOLOv3 uses it: <c>conv1</c> (3×3/2, 16, hard-swish)
 /// then the residual units <c>blocks.0</c> … (<see cref="MobileNetV3Block"/>), no extra blocks. Feature
 /// maps are the outputs of the last unit at strides 8, 16 and 32 (large: 40, 112, 160 channels;
-/// small: 24, 48, 96), the three deepest maps Paddle's <c>feature_maps</c> hand to the YOLO head.
+/// small: 24, 48, 96), the three deepest maps Paddle's <c>feature_maps</c> hand to the YOLO head. A classifier's
+/// backbone ends in <c>conv_last</c> (1×1, six times the last unit's width: 960 or 576, hard-swish), its stride-32 map.
 /// </summary>
 public sealed class MobileNetV3 : Backbone
 {
@@ -51,11 +52,16 @@ public sealed class MobileNetV3 : Backbone
         (5, 576, 96, true, ActivationKind.HardSwish, 1),
     };
 
+    /// <summary>The units of a size, as the paper's tables 1 and 2 give them (at width 1).</summary>
+    internal static IReadOnlyList<(int Kernel, int Expand, int Out, bool Se, ActivationKind Act, int Stride)> Config(MobileNetV3Size size) =>
+        size == MobileNetV3Size.Large ? LargeConfig : SmallConfig;
+
     /// <summary>Builds the network; plan is scoped to this backbone's path.</summary>
-    public MobileNetV3(ChannelPlan plan, MobileNetV3Size size, int inChannels, double width) : base("MobileNetV3")
+    public MobileNetV3(ChannelPlan plan, MobileNetV3Size size, int inChannels, double width, ModelLayout layout = ModelLayout.Paddle,
+        bool lastConv = false) : base("MobileNetV3")
     {
         Size = size;
-        var config = size == MobileNetV3Size.Large ? LargeConfig : SmallConfig;
+        var config = Config(size);
         var conv1 = Unit(plan, "conv1", inChannels, Channels.Scale(16, width), 3, 2, ActivationKind.HardSwish);
         AddLayer("conv1", conv1);
         var blocks = new ModuleList<Slim.Torch.torch.nn.Module>();
@@ -63,20 +69,26 @@ public sealed class MobileNetV3 : Backbone
         int c = Width(conv1);
         int defaultIn = Channels.Scale(16, width);
         int stride = 2;
-        for (int i = 0; i < config.Length; i++)
+        for (int i = 0; i < config.Count; i++)
         {
             var (kernel, expand, output, se, act, s) = config[i];
             string name = "blocks." + i;
             int defaultOut = Channels.Scale(output, width);
-            var block = new MobileNetV3Block(plan.Scope(name), c, defaultIn, Channels.Scale(expand, width), defaultOut, kernel, s, se, act);
+            var block = new MobileNetV3Block(plan.Scope(name), c, defaultIn, Channels.Scale(expand, width), defaultOut, kernel, s, se, act, layout);
             blocks.Add(block);
             AddToChain(name);
             c = block.OutChannels;
             defaultIn = defaultOut;
             stride *= s;
             // The last unit at each stride gives that stride's feature map.
-            bool lastAtStride = i == config.Length - 1 || config[i + 1].Stride == 2;
+            bool lastAtStride = i == config.Count - 1 || config[i + 1].Stride == 2;
             if (lastAtStride && stride is 8 or 16 or 32) SetTap(stride switch { 8 => 0, 16 => 1, _ => 2 }, name, c);
+        }
+        if (lastConv)
+        {
+            var last = Unit(plan, "conv_last", c, Channels.Scale(6 * config[^1].Out, width), 1, 1, ActivationKind.HardSwish);
+            AddLayer("conv_last", last);
+            SetTap(2, "conv_last", Width(last));
         }
     }
 

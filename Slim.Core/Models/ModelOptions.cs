@@ -35,6 +35,12 @@ public sealed record ModelOptions
     /// </summary>
     public IReadOnlyDictionary<string, int> ChannelOverrides { get; init; } = new Dictionary<string, int>();
 
+    /// <summary>
+    /// Which framework's form of the architecture to build where they differ (<see cref="ModelLayout"/>); null builds
+    /// the architecture's own default (<see cref="ModelRegistry.DefaultLayout"/>).
+    /// </summary>
+    public ModelLayout? Layout { get; init; }
+
     /// <summary>Throws a <see cref="ModelException"/> naming the first option out of range.</summary>
     public void Validate(bool detector)
     {
@@ -60,6 +66,7 @@ public sealed record ModelOptions
             [MetadataPrefix + "in_channels"] = InChannels.ToString(CultureInfo.InvariantCulture),
             [MetadataPrefix + "anchors_per_scale"] = AnchorsPerScale.ToString(CultureInfo.InvariantCulture),
         };
+        if (Layout is { } layout) d[MetadataPrefix + "layout"] = LayoutName(layout);
         foreach (var (path, c) in ChannelOverrides.OrderBy(kv => kv.Key, StringComparer.Ordinal))
             d[ChannelsPrefix + path] = c.ToString(CultureInfo.InvariantCulture);
         return d;
@@ -96,6 +103,10 @@ public sealed record ModelOptions
             overrides[key[ChannelsPrefix.Length..]] = c;
         }
 
+        ModelLayout? layout = null;
+        if (metadata.TryGetValue(MetadataPrefix + "layout", out var layoutText))
+            layout = ParseLayout(layoutText) ?? throw new ModelException($"checkpoint metadata '{MetadataPrefix}layout' = '{layoutText}': expected paddle or torchvision");
+
         var options = new ModelOptions
         {
             NumClasses = Int("num_classes"),
@@ -104,16 +115,28 @@ public sealed record ModelOptions
             InChannels = Int("in_channels"),
             AnchorsPerScale = Int("anchors_per_scale"),
             ChannelOverrides = overrides,
+            Layout = layout,
         };
         return (Get("architecture"), options);
     }
 
+    /// <summary>The layout's name in recipes and metadata: paddle or torchvision.</summary>
+    public static string LayoutName(ModelLayout layout) => layout == ModelLayout.Paddle ? "paddle" : "torchvision";
+
+    /// <summary>Reads paddle or torchvision; null for anything else.</summary>
+    public static ModelLayout? ParseLayout(string text) => text switch
+    {
+        "paddle" => ModelLayout.Paddle,
+        "torchvision" => ModelLayout.Torchvision,
+        _ => null,
+    };
+
     /// <summary>Records compare their override maps by content, not by reference.</summary>
     public bool Equals(ModelOptions? other) =>
         other is not null && NumClasses == other.NumClasses && Width.Equals(other.Width) && InputSize == other.InputSize &&
-        InChannels == other.InChannels && AnchorsPerScale == other.AnchorsPerScale &&
+        InChannels == other.InChannels && AnchorsPerScale == other.AnchorsPerScale && Layout == other.Layout &&
         ChannelOverrides.Count == other.ChannelOverrides.Count &&
         ChannelOverrides.All(kv => other.ChannelOverrides.TryGetValue(kv.Key, out int v) && v == kv.Value);
 
-    public override int GetHashCode() => HashCode.Combine(NumClasses, Width, InputSize, InChannels, AnchorsPerScale, ChannelOverrides.Count);
+    public override int GetHashCode() => HashCode.Combine(NumClasses, Width, InputSize, InChannels, AnchorsPerScale, Layout, ChannelOverrides.Count);
 }

@@ -20,20 +20,28 @@ public enum ModelTask
 /// </summary>
 public static class ModelRegistry
 {
-    private sealed record Entry(ModelTask Task, Func<ChannelPlan, ModelOptions, Backbone> Backbone);
+    // Layout: the form built when the options name none. Hidden: a classifier's hidden layer (MobileNetV3's).
+    private sealed record Entry(ModelTask Task, ModelLayout Layout, Func<ChannelPlan, ModelOptions, ModelLayout, Backbone> Backbone, int Hidden = 0);
 
     private static readonly IReadOnlyDictionary<string, Entry> Entries = new Dictionary<string, Entry>(StringComparer.Ordinal)
     {
-        ["yolov3_mobilenet_v1"] = new(ModelTask.Detection, (p, o) => new MobileNetV1(p, o.InChannels, o.Width)),
-        ["yolov3_mobilenet_v3_large"] = new(ModelTask.Detection, (p, o) => new MobileNetV3(p, MobileNetV3Size.Large, o.InChannels, o.Width)),
-        ["yolov3_mobilenet_v3_small"] = new(ModelTask.Detection, (p, o) => new MobileNetV3(p, MobileNetV3Size.Small, o.InChannels, o.Width)),
-        ["yolov3_resnet34"] = new(ModelTask.Detection, (p, o) => new ResNet(p, 34, o.InChannels, o.Width)),
-        ["mobilenet_v1"] = new(ModelTask.Classification, (p, o) => new MobileNetV1(p, o.InChannels, o.Width)),
-        ["mobilenet_v2"] = new(ModelTask.Classification, (p, o) => new MobileNetV2(p, o.InChannels, o.Width)),
-        ["resnet18"] = new(ModelTask.Classification, (p, o) => new ResNet(p, 18, o.InChannels, o.Width)),
-        ["resnet34"] = new(ModelTask.Classification, (p, o) => new ResNet(p, 34, o.InChannels, o.Width)),
-        ["resnet50"] = new(ModelTask.Classification, (p, o) => new ResNet(p, 50, o.InChannels, o.Width)),
+        ["yolov3_mobilenet_v1"] = new(ModelTask.Detection, ModelLayout.Paddle, (p, o, _) => new MobileNetV1(p, o.InChannels, o.Width)),
+        ["yolov3_mobilenet_v3_large"] = new(ModelTask.Detection, ModelLayout.Paddle, (p, o, l) => new MobileNetV3(p, MobileNetV3Size.Large, o.InChannels, o.Width, l)),
+        ["yolov3_mobilenet_v3_small"] = new(ModelTask.Detection, ModelLayout.Paddle, (p, o, l) => new MobileNetV3(p, MobileNetV3Size.Small, o.InChannels, o.Width, l)),
+        ["yolov3_resnet34"] = new(ModelTask.Detection, ModelLayout.Torchvision, (p, o, l) => new ResNet(p, 34, o.InChannels, o.Width, l)),
+        ["mobilenet_v1"] = new(ModelTask.Classification, ModelLayout.Paddle, (p, o, _) => new MobileNetV1(p, o.InChannels, o.Width)),
+        ["mobilenet_v2"] = new(ModelTask.Classification, ModelLayout.Torchvision, (p, o, l) => new MobileNetV2(p, o.InChannels, o.Width, l)),
+        ["mobilenet_v3_large"] = new(ModelTask.Classification, ModelLayout.Paddle,
+            (p, o, l) => new MobileNetV3(p, MobileNetV3Size.Large, o.InChannels, o.Width, l, lastConv: true), Hidden: 1280),
+        ["mobilenet_v3_small"] = new(ModelTask.Classification, ModelLayout.Paddle,
+            (p, o, l) => new MobileNetV3(p, MobileNetV3Size.Small, o.InChannels, o.Width, l, lastConv: true), Hidden: 1024),
+        ["resnet18"] = new(ModelTask.Classification, ModelLayout.Torchvision, (p, o, l) => new ResNet(p, 18, o.InChannels, o.Width, l)),
+        ["resnet34"] = new(ModelTask.Classification, ModelLayout.Torchvision, (p, o, l) => new ResNet(p, 34, o.InChannels, o.Width, l)),
+        ["resnet50"] = new(ModelTask.Classification, ModelLayout.Torchvision, (p, o, l) => new ResNet(p, 50, o.InChannels, o.Width, l)),
     };
+
+    /// <summary>The layout an architecture is built in when the options name none.</summary>
+    public static ModelLayout DefaultLayout(string name) => Lookup(name).Layout;
 
     /// <summary>All registered architecture names, in registration order.</summary>
     public static IReadOnlyList<string> Names { get; } = Entries.Keys.ToArray();
@@ -54,12 +62,15 @@ public static class ModelRegistry
         options.Validate(entry.Task == ModelTask.Detection);
         var plan = new ChannelPlan(options.ChannelOverrides);
         torch.nn.Module model;
-        var backbone = entry.Backbone(plan.Scope("backbone"), options);
+        var layout = options.Layout ?? entry.Layout;
+        var backbone = entry.Backbone(plan.Scope("backbone"), options, layout);
         try
         {
+            // The hidden layer keeps 1280 (1024) units below width 1, as torchvision's and PaddleClas's do.
             model = entry.Task == ModelTask.Detection
                 ? new YoloV3(backbone, plan, options.NumClasses, options.AnchorsPerScale, options.Width)
-                : new ImageClassifier(backbone, options.NumClasses);
+                : new ImageClassifier(backbone, options.NumClasses, entry.Hidden == 0 ? 0 : options.Width > 1 ? Channels.Scale(entry.Hidden, options.Width) : entry.Hidden,
+                    hiddenBias: layout == ModelLayout.Torchvision);
         }
         catch
         {

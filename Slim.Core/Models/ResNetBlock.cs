@@ -6,7 +6,7 @@ namespace Slim.Models;
 /// <summary>
 /// A ResNet block with PaddleDetection's names: basic (<c>branch2a</c> 3×3, <c>branch2b</c> 3×3) or bottleneck
 /// (<c>branch2a</c> 1×1, <c>branch2b</c> 3×3 carrying the stride, <c>branch2c</c> 1×1 ×4), a projection shortcut
-/// <c>branch1</c> (1×1 ConvBN) where width or resolution changes, the residual add, then ReLU (<c>act</c>).
+/// <c>branch1</c> (1×1 ConvBN) where width or resolution changes (or always, with project), the residual add, then ReLU (<c>act</c>).
 /// </summary>
 public sealed class ResNetBlock : torch.nn.Module<Tensor, Tensor>
 {
@@ -14,7 +14,7 @@ public sealed class ResNetBlock : torch.nn.Module<Tensor, Tensor>
     private readonly ConvBN? _branch1;
     private readonly Activation _act;
 
-    internal ResNetBlock(ChannelPlan plan, bool bottleneck, int inChannels, int defaultIn, int planes, int stride) : base("ResNetBlock")
+    internal ResNetBlock(ChannelPlan plan, bool bottleneck, int inChannels, int defaultIn, int planes, int stride, bool project = false) : base("ResNetBlock")
     {
         int defaultOut = bottleneck ? planes * 4 : planes;
         if (bottleneck)
@@ -35,7 +35,7 @@ public sealed class ResNetBlock : torch.nn.Module<Tensor, Tensor>
         OutChannels = Backbone.Width(_branch2[^1]);
 
         // Whether the block projects its input is decided on the unpruned widths.
-        if (defaultIn != defaultOut || stride != 1)
+        if (defaultIn != defaultOut || stride != 1 || project)
         {
             int width = plan.Fixed("branch1.conv", OutChannels, $"the shortcut is added to '{plan.Join(names[^1])}' with {OutChannels} channels");
             _branch1 = new ConvBN(inChannels, width, 1, stride, 1, null);

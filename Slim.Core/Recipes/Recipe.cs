@@ -87,6 +87,9 @@ public sealed class ModelSection : IValidatedRecipe
 
     [Doc("With pretrained: take only the backbone (backbone.*), e.g. a classifier's under a detector's head; needed when the pretrained model is of another architecture.")]
     public bool PretrainedBackboneOnly { get; set; }
+
+    [Doc("Which framework's form of the architecture to build where they differ: paddle (PaddleDetection/PaddleClas: every MobileNetV2/V3 unit expands, a ResNet18/34's res2a projects its shortcut) or torchvision. Default: the form of model.pretrained or model.checkpoint, else the architecture's own (paddle for MobileNetV3, torchvision for MobileNetV2 and ResNet).")]
+    public Slim.Models.ModelLayout? Layout { get; set; }
 }
 
 /// <summary>Dataset formats.</summary>

@@ -66,6 +66,26 @@ public static class PretrainedWeights
         }
     }
 
+    /// <summary>
+    /// The form of the architecture the section's model.checkpoint or model.pretrained fits: a Slim checkpoint's
+    /// <c>model.layout</c>, or the built-in map's (torchvision's for PyTorch files, Paddle's for .pdparams); null when
+    /// neither is given, readable or says (the model is then built in the architecture's default form).
+    /// </summary>
+    public static ModelLayout? Layout(ModelSection section)
+    {
+        if ((section.Checkpoint ?? section.Pretrained) is not { } path || !File.Exists(path)) return null;
+        try
+        {
+            if (IsSlimCheckpoint(path))
+                return Checkpoint.ReadMetadata(path).TryGetValue(ModelOptions.MetadataPrefix + "layout", out var text) ? ModelOptions.ParseLayout(text) : null;
+            return section.Checkpoint is null ? WeightMap.For(section.Name, PickledWeights.Detect(path))?.Layout : null;
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or CheckpointException)
+        {
+            return null; // the pre-flight reports the file
+        }
+    }
+
     private static bool IsSlimCheckpoint(string path)
     {
         using var f = File.OpenRead(path);

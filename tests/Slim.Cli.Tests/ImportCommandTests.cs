@@ -12,27 +12,27 @@ public sealed class ImportCommandTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, true);
 
-    // torchvision's resnet18 with 5 classes, random weights, saved as torch.save writes a state dict.
-    private string TorchvisionResNet18()
+    // A torchvision classifier with 5 classes, random weights, saved as torch.save writes a state dict.
+    private string Torchvision(string name = "resnet18")
     {
         const string python = "/usr/bin/python3";
         Skip.IfNot(File.Exists(python), $"{python} is not installed (Debian package python3)");
         var script = Path.Combine(_dir, "make.py");
-        File.WriteAllText(script, """
+        File.WriteAllText(script, $$"""
             import sys
             try:
                 import torch, torchvision
             except ImportError as e:
                 print(e, file=sys.stderr); sys.exit(3)
             torch.manual_seed(0)
-            torch.save(torchvision.models.resnet18(num_classes=5).state_dict(), "resnet18.pth")
+            torch.save(torchvision.models.{{name}}(num_classes=5).state_dict(), "{{name}}.pth")
             """);
         using var p = Process.Start(new ProcessStartInfo(python, script) { WorkingDirectory = _dir, RedirectStandardError = true })!;
         var err = p.StandardError.ReadToEnd();
         p.WaitForExit();
         Skip.If(p.ExitCode == 3, $"python3 lacks torch/torchvision ({err.Trim()}; Debian packages python3-torch, python3-torchvision)");
         Assert.True(p.ExitCode == 0, err);
-        return Path.Combine(_dir, "resnet18.pth");
+        return Path.Combine(_dir, name + ".pth");
     }
 
     private static (int Code, string Out, string Err) Slim(params string[] args)
@@ -56,7 +56,7 @@ public sealed class ImportCommandTests : IDisposable
     [SkippableFact]
     public void ImportsATorchvisionResNetAsACheckpointTheOtherVerbsTake()
     {
-        var weights = TorchvisionResNet18();
+        var weights = Torchvision();
         var ckpt = Path.Combine(_dir, "r18.ckpt");
 
         var (dry, dryOut, dryErr) = Slim("import", weights, "--model", "resnet18", "--dry-run");
@@ -98,6 +98,35 @@ public sealed class ImportCommandTests : IDisposable
         var (allowed, allowedOut, allowedErr) = Slim("import", weights, "--model", "resnet34", "--allow-missing", "--dry-run");
         Assert.True(allowed == 0, allowedErr);
         Assert.Contains("no source tensor maps to it", allowedOut);
+    }
+
+    [SkippableFact]
+    public void TorchvisionsMobileNetV3KeepsItsLayoutFromImportToADetectorsBackbone()
+    {
+        var weights = Torchvision("mobilenet_v3_small");
+        var ckpt = Path.Combine(_dir, "mnv3.ckpt");
+        var (code, stdout, stderr) = Slim("import", weights, "--model", "mobilenet_v3_small", "--input-size", "64", "--out", ckpt);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("0 left at initial values", stdout);
+        Assert.Equal("torchvision", Checkpoint.ReadMetadata(ckpt)["model.layout"]);
+        using (var loaded = ModelCheckpoint.Load(ckpt)) Assert.Equal(ModelLayout.Torchvision, loaded.Options.Layout);
+
+        // A detector recipe naming the checkpoint (or the .pth itself) builds its backbone in the same form and takes it.
+        foreach (var pretrained in new[] { ckpt, weights })
+        {
+            var section = new ModelSection { Name = "yolov3_mobilenet_v3_small", Pretrained = pretrained, PretrainedBackboneOnly = true };
+            Assert.Equal(ModelLayout.Torchvision, PretrainedWeights.Layout(section));
+            using var detector = ModelRegistry.CreateDetector(section.Name, new ModelOptions { NumClasses = 3, InputSize = 64, Layout = PretrainedWeights.Layout(section) });
+            var report = PretrainedWeights.Apply(section, detector);
+            Assert.DoesNotContain(report.LeftAtInit, l => l.Target.StartsWith("backbone.", StringComparison.Ordinal));
+        }
+        // Built in Paddle's form (an explicit model.layout: paddle) it does not fit, and the error says how.
+        using var paddle = ModelRegistry.CreateDetector("yolov3_mobilenet_v3_small", new ModelOptions { NumClasses = 3, InputSize = 64, Layout = ModelLayout.Paddle });
+        var wrong = new ModelSection { Name = "yolov3_mobilenet_v3_small", Pretrained = ckpt, PretrainedBackboneOnly = true };
+        Assert.Contains("do not fit the model", Assert.Throws<SlimException>(() => PretrainedWeights.Apply(wrong, paddle, apply: false)).Message);
+        var (bad, _, badErr) = Slim("import", weights, "--model", "mobilenet_v3_small", "--layout", "caffe", "--dry-run");
+        Assert.Equal((int)ExitCode.Usage, bad);
+        Assert.Contains("--layout caffe: expected paddle or torchvision", badErr);
     }
 
     [Fact]

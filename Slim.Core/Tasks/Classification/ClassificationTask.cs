@@ -138,7 +138,7 @@ public sealed class ClassificationTask : ITask
     public ModelOptions ModelOptions(ModelSection? model = null)
     {
         var m = model ?? _recipe.Model;
-        return new ModelOptions { NumClasses = NumClasses, Width = m.Width, InputSize = m.InputSize, InChannels = InChannels };
+        return new ModelOptions { NumClasses = NumClasses, Width = m.Width, InputSize = m.InputSize, InChannels = InChannels, Layout = m.Layout ?? PretrainedWeights.Layout(m) };
     }
 
     torch.nn.Module ITask.CreateModel(ModelSection? model) => CreateModel(model);

@@ -125,7 +125,7 @@ public sealed class DetectionTask : ITask
         var m = model ?? _recipe.Model;
         if (m.InChannels is not (0 or 3))
             throw new SlimException($"model.in_channels is {m.InChannels}; detectors take RGB images: set 3 or 0");
-        return new ModelOptions { NumClasses = NumClasses, Width = m.Width, InputSize = m.InputSize };
+        return new ModelOptions { NumClasses = NumClasses, Width = m.Width, InputSize = m.InputSize, Layout = m.Layout ?? PretrainedWeights.Layout(m) };
     }
 
     /// <summary>A freshly initialised detector of the recipe's architecture (seeded).</summary>

@@ -33,6 +33,41 @@ public sealed class ImportTests : IDisposable
         _ = stdout.Result;
     }
 
+    // Python helpers for the Paddle tests: put() writes a tensor filled with its own numbers and the Slim name it must land
+    // on; unit() a conv and its batch norm under Paddle's names (conv, bn: the two layers' names in that model).
+    private const string PaddlePrelude = """
+        import pickle, json
+        state, expect = {}, {}
+        bn_to = {"weight": "scale", "bias": "offset", "_mean": "mean", "_variance": "var"}
+        def put(name, shape, slim):
+            n = len(state)
+            state[name] = (numpy.arange(numpy.prod(shape), dtype=numpy.float32) % 1009 + n * 1000).reshape(shape)
+            expect[name] = slim
+        def unit(paddle, conv, bn, slim, cin, cout, k, groups=1):
+            put(f"{paddle}.{conv}.weight", (cout, cin // groups, k, k), slim + ".conv.weights")
+            for t in bn_to:
+                put(f"{paddle}.{bn}.{t}", (cout,), f"{slim}.bn.{bn_to[t]}")
+        # PaddleDetection's YOLOv3FPN neck (necks/yolo_fpn.py: 512, 256, 128 channels whatever the backbone) and YOLOv3 head
+        # for 80 classes, on the backbone's three maps (channels deepest first).
+        def yolo_neck_and_head(features):
+            for i, (feature, ch) in enumerate(zip(features, [512, 256, 128])):
+                cin = feature + (ch if i else 0)
+                for paddle, slim, a, b, k in [("conv0", "0.0", cin, ch, 1), ("conv1", "0.1", ch, 2 * ch, 3), ("conv2", "1.0", 2 * ch, ch, 1),
+                                              ("conv3", "1.1", ch, 2 * ch, 3), ("route", "2", 2 * ch, ch, 1)]:
+                    unit(f"neck.yolo_block.{i}.conv_module.{paddle}", "conv", "batch_norm", f"yolo_block.{i}.{slim}", a, b, k)
+                unit(f"neck.yolo_block.{i}.tip", "conv", "batch_norm", f"yolo_block.{i}.tip", ch, 2 * ch, 3)
+                if i < 2:
+                    unit(f"neck.yolo_transition.{i}", "conv", "batch_norm", f"yolo_transition.{i}", ch, ch // 2, 1)
+            for i, cin in enumerate([1024, 512, 256]):
+                put(f"yolo_head.yolo_output.{i}.weight", (255, cin, 1, 1), f"yolo_output.{i}.conv.weights")
+                put(f"yolo_head.yolo_output.{i}.bias", (255,), f"yolo_output.{i}.conv.bias")
+        def save(path):
+            with open(path, "wb") as f:
+                pickle.dump(state, f, protocol=4)
+            json.dump(expect, open("expect.json", "w"))
+
+        """;
+
     private static Dictionary<string, SourceTensor> ByName(string path) => PickledWeights.Read(path).ToDictionary(t => t.Name);
 
     // Every tensor the script listed in expect.json (Paddle name → Slim name) holds exactly its source values in the model.
@@ -47,6 +82,8 @@ public sealed class ImportTests : IDisposable
 
     [SkippableTheory]
     [InlineData("mobilenet_v2")]
+    [InlineData("mobilenet_v3_large")]
+    [InlineData("mobilenet_v3_small")]
     [InlineData("resnet18")]
     [InlineData("resnet50")]
     public void ATorchvisionClassifierImportedComputesWhatItComputesInTorch(string name)
@@ -68,15 +105,16 @@ public sealed class ImportTests : IDisposable
             """, "torch", "torchvision");
         var source = PickledWeights.Read(Path.Combine(_dir, "weights.pth"));
         // In the file's order (the state dict's), which pickle's SETITEMS does not keep by itself.
-        Assert.Equal(name == "mobilenet_v2" ? "features.0.0.weight" : "conv1.weight", source[0].Name);
-        Assert.Equal(name == "mobilenet_v2" ? "classifier.1.bias" : "fc.bias", source[^1].Name);
+        Assert.Equal(name.StartsWith("mobilenet", StringComparison.Ordinal) ? "features.0.0.weight" : "conv1.weight", source[0].Name);
+        Assert.Equal(name switch { "mobilenet_v2" => "classifier.1.bias", "mobilenet_v3_large" or "mobilenet_v3_small" => "classifier.3.bias", _ => "fc.bias" }, source[^1].Name);
         Assert.Equal(WeightFormat.Torch, PickledWeights.Detect(Path.Combine(_dir, "legacy.pth")));
         var legacy = PickledWeights.Read(Path.Combine(_dir, "legacy.pth"));
         Assert.Equal(source.Select(t => (t.Name, string.Join(",", t.Shape))), legacy.Select(t => (t.Name, string.Join(",", t.Shape))));
         Assert.All(source.Zip(legacy), p => Assert.Equal(p.First.Values, p.Second.Values));
 
-        using var model = ModelRegistry.CreateClassifier(name, new ModelOptions { NumClasses = 7, Width = 1, InputSize = 64 });
         var map = WeightMap.For(name, WeightFormat.Torch)!;
+        Assert.Equal(ModelLayout.Torchvision, map.Layout);
+        using var model = ModelRegistry.CreateClassifier(name, new ModelOptions { NumClasses = 7, Width = 1, InputSize = 64, Layout = map.Layout });
         var report = WeightImporter.Import(model, source, map);
         Assert.Empty(report.LeftAtInit);
         Assert.All(report.Unused, u => Assert.EndsWith("num_batches_tracked", u.Source));
@@ -212,18 +250,7 @@ public sealed class ImportTests : IDisposable
     {
         // PaddleDetection's dygraph names and shapes (ppdet backbones/mobilenet_v1.py, necks/yolo_fpn.py, heads/yolo_head.py),
         // each tensor filled with its own numbers, and beside it the Slim name each one must land on.
-        Python("""
-            import pickle, json
-            state, expect = {}, {}
-            bn_to = {"weight": "scale", "bias": "offset", "_mean": "mean", "_variance": "var"}
-            def put(name, shape, slim):
-                n = len(state)
-                state[name] = (numpy.arange(numpy.prod(shape), dtype=numpy.float32) % 1009 + n * 1000).reshape(shape)
-                expect[name] = slim
-            def unit(paddle, conv, bn, slim, cin, cout, k, groups=1):
-                put(f"{paddle}.{conv}.weight", (cout, cin // groups, k, k), slim + ".conv.weights")
-                for t in bn_to:
-                    put(f"{paddle}.{bn}.{t}", (cout,), f"{slim}.bn.{bn_to[t]}")
+        Python(PaddlePrelude + """
             unit("backbone.conv1", "_conv", "_batch_norm", "backbone.conv1", 3, 32, 3)
             c = 32
             for name, out in [("conv2_1", 64), ("conv2_2", 128), ("conv3_1", 128), ("conv3_2", 256), ("conv4_1", 256), ("conv4_2", 512),
@@ -231,20 +258,8 @@ public sealed class ImportTests : IDisposable
                 unit(f"backbone.{name}._depthwise_conv", "_conv", "_batch_norm", f"backbone.{name}.dw", c, c, 3, groups=c)
                 unit(f"backbone.{name}._pointwise_conv", "_conv", "_batch_norm", f"backbone.{name}.pw", c, out, 1)
                 c = out
-            for i, (feature, ch) in enumerate([(1024, 512), (512, 256), (256, 128)]):
-                cin = feature + (ch if i else 0)
-                for paddle, slim, a, b, k in [("conv0", "0.0", cin, ch, 1), ("conv1", "0.1", ch, 2 * ch, 3), ("conv2", "1.0", 2 * ch, ch, 1),
-                                              ("conv3", "1.1", ch, 2 * ch, 3), ("route", "2", 2 * ch, ch, 1)]:
-                    unit(f"neck.yolo_block.{i}.conv_module.{paddle}", "conv", "batch_norm", f"yolo_block.{i}.{slim}", a, b, k)
-                unit(f"neck.yolo_block.{i}.tip", "conv", "batch_norm", f"yolo_block.{i}.tip", ch, 2 * ch, 3)
-                if i < 2:
-                    unit(f"neck.yolo_transition.{i}", "conv", "batch_norm", f"yolo_transition.{i}", ch, ch // 2, 1)
-            for i, cin in enumerate([1024, 512, 256]):
-                put(f"yolo_head.yolo_output.{i}.weight", (255, cin, 1, 1), f"yolo_output.{i}.conv.weights")
-                put(f"yolo_head.yolo_output.{i}.bias", (255,), f"yolo_output.{i}.conv.bias")
-            with open("yolov3.pdparams", "wb") as f:
-                pickle.dump(state, f, protocol=4)
-            json.dump(expect, open("expect.json", "w"))
+            yolo_neck_and_head([1024, 512, 256])
+            save("yolov3.pdparams")
             """, "numpy");
         var path = Path.Combine(_dir, "yolov3.pdparams");
         var source = PickledWeights.Read(path);
@@ -271,45 +286,120 @@ public sealed class ImportTests : IDisposable
     }
 
     [SkippableFact]
-    public void PaddleClasResNet50LandsTensorForTensorWithItsFcTransposed()
+    public void PaddleDetectionsYoloV3ResNet34LandsTensorForTensorWithItsRes2aShortcut()
     {
-        // PaddleClas legendary_models/resnet.py names and shapes: stem.0, blocks.k.conv0/1/2 and .short, fc [in, out].
-        Python("""
-            import pickle, json
-            state, expect = {}, {}
-            bn_to = {"weight": "scale", "bias": "offset", "_mean": "mean", "_variance": "var"}
-            def unit(paddle, slim, shape):
-                for name, sl, sh in [(f"{paddle}.conv.weight", f"{slim}.conv.weights", shape)] + [(f"{paddle}.bn.{t}", f"{slim}.bn.{bn_to[t]}", (shape[0],)) for t in bn_to]:
-                    state[name] = (numpy.arange(numpy.prod(sh), dtype=numpy.float32) % 997 + len(state) * 1000).reshape(sh)
-                    expect[name] = sl
-            unit("stem.0", "backbone.conv1", (64, 3, 7, 7))
-            k, cin = 0, 64
-            for s, depth in enumerate([3, 4, 6, 3]):
-                mid = 64 * 2 ** s
-                for i in range(depth):
-                    slim = f"backbone.res{s + 2}{'abcdef'[i]}"
-                    unit(f"blocks.{k}.conv0", slim + ".branch2a", (mid, cin, 1, 1))
-                    unit(f"blocks.{k}.conv1", slim + ".branch2b", (mid, mid, 3, 3))
-                    unit(f"blocks.{k}.conv2", slim + ".branch2c", (mid * 4, mid, 1, 1))
+        // PaddleDetection's dygraph ResNet (backbones/resnet.py, variant b, depth 34): conv1.conv1, then resN.resNx with
+        // branch2a/branch2b and, in every stage's first block (res2a too), the projection short; ConvNormLayer's conv/norm.
+        Python(PaddlePrelude + """
+            unit("backbone.conv1.conv1", "conv", "norm", "backbone.conv1", 3, 64, 7)
+            cin = 64
+            for s, (n, ch) in enumerate([(3, 64), (4, 128), (6, 256), (3, 512)]):
+                for i in range(n):
+                    name = f"res{s + 2}{'abcdef'[i]}"
+                    paddle, slim = f"backbone.res{s + 2}.{name}", f"backbone.{name}"
+                    unit(paddle + ".branch2a", "conv", "norm", slim + ".branch2a", cin, ch, 3)
+                    unit(paddle + ".branch2b", "conv", "norm", slim + ".branch2b", ch, ch, 3)
                     if i == 0:
-                        unit(f"blocks.{k}.short", slim + ".branch1", (mid * 4, cin, 1, 1))
-                    k, cin = k + 1, mid * 4
-            state["fc.weight"] = numpy.arange(2048 * 10, dtype=numpy.float32).reshape(2048, 10)
-            state["fc.bias"] = numpy.arange(10, dtype=numpy.float32)
-            with open("resnet50.pdparams", "wb") as f:
-                pickle.dump(state, f, protocol=4)
-            json.dump(expect, open("expect.json", "w"))
+                        unit(paddle + ".short", "conv", "norm", slim + ".branch1", cin, ch, 1)
+                    cin = ch
+            yolo_neck_and_head([512, 256, 128])
+            save("yolov3_r34.pdparams")
             """, "numpy");
-        var source = PickledWeights.Read(Path.Combine(_dir, "resnet50.pdparams"));
-        using var model = ModelRegistry.CreateClassifier("resnet50", new ModelOptions { NumClasses = 10, Width = 1, InputSize = 224 });
-        var report = WeightImporter.Import(model, source, WeightMap.For("resnet50", WeightFormat.Paddle)!);
+        var source = PickledWeights.Read(Path.Combine(_dir, "yolov3_r34.pdparams"));
+        var map = WeightMap.For("yolov3_resnet34", WeightFormat.Paddle)!;
+        Assert.Equal(ModelLayout.Paddle, map.Layout);
+        using var model = ModelRegistry.CreateDetector("yolov3_resnet34", new ModelOptions { NumClasses = 80, Width = 1, InputSize = 320, Layout = map.Layout });
+        var report = WeightImporter.Import(model, source, map);
+        Assert.Empty(report.LeftAtInit);
+        Assert.Empty(report.Unused);
+        AssertEachLands(source, model);
+        // In torchvision's form res2a has no projection: the file's res2a.short has nowhere to go and says so.
+        using var tv = ModelRegistry.CreateDetector("yolov3_resnet34", new ModelOptions { NumClasses = 80, Width = 1, InputSize = 320 });
+        var tvReport = WeightImporter.Import(tv, source, map);
+        Assert.Equal(5, tvReport.Unused.Count);
+        Assert.All(tvReport.Unused, u => Assert.Contains("backbone.res2a.branch1", u.Why));
+        // PaddleDetection's ImageNet backbone file has the same names without "backbone.".
+        Assert.Equal(new Mapped("backbone.res4c.branch2b.bn.var"), map.Map("res4.res4c.branch2b.norm._variance"));
+    }
+
+    [SkippableTheory]
+    [InlineData(34)]
+    [InlineData(50)]
+    public void PaddleClasResNetLandsTensorForTensorWithItsFcTransposed(int depth)
+    {
+        // PaddleClas legendary_models/resnet.py names and shapes: stem.0, blocks.k.conv0/1[/2] and .short (the first block
+        // of every stage), fc [in, out].
+        Python(PaddlePrelude + $$"""
+            depth = {{depth}}
+            unit("stem.0", "conv", "bn", "backbone.conv1", 3, 64, 7)
+            k, cin, expansion = 0, 64, 4 if depth >= 50 else 1
+            for s, n in enumerate([3, 4, 6, 3]):
+                mid = 64 * 2 ** s
+                for i in range(n):
+                    slim = f"backbone.res{s + 2}{'abcdef'[i]}"
+                    if expansion == 4:
+                        unit(f"blocks.{k}.conv0", "conv", "bn", slim + ".branch2a", cin, mid, 1)
+                        unit(f"blocks.{k}.conv1", "conv", "bn", slim + ".branch2b", mid, mid, 3)
+                        unit(f"blocks.{k}.conv2", "conv", "bn", slim + ".branch2c", mid, mid * 4, 1)
+                    else:
+                        unit(f"blocks.{k}.conv0", "conv", "bn", slim + ".branch2a", cin, mid, 3)
+                        unit(f"blocks.{k}.conv1", "conv", "bn", slim + ".branch2b", mid, mid, 3)
+                    if i == 0:
+                        unit(f"blocks.{k}.short", "conv", "bn", slim + ".branch1", cin, mid * expansion, 1)
+                    k, cin = k + 1, mid * expansion
+            state["fc.weight"] = numpy.arange(cin * 10, dtype=numpy.float32).reshape(cin, 10)
+            state["fc.bias"] = numpy.arange(10, dtype=numpy.float32)
+            save("resnet.pdparams")
+            """, "numpy");
+        var source = PickledWeights.Read(Path.Combine(_dir, "resnet.pdparams"));
+        var map = WeightMap.For($"resnet{depth}", WeightFormat.Paddle)!;
+        using var model = ModelRegistry.CreateClassifier($"resnet{depth}", new ModelOptions { NumClasses = 10, Width = 1, InputSize = 224, Layout = map.Layout });
+        var report = WeightImporter.Import(model, source, map);
         Assert.Empty(report.LeftAtInit);
         Assert.Empty(report.Unused);
         AssertEachLands(source, model);
         var state = model.state_dict();
+        int features = depth >= 50 ? 2048 : 512;
         var fc = state["fc.weights"].data<float>();
-        Assert.Equal(new long[] { 10, 2048 }, state["fc.weights"].shape);
-        Assert.Equal(7 * 10 + 3, fc[3 * 2048 + 7]); // Slim [out 3, in 7] = Paddle [in 7, out 3]
+        Assert.Equal(new long[] { 10, features }, state["fc.weights"].shape);
+        Assert.Equal(7 * 10 + 3, fc[3 * features + 7]); // Slim [out 3, in 7] = Paddle [in 7, out 3]
+    }
+
+    [SkippableFact]
+    public void PaddleClasMobileNetV2LandsTensorForTensorWithItsFirstExpansion()
+    {
+        // PaddleClas model_zoo/mobilenet_v2.py: conv1_1 as conv1, groups conv2 … conv8 of a _first_block and convN_2 …,
+        // each unit _expand_conv (also at expansion 1) / _bottleneck_conv / _linear_conv of _conv and _batch_norm; conv9; out.
+        Python(PaddlePrelude + """
+            unit("conv1", "_conv", "_batch_norm", "backbone.conv1", 3, 32, 3)
+            in_c, index = 32, 0
+            for g, (t, c, n, s) in enumerate([(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]):
+                group = f"conv{g + 2}"
+                for i in range(n):
+                    paddle = f"{group}._first_block" if i == 0 else f"{group}.{group}_{i + 1}"
+                    cin = in_c if i == 0 else c
+                    e = int(round(cin * t))
+                    slim = f"backbone.blocks.{index}"
+                    unit(paddle + "._expand_conv", "_conv", "_batch_norm", slim + ".expand", cin, e, 1)
+                    unit(paddle + "._bottleneck_conv", "_conv", "_batch_norm", slim + ".dwise", e, e, 3, groups=e)
+                    unit(paddle + "._linear_conv", "_conv", "_batch_norm", slim + ".linear", e, c, 1)
+                    index += 1
+                in_c = c
+            unit("conv9", "_conv", "_batch_norm", "backbone.conv_last", 320, 1280, 1)
+            put("out.weight", (1280, 6), None)
+            put("out.bias", (6,), "fc.bias")
+            save("mobilenet_v2.pdparams")
+            """, "numpy");
+        var source = PickledWeights.Read(Path.Combine(_dir, "mobilenet_v2.pdparams"));
+        var map = WeightMap.For("mobilenet_v2", WeightFormat.Paddle)!;
+        using var model = ModelRegistry.CreateClassifier("mobilenet_v2", new ModelOptions { NumClasses = 6, Width = 1, InputSize = 224, Layout = map.Layout });
+        var report = WeightImporter.Import(model, source, map);
+        Assert.Empty(report.LeftAtInit);
+        Assert.Empty(report.Unused);
+        AssertEachLands(source.Where(t => t.Name != "out.weight").ToList(), model);
+        var fc = model.state_dict()["fc.weights"].data<float>();
+        var paddleFc = source.Single(t => t.Name == "out.weight").Values;
+        Assert.Equal(paddleFc[700 * 6 + 4], fc[4 * 1280 + 700]); // Slim [out 4, in 700] = Paddle [in 700, out 4]
     }
 
     // Slim's name for each of PaddleDetection's, written the other way round: Slim name → Paddle name.
@@ -363,23 +453,50 @@ public sealed class ImportTests : IDisposable
         }
     }
 
+    // PaddleClas legendary_models/mobilenet_v3.py names (conv, blocks.i.expand_conv/bottleneck_conv/mid_se/linear_conv,
+    // last_second_conv), written here from Slim's backbone names.
+    private static string ClasName(string slim)
+    {
+        var bn = new Dictionary<string, string> { ["scale"] = "weight", ["offset"] = "bias", ["mean"] = "_mean", ["var"] = "_variance" };
+        var p = slim.Split('.');
+        string Tensor(int at) => p[at] == "conv" ? "conv.weight" : $"bn.{bn[p[at + 1]]}";
+        if (p[1] == "conv1") return "conv." + Tensor(2);
+        if (p[1] == "conv_last") return "last_second_conv." + Tensor(2);
+        if (p[3] == "se_block") return $"blocks.{p[2]}.mid_se.{p[4]}.{(p[5] == "weights" ? "weight" : "bias")}";
+        var part = p[3] switch { "expand" => "expand_conv", "res_conv1" => "bottleneck_conv", "linear" => "linear_conv", _ => throw new KeyNotFoundException(slim) };
+        return $"blocks.{p[2]}.{part}." + Tensor(4);
+    }
+
+    [Theory]
+    [InlineData("mobilenet_v3_large", 960, 1280)]
+    [InlineData("mobilenet_v3_small", 576, 1024)]
+    public void PaddleClasMobileNetV3ClassifierTakesItsHeadWithTheDropoutScaleInFc(string architecture, int last, int hidden)
+    {
+        var map = WeightMap.For(architecture, WeightFormat.Paddle)!;
+        using var model = ModelRegistry.CreateClassifier(architecture, new ModelOptions { NumClasses = 5, Width = 1, InputSize = 224, Layout = map.Layout });
+        var backbone = model.state_dict().Where(kv => kv.Key.StartsWith("backbone.", StringComparison.Ordinal)).ToList();
+        var source = backbone.Select((kv, i) => new SourceTensor(ClasName(kv.Key), kv.Value.shape,
+            Enumerable.Range(0, (int)kv.Value.numel()).Select(j => (float)(i * 1000 + j % 997)).ToArray(), "f4")).ToList();
+        var lastConv = new SourceTensor("last_conv.weight", [hidden, last, 1, 1], Enumerable.Range(0, hidden * last).Select(i => (float)(i % 1013)).ToArray(), "f4");
+        var fc = new SourceTensor("fc.weight", [hidden, 5], Enumerable.Range(0, hidden * 5).Select(i => (float)i).ToArray(), "f4");
+        var report = WeightImporter.Import(model, [.. source, lastConv, fc, new SourceTensor("fc.bias", [5], [1, 2, 3, 4, 5], "f4")], map);
+        Assert.Empty(report.LeftAtInit);
+        Assert.Empty(report.Unused);
+        var state = model.state_dict();
+        Assert.Equal(lastConv.Values, state["hidden.weights"].data<float>().ToArray()); // [out, in, 1, 1] → [out, in]
+        // Paddle's dropout (downscale_in_infer) multiplies the hidden features by 0.8 at inference; fc's weight carries it.
+        Assert.Equal(fc.Values[9 * 5 + 2] * 0.8f, state["fc.weights"].data<float>()[2 * hidden + 9]);
+        Assert.Equal(new float[] { 1, 2, 3, 4, 5 }, state["fc.bias"].data<float>().ToArray());
+        Assert.Contains("1×1 conv weight", Assert.Throws<InvalidDataException>(() => WeightImporter.Import(model,
+            [.. source, new SourceTensor("last_conv.weight", [hidden, last], lastConv.Values, "f4")], map, allowMissing: true)).Message);
+    }
+
     [Theory]
     [InlineData("yolov3_mobilenet_v3_large")]
     [InlineData("yolov3_mobilenet_v3_small")]
     public void PaddleClasMobileNetV3GivesTheDetectorItsBackbone(string architecture)
     {
-        // PaddleClas legendary_models/mobilenet_v3.py names (conv, blocks.i.expand_conv/bottleneck_conv/mid_se/linear_conv),
-        // written here from Slim's backbone names, plus its classifier head, which a detector has no place for.
-        static string ClasName(string slim)
-        {
-            var bn = new Dictionary<string, string> { ["scale"] = "weight", ["offset"] = "bias", ["mean"] = "_mean", ["var"] = "_variance" };
-            var p = slim.Split('.');
-            string Tensor(int at) => p[at] == "conv" ? "conv.weight" : $"bn.{bn[p[at + 1]]}";
-            if (p[1] == "conv1") return "conv." + Tensor(2);
-            if (p[3] == "se_block") return $"blocks.{p[2]}.mid_se.{p[4]}.{(p[5] == "weights" ? "weight" : "bias")}";
-            var part = p[3] switch { "expand" => "expand_conv", "res_conv1" => "bottleneck_conv", "linear" => "linear_conv", _ => throw new KeyNotFoundException(slim) };
-            return $"blocks.{p[2]}.{part}." + Tensor(4);
-        }
+        // PaddleClas's backbone names, plus its classifier head, which a detector has no place for.
         using var model = ModelRegistry.CreateDetector(architecture, new ModelOptions { NumClasses = 80, Width = 1, InputSize = 320 });
         var backbone = model.state_dict().Where(kv => kv.Key.StartsWith("backbone.", StringComparison.Ordinal)).ToList();
         var source = backbone.Select((kv, i) => new SourceTensor(ClasName(kv.Key), kv.Value.shape,

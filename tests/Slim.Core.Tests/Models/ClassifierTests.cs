@@ -8,6 +8,8 @@ public class ClassifierTests
     [Theory]
     [InlineData("mobilenet_v1")]
     [InlineData("mobilenet_v2")]
+    [InlineData("mobilenet_v3_large")]
+    [InlineData("mobilenet_v3_small")]
     [InlineData("resnet18")]
     [InlineData("resnet34")]
     [InlineData("resnet50")]

@@ -11,7 +11,7 @@ public class ModelRegistryTests
         Assert.Equal(new[]
         {
             "yolov3_mobilenet_v1", "yolov3_mobilenet_v3_large", "yolov3_mobilenet_v3_small", "yolov3_resnet34",
-            "mobilenet_v1", "mobilenet_v2", "resnet18", "resnet34", "resnet50",
+            "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "resnet18", "resnet34", "resnet50",
         }, ModelRegistry.Names);
         Assert.Equal(ModelTask.Detection, ModelRegistry.TaskOf("yolov3_resnet34"));
         Assert.Equal(ModelTask.Classification, ModelRegistry.TaskOf("resnet50"));
@@ -68,12 +68,68 @@ public class ModelRegistryTests
         var options = new ModelOptions
         {
             NumClasses = 20, Width = 0.375, InputSize = 320, InChannels = 1, AnchorsPerScale = 2,
-            ChannelOverrides = new Dictionary<string, int> { ["a.conv"] = 3, ["b.c.conv"] = 17 },
+            ChannelOverrides = new Dictionary<string, int> { ["a.conv"] = 3, ["b.c.conv"] = 17 }, Layout = ModelLayout.Paddle,
         };
         var (name, back) = ModelOptions.FromMetadata(options.ToMetadata("yolov3_resnet34"));
         Assert.Equal("yolov3_resnet34", name);
         Assert.Equal(options, back);
         Assert.NotEqual(options, back with { Width = 0.5 });
+        Assert.NotEqual(options, back with { Layout = null });
+        // Checkpoints written before layouts existed have no key: the architecture's default.
+        Assert.Null(ModelOptions.FromMetadata(new ModelOptions().ToMetadata("resnet18")).options.Layout);
+        var bad = options.ToMetadata("resnet18");
+        bad["model.layout"] = "caffe";
+        Assert.Contains("expected paddle or torchvision", Assert.Throws<ModelException>(() => ModelOptions.FromMetadata(bad)).Message);
+    }
+
+    [Theory]
+    // Paddle's form adds: MobileNetV2's first expansion (32 → 32: 1024 weights + 4 × 32 BN), a ResNet18/34's res2a
+    // projection (64 → 64: 4096 + 4 × 64); MobileNetV3's torchvision form drops the first expansion (16 → 16) and
+    // rounds the SE squeeze up to multiples of 8.
+    [InlineData("mobilenet_v2", 1024 + 128)]
+    [InlineData("resnet34", 4096 + 256)]
+    [InlineData("yolov3_resnet34", 4096 + 256)]
+    [InlineData("resnet50", 0)]
+    [InlineData("mobilenet_v1", 0)]
+    public void ThePaddleLayoutAddsWhatPaddlesModelsHave(string name, int more)
+    {
+        long Count(ModelLayout layout)
+        {
+            using var m = ModelRegistry.Create(name, new ModelOptions { NumClasses = 10, InputSize = 224, Layout = layout });
+            return m.state_dict().Values.Sum(t => t.numel());
+        }
+        Assert.Equal(more, Count(ModelLayout.Paddle) - Count(ModelLayout.Torchvision));
+    }
+
+    [Fact]
+    public void MobileNetV3ClassifiersTakeTheirHiddenLayerAndSqueezeFromTheLayout()
+    {
+        using var tv = ModelRegistry.CreateClassifier("mobilenet_v3_large", new ModelOptions { NumClasses = 10, InputSize = 224, Layout = ModelLayout.Torchvision });
+        using var pd = ModelRegistry.CreateClassifier("mobilenet_v3_large", new ModelOptions { NumClasses = 10, InputSize = 224 });
+        var t = tv.state_dict();
+        var p = pd.state_dict();
+        Assert.False(t.ContainsKey("backbone.blocks.0.expand.conv.weights"));
+        Assert.True(p.ContainsKey("backbone.blocks.0.expand.conv.weights"));
+        Assert.Equal(new long[] { 24, 72, 1, 1 }, t["backbone.blocks.3.se_block.conv1.weights"].shape); // 72 / 4 = 18 → 24
+        Assert.Equal(new long[] { 18, 72, 1, 1 }, p["backbone.blocks.3.se_block.conv1.weights"].shape);
+        Assert.Equal(new long[] { 960, 160, 1, 1 }, t["backbone.conv_last.conv.weights"].shape);
+        Assert.Equal(new long[] { 1280, 960 }, t["hidden.weights"].shape);
+        Assert.True(t.ContainsKey("hidden.bias"));
+        Assert.False(p.ContainsKey("hidden.bias"));
+        Assert.Equal(new long[] { 10, 1280 }, p["fc.weights"].shape);
+        using var small = ModelRegistry.CreateClassifier("mobilenet_v3_small", new ModelOptions { NumClasses = 3, InputSize = 64 });
+        Assert.Equal(new long[] { 1024, 576 }, small.state_dict()["hidden.weights"].shape);
+        using var x = rand(2, 3, 64, 64);
+        using var y = small.call(x);
+        Assert.Equal(new long[] { 2, 3 }, y.shape);
+
+        // The squeeze width follows the unpruned width: pruning the expansion (96 → 64) leaves it at 24 unless overridden,
+        // so a pruned checkpoint, which records only the convs pruning changed, rebuilds as it was.
+        using var pruned = ModelRegistry.CreateClassifier("mobilenet_v3_small", new ModelOptions
+        {
+            NumClasses = 3, InputSize = 64, ChannelOverrides = new Dictionary<string, int> { ["backbone.blocks.3.expand.conv"] = 64 },
+        });
+        Assert.Equal(new long[] { 24, 64, 1, 1 }, pruned.state_dict()["backbone.blocks.3.se_block.conv1.weights"].shape);
     }
 
     [Fact]

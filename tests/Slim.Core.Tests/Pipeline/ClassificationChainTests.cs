@@ -154,6 +154,7 @@ public class ClassificationChainTests(ClassificationFixture fixture, ITestOutput
 
     [SkippableTheory]
     [InlineData("mobilenet_v2")]
+    [InlineData("mobilenet_v3_small")]
     [InlineData("resnet50")]
     public void ResidualNetworksPruneToTheTargetAndReload(string name)
     {
