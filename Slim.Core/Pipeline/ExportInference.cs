@@ -76,7 +76,9 @@ public static class ExportInference
             var names = ClassNames(meta.TryGetValue(ExportModelInfo.ClassNamesKey, out var joined) ? joined.Split('\n') : null, options.NumClasses, checkpoint);
             var geometry = new YoloGeometry { NumClasses = options.NumClasses };
             var decoder = Decoder(geometry, ProbeThreshold(scoreThreshold));
-            return Annotate(images, outDir, options.InputSize, DetectionTransforms.ImageNetMean, DetectionTransforms.ImageNetStd, names, scoreThreshold,
+            // The checkpoint's own normalization (that of the weights it started from), ImageNet's when it records none.
+            var info = ExportModelInfo.FromMetadata(meta, Path.GetFileNameWithoutExtension(checkpoint));
+            return Annotate(images, outDir, options.InputSize, info.Mean ?? DetectionTransforms.ImageNetMean, info.Std ?? DetectionTransforms.ImageNetStd, names, scoreThreshold,
                 (inputs, infos) => inputs.Select((x, i) =>
                 {
                     using var _ = no_grad();

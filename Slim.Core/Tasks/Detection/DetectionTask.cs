@@ -21,9 +21,13 @@ public sealed class DetectionTask : ITask
     private readonly IReadOnlyList<GroundTruthBox> _valTruth;
     private readonly IReadOnlyList<DetectionSample> _valSamples;
 
-    private DetectionTask(Recipe recipe, DetectionDataset train, DetectionDataset val, int valLimit)
+    private readonly float[] _mean;
+    private readonly float[] _std;
+
+    private DetectionTask(Recipe recipe, DetectionDataset train, DetectionDataset val, int valLimit, float[] mean, float[] std)
     {
         _recipe = recipe;
+        (_mean, _std) = (mean, std);
         Train = train;
         Val = val;
         _valSamples = valLimit > 0 ? val.Samples.Take(valLimit).ToList() : val.Samples;
@@ -43,8 +47,8 @@ public sealed class DetectionTask : ITask
     public int InputSize => _recipe.Model.InputSize;
     public int ValImageCount => _valSamples.Count;
     public int TrainImageCount => Train.Samples.Count;
-    public IReadOnlyList<float> Mean => DetectionTransforms.ImageNetMean;
-    public IReadOnlyList<float> Std => DetectionTransforms.ImageNetStd;
+    public IReadOnlyList<float> Mean => _mean;
+    public IReadOnlyList<float> Std => _std;
     public string TrainSource => Train.Source;
 
     public IReadOnlyList<string> DataSummary() => [Data.DataSummary.Describe("train", Train), Data.DataSummary.Describe("val", Val)];
@@ -52,7 +56,7 @@ public sealed class DetectionTask : ITask
     public Recipe Recipe => _recipe;
 
     /// <inheritdoc/>
-    public ITask WithValidationLimit(int images) => new DetectionTask(_recipe, Train, Val, _valSamples.Count == 0 ? images : Math.Min(images, _valSamples.Count));
+    public ITask WithValidationLimit(int images) => new DetectionTask(_recipe, Train, Val, _valSamples.Count == 0 ? images : Math.Min(images, _valSamples.Count), _mean, _std);
 
     /// <summary>Loads (generating first, for synthetic data) the recipe's train and validation sets.</summary>
     public static DetectionTask Create(Recipe recipe, Action<string>? log = null, int? valLimit = null)
@@ -96,7 +100,17 @@ public sealed class DetectionTask : ITask
         // otherwise surface only when the first evaluation reads it, after training.
         train = train.Validate(log: log, sizesMustMatch: false);
         val = val.Validate();
-        return new DetectionTask(recipe, train, val, valLimit ?? d.ValSubset);
+        // Pretrained weights expect their own input statistics (ImageNet's otherwise): training, the checkpoints'
+        // metadata, export and inference then all use them.
+        var (mean, std) = (DetectionTransforms.ImageNetMean.ToArray(), DetectionTransforms.ImageNetStd.ToArray());
+        if (PretrainedWeights.Normalization(recipe.Model) is { } pretrained && pretrained.Mean.Length == 3 && pretrained.Std.Length == 3
+            && !(pretrained.Mean.SequenceEqual(mean) && pretrained.Std.SequenceEqual(std)))
+        {
+            (mean, std) = (pretrained.Mean, pretrained.Std);
+            log?.Invoke($"normalization of the pretrained weights ({recipe.Model.Pretrained}): mean {string.Join(", ", mean.Select(v => v.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)))}, " +
+                        $"std {string.Join(", ", std.Select(v => v.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)))}");
+        }
+        return new DetectionTask(recipe, train, val, valLimit ?? d.ValSubset, mean, std);
     }
 
     /// <summary>Generates the synthetic dataset into dataset.root unless it is already there; returns the folder.</summary>
@@ -145,6 +159,7 @@ public sealed class DetectionTask : ITask
     {
         var meta = options.ToMetadata(architecture);
         meta["dataset.class_names"] = string.Join("\n", ClassNames);
+        foreach (var (k, v) in ExportModelInfo.NormalizationMetadata(_mean, _std)) meta[k] = v;
         return meta;
     }
 
@@ -159,6 +174,8 @@ public sealed class DetectionTask : ITask
             Train = true,
             Seed = (int)_recipe.Seed + seedOffset,
             Workers = _recipe.Dataset.Workers,
+            Mean = _mean,
+            Std = _std,
             SampleTransforms = _recipe.Train.Augment ? null : Array.Empty<Slim.Data.Transforms.IDetectionTransform>(),
         });
         int perEpoch = loader.BatchesPerEpoch;
@@ -186,7 +203,7 @@ public sealed class DetectionTask : ITask
     }
 
     private DetectionLoader EvalLoader(int batchSize = 8) => new(new DetectionDataset(Val.Source, Val.ClassNames, _valSamples, Val.CategoryIds, Val.Report),
-        new DetectionLoaderOptions { BatchSize = batchSize, InputSizes = new[] { InputSize }, Train = false, Seed = 0, Workers = _recipe.Dataset.Workers });
+        new DetectionLoaderOptions { BatchSize = batchSize, InputSizes = new[] { InputSize }, Train = false, Seed = 0, Workers = _recipe.Dataset.Workers, Mean = _mean, Std = _std });
 
     private YoloBoxDecoder Decoder() => new(new YoloBoxDecoderOptions { Geometry = Geometry });
 
@@ -262,6 +279,8 @@ public sealed class DetectionTask : ITask
             Train = false,
             Seed = 0,
             Workers = _recipe.Dataset.Workers,
+            Mean = _mean,
+            Std = _std,
         });
         return Images(loader, count);
     }

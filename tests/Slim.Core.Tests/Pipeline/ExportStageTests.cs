@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Slim.Compression.Quantization;
 using Slim.Core.Tests.Export;
+using Slim.Data;
 using Slim.Export;
 using Slim.Models;
 using Slim.Pipeline;
@@ -98,6 +99,43 @@ public class ExportStageTests(TinyExportRun run, ITestOutputHelper output) : ICl
         Assert.DoesNotContain(proto.Graph.Node, n => n.OpType == "BatchNormalization"); // every BN folded
 
         AssertMatchesCheckpoint(outcome.Fp32Path!, run.Checkpoint, 96);
+    }
+
+    [SkippableFact]
+    public void ADetectorStartedFromPretrainedWeightsTrainsExportsAndRecordsTheirNormalization()
+    {
+        // A classifier checkpoint trained with its own input statistics, taken as the detector's backbone.
+        var options = new ModelOptions { NumClasses = 4, Width = 0.25, InputSize = 96, InChannels = 3 };
+        var pretrained = Path.Combine(run.Dir, "classifier-" + Guid.NewGuid().ToString("N")[..6] + ".ckpt");
+        using (var net = ModelRegistry.CreateClassifier("mobilenet_v1", options))
+        {
+            var m = new Dictionary<string, string>(options.ToMetadata("mobilenet_v1"));
+            foreach (var (k, v) in ExportModelInfo.NormalizationMetadata([0.5f, 0.4f, 0.3f], [0.2f, 0.25f, 0.3f])) m[k] = v;
+            Checkpoint.Save(pretrained, net.state_dict(), m);
+        }
+        var recipe = TinyExportRun.CreateRecipe(run.Dir);
+        recipe.Model.Pretrained = pretrained;
+        recipe.Model.PretrainedBackboneOnly = true;
+        var log = new List<string>();
+        var task = DetectionTask.Create(recipe, log.Add);
+        Assert.Contains(log, l => l.StartsWith("normalization of the pretrained weights", StringComparison.Ordinal));
+        Assert.Equal(new[] { 0.5f, 0.4f, 0.3f }, task.Mean);
+        using (NewDisposeScope())
+        {
+            // The same pixels, normalized by the pretrained statistics instead of ImageNet's: (x - 0.5) / 0.2 vs (x - 0.485) / 0.229.
+            var pb = (DetectionBatch)task.TrainBatches(4)(0).First();
+            var db = (DetectionBatch)run.Task.TrainBatches(4)(0).First();
+            var x = db.Images.select(1, 0) * 0.229f + 0.485f;
+            Assert.True(pb.Images.select(1, 0).allclose((x - 0.5f) / 0.2f, 1e-4, 1e-4), "the detector's batches are not normalized as the pretrained weights were");
+        }
+        var trained = TrainStage.Run(task, Path.Combine(run.Dir, "pretrained-train-" + Guid.NewGuid().ToString("N")[..6]), false, NullProgress.Instance,
+            CancellationToken.None, iterations: 1).Checkpoint;
+        Assert.Equal("0.5,0.4,0.3", Checkpoint.ReadMetadata(trained)[ExportModelInfo.MeanKey]);
+        // Exported from the checkpoint alone (slim export --checkpoint), the ONNX file tells its users the same statistics.
+        var exported = Path.Combine(run.Dir, "pretrained-" + Guid.NewGuid().ToString("N")[..6] + ".onnx");
+        ExportStage.ExportCheckpoint(trained, exported);
+        var meta = OnnxExporter.Load(exported).MetadataProps.ToDictionary(p => p.Key, p => p.Value);
+        Assert.Equal(new[] { 0.2f, 0.25f, 0.3f }, JsonSerializer.Deserialize<float[]>(meta["std"]));
     }
 
     [SkippableFact]
