@@ -23,7 +23,7 @@ public static class ImportCommand
         var map = new Option<string?>("--map") { Description = "A mapping file (rules: [{from: REGEX, to: NAME}], optional mean/std) for sources without a built-in map." };
         var backboneOnly = new Option<bool>("--backbone-only") { Description = "Fill only backbone.* (e.g. an ImageNet backbone under a head of other classes, or a detector's backbone)." };
         var allowMissing = new Option<bool>("--allow-missing") { Description = "Keep the model's tensors the file has no value for at their initial values (by default each must get one)." };
-        var dryRun = new Option<bool>("--dry-run") { Description = "Only report what maps where (matched, unmatched, mis-shaped); write nothing." };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Only report what maps where (every matched, unmatched and mis-shaped tensor); write nothing. Exits 3 when the import would fail." };
         var outPath = new Option<string?>("--out") { Description = "The Slim checkpoint to write (FILE.ckpt)." };
         var cmd = new Command("import", $"""
             Read weights trained elsewhere and write them as an ordinary Slim checkpoint, which eval, export, prune,
@@ -48,6 +48,10 @@ public static class ImportCommand
                 p.GetValue(format), p.GetValue(map), p.GetValue(backboneOnly), p.GetValue(dryRun), p.GetValue(outPath), p.GetValue(allowMissing), p.GetValue(layout));
             var report = Execute(request);
             Print(AnsiConsole.Console, report, request);
+            // A dry run shows every problem; it still fails as the import would, so that scripts notice.
+            if (report.Misfits.Count > 0 || (report.Missing.Count > 0 && !request.AllowMissing))
+                throw new InvalidDataException($"{request.Weights}: the import would fail: {report.Misfits.Count} tensor(s) do not fit, " +
+                                               $"{(request.AllowMissing ? 0 : report.Missing.Count)} of the model's get no value (listed above)");
             return ExitCode.Ok;
         }));
         return cmd;
@@ -90,7 +94,7 @@ public static class ImportCommand
         ImportReport report;
         try
         {
-            report = WeightImporter.Import(net, source, mapping, r.BackboneOnly ? "backbone." : null, apply: !r.DryRun, allowMissing: r.AllowMissing);
+            report = WeightImporter.Import(net, source, mapping, r.BackboneOnly ? "backbone." : null, allowMissing: r.AllowMissing, dryRun: r.DryRun);
         }
         catch (InvalidDataException e) when (e.Message.Contains("get no value from the file", StringComparison.Ordinal))
         {
@@ -136,6 +140,22 @@ public static class ImportCommand
                 t.AddRow(Markup.Escape(names.Count <= 3 ? string.Join(", ", names) : $"{names[0]} … {names[^1]} ({names.Count} tensors)"), Markup.Escape(g.Key));
             }
             console.Write(t.FitTitle());
+        }
+        if (r.DryRun)
+        {
+            // What a mapping file's author needs to see: every match, one per line.
+            if (report.Loaded.Count > 0)
+            {
+                var t = new Table().Border(TableBorder.Rounded).Title("matched").AddColumn("source tensor").AddColumn("Slim tensor");
+                foreach (var (source, target) in report.Loaded) t.AddRow(Markup.Escape(source), Markup.Escape(target));
+                console.Write(t.FitTitle());
+            }
+            if (report.Misfits.Count > 0)
+            {
+                var t = new Table().Border(TableBorder.Rounded).Title("do not fit").AddColumn("source tensor → Slim tensor");
+                foreach (var m in report.Misfits) t.AddRow(Markup.Escape(m));
+                console.Write(t.FitTitle());
+            }
         }
         Table("left at initial values", report.LeftAtInit, "Slim tensor", "why");
         Table("not used from the file", report.Unused, "source tensor", "why");

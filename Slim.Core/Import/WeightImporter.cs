@@ -6,6 +6,14 @@ namespace Slim.Import;
 public sealed record ImportReport(string Mapping, IReadOnlyList<(string Source, string Target)> Loaded, long LoadedValues,
     IReadOnlyList<(string Target, string Why)> LeftAtInit, IReadOnlyList<(string Source, string Why)> Unused)
 {
+    /// <summary>Source tensors whose shape does not fit their target ("name [shape] → target [shape]"); only a dry run reports them instead of failing.</summary>
+    public IReadOnlyList<string> Misfits { get; init; } = [];
+
+    /// <summary>The model tensors in scope that no source tensor gives a value ("no source tensor maps to it").</summary>
+    public IReadOnlyList<string> Missing => LeftAtInit.Where(l => l.Why == NoSource).Select(l => l.Target).ToList();
+
+    internal const string NoSource = "no source tensor maps to it";
+
     /// <summary>One line: "320 of 320 tensors loaded (25.6 M values), 0 left at init, 53 source tensors unused".</summary>
     public string Summary => string.Create(System.Globalization.CultureInfo.InvariantCulture,
         $"{Mapping}: {Loaded.Count} of {Loaded.Count + LeftAtInit.Count} tensors loaded ({LoadedValues / 1e6:0.##} M values), {LeftAtInit.Count} left at initial values, {Unused.Count} source tensor(s) not used");
@@ -21,16 +29,19 @@ public static class WeightImporter
     /// Maps and checks; with <paramref name="apply"/> copies the values into <paramref name="model"/>. With
     /// <paramref name="only"/>, a prefix of Slim names (e.g. "backbone."), other targets keep their initial values. Every
     /// tensor in scope must get a value (a backbone of another architecture matches a few names by chance) unless
-    /// <paramref name="allowMissing"/>.
+    /// <paramref name="allowMissing"/>. With <paramref name="dryRun"/> nothing is copied and nothing fails but a file that maps
+    /// nothing: the misfits and the missing tensors are in the report, for a map to be put right.
     /// </summary>
     public static ImportReport Import(torch.nn.Module model, IReadOnlyList<SourceTensor> source, WeightMap map, string? only = null, bool apply = true,
-        bool allowMissing = false)
+        bool allowMissing = false, bool dryRun = false)
     {
+        if (dryRun) apply = false;
         var targets = model.state_dict();
         var loaded = new List<(string, string)>();
         var unused = new List<(string, string)>();
         var mismatched = new List<string>();
         var assigned = new Dictionary<string, (SourceTensor Tensor, bool Transpose)>(StringComparer.Ordinal);
+        var misfitTargets = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var t in source)
         {
             var m = map.Map(t.Name);
@@ -62,6 +73,7 @@ public static class WeightImporter
             var shape = m.Transpose ? new[] { t.Shape[1], t.Shape[0] } : m.Flatten ? t.Shape[..2] : t.Shape;
             if (!shape.SequenceEqual(target.shape))
             {
+                misfitTargets[m.Target] = t.Name;
                 mismatched.Add($"{t.Name} {t.ShapeText}{(m.Transpose ? " (transposed)" : "")} → {m.Target} [{string.Join(", ", target.shape)}]");
                 continue;
             }
@@ -71,16 +83,17 @@ public static class WeightImporter
             assigned[m.Target] = (m.Flatten ? value with { Shape = shape } : value, m.Transpose);
             loaded.Add((t.Name, m.Target));
         }
-        if (mismatched.Count > 0)
+        if (mismatched.Count > 0 && !dryRun)
             throw new InvalidDataException($"{mismatched.Count} tensor(s) do not fit the model: {string.Join("; ", mismatched.Take(3))}{(mismatched.Count > 3 ? $"; {mismatched.Count - 3} more" : "")} " +
                                            "(is the model, its width and class count the source's? taking only the backbone leaves the head alone)");
         if (loaded.Count == 0)
             throw new InvalidDataException($"no tensor of the file maps onto the model with {map.Name} (the file's first names: {string.Join(", ", source.Take(3).Select(s => s.Name))}); " +
                                            "check --model, or give a mapping file with --map");
         var left = targets.Keys.Where(k => !assigned.ContainsKey(k))
-            .Select(k => (k, only is not null && !k.StartsWith(only, StringComparison.Ordinal) ? $"outside {only.TrimEnd('.')}" : "no source tensor maps to it")).ToList();
-        var missing = left.Where(l => l.Item2 == "no source tensor maps to it").Select(l => l.k).ToList();
-        if (missing.Count > 0 && !allowMissing)
+            .Select(k => (k, only is not null && !k.StartsWith(only, StringComparison.Ordinal) ? $"outside {only.TrimEnd('.')}"
+                : misfitTargets.TryGetValue(k, out var misfit) ? $"{misfit} does not fit it" : ImportReport.NoSource)).ToList();
+        var missing = left.Where(l => l.Item2 == ImportReport.NoSource).Select(l => l.k).ToList();
+        if (missing.Count > 0 && !allowMissing && !dryRun)
             throw new InvalidDataException($"{missing.Count} of the model's {(only is null ? "" : only.TrimEnd('.') + " ")}tensors get no value from the file ({loaded.Count} do): " +
                                            $"{string.Join(", ", missing.Take(3))}{(missing.Count > 3 ? ", …" : "")}; is the file of this architecture?");
         if (apply)
@@ -95,6 +108,6 @@ public static class WeightImporter
                 target.copy_(value.to(target.dtype));
             }
         }
-        return new ImportReport(map.Name, loaded, assigned.Values.Sum(a => a.Tensor.Count), left, unused);
+        return new ImportReport(map.Name, loaded, assigned.Values.Sum(a => a.Tensor.Count), left, unused) { Misfits = mismatched };
     }
 }

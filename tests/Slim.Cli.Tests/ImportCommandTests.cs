@@ -63,7 +63,15 @@ public sealed class ImportCommandTests : IDisposable
         Assert.True(dry == 0, dryErr);
         Assert.Contains("torchvision resnet: 102 of 102 tensors loaded", dryOut);
         Assert.Contains("dry run: nothing written", dryOut);
+        Assert.Matches(@"layer4\.1\.bn2\.running_var\s*│\s*backbone\.res5b\.branch2b\.bn\.var", dryOut); // every match listed
         Assert.Empty(Directory.GetFiles(_dir, "*.ckpt"));
+
+        // A dry run of a file that does not fit lists every misfit (not the first three) and fails as the import would.
+        var (misfit, misfitOut, misfitErr) = Slim("import", weights, "--model", "resnet18", "--width", "0.5", "--dry-run");
+        Assert.Equal((int)ExitCode.InvalidInput, misfit);
+        Assert.Contains("the import would fail: 101 tensor(s) do not fit, 0 of the model's get no value", misfitErr);
+        Assert.Contains("fc.weight [5, 512] → fc.weights [5, 256]", misfitOut);
+        Assert.Contains("layer4.1.bn2.running_var [512] → backbone.res5b.branch2b.bn.var [256]", misfitOut);
 
         var (code, stdout, stderr) = Slim("import", weights, "--model", "resnet18", "--out", ckpt);
         Assert.True(code == 0, stderr);
