@@ -18,17 +18,24 @@ public static class EvalCommand
         var annotations = new Option<string?>("--annotations") { Description = "COCO instances json (with --results: score a results file, no model)." };
         var results = new Option<string?>("--results") { Description = "COCO results json from any detector." };
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime threads (with --onnx).", DefaultValueFactory = _ => 1 };
+        var masks = new Option<string?>("--masks") { Description = "A folder of ground-truth label PNGs (with --predictions: score segmentation masks, no model)." };
+        var predictions = new Option<string?>("--predictions") { Description = "A folder of predicted label PNGs, one per ground-truth mask, paired by file name." };
+        var numClasses = new Option<int?>("--num-classes") { Description = "Classes of the masks (with --masks)." };
+        var ignore = new Option<int>("--ignore") { Description = "Ground-truth label of pixels to leave out (with --masks).", DefaultValueFactory = _ => 255 };
         var cmd = new Command("eval", """
             Print the AP table (VOC mAP@0.5 and the COCO metrics) of a checkpoint or an ONNX model on the
-            recipe's validation set, or score a COCO-format results file as pycocotools users do.
+            recipe's validation set, or score a COCO-format results file as pycocotools users do, or label PNGs
+            of a segmentation tool (mIoU, per-class IoU and accuracy; 8-bit gray or palette PNGs whose values are
+            the classes; pixels labelled --ignore in the ground truth and classes absent from it do not count).
 
             Examples:
               slim eval recipes/quickstart.yml --checkpoint runs/quickstart/stages/00_train/best.ckpt
               slim eval recipes/quickstart.yml --onnx runs/quickstart/export/model_int8.onnx
               slim eval --annotations instances_val.json --results detections.json
+              slim eval --masks cityscapes/gtFine/val --predictions out/pred --num-classes 19
             """);
         cmd.Arguments.Add(recipeFile);
-        foreach (var o in new Option[] { overrides, checkpoint, onnx, annotations, results, threads }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { overrides, checkpoint, onnx, annotations, results, threads, masks, predictions, numClasses, ignore }) cmd.Options.Add(o);
         cmd.SetAction(p => CliRunner.Run(() =>
         {
             var console = AnsiConsole.Console;
@@ -39,7 +46,23 @@ public static class EvalCommand
                 console.Write(ApTable.Coco(eval).ToSpectre());
                 return ExitCode.Ok;
             }
-            if (p.GetValue(recipeFile) is not { } file) throw new UsageException("give a recipe (or --annotations with --results)");
+            if (p.GetValue(masks) is { } truthDir)
+            {
+                var predicted = p.GetValue(predictions) ?? throw new UsageException("--masks needs --predictions (a folder of predicted label PNGs)");
+                var n = p.GetValue(numClasses) ?? throw new UsageException("--masks needs --num-classes N (the classes the labels count, 0…N-1)");
+                if (n is < 1 or > 255) throw new UsageException($"--num-classes {n}: label PNGs hold 1 to 255 classes");
+                if (p.GetValue(ignore) is var ig && ig is < 0 or > 255) throw new UsageException($"--ignore {ig}: a label PNG's value is 0…255");
+                if (ig < n) throw new UsageException($"--ignore {ig} is one of the {n} classes; give a label outside 0…{n - 1} (255 by convention)");
+                var (matrix, images, unpaired) = Slim.Segmentation.MaskEvaluator.EvaluateFolders(truthDir, predicted, n, ig);
+                var scores = matrix.Scores();
+                console.Write(Slim.Segmentation.IouTable.PerClass(scores).ToSpectre());
+                console.WriteLine(Slim.Segmentation.IouTable.Summary(scores, images));
+                if (unpaired > 0) console.WriteLine($"{unpaired} prediction(s) without ground truth left out");
+                return ExitCode.Ok;
+            }
+            if (p.GetValue(predictions) is not null || p.GetValue(numClasses) is not null)
+                throw new UsageException("--predictions and --num-classes go with --masks (a folder of ground-truth label PNGs)");
+            if (p.GetValue(recipeFile) is not { } file) throw new UsageException("give a recipe (or --annotations with --results, or --masks with --predictions)");
             if (p.GetValue(threads) is var t && t < 1) throw new UsageException($"--threads {t}: must be at least 1");
             var r = Slim.Recipes.RecipeLoader.Load<Slim.Recipes.Recipe>(file, p.GetValue(overrides) ?? Array.Empty<string>());
             Runtime.Configure(r);

@@ -35,23 +35,7 @@ public sealed class ImportCommandTests : IDisposable
         return Path.Combine(_dir, name + ".pth");
     }
 
-    private static (int Code, string Out, string Err) Slim(params string[] args)
-    {
-        var (oldConsole, oldErr) = (Spectre.Console.AnsiConsole.Console, Console.Error);
-        var (console, o) = PruneCliSupport.Recorder();
-        var e = new StringWriter();
-        Spectre.Console.AnsiConsole.Console = console;
-        Console.SetError(e);
-        try
-        {
-            return (Program.Run(args), o.ToString(), e.ToString());
-        }
-        finally
-        {
-            Spectre.Console.AnsiConsole.Console = oldConsole;
-            Console.SetError(oldErr);
-        }
-    }
+    private static (int Code, string Out, string Err) Slim(params string[] args) => PruneCliSupport.InvokeRecorded(args);
 
     [SkippableFact]
     public void ImportsATorchvisionResNetAsACheckpointTheOtherVerbsTake()

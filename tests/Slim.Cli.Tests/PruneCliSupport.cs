@@ -4,7 +4,7 @@ using Spectre.Console;
 
 namespace Slim.Cli.Tests;
 
-/// <summary>Helpers of the pruning CLI tests: a console that records, and a verb run through the real parser with stderr captured.</summary>
+/// <summary>Helpers of the CLI tests: a console that records, and a verb run through the real parser with its output captured.</summary>
 internal static class PruneCliSupport
 {
     public static (IAnsiConsole console, StringWriter text) Recorder()
@@ -35,6 +35,25 @@ internal static class PruneCliSupport
         finally
         {
             Console.SetError(old);
+        }
+    }
+
+    /// <summary>Parses and invokes args as `slim` would, with the console recorded: exit code, stdout, stderr.</summary>
+    public static (int Code, string Out, string Err) InvokeRecorded(params string[] args)
+    {
+        var (oldConsole, oldErr) = (AnsiConsole.Console, Console.Error);
+        var (console, o) = Recorder();
+        var e = new StringWriter(CultureInfo.InvariantCulture);
+        AnsiConsole.Console = console;
+        Console.SetError(e);
+        try
+        {
+            return (Program.Run(args), o.ToString(), e.ToString());
+        }
+        finally
+        {
+            AnsiConsole.Console = oldConsole;
+            Console.SetError(oldErr);
         }
     }
 }
