@@ -81,8 +81,8 @@ public static class SensitivityCommand
         using var folderLock = RunLock.Acquire(request.OutDir); // one writer per folder
         progress.Info($"sensitivity: {parameters.Count} parameters × {section.Ratios.Count} ratios on {task.ValImageCount} validation images ({criterion})");
         var outcome = PruneSensitivity.Run(model, () => family.CreateModel(arch, options), graph, parameters, section, criterion,
-            net => task.Evaluate(net).Primary, request.OutDir, resume: true, progress, cancel, task.MetricName);
-        console.Write(Slim.Compression.Pruning.Sensitivity.SensitivityTable.Build(outcome.Result).ToSpectre());
+            net => task.Evaluate(net).Primary, request.OutDir, resume: true, progress, cancel, task.MetricName, task.ValImageCount);
+        console.Write(Slim.Compression.Pruning.Sensitivity.SensitivityTable.Build(outcome.Result, task.ValImageCount).ToSpectre());
         console.WriteLine($"results: {Path.Combine(request.OutDir, PruneSensitivity.JsonName)}, plot: {Path.Combine(request.OutDir, PruneSensitivity.PngName)}");
         if (outcome.ChosenArguments is { } chosen)
         {

@@ -12,6 +12,17 @@ public static class Units
     public static string Pct(double fraction) => (fraction * 100).ToString("F2", CultureInfo.InvariantCulture) + " %";
 
     /// <summary>A fraction as a bare percent number for table cells whose header says "(%)": 0.2579 → "25.79".</summary>
+    /// <summary>
+    /// GFLOPs with three decimals, or with three significant digits below 0.1 so that a small model's figure does not
+    /// print as 0.000: 0.000652 → "0.000652", 12.3456 → "12.346".
+    /// </summary>
+    public static string GflopsNumber(double gflops)
+    {
+        if (gflops == 0 || !double.IsFinite(gflops) || Math.Abs(gflops) >= 0.1) return gflops.ToString("F3", CultureInfo.InvariantCulture);
+        int decimals = Math.Min(12, 2 - (int)Math.Floor(Math.Log10(Math.Abs(gflops))));
+        return gflops.ToString("F" + decimals, CultureInfo.InvariantCulture);
+    }
+
     public static string PctNumber(double fraction) => (fraction * 100).ToString("F2", CultureInfo.InvariantCulture);
 
     /// <summary>A difference of two fractions in percentage points: 0.0104 → "1.04 pts"; signed adds "+" to gains.</summary>

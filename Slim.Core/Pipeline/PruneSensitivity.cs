@@ -48,7 +48,7 @@ public static class PruneSensitivity
     /// <param name="metricName">How progress lines name the metric.</param>
     public static SensitivityOutcome Run(torch.nn.Module model, Func<torch.nn.Module> create, ChannelDependencyGraph graph,
         IReadOnlyList<string> parameters, SensitivitySection section, string criterion, Func<torch.nn.Module, double> metric,
-        string dir, bool resume, IProgressSink progress, CancellationToken cancel, string metricName = "metric")
+        string dir, bool resume, IProgressSink progress, CancellationToken cancel, string metricName = "metric", int? images = null)
     {
         if (section.Ratios.Count == 0) throw new PruningException("sensitivity: ratios is empty; give ratios such as 0.1,0.3,0.5");
         if (section.TargetFlopsReduction > 0 && section.MaxLoss > 0)
@@ -95,7 +95,7 @@ public static class PruneSensitivity
         var result = new SensitivityResult(full.Criterion, full.Baseline, full.Points
             .Where(p => measured.Contains(p.Parameter) && ratios.Any(r => Math.Abs(r - p.Ratio) < 1e-9)).ToList());
         Plots.SensitivityChart.Save(result, Path.Combine(dir, PngName));
-        var table = SensitivityTable.Build(result).ToText();
+        var table = SensitivityTable.Build(result, images).ToText();
         AtomicFile.WriteAllText(Path.Combine(dir, TableName), table + "\n");
 
         IReadOnlyList<PruneTarget>? chosen = null;

@@ -45,8 +45,9 @@ public static class PruneTables
             .AddColumn(new TableColumn("after").RightAligned())
             .AddColumn(new TableColumn("change").RightAligned());
         void Row(string name, double b, double a, string fmt) =>
-            table.AddRow(name, b.ToString(fmt, Ci), a.ToString(fmt, Ci), b == 0 ? "" : ((a / b - 1) * 100).ToString("+0.0;-0.0;0.0", Ci) + "%");
-        Row("GFLOPs (Paddle)", before.PaddleGFlops, after.PaddleGFlops, "F3");
+            table.AddRow(name, Number(b, fmt), Number(a, fmt), b == 0 ? "" : ((a / b - 1) * 100).ToString("+0.0;-0.0;0.0", Ci) + "%");
+        static string Number(double v, string fmt) => fmt == "G" ? Units.GflopsNumber(v) : v.ToString(fmt, Ci);
+        Row("GFLOPs (Paddle)", before.PaddleGFlops, after.PaddleGFlops, "G");
         Row("params (M)", before.Parameters / 1e6, after.Parameters / 1e6, "F3");
         Row("size (MiB)", before.SizeMiB, after.SizeMiB, "F2");
         return table.FitTitle();

@@ -90,7 +90,7 @@ public sealed record RunReport
     {
         s.Stage,
         s.Detail,
-        F(s.Gflops, "F3") + Ratio(s, x => x.Gflops),
+        (s.Gflops is double g ? Units.GflopsNumber(g) : "—") + Ratio(s, x => x.Gflops),
         F(s.Parameters / 1e6, "F3"),
         F(s.OnnxSizeMiB ?? s.SizeMiB, "F2") + Ratio(s, x => x.OnnxSizeMiB ?? x.SizeMiB),
         F(s.Ap * 100, "F2"),
