@@ -24,6 +24,7 @@ public class PruneModelsTests
         { "yolov3_mobilenet_v1", 3, 64 },
         { "yolov3_mobilenet_v3_large", 3, 64 },
         { "resnet18", 5, 32 },
+        { "mobilenet_v3_small", 5, 32 }, // SE squeeze widths, a hidden fully connected layer
     };
 
     [Theory]
