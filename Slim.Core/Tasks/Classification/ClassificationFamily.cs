@@ -67,7 +67,7 @@ public sealed class ClassificationFamily : TaskFamily
         var options = new DistillationOptions
         {
             Kind = kind,
-            Weight = section.Weight,
+            Weight = section.Weight ?? 1.0,
             Temperature = section.Temperature,
             Pairs = section.Pairs.Count == 0 ? new[] { new FeaturePair(fallback, fallback) } : section.Pairs.Select(FeaturePair.Parse).ToArray(),
         };

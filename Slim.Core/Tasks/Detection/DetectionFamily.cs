@@ -51,19 +51,33 @@ public sealed class DetectionFamily : TaskFamily
     /// <summary>The three output convs (yolo_output.*): kept in float unless quant.quant_output.</summary>
     public override IReadOnlyList<string> OutputLayers { get; } = new[] { "yolo_output" };
 
+    /// <summary>PaddleDetection's DistillYOLOv3Loss weight (configs/slim/distill/yolov3_mobilenet_v1_coco_distill.yml).</summary>
+    public const double SplitDistillWeight = 1000;
+
+    /// <summary>The weight of PaddleDetection's static-graph l2_distill(pairs, 100) (slim/distillation/distill.py).</summary>
+    public const double L2DistillWeight = 100;
+
+    /// <summary>The inputs of the three output convs (the tips of the YOLO blocks), which PaddleDetection's static trainer pairs for l2_distill.</summary>
+    public static IReadOnlyList<FeaturePair> OutputConvInputs { get; } =
+        Enumerable.Range(0, 3).Select(i => new FeaturePair($"yolo_block.{i}.tip", $"yolo_block.{i}.tip")).ToArray();
+
     public override (IReadOnlyList<float> Mean, IReadOnlyList<float> Std) DefaultNormalization(int channels) =>
         (DetectionTransforms.ImageNetMean.ToArray(), DetectionTransforms.ImageNetStd.ToArray());
 
-    /// <summary>split_distill on the three head outputs unless the section names pairs; l2_distill pairs feature maps.</summary>
+    /// <summary>
+    /// split_distill on the three head outputs (weight 1000), or l2_distill on the inputs of the three output convs (weight
+    /// 100), PaddleDetection's defaults, unless the section names its own.
+    /// </summary>
     public override DistillationOptions Distillation(DistillSection section, ModelOptions student)
     {
         if (section.Type == DistillKind.SoftLabel)
             throw new DistillationException("distill.type soft_label distils class probabilities of a classifier; a detector uses split_distill or l2_distill");
+        bool l2 = section.Type == DistillKind.L2Distill;
         var options = new DistillationOptions
         {
-            Kind = section.Type == DistillKind.L2Distill ? DistillationKind.L2 : DistillationKind.Split,
-            Weight = section.Weight,
-            Pairs = section.Pairs.Count == 0 ? FeaturePair.YoloOutputs : section.Pairs.Select(FeaturePair.Parse).ToArray(),
+            Kind = l2 ? DistillationKind.L2 : DistillationKind.Split,
+            Weight = section.Weight ?? (l2 ? L2DistillWeight : SplitDistillWeight),
+            Pairs = section.Pairs.Count > 0 ? section.Pairs.Select(FeaturePair.Parse).ToArray() : l2 ? OutputConvInputs : FeaturePair.YoloOutputs,
             Anchors = student.AnchorsPerScale,
             XyWeight = section.XyWeight,
             WhWeight = section.WhWeight,

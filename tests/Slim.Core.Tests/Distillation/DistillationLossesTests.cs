@@ -53,6 +53,38 @@ public class DistillationLossesTests
     }
 
     [Fact]
+    public void TheDetectorsDefaultSplitDistillationWeighsTheLossAsPaddleDetectionsDistillYoloV3Loss()
+    {
+        // PaddleDetection (ppdet/slim/distill_loss.py): loss = weight · (obj_weighted_reg + obj_weighted_cls + obj_loss) with
+        // weight 1000, reg = mean((bce_x + bce_y + |Δw| + |Δh|) · σ(t_obj)), cls = mean(bce_cls · σ(t_obj)) over classes too,
+        // obj = mean(bce(s_obj, [t_obj > 0])). Written out by hand for one cell, one anchor, two classes.
+        var section = new Slim.Recipes.DistillSection();
+        var options = Slim.Tasks.Detection.DetectionFamily.Instance.Distillation(section, new Slim.Models.ModelOptions());
+        Assert.Equal(DistillationKind.Split, options.Kind);
+        Assert.Equal(FeaturePair.YoloOutputs, options.Pairs);
+        double o = Sigmoid(Teacher1[4]);
+        double reg = o * (Bce(Student1[0], Sigmoid(Teacher1[0])) + Bce(Student1[1], Sigmoid(Teacher1[1]))
+                          + Math.Abs(Student1[2] - Teacher1[2]) + Math.Abs(Student1[3] - Teacher1[3]));
+        double cls = o * (Bce(Student1[5], Sigmoid(Teacher1[5])) + Bce(Student1[6], Sigmoid(Teacher1[6]))) / 2;
+        double obj = Bce(Student1[4], 1.0);
+        double paddle = 1000 * (reg + cls + obj);
+
+        using var scope = NewDisposeScope();
+        var t = DistillationLosses.Split(Head(Student1, 1, 1, 1), Head(Teacher1, 1, 1, 1), anchors: 1);
+        double slim = options.Weight * (options.XyWeight * t.Xy.item<float>() + options.WhWeight * t.Wh.item<float>()
+                                        + options.ObjWeight * t.Obj.item<float>() + options.ClsWeight * t.Cls.item<float>());
+        Assert.Equal(paddle, slim, 1e-2); // about 5e3 in all, from float32 terms
+
+        // l2_distill: PaddleDetection's static trainer weighs l2_distill(pairs, 100) on the inputs of the output convs.
+        var l2 = Slim.Tasks.Detection.DetectionFamily.Instance.Distillation(new Slim.Recipes.DistillSection { Type = Slim.Recipes.DistillKind.L2Distill }, new Slim.Models.ModelOptions());
+        Assert.Equal(100, l2.Weight);
+        Assert.Equal(new[] { "yolo_block.0.tip:yolo_block.0.tip", "yolo_block.1.tip:yolo_block.1.tip", "yolo_block.2.tip:yolo_block.2.tip" }, l2.Pairs.Select(p => p.ToString()));
+        // A recipe's own weight wins; a classifier's soft labels keep 1.
+        Assert.Equal(2.5, Slim.Tasks.Detection.DetectionFamily.Instance.Distillation(new Slim.Recipes.DistillSection { Weight = 2.5 }, new Slim.Models.ModelOptions()).Weight);
+        Assert.Equal(1, Slim.Tasks.Classification.ClassificationFamily.Instance.Distillation(new Slim.Recipes.DistillSection(), new Slim.Models.ModelOptions()).Weight);
+    }
+
+    [Fact]
     public void Split_SoftObjectnessTarget_UsesTheTeachersProbability()
     {
         using var scope = NewDisposeScope();

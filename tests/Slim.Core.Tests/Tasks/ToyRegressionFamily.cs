@@ -45,7 +45,7 @@ public sealed class ToyRegressionFamily : TaskFamily
     public override DistillationOptions Distillation(DistillSection section, ModelOptions student) => new()
     {
         Kind = DistillationKind.L2,
-        Weight = section.Weight,
+        Weight = section.Weight ?? 1,
         Pairs = new[] { new FeaturePair("head", "head") },
     };
 
