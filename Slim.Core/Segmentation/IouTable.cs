@@ -32,6 +32,6 @@ public static class IouTable
 
     /// <summary>One line: mIoU, pixel accuracy, mean class accuracy, kappa and what was counted.</summary>
     public static string Summary(SegmentationScores s, int images) => string.Create(CultureInfo.InvariantCulture,
-        $"mIoU {s.MeanIou * 100:F2} % over {s.ClassIou.Count(v => v.HasValue)} of {s.ClassIou.Count} classes present; pixel accuracy {s.PixelAccuracy * 100:F2} %, " +
+        $"mIoU {s.MeanIou * 100:F2} % (the {s.ClassIou.Count(v => v.HasValue)} of {s.ClassIou.Count} classes present in the ground truth); pixel accuracy {s.PixelAccuracy * 100:F2} %, " +
         $"mean class accuracy {s.MeanClassAccuracy * 100:F2} %, kappa {s.Kappa:F4}; {images} images, {s.Pixels:N0} pixels counted, {s.IgnoredPixels:N0} ignored");
 }

@@ -71,7 +71,7 @@ public sealed class EvalMasksTests : IDisposable
         string gt = Path.Combine(_dir, "gt"), pred = Path.Combine(_dir, "pred");
         var (code, stdout, stderr) = PruneCliSupport.InvokeRecorded("eval", "--masks", gt, "--predictions", pred, "--num-classes", "4");
         Assert.True(code == 0, stderr);
-        Assert.Contains($"mIoU {Pct(expect["miou"])} % over 3 of 4 classes present", stdout);
+        Assert.Contains($"mIoU {Pct(expect["miou"])} % (the 3 of 4 classes present in the ground truth)", stdout);
         Assert.Contains($"pixel accuracy {Pct(expect["pixel_accuracy"])} %", stdout);
         Assert.Contains($"{expect["ignored"]:N0} ignored", stdout);
         Assert.Contains("1 prediction(s) without ground truth left out", stdout);
