@@ -9,7 +9,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 
 # Debian packages: what the toolkit needs to build and run, and the references tests compare with.
 RUNTIME_PKGS=(cmake g++ make libtorch-dev libopencv-imgcodecs-dev libopencv-imgproc-dev libonnx-dev fonts-dejavu-core
-              protobuf-compiler dataset-fashion-mnist)
+              protobuf-compiler dataset-fashion-mnist libgloo-dev)
 TEST_PKGS=(python3-torch python3-torchvision python3-onnx chromium)
 
 log() { printf '==> %s\n' "$*" >&2; }

@@ -1,0 +1,127 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+
+namespace Slim.Torch;
+
+public static partial class torch
+{
+    /// <summary>
+    /// torch.distributed's process groups (c10d), with PyTorch's names: a group of <c>world_size</c> processes, each with
+    /// its <c>rank</c>, meeting at a rendezvous (<c>file:///shared/path</c>, <c>tcp://host:port</c> served by rank 0, or
+    /// <c>env://</c>: MASTER_ADDR and MASTER_PORT, as torchrun sets them), then running collectives on CPU tensors in place.
+    /// </summary>
+    public static class distributed
+    {
+        /// <summary>Whether this build of the native library has the backend ("gloo"; "nccl" needs a CUDA libtorch).</summary>
+        public static bool is_available(string backend = "gloo") => NativeMethods.slim_dist_has_backend(backend) == 1;
+
+        /// <summary>
+        /// Joins the group: returns when all <paramref name="world_size"/> ranks have joined, or throws after
+        /// <paramref name="timeout"/> (default 5 minutes). <paramref name="interface_host"/> is the address the ranks
+        /// reach each other at (loopback by default; a host's own address across machines).
+        /// </summary>
+        /// <exception cref="TorchException">The backend is missing, the rendezvous is malformed or timed out.</exception>
+        public static ProcessGroup init_process_group(string backend, string init_method, int rank, int world_size, TimeSpan? timeout = null,
+            string interface_host = "127.0.0.1")
+        {
+            if (backend != "gloo")
+                throw new TorchException($"backend '{backend}' is not available in this build: use gloo (CPU tensors)");
+            if (world_size < 1 || rank < 0 || rank >= world_size)
+                throw new TorchException($"rank {rank} is not in 0…{world_size - 1} (world_size {world_size})");
+            var (kind, address, port) = Rendezvous(init_method);
+            long ms = (long)(timeout ?? TimeSpan.FromMinutes(5)).TotalMilliseconds;
+            var h = NativeMethods.Check(NativeMethods.slim_dist_new_gloo(kind, address, port, rank, world_size, ms, interface_host));
+            return new ProcessGroup(h);
+        }
+
+        // file:///path → (0, path); tcp://host:port → (1, host, port); env:// → MASTER_ADDR, MASTER_PORT.
+        private static (int Kind, string Address, int Port) Rendezvous(string initMethod)
+        {
+            if (initMethod.StartsWith("file://", StringComparison.Ordinal)) return (0, initMethod["file://".Length..], 0);
+            string hostPort;
+            if (initMethod == "env://")
+            {
+                var addr = Environment.GetEnvironmentVariable("MASTER_ADDR");
+                var p = Environment.GetEnvironmentVariable("MASTER_PORT");
+                if (string.IsNullOrEmpty(addr) || string.IsNullOrEmpty(p))
+                    throw new TorchException("init_method env:// needs MASTER_ADDR and MASTER_PORT in the environment");
+                hostPort = $"{addr}:{p}";
+            }
+            else if (initMethod.StartsWith("tcp://", StringComparison.Ordinal)) hostPort = initMethod["tcp://".Length..];
+            else throw new TorchException($"init_method '{initMethod}': expected file:///path, tcp://host:port or env://");
+            int colon = hostPort.LastIndexOf(':');
+            if (colon <= 0 || !int.TryParse(hostPort[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out int port) || port is < 1 or > 65535)
+                throw new TorchException($"init_method '{initMethod}': expected host:port with a port 1…65535");
+            return (1, hostPort[..colon], port);
+        }
+    }
+}
+
+/// <summary>How a collective combines the ranks' values.</summary>
+public enum ReduceOp
+{
+    SUM,
+    PRODUCT,
+    MIN,
+    MAX,
+}
+
+/// <summary>
+/// One rank's membership of a c10d process group (<see cref="torch.distributed.init_process_group"/>). Every rank must call
+/// the same collectives in the same order with tensors of the same shapes; each call returns when its work is done.
+/// </summary>
+public sealed class ProcessGroup : IDisposable
+{
+    private readonly GroupHandle _handle;
+
+    internal ProcessGroup(IntPtr handle)
+    {
+        _handle = new GroupHandle(handle);
+        rank = NativeMethods.Check(NativeMethods.slim_dist_rank(handle));
+        world_size = NativeMethods.Check(NativeMethods.slim_dist_world_size(handle));
+    }
+
+    /// <summary>This process's rank, 0 … world_size − 1.</summary>
+    public int rank { get; }
+
+    /// <summary>Processes in the group.</summary>
+    public int world_size { get; }
+
+    private IntPtr Handle => _handle.IsClosed ? throw new ObjectDisposedException(nameof(ProcessGroup)) : _handle.DangerousGetHandle();
+
+    /// <summary>Combines each tensor with its peers on every rank, in place.</summary>
+    public void all_reduce(Tensor tensor, ReduceOp op = ReduceOp.SUM) => all_reduce(new[] { tensor }, op);
+
+    /// <summary>Combines each of the tensors with its peers on every rank, in place, in one call.</summary>
+    public unsafe void all_reduce(IReadOnlyList<Tensor> tensors, ReduceOp op = ReduceOp.SUM)
+    {
+        var handles = tensors.Select(t => t.Handle).ToArray();
+        fixed (IntPtr* p = handles) NativeMethods.Check(NativeMethods.slim_dist_all_reduce(Handle, p, handles.Length, (int)op));
+        GC.KeepAlive(tensors);
+    }
+
+    /// <summary>Every rank's tensors take rank <paramref name="src"/>'s values, in place.</summary>
+    public unsafe void broadcast(IReadOnlyList<Tensor> tensors, int src = 0)
+    {
+        if (src < 0 || src >= world_size) throw new TorchException($"broadcast: src {src} is not a rank of 0…{world_size - 1}");
+        var handles = tensors.Select(t => t.Handle).ToArray();
+        fixed (IntPtr* p = handles) NativeMethods.Check(NativeMethods.slim_dist_broadcast(Handle, p, handles.Length, src));
+        GC.KeepAlive(tensors);
+    }
+
+    /// <summary>Every rank's <paramref name="tensor"/> (the same shape everywhere) stacked in rank order: [world_size, …].</summary>
+    public Tensor all_gather(Tensor tensor) => new(NativeMethods.Check(NativeMethods.slim_dist_all_gather(Handle, tensor.Handle)));
+
+    /// <summary>Returns when every rank has called it.</summary>
+    public void barrier() => NativeMethods.Check(NativeMethods.slim_dist_barrier(Handle));
+
+    /// <summary>Leaves the group (releases its store and connections).</summary>
+    public void Dispose() => _handle.Dispose();
+
+    private sealed class GroupHandle : SafeHandle
+    {
+        public GroupHandle(IntPtr h) : base(IntPtr.Zero, ownsHandle: true) => SetHandle(h);
+        public override bool IsInvalid => handle == IntPtr.Zero;
+        protected override bool ReleaseHandle() => NativeMethods.slim_dist_dispose(handle) == 0;
+    }
+}

@@ -1,0 +1,56 @@
+using Slim.Torch;
+using static Slim.Torch.torch;
+
+namespace Slim.Training;
+
+/// <summary>
+/// Data-parallel training over a <see cref="ProcessGroup"/>: every rank holds the same model, runs its own share of each
+/// batch, and after backward the gradients are averaged over the ranks, so that each rank's optimizer step is the one a
+/// single process would take on the whole batch (for losses that are means over equal shares, and no batch norm in
+/// training mode: its statistics are per share unless synchronized).
+/// </summary>
+public sealed class DataParallel
+{
+    private readonly ProcessGroup _group;
+    private readonly nn.Module _model;
+
+    /// <summary>Binds the model to the group; call <see cref="BroadcastParameters"/> before the first step.</summary>
+    public DataParallel(ProcessGroup group, nn.Module model)
+    {
+        _group = group ?? throw new ArgumentNullException(nameof(group));
+        _model = model ?? throw new ArgumentNullException(nameof(model));
+    }
+
+    /// <summary>Every rank's parameters and buffers take rank 0's values (so all ranks start from the same model).</summary>
+    public void BroadcastParameters()
+    {
+        using var _ = no_grad();
+        var tensors = _model.parameters().Concat(_model.named_buffers().Select(b => b.buffer)).ToList();
+        if (tensors.Count > 0) _group.broadcast(tensors, 0);
+    }
+
+    /// <summary>
+    /// Replaces each trainable parameter's gradient by its mean over the ranks, in one all-reduce of one flat bucket. A
+    /// parameter without a gradient on this rank counts as zeros, so every rank sends the same layout.
+    /// </summary>
+    public void AverageGradients()
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var parameters = _model.parameters().Where(p => p.requires_grad).ToList();
+        if (parameters.Count == 0) return;
+        var grads = parameters.Select(p => p.grad ?? zeros_like(p)).ToList();
+        var bucket = cat(grads.Select(g => g.reshape(-1)).ToArray());
+        _group.all_reduce(bucket);
+        bucket.div_(_group.world_size);
+        long at = 0;
+        for (int i = 0; i < parameters.Count; i++)
+        {
+            long n = grads[i].numel();
+            var mean = bucket.narrow(0, at, n).view(grads[i].shape);
+            if (parameters[i].grad is { } g) g.copy_(mean);
+            else parameters[i].grad = mean.clone();
+            at += n;
+        }
+    }
+}
