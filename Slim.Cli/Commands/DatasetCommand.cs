@@ -15,14 +15,17 @@ public static class DatasetCommand
         var seed = new Option<int>("--seed") { Description = "Generator seed (same seed, same files).", DefaultValueFactory = _ => 0 };
         var val = new Option<double>("--val-fraction") { Description = "Fraction of images in the validation split.", DefaultValueFactory = _ => 0.2 };
         var shapes = new Option<bool>("--shapes") { Description = "Draw shapes instead of Fashion-MNIST items." };
+        var masks = new Option<bool>("--masks") { Description = "Also write segmentation labels: a label PNG per image (0 background, class k as k + 1) and segmentation/{train,val}.txt lists." };
         var generate = new Command("generate", """
             Write a detection dataset made offline: Fashion-MNIST items (or drawn shapes) pasted at random
-            scales and positions on textured backgrounds, in both COCO and Pascal VOC layouts.
+            scales and positions on textured backgrounds, in both COCO and Pascal VOC layouts; with --masks also
+            the per-pixel labels of each image (PaddleSeg's plain layout under segmentation/).
 
-            Example:
+            Examples:
               slim dataset generate --out datasets/generated/demo --images 500 --image-size 160 --seed 0
+              slim dataset generate --out datasets/generated/seg --images 200 --masks
             """);
-        foreach (var o in new Option[] { outDir, images, size, seed, val, shapes }) generate.Options.Add(o);
+        foreach (var o in new Option[] { outDir, images, size, seed, val, shapes, masks }) generate.Options.Add(o);
         generate.SetAction(p => CliRunner.Run(() =>
         {
             var r = SyntheticDetectionGenerator.Generate(new SyntheticDetectionOptions
@@ -33,10 +36,13 @@ public static class DatasetCommand
                 Seed = p.GetValue(seed),
                 ValFraction = p.GetValue(val),
                 ForceShapes = p.GetValue(shapes),
+                Masks = p.GetValue(masks),
             }, Console.Error.WriteLine);
             Console.Out.WriteLine($"wrote {p.GetValue(images)} images ({string.Join(", ", r.ClassNames)}) to {r.OutputDir}");
             Console.Out.WriteLine($"  COCO: {r.CocoAnnotations("train")}, {r.CocoAnnotations("val")}, images in {r.CocoImages}");
             Console.Out.WriteLine($"  VOC:  {r.VocDir}");
+            if (p.GetValue(masks))
+                Console.Out.WriteLine($"  segmentation: {Path.Combine(r.OutputDir, "segmentation")} (train.txt, val.txt: image and label paths from the dataset root; labels.txt)");
             return ExitCode.Ok;
         }));
         cmd.Subcommands.Add(generate);

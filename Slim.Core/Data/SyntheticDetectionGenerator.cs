@@ -9,7 +9,9 @@ namespace Slim.Data;
 /// Generates the offline detection sample data: Fashion-MNIST items (or, without Fashion-MNIST,
 /// drawn shapes) tinted and alpha-blended by their own intensity onto textured backgrounds, several
 /// per image, at random scales and places. The same images are written in a COCO layout and a VOC
-/// layout, into a temporary folder that is renamed into place when complete.
+/// layout, into a temporary folder that is renamed into place when complete. With
+/// <see cref="SyntheticDetectionOptions.Masks"/> each image also gets a label PNG (0 background, class k as k + 1 where the
+/// item is at least half opaque, later items over earlier ones) and PaddleSeg-style list files: the segmentation sample data.
 /// </summary>
 public static class SyntheticDetectionGenerator
 {
@@ -20,9 +22,12 @@ public static class SyntheticDetectionGenerator
     // anti-aliasing fringes out of the box.
     private const float AlphaThreshold = 0.1f;
 
+    // A pixel is the item's in the label map where the item is at least half opaque (op = 1.5·alpha ≥ 0.5).
+    private const float MaskAlpha = 1f / 3;
+
     private sealed record PlacedObject(int ClassIndex, int X1, int Y1, int X2, int Y2, int Area);
 
-    private sealed record RenderedImage(string FileName, byte[] Jpeg, List<PlacedObject> Objects);
+    private sealed record RenderedImage(string FileName, byte[] Jpeg, List<PlacedObject> Objects, byte[]? LabelPng);
 
     /// <summary>Generates the dataset described by <paramref name="options"/>; progress lines go to <paramref name="log"/>.</summary>
     /// <exception cref="ArgumentException">An option is invalid.</exception>
@@ -88,6 +93,7 @@ public static class SyntheticDetectionGenerator
         var rng = SeedMixer.Rng(o.Seed, index);
         int size = o.ImageSize;
         var canvas = Background(rng, size);
+        var labels = o.Masks ? new byte[size * size] : null;
         var placed = new List<PlacedObject>();
         int want = rng.Next(o.MinObjects, o.MaxObjects + 1);
         for (int k = 0; k < want; k++)
@@ -105,7 +111,7 @@ public static class SyntheticDetectionGenerator
             {
                 int x = rng.Next(0, size - w + 1), y = rng.Next(0, size - h + 1);
                 if (placed.Any(p => Iou(p.X1, p.Y1, p.X2, p.Y2, x, y, x + w, y + h) > 0.3)) continue;
-                var obj = Paste(canvas, size, alpha, w, h, x, y, tint, cls);
+                var obj = Paste(canvas, labels, size, alpha, w, h, x, y, tint, cls);
                 if (obj is not null) placed.Add(obj);
                 break;
             }
@@ -113,7 +119,8 @@ public static class SyntheticDetectionGenerator
         var px = new byte[canvas.Length];
         for (int i = 0; i < px.Length; i++) px[i] = (byte)Math.Clamp((int)MathF.Round(canvas[i]), 0, 255);
         var jpeg = new Image(size, size, 3, px).Encode(".jpg", o.JpegQuality);
-        return new RenderedImage($"{index:D6}.jpg", jpeg, placed);
+        var png = labels is null ? null : new Image(size, size, 1, labels).Encode(".png");
+        return new RenderedImage($"{index:D6}.jpg", jpeg, placed, png);
     }
 
     private static (float R, float G, float B) RandomColor(Random rng, bool saturated)
@@ -211,7 +218,7 @@ public static class SyntheticDetectionGenerator
         return a;
     }
 
-    private static PlacedObject? Paste(float[] canvas, int size, float[] alpha, int w, int h, int x0, int y0, (float R, float G, float B) tint, int cls)
+    private static PlacedObject? Paste(float[] canvas, byte[]? labels, int size, float[] alpha, int w, int h, int x0, int y0, (float R, float G, float B) tint, int cls)
     {
         int minX = int.MaxValue, minY = int.MaxValue, maxX = -1, maxY = -1, area = 0;
         for (int y = 0; y < h; y++)
@@ -225,6 +232,7 @@ public static class SyntheticDetectionGenerator
                 canvas[i] += (tint.R * shade - canvas[i]) * op;
                 canvas[i + 1] += (tint.G * shade - canvas[i + 1]) * op;
                 canvas[i + 2] += (tint.B * shade - canvas[i + 2]) * op;
+                if (labels is not null && a >= MaskAlpha) labels[(y0 + y) * size + x0 + x] = (byte)(cls + 1);
                 if (a > AlphaThreshold)
                 {
                     area++;
@@ -265,6 +273,16 @@ public static class SyntheticDetectionGenerator
                 string.Concat(images[from..to].Select(i => Path.GetFileNameWithoutExtension(i.FileName) + "\n")));
         }
         File.WriteAllText(Path.Combine(root, "voc", "label_list.txt"), string.Concat(classes.Select(c => c + "\n")));
+        if (o.Masks)
+        {
+            // PaddleSeg's plain layout: "image label" per line, paths relative to the dataset root.
+            var labelDir = Directory.CreateDirectory(Path.Combine(root, "segmentation", "labels")).FullName;
+            foreach (var img in images) File.WriteAllBytes(Path.Combine(labelDir, Path.ChangeExtension(img.FileName, ".png")), img.LabelPng!);
+            foreach (var (name, from, to) in split)
+                File.WriteAllText(Path.Combine(root, "segmentation", $"{name}.txt"), string.Concat(images[from..to].Select(i =>
+                    $"coco/images/{i.FileName} segmentation/labels/{Path.ChangeExtension(i.FileName, ".png")}\n")));
+            File.WriteAllText(Path.Combine(root, "segmentation", "labels.txt"), string.Concat(new[] { "background" }.Concat(classes).Select(c => c + "\n")));
+        }
         File.WriteAllText(Path.Combine(root, "generator.json"), JsonSerializer.Serialize(new
         {
             generator = "Slim.Data.SyntheticDetectionGenerator",
@@ -272,6 +290,8 @@ public static class SyntheticDetectionGenerator
             min_scale = o.MinScale, max_scale = o.MaxScale, val_fraction = o.ValFraction, jpeg_quality = o.JpegQuality,
             classes,
         }, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        // Recorded only when written, so a detection-only folder is byte for byte what it was before masks existed.
+        if (o.Masks) File.WriteAllText(Path.Combine(root, "segmentation", "generator.json"), "{\n  \"masks\": true,\n  \"mask_alpha\": 0.3333\n}\n");
     }
 
     // Image ids are 1-based positions in the full image list, so train and val ids never collide.

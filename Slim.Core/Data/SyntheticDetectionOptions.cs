@@ -42,6 +42,9 @@ public sealed record SyntheticDetectionOptions
     /// <summary>Replace <see cref="OutputDir"/> when it exists (otherwise that is an error).</summary>
     public bool Overwrite { get; init; }
 
+    /// <summary>Also write a label PNG per image and PaddleSeg-style list files under <c>segmentation/</c> (segmentation sample data).</summary>
+    public bool Masks { get; init; }
+
     /// <summary>
     /// Throws <see cref="ArgumentException"/> naming the first invalid setting as a user gives it: the recipe key
     /// under dataset.generate and the option of slim dataset generate.

@@ -31,6 +31,47 @@ public class SyntheticDetectionGeneratorTests
         Assert.Empty(Directory.GetDirectories(dir.Path, ".*tmp*"));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void MasksLabelEachItemsPixelsWithinItsBoxAndLeaveTheDetectionDataAsItWas(bool shapes)
+    {
+        using var dir = new TempDir();
+        var plain = SyntheticDetectionGenerator.Generate(Options(dir.File("plain"), shapes: shapes));
+        var masked = SyntheticDetectionGenerator.Generate(Options(dir.File("masked"), shapes: shapes) with { Masks = true });
+        // Every file a detection-only run writes is byte for byte the same with masks.
+        foreach (var f in Files(plain.OutputDir))
+            Assert.True(File.ReadAllBytes(Path.Combine(plain.OutputDir, f)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(masked.OutputDir, f))), $"{f} differs");
+        var seg = Path.Combine(masked.OutputDir, "segmentation");
+        Assert.Equal(new[] { "background" }.Concat(masked.ClassNames), File.ReadAllLines(Path.Combine(seg, "labels.txt")));
+        var lines = File.ReadAllLines(Path.Combine(seg, "train.txt")).Concat(File.ReadAllLines(Path.Combine(seg, "val.txt"))).ToList();
+        Assert.Equal(12, lines.Count);
+        var coco = CocoDataset.Load(masked.CocoAnnotations("train"), masked.CocoImages).Samples
+            .Concat(CocoDataset.Load(masked.CocoAnnotations("val"), masked.CocoImages).Samples).ToDictionary(x => Path.GetFileName(x.ImagePath));
+        long itemPixels = 0;
+        foreach (var line in lines)
+        {
+            var parts = line.Split(' ');
+            Assert.True(File.Exists(Path.Combine(masked.OutputDir, parts[0])), parts[0]);
+            var labels = LabelMap.Load(Path.Combine(masked.OutputDir, parts[1]));
+            Assert.Equal((96, 96), (labels.Width, labels.Height));
+            var boxes = coco[Path.GetFileName(parts[0])].Boxes;
+            for (int i = 0; i < labels.Labels.Length; i++)
+            {
+                int label = labels.Labels[i];
+                if (label == 0) continue;
+                itemPixels++;
+                int x = i % 96, y = i / 96;
+                // A labelled pixel lies in a box of its class (masks are stricter than boxes: opacity 1/2 against 0.1).
+                Assert.Contains(boxes, b => b.ClassIndex == label - 1 && x >= b.X1 && x < b.X2 && y >= b.Y1 && y < b.Y2);
+            }
+        }
+        Assert.InRange(itemPixels, 12 * 96 * 96 / 50, 12 * 96 * 96 / 2); // items cover some of each image, not all
+        // A mask scores perfectly against itself.
+        var (matrix, images, _) = Slim.Segmentation.MaskEvaluator.EvaluateFolders(Path.Combine(seg, "labels"), Path.Combine(seg, "labels"), masked.ClassNames.Count + 1);
+        Assert.Equal((1.0, 12), (matrix.Scores().MeanIou, images));
+    }
+
     [Fact]
     public void CocoAndVocLayoutsDescribeTheSameObjects()
     {
