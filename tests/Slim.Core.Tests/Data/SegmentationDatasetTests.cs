@@ -51,4 +51,47 @@ public class SegmentationDatasetTests
         File.WriteAllText(Path.Combine(r.OutputDir, "missing.txt"), "coco/images/000000.jpg segmentation/labels/nope.png\n");
         Assert.Contains("missing.txt:1: label map", Assert.Throws<DatasetException>(() => SegmentationDataset.LoadList(r.OutputDir, "missing.txt")).Message);
     }
+
+    [Fact]
+    public void TheLoaderResizesLabelsByNearestNeighbourAndMirrorsThemWithTheirImages()
+    {
+        using var dir = new TempDir();
+        var r = SyntheticDetectionGenerator.Generate(new SyntheticDetectionOptions
+        {
+            OutputDir = dir.File("gen"), ImageCount = 8, ImageSize = 64, Seed = 2, Masks = true, ValFraction = 0,
+        });
+        var data = SegmentationDataset.LoadList(r.OutputDir, "segmentation/train.txt");
+        var options = new SegmentationLoaderOptions { BatchSize = 4, ImageSize = 32, Seed = 7, Workers = 0, Mean = [0.5f, 0.5f, 0.5f], Std = [0.25f, 0.25f, 0.25f] };
+        using var scope = Slim.Torch.torch.NewDisposeScope();
+        var plain = new SegmentationLoader(data, options with { Train = false }).GetEpoch(0).ToList();
+        Assert.Equal(2, plain.Count);
+        Assert.Equal(new long[] { 4, 3, 32, 32 }, plain[0].Images.shape);
+        Assert.Equal(new long[] { 4, 32, 32 }, plain[0].Labels.shape);
+        var allowed = Enumerable.Range(0, r.ClassNames.Count + 1).Select(i => (long)i).ToHashSet();
+        Assert.All(plain.SelectMany(b => b.Labels.data<long>().ToArray()), v => Assert.Contains(v, allowed));
+        // Each plain label map is the label PNG resized by nearest neighbour.
+        var first = LabelMap.Load(data.Samples[0].LabelPath);
+        var expected = new Image(first.Width, first.Height, 1, first.Labels).Resize(32, 32, Interpolation.Nearest).Pixels.Select(v => (long)v);
+        Assert.Equal(expected, plain[0].Labels.data<long>().Take(32 * 32));
+
+        // Training batches: shuffled, and each sample either as it is or mirrored, image and labels together.
+        var train = new SegmentationLoader(data, options).GetEpoch(0).ToList();
+        var byIndex = plain.SelectMany(b => b.Indices.Select((idx, k) => (idx, b, k))).ToDictionary(t => t.idx, t => (t.b, t.k));
+        int mirrored = 0;
+        foreach (var b in train)
+            for (int k = 0; k < b.Count; k++)
+            {
+                var (pb, pk) = byIndex[b.Indices[k]];
+                var label = b.Labels.select(0, k);
+                var plainLabel = pb.Labels.select(0, pk);
+                bool same = label.equal(plainLabel);
+                bool flipped = label.equal(plainLabel.flip(1)) && b.Images.select(0, k).equal(pb.Images.select(0, pk).flip(2));
+                Assert.True(same || flipped, $"sample {b.Indices[k]} is neither itself nor its mirror");
+                if (!same) mirrored++;
+            }
+        Assert.InRange(mirrored, 1, 7);
+        // Workers do not change a batch.
+        var parallel = new SegmentationLoader(data, options with { Workers = 2 }).GetEpoch(0).ToList();
+        Assert.True(train.Zip(parallel).All(p => p.First.Images.equal(p.Second.Images) && p.First.Labels.equal(p.Second.Labels)));
+    }
 }
