@@ -22,6 +22,7 @@ public static class EvalCommand
         var predictions = new Option<string?>("--predictions") { Description = "A folder of predicted label PNGs, one per ground-truth mask, paired by file name." };
         var numClasses = new Option<int?>("--num-classes") { Description = "Classes of the masks (with --masks)." };
         var ignore = new Option<int>("--ignore") { Description = "Ground-truth label of pixels to leave out (with --masks).", DefaultValueFactory = _ => 255 };
+        var classNames = new Option<string?>("--class-names") { Description = "A file of class names, one per line in label order (with --masks; e.g. PaddleSeg's labels.txt)." };
         var cmd = new Command("eval", """
             Print the AP table (VOC mAP@0.5 and the COCO metrics) of a checkpoint or an ONNX model on the
             recipe's validation set, or score a COCO-format results file as pycocotools users do, or label PNGs
@@ -35,7 +36,7 @@ public static class EvalCommand
               slim eval --masks cityscapes/gtFine/val --predictions out/pred --num-classes 19
             """);
         cmd.Arguments.Add(recipeFile);
-        foreach (var o in new Option[] { overrides, checkpoint, onnx, annotations, results, threads, masks, predictions, numClasses, ignore }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { overrides, checkpoint, onnx, annotations, results, threads, masks, predictions, numClasses, ignore, classNames }) cmd.Options.Add(o);
         cmd.SetAction(p => CliRunner.Run(() =>
         {
             var console = AnsiConsole.Console;
@@ -53,15 +54,22 @@ public static class EvalCommand
                 if (n is < 1 or > 255) throw new UsageException($"--num-classes {n}: label PNGs hold 1 to 255 classes");
                 if (p.GetValue(ignore) is var ig && ig is < 0 or > 255) throw new UsageException($"--ignore {ig}: a label PNG's value is 0…255");
                 if (ig < n) throw new UsageException($"--ignore {ig} is one of the {n} classes; give a label outside 0…{n - 1} (255 by convention)");
+                IReadOnlyList<string>? names = null;
+                if (p.GetValue(classNames) is { } namesFile)
+                {
+                    if (!File.Exists(namesFile)) throw new UsageException($"--class-names {namesFile}: file not found (one class name per line)");
+                    names = File.ReadAllLines(namesFile).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
+                    if (names.Count != n) throw new UsageException($"--class-names {namesFile}: {names.Count} names for --num-classes {n}");
+                }
                 var (matrix, images, unpaired) = Slim.Segmentation.MaskEvaluator.EvaluateFolders(truthDir, predicted, n, ig);
                 var scores = matrix.Scores();
-                console.Write(Slim.Segmentation.IouTable.PerClass(scores).ToSpectre());
+                console.Write(Slim.Segmentation.IouTable.PerClass(scores, names).ToSpectre());
                 console.WriteLine(Slim.Segmentation.IouTable.Summary(scores, images));
                 if (unpaired > 0) console.WriteLine($"{unpaired} prediction(s) without ground truth left out");
                 return ExitCode.Ok;
             }
-            if (p.GetValue(predictions) is not null || p.GetValue(numClasses) is not null)
-                throw new UsageException("--predictions and --num-classes go with --masks (a folder of ground-truth label PNGs)");
+            if (p.GetValue(predictions) is not null || p.GetValue(numClasses) is not null || p.GetValue(classNames) is not null)
+                throw new UsageException("--predictions, --num-classes and --class-names go with --masks (a folder of ground-truth label PNGs)");
             if (p.GetValue(recipeFile) is not { } file) throw new UsageException("give a recipe (or --annotations with --results, or --masks with --predictions)");
             if (p.GetValue(threads) is var t && t < 1) throw new UsageException($"--threads {t}: must be at least 1");
             var r = Slim.Recipes.RecipeLoader.Load<Slim.Recipes.Recipe>(file, p.GetValue(overrides) ?? Array.Empty<string>());

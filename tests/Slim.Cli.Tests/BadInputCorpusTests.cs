@@ -124,7 +124,7 @@ public class BadInputCorpusTests(BadInputFixture fx) : IClassFixture<BadInputFix
         ["eval masks ignoring a class"] = new(Usage, "--ignore 0 is one of the 19 classes", ["eval", "--masks", "{dir}", "--predictions", "{dir}", "--num-classes", "19", "--ignore", "0"]),
         ["eval masks of a missing folder"] = new(Invalid, "--masks {dir}/missing: folder not found", ["eval", "--masks", "{dir}/missing", "--predictions", "{dir}", "--num-classes", "19"]),
         ["eval masks that are colour images"] = new(Invalid, "is a RGBA PNG; label maps are 8-bit grayscale (value = class) or indexed", ["eval", "--masks", "{dir}", "--predictions", "{dir}", "--num-classes", "19"]),
-        ["eval predictions without masks"] = new(Usage, "--predictions and --num-classes go with --masks", ["eval", "{recipe}", "--predictions", "{dir}"]),
+        ["eval predictions without masks"] = new(Usage, "--predictions, --num-classes and --class-names go with --masks", ["eval", "{recipe}", "--predictions", "{dir}"]),
         ["verify with no thread"] = new(Usage, "--threads 0", ["verify", "{recipe}", "--fp32", "{onnx}", "--baseline-ap", "0.3", "--threads", "0", "--out", "{out}"]),
         ["verify a drop over 100 %"] = new(Usage, "--max-drop 1.5", ["verify", "{recipe}", "--fp32", "{onnx}", "--baseline-ap", "0.3", "--max-drop", "1.5", "--out", "{out}"]),
         ["verify a negative baseline"] = new(Usage, "--baseline-ap -0.1", ["verify", "{recipe}", "--fp32", "{onnx}", "--baseline-ap", "-0.1", "--out", "{out}"]),

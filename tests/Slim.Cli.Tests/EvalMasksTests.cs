@@ -79,6 +79,16 @@ public sealed class EvalMasksTests : IDisposable
         Assert.Matches(@"│\s*3\s*│\s*n/a\s*│\s*n/a\s*│", stdout); // class 3: predicted, never true
         Assert.Matches($@"│\s*mean\s*│\s*{Pct(expect["miou"])}\s*│", stdout);
 
+        // Class names from a file label the rows; their count must be the class count.
+        var names = Path.Combine(_dir, "names.txt");
+        File.WriteAllLines(names, ["road", "car", "sky", "boat"]);
+        var (named, namedOut, namedErr) = PruneCliSupport.InvokeRecorded("eval", "--masks", gt, "--predictions", pred, "--num-classes", "4", "--class-names", names);
+        Assert.True(named == 0, namedErr);
+        Assert.Matches(@"│\s*3\s*│\s*boat\s*│\s*n/a", namedOut);
+        var (three, _, threeErr) = PruneCliSupport.InvokeRecorded("eval", "--masks", gt, "--predictions", pred, "--num-classes", "3", "--class-names", names);
+        Assert.Equal((int)ExitCode.Usage, three);
+        Assert.Contains("4 names for --num-classes 3", threeErr);
+
         // Too few classes for the predictions: the file and the pixel are named.
         var (few, _, fewErr) = PruneCliSupport.InvokeRecorded("eval", "--masks", gt, "--predictions", pred, "--num-classes", "3");
         Assert.Equal((int)ExitCode.InvalidInput, few);
