@@ -44,16 +44,7 @@ public class PruneModelsTests
             var plan = new Pruner(graph, ChannelImportanceRegistry.Get("l1_norm")).Plan(net, targets);
 
             using var masked = TestNets.Copy(ctor, net);
-            foreach (var g in plan.Groups)
-            {
-                var removed = g.RemovedChannels.ToHashSet();
-                foreach (var m in g.Group.Members)
-                {
-                    var positions = Enumerable.Range(0, m.ChannelOfPosition.Length).Where(p => removed.Contains(m.ChannelOfPosition[p])).ToList();
-                    if (m.Role == MemberRole.ConvOutput) TestNets.ZeroConvOut(masked, m.ModulePath, positions);
-                    else if (m.Role == MemberRole.BatchNorm) TestNets.ZeroBn(masked, m.ModulePath, positions);
-                }
-            }
+            TestNets.ZeroPlannedChannels(masked, plan);
 
             using var pruned = TestNets.Copy(ctor, net);
             var result = PruneModel.Apply(pruned, options, graph, targets, "l1_norm");

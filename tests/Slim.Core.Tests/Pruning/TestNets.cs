@@ -1,3 +1,4 @@
+using Slim.Compression.Pruning;
 using Slim.Torch;
 using Slim.Torch.Modules;
 using static Slim.Torch.torch;
@@ -260,6 +261,24 @@ internal static class TestNets
         {
             bn.weight.select(0, c).zero_();
             bn.bias.select(0, c).zero_();
+        }
+    }
+
+    /// <summary>
+    /// Zeroes in <paramref name="net"/> every channel <paramref name="plan"/> removes: the producing convs' rows and their batch
+    /// norms, at each member's positions of the group's channels. The pruned model must then compute what this one does.
+    /// </summary>
+    public static void ZeroPlannedChannels(nn.Module net, PruningPlan plan)
+    {
+        foreach (var g in plan.Groups)
+        {
+            var removed = g.RemovedChannels.ToHashSet();
+            foreach (var m in g.Group.Members)
+            {
+                var positions = Enumerable.Range(0, m.ChannelOfPosition.Length).Where(p => removed.Contains(m.ChannelOfPosition[p])).ToList();
+                if (m.Role == MemberRole.ConvOutput) ZeroConvOut(net, m.ModulePath, positions);
+                else if (m.Role == MemberRole.BatchNorm) ZeroBn(net, m.ModulePath, positions);
+            }
         }
     }
 
