@@ -34,16 +34,6 @@ public sealed record SsdTargets(long[] Labels, float[] Deltas);
 /// </summary>
 public static class SsdLoss
 {
-    /// <summary>IoU of two x1, y1, x2, y2 boxes.</summary>
-    public static double Iou(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        double w = Math.Min(a[2], b[2]) - Math.Max(a[0], b[0]), h = Math.Min(a[3], b[3]) - Math.Max(a[1], b[1]);
-        if (w <= 0 || h <= 0) return 0;
-        double inter = w * h;
-        double union = (a[2] - a[0]) * (double)(a[3] - a[1]) + (b[2] - b[0]) * (double)(b[3] - b[1]) - inter;
-        return union > 0 ? inter / union : 0;
-    }
-
     /// <summary>
     /// Matches one image's boxes (normalized x1, y1, x2, y2, [G, 4]) and classes to the priors ([P, 4]).
     /// </summary>
@@ -56,6 +46,8 @@ public static class SsdLoss
         var owner = Enumerable.Repeat(-1, p).ToArray();
         if (g > 0)
         {
+            static List<Box> Boxes(float[] v) => Enumerable.Range(0, v.Length / 4).Select(i => new Box(v[4 * i], v[4 * i + 1], v[4 * i + 2], v[4 * i + 3])).ToList();
+            var ious = BoxUtils.PairwiseIou(Boxes(boxes), Boxes(priors));
             var best = new double[p];
             var bestPrior = new int[g];
             var bestPriorIou = Enumerable.Repeat(-1.0, g).ToArray();
@@ -64,7 +56,7 @@ public static class SsdLoss
                 best[j] = -1;
                 for (int i = 0; i < g; i++)
                 {
-                    double iou = Iou(boxes.AsSpan(4 * i, 4), priors.AsSpan(4 * j, 4));
+                    double iou = ious[i, j];
                     if (iou > best[j]) (best[j], owner[j]) = (iou, i); // the first box wins a tie, as argmax
                     if (iou > bestPriorIou[i]) (bestPriorIou[i], bestPrior[i]) = (iou, j);
                 }

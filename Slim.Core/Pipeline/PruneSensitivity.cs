@@ -46,6 +46,7 @@ public static class PruneSensitivity
     /// <param name="progress">Receives a line per measured point.</param>
     /// <param name="cancel">Stops between points; the measured ones stay in the JSON file.</param>
     /// <param name="metricName">How progress lines name the metric.</param>
+    /// <param name="images">Validation images the metric scores, said in the table's title (null: not said).</param>
     public static SensitivityOutcome Run(torch.nn.Module model, Func<torch.nn.Module> create, ChannelDependencyGraph graph,
         IReadOnlyList<string> parameters, SensitivitySection section, string criterion, Func<torch.nn.Module, double> metric,
         string dir, bool resume, IProgressSink progress, CancellationToken cancel, string metricName = "metric", int? images = null)

@@ -86,6 +86,13 @@ public static class PretrainedWeights
         }
     }
 
+    /// <summary>The line that says a task normalizes with the pretrained weights' statistics.</summary>
+    public static string DescribeNormalization(ModelSection section, IReadOnlyList<float> mean, IReadOnlyList<float> std)
+    {
+        static string Values(IReadOnlyList<float> v) => string.Join(", ", v.Select(x => x.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)));
+        return $"normalization of the pretrained weights ({section.Pretrained}): mean {Values(mean)}, std {Values(std)}";
+    }
+
     private static bool IsSlimCheckpoint(string path)
     {
         using var f = File.OpenRead(path);

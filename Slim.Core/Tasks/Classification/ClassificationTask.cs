@@ -121,8 +121,7 @@ public sealed class ClassificationTask : ITask
         if (PretrainedWeights.Normalization(recipe.Model) is { } pretrained && pretrained.Mean.Length == channels && pretrained.Std.Length == channels)
         {
             (mean, std) = (pretrained.Mean, pretrained.Std);
-            log?.Invoke($"normalization of the pretrained weights ({recipe.Model.Pretrained}): mean {string.Join(", ", mean.Select(v => v.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)))}, " +
-                        $"std {string.Join(", ", std.Select(v => v.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)))}");
+            log?.Invoke(PretrainedWeights.DescribeNormalization(recipe.Model, mean, std));
         }
         train = train.Take(d.TrainSubset);
         test = test.Take(valLimit ?? d.ValSubset);

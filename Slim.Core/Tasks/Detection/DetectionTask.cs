@@ -107,8 +107,7 @@ public sealed class DetectionTask : ITask
             && !(pretrained.Mean.SequenceEqual(mean) && pretrained.Std.SequenceEqual(std)))
         {
             (mean, std) = (pretrained.Mean, pretrained.Std);
-            log?.Invoke($"normalization of the pretrained weights ({recipe.Model.Pretrained}): mean {string.Join(", ", mean.Select(v => v.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)))}, " +
-                        $"std {string.Join(", ", std.Select(v => v.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)))}");
+            log?.Invoke(PretrainedWeights.DescribeNormalization(recipe.Model, mean, std));
         }
         return new DetectionTask(recipe, train, val, valLimit ?? d.ValSubset, mean, std);
     }
