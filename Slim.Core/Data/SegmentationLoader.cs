@@ -25,6 +25,12 @@ public sealed record SegmentationLoaderOptions
     public int Workers { get; init; } = 1;
     public int Prefetch { get; init; } = 4;
 
+    /// <summary>When positive, a label at or above it other than <see cref="IgnoreIndex"/> fails the batch naming the file (0: unchecked).</summary>
+    public int NumClasses { get; init; }
+
+    /// <summary>The label no class has (PaddleSeg's ignore_index).</summary>
+    public int IgnoreIndex { get; init; } = 255;
+
     /// <summary>Throws naming the first bad field.</summary>
     public void Validate()
     {
@@ -111,6 +117,14 @@ public sealed class SegmentationLoader
             var map = LabelMap.Load(sample.LabelPath);
             if (img.Width != map.Width || img.Height != map.Height)
                 throw new DatasetException(sample.LabelPath, $"{sample.LabelPath} is {map.Width}×{map.Height} but its image {sample.ImagePath} is {img.Width}×{img.Height}");
+            if (_options.NumClasses > 0)
+                for (int i = 0; i < map.Labels.Length; i++)
+                {
+                    int l = map.Labels[i];
+                    if (l >= _options.NumClasses && l != _options.IgnoreIndex)
+                        throw new DatasetException(sample.LabelPath, $"{sample.LabelPath}: pixel ({i % map.Width}, {i / map.Width}) has label {l}, but the model has {_options.NumClasses} classes " +
+                            $"(labels 0-{_options.NumClasses - 1}, {_options.IgnoreIndex} ignored); raise model.num_classes or fix the label map");
+                }
             var label = new Image(map.Width, map.Height, 1, map.Labels);
             if (img.Width != s || img.Height != s)
             {

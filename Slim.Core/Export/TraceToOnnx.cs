@@ -260,6 +260,9 @@ internal sealed class TraceToOnnx
             case "adaptive_max_pool2d":
                 TranslateAdaptivePool(n, kind == "adaptive_max_pool2d");
                 return;
+            case "argmax":
+                TranslateArgMax(n);
+                return;
             case "mean":
             case "sum":
                 TranslateReduce(n, kind == "mean" ? "ReduceMean" : "ReduceSum");
@@ -655,8 +658,22 @@ internal sealed class TraceToOnnx
             int hi = bilinear ? 3 : 2;
             if (n.Args.Length > hi + 1 && OptDbl(n, hi) is { } sh && OptDbl(n, hi + 1) is { } sw) factors = new[] { sh, sw };
         }
+        // An output size that is not a whole multiple of the input's goes in as sizes: a float scale such as 4/6 would
+        // have ONNX Runtime floor 6 × 0.6666667 to 3 or 4, and PyTorch maps coordinates with in / out, as sizes do.
+        bool bySize = factors is null && (outShape[2] % inShape[2] != 0 || outShape[3] % inShape[3] != 0);
         factors ??= new[] { outShape[2] / (double)inShape[2], outShape[3] / (double)inShape[3] };
-        var scales = _g.FloatVector(1f, 1f, (float)factors[0], (float)factors[1]);
+        string scales = "", sizes = "";
+        if (bySize)
+        {
+            if (SameBatch(n) != 0) throw Unsupported(n, "resizing to a size of a tensor whose batch is not on its first axis");
+            var shape = _g.Node("Shape", NodeName(n, "Shape"), new[] { In(n, 0) });
+            var batchChannels = _g.Node("Slice", NodeName(n, "Slice"), new[] { shape, _g.Longs(0), _g.Longs(2) });
+            sizes = _g.Node("Concat", NodeName(n, "Concat"), new[] { batchChannels, _g.Longs(outShape[2], outShape[3]) }, Attr("axis", 0L));
+        }
+        else
+        {
+            scales = _g.FloatVector(1f, 1f, (float)factors[0], (float)factors[1]);
+        }
         AttributeProto[] attrs;
         if (bilinear)
         {
@@ -667,7 +684,8 @@ internal sealed class TraceToOnnx
         {
             attrs = new[] { Attr("mode", "nearest"), Attr("coordinate_transformation_mode", "asymmetric"), Attr("nearest_mode", "floor") };
         }
-        Bind(n, 0, _g.Node("Resize", NodeName(n, "Resize"), new[] { MovementInput(n), "", scales }, attrs), SameBatch(n));
+        var inputs = bySize ? new[] { MovementInput(n), "", "", sizes } : new[] { MovementInput(n), "", scales };
+        Bind(n, 0, _g.Node("Resize", NodeName(n, "Resize"), inputs, attrs), SameBatch(n));
     }
 
     private void TranslatePool(TraceNode n, string op)
@@ -719,13 +737,46 @@ internal sealed class TraceToOnnx
             y = _g.Node(max ? "MaxPool" : "AveragePool", NodeName(n, max ? "MaxPool" : "AveragePool"), new[] { In(n, 0) },
                 Attr("kernel_shape", k), Attr("strides", k));
         }
+        else if (!max)
+        {
+            // Any other average: out = P_h · x · P_wᵀ, where row i of P averages input cells [⌊i·in/out⌋, ⌈(i+1)·in/out⌉),
+            // PyTorch's bins (also when out > in, where bins overlap). Two MatMuls with constant matrices, exact up to rounding.
+            var pw = _g.Floats(_g.Unique("adaptive_pool_w"), PoolMatrix(inShape[3], outSize[1], transpose: true), inShape[3], outSize[1]);
+            var ph = _g.Floats(_g.Unique("adaptive_pool_h"), PoolMatrix(inShape[2], outSize[0], transpose: false), outSize[0], inShape[2]);
+            var rows = _g.Node("MatMul", NodeName(n, "MatMul"), new[] { In(n, 0), pw });
+            y = _g.Node("MatMul", NodeName(n, "MatMul"), new[] { ph, rows });
+        }
         else
         {
-            throw Unsupported(n, $"adaptive pooling from {inShape[2]}x{inShape[3]} to {outSize[0]}x{outSize[1]} (sizes must divide evenly)");
+            throw Unsupported(n, $"adaptive max pooling from {inShape[2]}x{inShape[3]} to {outSize[0]}x{outSize[1]} (sizes must divide evenly)");
         }
         if (max && n.Outputs.Length > 1 && _trace.Nodes.Skip(n.Index + 1).Any(m => m.ArgValues.Any(vs => vs.Contains(n.Outputs[1]))))
             throw Unsupported(n, "max pooling indices are used; only the pooled values can be exported");
         Bind(n, 0, y, SameBatch(n));
+    }
+
+    /// <summary>The [out, in] matrix (or its transpose) whose row i averages PyTorch's adaptive-pooling bin i.</summary>
+    private static float[] PoolMatrix(long input, long output, bool transpose)
+    {
+        var m = new float[input * output];
+        for (long i = 0; i < output; i++)
+        {
+            long start = i * input / output, end = ((i + 1) * input + output - 1) / output;
+            for (long j = start; j < end; j++) m[transpose ? j * output + i : i * input + j] = 1f / (end - start);
+        }
+        return m;
+    }
+
+    private void TranslateArgMax(TraceNode n)
+    {
+        int rank = Rank(n.ValueOfArg(0));
+        if (n.Args.Length < 2 || n.Args[1].IsNone) throw Unsupported(n, "argmax over the flattened tensor (give a dimension)");
+        long dim = Norm(Ints(n, 1)![0], rank);
+        bool keep = Bool(n, 2, false);
+        int a = BatchAxis(n.ValueOfArg(0));
+        if (a == dim) throw Unsupported(n, "argmax over the batch axis");
+        int outAxis = a < 0 ? -1 : keep || a < dim ? a : a - 1;
+        Bind(n, 0, _g.Node("ArgMax", NodeName(n, "ArgMax"), new[] { In(n, 0) }, Attr("axis", dim), Attr("keepdims", keep ? 1L : 0L)), outAxis);
     }
 
     private void TranslateReduce(TraceNode n, string op)

@@ -11,6 +11,9 @@ public enum ModelTask
 
     /// <summary>An image classifier (<see cref="ImageClassifier"/>, forward returns logits).</summary>
     Classification,
+
+    /// <summary>A semantic segmenter (forward returns per-pixel logits [N, classes, H, W] at the input's size).</summary>
+    Segmentation,
 }
 
 /// <summary>
@@ -21,7 +24,9 @@ public enum ModelTask
 public static class ModelRegistry
 {
     // Layout: the form built when the options name none. Hidden: a classifier's hidden layer (MobileNetV3's).
-    private sealed record Entry(ModelTask Task, ModelLayout Layout, Func<ChannelPlan, ModelOptions, ModelLayout, Backbone> Backbone, int Hidden = 0);
+    // Whole: a network that is not a backbone plus a head (segmenters); Backbone is then unused.
+    private sealed record Entry(ModelTask Task, ModelLayout Layout, Func<ChannelPlan, ModelOptions, ModelLayout, Backbone>? Backbone, int Hidden = 0,
+        Func<ChannelPlan, ModelOptions, ModelLayout, torch.nn.Module>? Whole = null);
 
     private static readonly IReadOnlyDictionary<string, Entry> Entries = new Dictionary<string, Entry>(StringComparer.Ordinal)
     {
@@ -38,6 +43,7 @@ public static class ModelRegistry
         ["resnet18"] = new(ModelTask.Classification, ModelLayout.Torchvision, (p, o, l) => new ResNet(p, 18, o.InChannels, o.Width, l)),
         ["resnet34"] = new(ModelTask.Classification, ModelLayout.Torchvision, (p, o, l) => new ResNet(p, 34, o.InChannels, o.Width, l)),
         ["resnet50"] = new(ModelTask.Classification, ModelLayout.Torchvision, (p, o, l) => new ResNet(p, 50, o.InChannels, o.Width, l)),
+        ["fast_scnn"] = new(ModelTask.Segmentation, ModelLayout.Paddle, null, Whole: (p, o, _) => new FastScnn(p, o.NumClasses, o.InChannels)),
     };
 
     /// <summary>The layout an architecture is built in when the options name none.</summary>
@@ -49,7 +55,7 @@ public static class ModelRegistry
     /// <summary>Whether name is registered.</summary>
     public static bool Contains(string name) => Entries.ContainsKey(name);
 
-    /// <summary>Detection or classification; throws for an unknown name.</summary>
+    /// <summary>Detection, classification or segmentation; throws for an unknown name.</summary>
     public static ModelTask TaskOf(string name) => Lookup(name).Task;
 
     /// <summary>
@@ -63,7 +69,14 @@ public static class ModelRegistry
         var plan = new ChannelPlan(options.ChannelOverrides);
         torch.nn.Module model;
         var layout = options.Layout ?? entry.Layout;
-        var backbone = entry.Backbone(plan.Scope("backbone"), options, layout);
+        if (entry.Whole is { } whole)
+        {
+            if (options.Width != 1)
+                throw new ModelException($"model option width = {options.Width.ToString(System.Globalization.CultureInfo.InvariantCulture)}: {name} is built at its published width only; set 1 and prune it to make it smaller");
+            model = whole(plan, options, layout);
+            return Checked(model, plan);
+        }
+        var backbone = entry.Backbone!(plan.Scope("backbone"), options, layout);
         try
         {
             // The hidden layer keeps 1280 (1024) units below width 1, as torchvision's and PaddleClas's do.
@@ -77,6 +90,12 @@ public static class ModelRegistry
             backbone.Dispose();
             throw;
         }
+        return Checked(model, plan);
+    }
+
+    // Every channel override must have named a conv of the model built.
+    private static torch.nn.Module Checked(torch.nn.Module model, ChannelPlan plan)
+    {
         try
         {
             plan.EnsureAllUsed(ConvPaths(model));
@@ -89,17 +108,32 @@ public static class ModelRegistry
         return model;
     }
 
-    /// <summary>Builds a detector; throws when name is a classifier.</summary>
-    public static YoloV3 CreateDetector(string name, ModelOptions options) =>
-        TaskOf(name) == ModelTask.Detection
-            ? (YoloV3)Create(name, options)
-            : throw new ModelException($"model '{name}' is a classifier; detectors are {string.Join(", ", Names.Where(n => TaskOf(n) == ModelTask.Detection))}");
+    /// <summary>Builds a detector; throws when name is not one.</summary>
+    public static YoloV3 CreateDetector(string name, ModelOptions options) => (YoloV3)CreateOf(ModelTask.Detection, name, options);
 
-    /// <summary>Builds a classifier; throws when name is a detector.</summary>
-    public static ImageClassifier CreateClassifier(string name, ModelOptions options) =>
-        TaskOf(name) == ModelTask.Classification
-            ? (ImageClassifier)Create(name, options)
-            : throw new ModelException($"model '{name}' is a detector; classifiers are {string.Join(", ", Names.Where(n => TaskOf(n) == ModelTask.Classification))}");
+    /// <summary>Builds a classifier; throws when name is not one.</summary>
+    public static ImageClassifier CreateClassifier(string name, ModelOptions options) => (ImageClassifier)CreateOf(ModelTask.Classification, name, options);
+
+    /// <summary>Builds a segmenter (forward: images → [N, classes, H, W] logits); throws when name is not one.</summary>
+    public static torch.nn.Module<Tensor, Tensor> CreateSegmenter(string name, ModelOptions options) => (torch.nn.Module<Tensor, Tensor>)CreateOf(ModelTask.Segmentation, name, options);
+
+    /// <summary>The names of one task's architectures.</summary>
+    public static IReadOnlyList<string> NamesOf(ModelTask task) => Names.Where(n => TaskOf(n) == task).ToArray();
+
+    private static torch.nn.Module CreateOf(ModelTask task, string name, ModelOptions options)
+    {
+        var actual = TaskOf(name);
+        if (actual != task)
+            throw new ModelException($"model '{name}' is a {Noun(actual)}; {Noun(task)}s are {string.Join(", ", NamesOf(task))}");
+        return Create(name, options);
+    }
+
+    private static string Noun(ModelTask task) => task switch
+    {
+        ModelTask.Detection => "detector",
+        ModelTask.Classification => "classifier",
+        _ => "segmenter",
+    };
 
     /// <summary>Rebuilds a model from checkpoint metadata written by <see cref="ModelOptions.ToMetadata"/> (weights not loaded).</summary>
     public static torch.nn.Module CreateFromMetadata(IReadOnlyDictionary<string, string> metadata)

@@ -52,6 +52,7 @@ public static class ExportStage
         var info = new ExportModelInfo(ctx.Task.ClassNames, ctx.Task.InputSize, ctx.Recipe.Name, ctx.Task.Mean, ctx.Task.Std);
         string form = section.Postprocess
             ? $"in-graph post-processing (score > {section.Nms.ScoreThreshold.ToString(CultureInfo.InvariantCulture)}, keep {section.Nms.KeepTopK})"
+            : ctx.Task.Family.Name == "segmentation" ? (section.Logits ? "per-pixel logits" : "per-pixel class ids")
             : "raw outputs";
         string? fp32Path = null, int8Path = null;
         long fp32Bytes = 0, int8Bytes = 0;
@@ -141,10 +142,11 @@ public static class ExportStage
         if (!File.Exists(checkpoint)) throw new FileNotFoundException($"export: checkpoint not found: {checkpoint}", checkpoint);
         using var loaded = family is null ? ModelCheckpoint.Load(checkpoint) : ModelCheckpoint.Load(checkpoint, family);
         info ??= ExportModelInfo.FromMetadata(Checkpoint.ReadMetadata(checkpoint), Path.GetFileNameWithoutExtension(checkpoint));
-        var exportOptions = loaded.Family.ExportOptions(loaded.Architecture, loaded.Options, info, section ?? new ExportSection());
+        section ??= new ExportSection();
+        var exportOptions = loaded.Family.ExportOptions(loaded.Architecture, loaded.Options, info, section);
         if (quant is not null)
             exportOptions = exportOptions with { Quantization = ByModulePath(quant.Layers), ActivationQuantization = PointsByPath(quant.Activations) };
-        var proto = OnnxExporter.Export(loaded.Model, exportOptions, x => loaded.Forward(x));
+        var proto = OnnxExporter.Export(loaded.Model, exportOptions, x => loaded.Family.ExportForward(loaded.Model, x, section));
         AtomicFile.Write(path, s => proto.WriteTo(s));
         return new FileInfo(path).Length;
     }

@@ -25,7 +25,7 @@ public sealed record QuantDocument
     public required string TwinCheckpoint { get; init; }
     /// <summary>The not_quant patterns used.</summary>
     public required IReadOnlyList<string> NotQuant { get; init; }
-    /// <summary>Whether the detection output layers were quantized too.</summary>
+    /// <summary>Whether the output layers were quantized too.</summary>
     public required bool QuantOutput { get; init; }
     /// <summary>The quantized layers, in module order.</summary>
     public required IReadOnlyList<QuantizedLayer> Layers { get; init; }

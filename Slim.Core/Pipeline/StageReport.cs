@@ -78,7 +78,8 @@ public sealed record RunReport
     }
 
     /// <summary>The metric's column name: "AP" for detection metrics, "top-1" for top-1 accuracy.</summary>
-    internal static string ShortMetric(string metric) => metric.StartsWith("top-1", StringComparison.Ordinal) ? "top-1" : "AP";
+    internal static string ShortMetric(string metric) =>
+        metric.StartsWith("top-1", StringComparison.Ordinal) ? "top-1" : metric.StartsWith("mIoU", StringComparison.Ordinal) ? "mIoU" : "AP";
 
     internal string[] Header => new[]
     {

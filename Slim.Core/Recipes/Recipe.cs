@@ -100,12 +100,14 @@ public enum DatasetFormat
     [Key("synthetic")] Synthetic,
     FashionMnist,
     ImageFolder,
+    Cityscapes,
+    SegmentationList,
 }
 
 /// <summary>The data.</summary>
 public sealed class DatasetSection : IValidatedRecipe
 {
-    [Doc("coco, voc, synthetic (generated offline into root), or for classifiers fashion_mnist or image_folder (root/train/<class>/*.jpg, root/val/<class>/*.jpg).")]
+    [Doc("coco, voc, synthetic (generated offline into root; with label PNGs for a segmenter), for classifiers fashion_mnist or image_folder (root/train/<class>/*.jpg, root/val/<class>/*.jpg), for segmenters cityscapes (root/leftImg8bit, root/gtFine *_labelTrainIds.png) or segmentation_list (\"image label\" list files).")]
     public DatasetFormat Format { get; set; } = DatasetFormat.Synthetic;
 
     [Doc("Dataset folder (relative paths are relative to the working directory).")]
@@ -123,13 +125,13 @@ public sealed class DatasetSection : IValidatedRecipe
     [Doc("coco: validation images folder; image_folder: the validation split folder; relative to root.")]
     public string ValImages { get; set; } = "val";
 
-    [Doc("voc: training image list, relative to root.")]
+    [Doc("voc: training image list, relative to root; segmentation_list: the \"image label\" list (train.txt when this key is left at its VOC default).")]
     public string TrainList { get; set; } = "ImageSets/Main/train.txt";
 
-    [Doc("voc: validation image list, relative to root.")]
+    [Doc("voc: validation image list, relative to root; segmentation_list: the \"image label\" list (val.txt when left at its VOC default).")]
     public string ValList { get; set; } = "ImageSets/Main/val.txt";
 
-    [Doc("voc: class names file, one per line, relative to root (the 20 VOC classes when absent).")]
+    [Doc("voc: class names file, one per line, relative to root (the 20 VOC classes when absent); segmentation_list: the class names in label order (labels.txt when left at its default and absent).")]
     public string LabelList { get; set; } = "label_list.txt";
 
     [Doc("synthetic: how to generate the data when root does not hold it yet.")]
@@ -201,6 +203,7 @@ public enum MetricKind
     [Key("voc_11point")] Voc11Point,
     [Key("coco")] Coco,
     [Key("top1")] Top1,
+    [Key("miou")] MIoU,
 }
 
 /// <summary>Training settings.</summary>
@@ -270,7 +273,7 @@ public sealed class TrainSection : IValidatedRecipe
     [Doc("YOLOv3 loss: label smoothing of the class targets.")]
     public bool LabelSmooth { get; set; }
 
-    [Doc("voc (area AP@0.5), voc_11point, coco (mAP 0.5:0.95) or top1 (classifiers).")]
+    [Doc("voc (area AP@0.5), voc_11point, coco (mAP 0.5:0.95), top1 (classifiers) or miou (segmenters).")]
     public MetricKind Metric { get; set; } = MetricKind.Voc;
 
     public string? Validate()

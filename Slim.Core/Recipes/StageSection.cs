@@ -149,7 +149,7 @@ public sealed class QuantSection
     [Doc("Module path patterns kept in float, e.g. [res_conv1, se_block].")]
     public List<string> NotQuant { get; set; } = new();
 
-    [Doc("Also quantize the detection output layer.")]
+    [Doc("Also quantize the output layers (a detector's three output convs, a segmenter's classifier conv).")]
     public bool QuantOutput { get; set; }
 
     [Doc("Weight bits: 7 (codes -63..63; exact in ONNX Runtime on every x86 CPU, whose int8 kernels without VNNI add uint8×int8 products in saturating 16 bits, ONNX Runtime's reduce_range) or 8 (full int8, for VNNI and ARM targets).")]
@@ -175,6 +175,9 @@ public sealed class ExportSection
 
     [Doc("Put box decoding and NMS inside the graph (inputs images and scale_factor; outputs num_detections, detection_boxes, detection_scores, detection_classes).")]
     public bool Postprocess { get; set; }
+
+    [Doc("Segmentation: output the per-pixel logits [N, classes, H, W] (output logits) instead of the class ids [N, H, W] (output class_ids).")]
+    public bool Logits { get; set; }
 
     [Doc("postprocess: decoding and suppression settings baked into the graph.")]
     public NmsSection Nms { get; set; } = new();

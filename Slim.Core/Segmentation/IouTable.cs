@@ -30,8 +30,8 @@ public static class IouTable
             : new ScoreTable("IoU per class", ["Class", "Name", .. columns], rows, [0, 2, 3, 4]);
     }
 
-    /// <summary>One line: mIoU, pixel accuracy, mean class accuracy, kappa and what was counted.</summary>
-    public static string Summary(SegmentationScores s, int images) => string.Create(CultureInfo.InvariantCulture,
-        $"mIoU {s.MeanIou * 100:F2} % (the {s.ClassIou.Count(v => v.HasValue)} of {s.ClassIou.Count} classes present in the ground truth); pixel accuracy {s.PixelAccuracy * 100:F2} %, " +
-        $"mean class accuracy {s.MeanClassAccuracy * 100:F2} %, kappa {s.Kappa:F4}; {images} images, {s.Pixels:N0} pixels counted, {s.IgnoredPixels:N0} ignored");
+    /// <summary>One line: mIoU (unless <paramref name="withMeanIou"/> is off, where the caller says it), pixel accuracy, mean class accuracy, kappa and what was counted.</summary>
+    public static string Summary(SegmentationScores s, int images, bool withMeanIou = true) => string.Create(CultureInfo.InvariantCulture,
+        $"{(withMeanIou ? $"mIoU {s.MeanIou * 100:F2} % (" : "")}the {s.ClassIou.Count(v => v.HasValue)} of {s.ClassIou.Count} classes present in the ground truth{(withMeanIou ? ")" : "")}; " +
+        $"pixel accuracy {s.PixelAccuracy * 100:F2} %, mean class accuracy {s.MeanClassAccuracy * 100:F2} %, kappa {s.Kappa:F4}; {images} images, {s.Pixels:N0} pixels counted, {s.IgnoredPixels:N0} ignored");
 }

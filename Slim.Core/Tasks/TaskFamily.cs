@@ -29,6 +29,9 @@ public abstract class TaskFamily
     /// <summary>Runs a model of this family on a batch of images and returns its output tensors.</summary>
     public abstract IReadOnlyList<Tensor> Forward(torch.nn.Module model, Tensor images);
 
+    /// <summary>What the exported graph computes from a batch of images (the forward, plus in-graph post-processing a family writes this way).</summary>
+    public virtual IReadOnlyList<Tensor> ExportForward(torch.nn.Module model, Tensor images, ExportSection section) => Forward(model, images);
+
     /// <summary>The parameters (names or globs) pruned when a recipe names none.</summary>
     public abstract IReadOnlyList<string> DefaultPrunedParameters { get; }
 

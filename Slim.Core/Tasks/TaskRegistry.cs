@@ -2,6 +2,7 @@ using Slim.Models;
 using Slim.Recipes;
 using Slim.Tasks.Classification;
 using Slim.Tasks.Detection;
+using Slim.Tasks.Segmentation;
 
 namespace Slim.Tasks;
 
@@ -12,7 +13,7 @@ namespace Slim.Tasks;
 public static class TaskRegistry
 {
     private static readonly object Gate = new();
-    private static readonly List<TaskFamily> Families = new() { DetectionFamily.Instance, ClassificationFamily.Instance };
+    private static readonly List<TaskFamily> Families = new() { DetectionFamily.Instance, ClassificationFamily.Instance, SegmentationFamily.Instance };
 
     /// <summary>The registered families.</summary>
     public static IReadOnlyList<TaskFamily> All
@@ -62,7 +63,7 @@ public static class TaskRegistry
     {
         lock (Gate)
         {
-            if (family is DetectionFamily or ClassificationFamily) throw new ArgumentException("the built-in families stay registered");
+            if (family is DetectionFamily or ClassificationFamily or SegmentationFamily) throw new ArgumentException("the built-in families stay registered");
             Families.Remove(family);
         }
     }

@@ -73,7 +73,7 @@ public class QuantCommandTests(TinyRecipeFixture fx) : IClassFixture<TinyRecipeF
         Assert.Contains(report, r => r.Path.StartsWith("yolo_block.2", StringComparison.Ordinal) && r.Reason == "not_quant pattern 'yolo_block.2'");
         Assert.Contains(report, r => r.Path.StartsWith("yolo_transition", StringComparison.Ordinal) && r.Reason == "not_quant pattern 'yolo_transition'");
         // The layer report goes to the progress log (stderr).
-        Assert.Contains("detection output", error);
+        Assert.Contains("output layer", error);
     }
 
     [Fact]

@@ -29,14 +29,15 @@ public static class DistillationLosses
     /// <summary>
     /// Soft-label distillation of logits: T² · Σ_c p_t (log p_t − log p_s) averaged over the N rows,
     /// with p = softmax(logits / T) (KL divergence of the student's softened distribution from the
-    /// teacher's, Hinton et al.). Both tensors are [N, C] of the same shape.
+    /// teacher's, Hinton et al.). Both tensors are [N, C] of the same shape, or [N, C, H, W] per-pixel
+    /// logits of a segmenter, whose KL is averaged over N·H·W pixels (pixel-wise distillation).
     /// </summary>
     public static Tensor SoftLabel(Tensor student, Tensor teacher, double temperature)
     {
         ArgumentNullException.ThrowIfNull(student);
         ArgumentNullException.ThrowIfNull(teacher);
-        if (student.dim() != 2 || !student.shape.SequenceEqual(teacher.shape))
-            throw new DistillationException($"soft-label distillation: student logits {Shape(student)} and teacher logits {Shape(teacher)} must both be [N, classes] of the same shape");
+        if (student.dim() is not (2 or 4) || !student.shape.SequenceEqual(teacher.shape))
+            throw new DistillationException($"soft-label distillation: student logits {Shape(student)} and teacher logits {Shape(teacher)} must both be [N, classes] (or [N, classes, H, W]) of the same shape");
         if (!(temperature > 0)) throw new DistillationException($"soft-label distillation: temperature {temperature} must be > 0");
         using var scope = NewDisposeScope();
         var logPt = (teacher.detach() / temperature).log_softmax(1);

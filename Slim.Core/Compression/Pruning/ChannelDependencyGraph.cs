@@ -98,6 +98,16 @@ public sealed class ChannelDependencyGraph
     public bool IsDepthwiseWeight(string parameter) =>
         _convWeights.TryGetValue(parameter, out var m) && m.Role == MemberRole.DepthwiseConv;
 
+    /// <summary>Why a group whose channels are a model output cannot be pruned.</summary>
+    internal const string OutputReason = "its channels reach a model output";
+
+    /// <summary>
+    /// Whether a conv weight's output channels are channels of a model output (a classifier's or segmenter's class maps):
+    /// never prunable, so globs skip them as they skip depthwise weights.
+    /// </summary>
+    public bool FeedsModelOutput(string parameter) =>
+        _groupOfParameter.TryGetValue(parameter, out var gid) && Groups[gid].UnprunableReasons.Contains(OutputReason);
+
     /// <summary>Whether a parameter is a traced Conv2d weight.</summary>
     public bool IsConvWeight(string parameter) => _convWeights.ContainsKey(parameter);
 
@@ -255,7 +265,7 @@ public sealed class ChannelDependencyGraph
         public ChannelDependencyGraph Build()
         {
             foreach (var node in _trace.Nodes) Visit(node);
-            foreach (var o in _trace.Outputs) Flag(MapOf(o), "its channels reach a model output");
+            foreach (var o in _trace.Outputs) Flag(MapOf(o), OutputReason);
             return Finish();
         }
 

@@ -22,7 +22,8 @@ public static class PruningRatios
 
     /// <summary>
     /// Expands the comma list of exact names and <c>*</c> globs into conv weight names, in list order
-    /// (a glob's matches in model order). Globs skip depthwise weights, whose channels follow their producer.
+    /// (a glob's matches in model order). Globs skip depthwise weights, whose channels follow their producer, and convs
+    /// whose output channels are a model output (a segmenter's class maps); named exactly, those are refused with the reason.
     /// </summary>
     public static IReadOnlyList<string> ExpandParameters(string prunedParams, ChannelDependencyGraph graph)
     {
@@ -38,7 +39,7 @@ public static class PruningRatios
                 var all = graph.ParameterNames.Where(n => re.IsMatch(n)).ToList();
                 if (all.Count == 0)
                     throw new PruningException($"--pruned_params: '{item}' matches no parameter" + Slim.Common.Suggest.NearestClause(item, graph.ParameterNames));
-                var convs = all.Where(graph.IsConvWeight).Where(n => !graph.IsDepthwiseWeight(n)).ToList();
+                var convs = all.Where(graph.IsConvWeight).Where(n => !graph.IsDepthwiseWeight(n) && !graph.FeedsModelOutput(n)).ToList();
                 if (convs.Count == 0)
                     throw new PruningException($"--pruned_params: '{item}' matches only parameters that are not prunable convolution weights " +
                         $"({string.Join(", ", all.Take(3).Select(n => $"'{n}'"))}{(all.Count > 3 ? ", …" : "")})");

@@ -41,7 +41,7 @@ public static class LayerSelector
                 string reason;
                 bool quantized = false;
                 if (pattern is not null) reason = $"not_quant pattern '{pattern}'";
-                else if (!options.QuantOutput && options.OutputPatterns.Any(p => path.Contains(p, StringComparison.Ordinal))) reason = "detection output";
+                else if (!options.QuantOutput && options.OutputPatterns.Any(p => path.Contains(p, StringComparison.Ordinal))) reason = "output layer";
                 else
                 {
                     quantized = true;

@@ -12,10 +12,10 @@ public sealed record QuantizationOptions
     /// <summary>Module path patterns kept in float: a Conv2d/Linear whose path contains one (substring match) stays float.</summary>
     public IReadOnlyList<string> NotQuant { get; init; } = Array.Empty<string>();
 
-    /// <summary>Path patterns of the detection output layers (substring match); skipped unless <see cref="QuantOutput"/>.</summary>
+    /// <summary>Path patterns of the output layers (substring match); skipped unless <see cref="QuantOutput"/>.</summary>
     public IReadOnlyList<string> OutputPatterns { get; init; } = new[] { "yolo_output" };
 
-    /// <summary>Quantize the detection output layers too.</summary>
+    /// <summary>Quantize the output layers too.</summary>
     public bool QuantOutput { get; init; }
 
     /// <summary>Post-training: how the input thresholds are chosen from the calibration statistics.</summary>

@@ -4,7 +4,7 @@ namespace Slim.Compression.Quantization;
 /// <param name="Path">The module path ("backbone.conv1.conv").</param>
 /// <param name="Type">The layer type ("Conv2d", "Linear").</param>
 /// <param name="Quantized">Whether the layer is quantized.</param>
-/// <param name="Reason">Why, in words for the report ("not_quant pattern 'se_block'", "detection output", "quantized (…)").</param>
+/// <param name="Reason">Why, in words for the report ("not_quant pattern 'se_block'", "output layer", "quantized (…)").</param>
 /// <param name="BatchNormPath">The path of the BatchNorm2d that directly follows the conv and is folded into it, or null.</param>
 public sealed record QuantLayerDecision(string Path, string Type, bool Quantized, string Reason, string? BatchNormPath);
 

@@ -33,8 +33,7 @@ public sealed class ClassificationFamily : TaskFamily
 
     public override string Name => "classification";
 
-    public override IReadOnlyList<string> Architectures { get; } =
-        ModelRegistry.Names.Where(n => ModelRegistry.TaskOf(n) == ModelTask.Classification).ToArray();
+    public override IReadOnlyList<string> Architectures { get; } = ModelRegistry.NamesOf(ModelTask.Classification);
 
     public override torch.nn.Module CreateModel(string architecture, ModelOptions options) => ModelRegistry.CreateClassifier(architecture, options);
 
@@ -80,8 +79,8 @@ public sealed class ClassificationFamily : TaskFamily
         if (recipe.Export.Postprocess)
             return "export.postprocess: a classifier has no post-processing to put in the graph (its output is the logits); set it to false";
         // voc is the schema's default, so it cannot tell a choice; the other detection metrics can.
-        if (recipe.Train.Metric is MetricKind.Coco or MetricKind.Voc11Point)
-            return $"train.metric: {RecipeBinder.EnumName(typeof(MetricKind), recipe.Train.Metric)} is a detector's metric; a classifier is scored with top1";
+        if (recipe.Train.Metric is MetricKind.Coco or MetricKind.Voc11Point or MetricKind.MIoU)
+            return $"train.metric: {RecipeBinder.EnumName(typeof(MetricKind), recipe.Train.Metric)} is not a classifier's metric; a classifier is scored with top1";
         return null;
     }
 

@@ -30,8 +30,7 @@ public sealed class DetectionFamily : TaskFamily
 
     public override string Name => "detection";
 
-    public override IReadOnlyList<string> Architectures { get; } =
-        ModelRegistry.Names.Where(n => ModelRegistry.TaskOf(n) == ModelTask.Detection).ToArray();
+    public override IReadOnlyList<string> Architectures { get; } = ModelRegistry.NamesOf(ModelTask.Detection);
 
     public override torch.nn.Module CreateModel(string architecture, ModelOptions options) => ModelRegistry.CreateDetector(architecture, options);
 
@@ -92,8 +91,8 @@ public sealed class DetectionFamily : TaskFamily
     {
         if (recipe.Model.InputSize % 32 != 0)
             return $"model.input_size: {recipe.Model.InputSize} is not a multiple of 32; a detector needs one (e.g. 320, 416, 608)";
-        if (recipe.Train.Metric == MetricKind.Top1)
-            return "train.metric: top1 is a classifier's metric; a detector is scored with voc, voc_11point or coco";
+        if (recipe.Train.Metric is MetricKind.Top1 or MetricKind.MIoU)
+            return $"train.metric: {RecipeBinder.EnumName(typeof(MetricKind), recipe.Train.Metric)} is not a detector's metric; a detector is scored with voc, voc_11point or coco";
         return null;
     }
 

@@ -130,9 +130,9 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
         }
 
         var report = QuantFile.ReadReport(outcome.QuantizationFile!);
-        Assert.Contains(report, r => r.Path == "yolo_output.0.conv" && !r.Quantized && r.Reason == "detection output");
+        Assert.Contains(report, r => r.Path == "yolo_output.0.conv" && !r.Quantized && r.Reason == "output layer");
         Assert.Contains(lines, l => l.StartsWith("module", StringComparison.Ordinal) && l.Contains("reason"));
-        Assert.Contains(lines, l => l.Contains("yolo_output.2.conv") && l.Contains("detection output"));
+        Assert.Contains(lines, l => l.Contains("yolo_output.2.conv") && l.Contains("output layer"));
         Assert.Contains(lines, l => l.Contains("→"));
         Assert.StartsWith("post abs_max, 2 batches", outcome.Detail);
         // The quantization points are said in one line: the LeakyReLU-fed convs' outputs and the two route concats.
@@ -385,7 +385,7 @@ public class QuantStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFixtu
         {
             new QuantLayerDecision("backbone.conv1.conv", "Conv2d", true, QuantizationPlan.QuantizedReason, "backbone.conv1.bn"),
             new QuantLayerDecision("fc", "Linear", true, QuantizationPlan.QuantizedReason, null),
-            new QuantLayerDecision("yolo_output.0.conv", "Conv2d", false, "detection output", null),
+            new QuantLayerDecision("yolo_output.0.conv", "Conv2d", false, "output layer", null),
         }, new[]
         {
             new QuantPointDecision("backbone.conv1.bn", QuantPointKind.ConvOutput, 1, "output of backbone.conv1.conv (read by leaky_relu), for QLinearConv"),

@@ -28,12 +28,12 @@ public class SelectionTests
         Assert.Equal("not_quant pattern 'res_conv1'", plan.Find("block.residual.res_conv1.0")!.Reason);
         Assert.Equal("not_quant pattern 'se_block'", plan.Find("block.se_block.conv1")!.Reason);
         Assert.Equal("not_quant pattern 'se_block'", plan.Find("block.se_block.conv2")!.Reason);
-        Assert.Equal("detection output", plan.Find("yolo_output.0")!.Reason);
+        Assert.Equal("output layer", plan.Find("yolo_output.0")!.Reason);
         Assert.Null(plan.Find("block.se_block.conv1")!.BatchNormPath);
 
         var rows = plan.Rows().ToList();
         Assert.Equal(new[] { "stem.0", "Conv2d", "yes", QuantizationPlan.QuantizedReason + ", folds stem.1" }, rows[0]);
-        Assert.Equal(new[] { "yolo_output.0", "Conv2d", "no", "detection output" }, rows[^1]);
+        Assert.Equal(new[] { "yolo_output.0", "Conv2d", "no", "output layer" }, rows[^1]);
     }
 
     [Fact]
