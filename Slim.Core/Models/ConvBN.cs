@@ -16,11 +16,11 @@ public sealed class ConvBN : torch.nn.Module<Tensor, Tensor>
     private torch.nn.Module<Tensor, Tensor> _bn;
     private torch.nn.Module<Tensor, Tensor>? _act;
 
-    /// <summary>A k×k conv (padding k/2) with the given stride and groups, BN, and activation (null for none).</summary>
+    /// <summary>A k×k conv (padding dilation·(k−1)/2, "same") with the given stride, groups and dilation, BN, and activation (null for none).</summary>
     public ConvBN(long inChannels, long outChannels, long kernelSize, long stride = 1, long groups = 1,
-        ActivationKind? activation = ActivationKind.ReLU, double negativeSlope = 0.1) : base("ConvBN")
+        ActivationKind? activation = ActivationKind.ReLU, double negativeSlope = 0.1, long dilation = 1) : base("ConvBN")
     {
-        _conv = new Conv2d(inChannels, outChannels, kernelSize, stride, (kernelSize - 1) / 2, 1, groups, bias: false, weightName: "weights");
+        _conv = new Conv2d(inChannels, outChannels, kernelSize, stride, dilation * (kernelSize - 1) / 2, dilation, groups, bias: false, weightName: "weights");
         _bn = new BatchNorm2d(outChannels, names: BatchNormNames.Paddle);
         register_module("conv", _conv);
         register_module("bn", _bn);

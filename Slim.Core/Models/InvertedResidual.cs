@@ -29,6 +29,7 @@ public sealed class InvertedResidual : torch.nn.Module<Tensor, Tensor>
         register_module("dwise", _dwise);
         register_module("linear", _linear);
         OutChannels = Backbone.Width(_linear);
+        HiddenChannels = hidden;
         HasResidual = stride == 1 && defaultIn == defaultOut;
         if (HasResidual)
         {
@@ -40,13 +41,20 @@ public sealed class InvertedResidual : torch.nn.Module<Tensor, Tensor>
     /// <summary>Output channels as built.</summary>
     public int OutChannels { get; }
 
+    /// <summary>Channels of the expansion (the depthwise conv's width).</summary>
+    public int HiddenChannels { get; }
+
     /// <summary>Whether the input is added to the output.</summary>
     public bool HasResidual { get; }
 
-    public override Tensor forward(Tensor x)
+    public override Tensor forward(Tensor x) => Forward(x, out _);
+
+    /// <summary>The block's output, and the depthwise conv's output inside it (DeepLab's decoder shortcut).</summary>
+    public Tensor Forward(Tensor x, out Tensor depthwise)
     {
         var y = _expand is null ? x : _expand.call(x);
-        y = _linear.call(_dwise.call(y));
+        depthwise = _dwise.call(y);
+        y = _linear.call(depthwise);
         // The residual add is a module (quantization may swap it for its int8 form), looked up at each call.
         return HasResidual ? ((torch.nn.Module<Tensor[], Tensor>)get_submodule("add")).call(new[] { x, y }) : y;
     }

@@ -17,8 +17,12 @@ public sealed class MobileNetV2 : Backbone
     };
 
     /// <summary>Builds the network; plan is scoped to this backbone's path.</summary>
-    public MobileNetV2(ChannelPlan plan, int inChannels, double width, ModelLayout layout = ModelLayout.Torchvision) : base("MobileNetV2")
+    /// <param name="outputStride">32, or 16 as PaddleSeg's DeepLab backbone: a stage that would go past it keeps stride 1 (no dilation).</param>
+    /// <param name="lastConv">Whether to end with conv_last (1280); without it the last block is the stride-32 (or 16) feature map.</param>
+    public MobileNetV2(ChannelPlan plan, int inChannels, double width, ModelLayout layout = ModelLayout.Torchvision, int outputStride = 32,
+        bool lastConv = true) : base("MobileNetV2")
     {
+        if (outputStride is not (16 or 32)) throw new ModelException($"MobileNetV2 output stride {outputStride}: 16 or 32");
         var conv1 = Unit(plan, "conv1", inChannels, Channels.Scale(32, width), 3, 2, ActivationKind.ReLU6);
         AddLayer("conv1", conv1);
         var blocks = new ModuleList<Slim.Torch.torch.nn.Module>();
@@ -34,7 +38,7 @@ public sealed class MobileNetV2 : Backbone
             for (int r = 0; r < repeats; r++)
             {
                 string name = "blocks." + blocks.Count;
-                int blockStride = r == 0 ? s : 1;
+                int blockStride = r == 0 && stride * s <= outputStride ? s : 1;
                 var block = new InvertedResidual(plan.Scope(name), c, defaultIn, defaultOut, expansion, blockStride, layout);
                 blocks.Add(block);
                 AddToChain(name);
@@ -45,11 +49,16 @@ public sealed class MobileNetV2 : Backbone
                 if (stride == 16) (lastAt16, c16) = (name, c);
             }
         }
+        SetTap(0, lastAt8!, c8);
+        SetTap(1, lastAt16!, c16);
+        if (!lastConv)
+        {
+            SetTap(2, "blocks." + (blocks.Count - 1), c);
+            return;
+        }
         // Widening the last conv only for width > 1 keeps small models' classifiers expressive (as the paper does).
         var last = Unit(plan, "conv_last", c, width > 1 ? Channels.Scale(1280, width) : 1280, 1, 1, ActivationKind.ReLU6);
         AddLayer("conv_last", last);
-        SetTap(0, lastAt8!, c8);
-        SetTap(1, lastAt16!, c16);
         SetTap(2, "conv_last", Width(last));
     }
 }

@@ -43,7 +43,10 @@ public static class ModelRegistry
         ["resnet18"] = new(ModelTask.Classification, ModelLayout.Torchvision, (p, o, l) => new ResNet(p, 18, o.InChannels, o.Width, l)),
         ["resnet34"] = new(ModelTask.Classification, ModelLayout.Torchvision, (p, o, l) => new ResNet(p, 34, o.InChannels, o.Width, l)),
         ["resnet50"] = new(ModelTask.Classification, ModelLayout.Torchvision, (p, o, l) => new ResNet(p, 50, o.InChannels, o.Width, l)),
-        ["fast_scnn"] = new(ModelTask.Segmentation, ModelLayout.Paddle, null, Whole: (p, o, _) => new FastScnn(p, o.NumClasses, o.InChannels)),
+        ["fast_scnn"] = new(ModelTask.Segmentation, ModelLayout.Paddle, null, Whole: (p, o, _) => o.Width == 1 ? new FastScnn(p, o.NumClasses, o.InChannels)
+            : throw new ModelException($"model option width = {o.Width.ToString(System.Globalization.CultureInfo.InvariantCulture)}: fast_scnn is built at its published width only; set 1 and prune it to make it smaller")),
+        ["deeplabv3_mobilenet_v2"] = new(ModelTask.Segmentation, ModelLayout.Paddle, null, Whole: (p, o, _) => new DeepLabV3(p, o.NumClasses, o.InChannels, o.Width, plus: false)),
+        ["deeplabv3p_mobilenet_v2"] = new(ModelTask.Segmentation, ModelLayout.Paddle, null, Whole: (p, o, _) => new DeepLabV3(p, o.NumClasses, o.InChannels, o.Width, plus: true)),
     };
 
     /// <summary>The layout an architecture is built in when the options name none.</summary>
@@ -71,8 +74,6 @@ public static class ModelRegistry
         var layout = options.Layout ?? entry.Layout;
         if (entry.Whole is { } whole)
         {
-            if (options.Width != 1)
-                throw new ModelException($"model option width = {options.Width.ToString(System.Globalization.CultureInfo.InvariantCulture)}: {name} is built at its published width only; set 1 and prune it to make it smaller");
             model = whole(plan, options, layout);
             return Checked(model, plan);
         }

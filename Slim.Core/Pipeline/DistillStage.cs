@@ -60,6 +60,8 @@ public static class DistillStage
         var meta = ctx.Task.Metadata(architecture, modelOptions);
         meta["distill.teacher"] = teacherName;
         meta["distill.type"] = type;
+        ctx.Progress.Info(string.Create(CultureInfo.InvariantCulture,
+            $"distill: {type} × {options.Weight:G4}{(options.Kind == DistillationKind.SoftLabel ? $" at T = {options.Temperature:G4}" : "")} from {teacherName} on {string.Join(", ", options.Pairs)}"));
         var loss = DistillationTraining.WithDistillation(ctx.Task.Loss(student), distiller, b => b.Images);
         var result = new Trainer(ctx.Progress).Fit(distiller.TrainableModule, settings, ctx.Task.TrainBatches(settings.BatchSize), loss,
             evaluate: settings.EvalInterval > 0 ? () => ctx.Task.Evaluate(student).Primary : null,

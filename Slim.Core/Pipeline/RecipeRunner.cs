@@ -221,7 +221,7 @@ public sealed class RecipeRunner
                         break;
                     case { Distill: { } d }:
                         foreach (var fp in family.Distillation(d, options).Pairs)
-                            if (!modulePaths.Contains(fp.Student))
+                            if (fp != Slim.Compression.Distillation.FeaturePair.ModelOutput && !modulePaths.Contains(fp.Student))
                                 throw new SlimException($"distill pair '{fp}': the student has no module '{fp.Student}'{Slim.Common.Suggest.NearestClause(fp.Student, modulePaths)}");
                         if (d.Teacher is not ("baseline" or "train") && !File.Exists(d.Teacher))
                             throw new SlimException($"teacher checkpoint '{d.Teacher}' not found (use baseline, train, or a checkpoint path)");

@@ -95,18 +95,18 @@ public sealed class DistillSection
     [Bounds(0, int.MaxValue)]
     public int? TeacherIterations { get; set; }
 
-    [Doc("l2_distill (feature maps), split_distill (fine-grained YOLO, detectors) or soft_label (KL of softened logits, classifiers); unset: the family's (split_distill for detectors, soft_label for classifiers).")]
+    [Doc("l2_distill (feature maps), split_distill (fine-grained YOLO, detectors) or soft_label (KL of softened logits, classifiers; per pixel for segmenters); unset: the family's (split_distill for detectors, soft_label for classifiers and segmenters).")]
     public DistillKind? Type { get; set; }
 
     [Doc("soft_label: softmax temperature T; the loss is T² · KL(softmax(teacher/T) ‖ softmax(student/T)).")]
     [Bounds(0.01, 100)]
     public double Temperature { get; set; } = 4.0;
 
-    [Doc("Overall weight of the distillation loss added to the task loss. Default: PaddleDetection's for detectors, split_distill 1000 (DistillYOLOv3Loss weight, configs/slim/distill/yolov3_mobilenet_v1_coco_distill.yml) and l2_distill 100 (the static trainer's l2_distill(pairs, 100), slim/distillation/distill.py), whose terms are means over every element as Slim's are; 1 for a classifier's soft_label and l2_distill.")]
+    [Doc("Overall weight of the distillation loss added to the task loss. Default: PaddleDetection's for detectors, split_distill 1000 (DistillYOLOv3Loss weight, configs/slim/distill/yolov3_mobilenet_v1_coco_distill.yml) and l2_distill 100 (the static trainer's l2_distill(pairs, 100), slim/distillation/distill.py), whose terms are means over every element as Slim's are; 1 for a classifier's or segmenter's soft_label and l2_distill.")]
     [Bounds(0, 1e6)]
     public double? Weight { get; set; }
 
-    [Doc("Pairs 'teacher_path:student_path' of module paths (default: detectors split_distill the three head outputs yolo_output.*, l2_distill their inputs yolo_block.*.tip as PaddleDetection's static trainer pairs them; classifiers fc (soft_label) or pool (l2_distill)).")]
+    [Doc("Pairs 'teacher_path:student_path' of module paths (default: detectors split_distill the three head outputs yolo_output.*, l2_distill their inputs yolo_block.*.tip as PaddleDetection's static trainer pairs them; classifiers fc (soft_label) or pool (l2_distill); segmenters the model's output logits at the input's size, so teacher and student may differ in architecture).")]
     public List<string> Pairs { get; set; } = new();
 
     [Doc("split_distill: weight of the xy term.")]

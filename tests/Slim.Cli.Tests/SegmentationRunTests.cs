@@ -111,4 +111,29 @@ public class SegmentationRunTests(SegmentationRunFixture fx) : IClassFixture<Seg
         Assert.Equal("mIoU", outcome.Metric);
         Assert.Equal(report.Stages[3].OrtAp!.Value, outcome.Find("fp32")!.Ap, 9);
     }
+
+    [Fact]
+    public void DistillsFastScnnFromADeepLabV3PlusTeacherOnTheOutputLogits()
+    {
+        Assert.True(fx.Code == 0, fx.Stderr);
+        var recipe = Path.Combine(fx.Root, "tiny_seg_distill.yml");
+        File.WriteAllText(recipe, $$"""
+            name: tiny_seg_distill
+            seed: 4
+            threads: 1
+            model: {name: fast_scnn, input_size: 64}
+            dataset: {format: synthetic, root: {{Path.Combine(fx.Root, "data")}}, workers: 1}
+            train: {iterations: 10, batch_size: 4, lr: 0.02, augment: false, metric: miou}
+            stages:
+              - distill: {teacher: train, teacher_model: {name: deeplabv3p_mobilenet_v2, width: 0.5, input_size: 64}, teacher_iterations: 10, fine_tune: {iterations: 10, lr: 0.01} }
+            export: {fp32: false, int8: false}
+            verify: {enabled: false}
+            """);
+        var outDir = Path.Combine(fx.Root, "distill");
+        var (code, err) = RunCommandTests.Run("run", recipe, "--out", outDir);
+        Assert.True(code == 0, err);
+        Assert.Equal(new[] { "baseline", "distill" }, RunCommandTests.Report(outDir).Stages.Select(s => s.Stage));
+        Assert.Contains("(model output)", err);
+        Assert.Contains("deeplabv3p_mobilenet_v2", err);
+    }
 }

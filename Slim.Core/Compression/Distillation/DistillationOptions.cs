@@ -80,7 +80,7 @@ public sealed record DistillationOptions
         if (Anchors < 1) throw new DistillationException($"distillation: anchors is {Anchors}; it must be at least 1 (YOLOv3 uses 3 per scale)");
         if (Pairs is null || Pairs.Count == 0) throw new DistillationException("distillation: no feature pairs; give at least one 'teacher_path:student_path' (default: yolo_output.0/1/2)");
         foreach (var p in Pairs)
-            if (p is null || string.IsNullOrWhiteSpace(p.Teacher) || string.IsNullOrWhiteSpace(p.Student))
+            if (p is null || (p != FeaturePair.ModelOutput && (string.IsNullOrWhiteSpace(p.Teacher) || string.IsNullOrWhiteSpace(p.Student))))
                 throw new DistillationException($"distillation: pair '{p}' has an empty module path");
         var dup = Pairs.GroupBy(p => p).FirstOrDefault(g => g.Count() > 1);
         if (dup is not null) throw new DistillationException($"distillation: pair '{dup.Key}' is listed twice");

@@ -143,8 +143,8 @@ public sealed class Distiller : IDisposable
             }
             if (Options.Kind == DistillationKind.SoftLabel)
             {
-                if (s.dim() != 2 || !s.shape.SequenceEqual(t.shape))
-                    throw new DistillationException($"distillation pair {i} ('{Options.Pairs[i]}'): soft_label needs logits [N, classes] of one shape on both sides; teacher gives {DistillationLosses.Shape(t)}, student {DistillationLosses.Shape(s)}");
+                if (s.dim() is not (2 or 4) || !s.shape.SequenceEqual(t.shape))
+                    throw new DistillationException($"distillation pair {i} ('{Options.Pairs[i]}'): soft_label needs logits [N, classes] (or per-pixel [N, classes, H, W]) of one shape on both sides; teacher gives {DistillationLosses.Shape(t)}, student {DistillationLosses.Shape(s)}");
                 continue;
             }
             CheckL2Pair(i, s, t);

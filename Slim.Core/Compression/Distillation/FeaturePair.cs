@@ -20,5 +20,8 @@ public sealed record FeaturePair(string Teacher, string Student)
     public static IReadOnlyList<FeaturePair> YoloOutputs { get; } =
         Enumerable.Range(0, 3).Select(i => new FeaturePair($"yolo_output.{i}", $"yolo_output.{i}")).ToArray();
 
-    public override string ToString() => $"{Teacher}:{Student}";
+    /// <summary>The whole models' outputs (the empty path names the model itself), shown as "(model output)".</summary>
+    public static FeaturePair ModelOutput { get; } = new("", "");
+
+    public override string ToString() => this == ModelOutput ? "(model output)" : $"{Teacher}:{Student}";
 }

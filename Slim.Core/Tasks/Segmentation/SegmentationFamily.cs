@@ -8,8 +8,8 @@ using Slim.Torch;
 namespace Slim.Tasks.Segmentation;
 
 /// <summary>
-/// Semantic segmenters (Fast-SCNN): per-pixel logits [N, classes, H, W] at the input's size, every conv prunable
-/// but the classifier's output conv, pixel-wise soft-label distillation of the classifier's logits by default,
+/// Semantic segmenters (Fast-SCNN, DeepLabv3/v3+ on MobileNetV2): per-pixel logits [N, classes, H, W] at the input's size,
+/// every conv prunable but the last (class maps), pixel-wise soft-label distillation of the output logits by default,
 /// export with input <c>images</c> and output <c>class_ids</c> [N, H, W] (the per-pixel argmax) or, with
 /// <c>export.logits</c>, <c>logits</c>.
 /// </summary>
@@ -32,8 +32,8 @@ public sealed class SegmentationFamily : TaskFamily
     /// <summary>Label value that neither the loss nor the metric counts (PaddleSeg's ignore_index, Cityscapes' unlabeled).</summary>
     public const int IgnoreIndex = 255;
 
-    /// <summary>The module whose output is the low-resolution logits (the default soft-label pair, and the output layer kept in float).</summary>
-    public const string ClassifierModule = "classifier";
+    /// <summary>The last convs (one map per class) of Fast-SCNN (<c>classifier.conv</c>) and DeepLab (<c>logit.conv</c>).</summary>
+    public static readonly IReadOnlyList<string> ClassMapConvs = ["classifier.conv", "logit.conv"];
 
     public override string Name => "segmentation";
 
@@ -62,14 +62,18 @@ public sealed class SegmentationFamily : TaskFamily
     /// <summary>One ratio over every conv for −47.6 % FLOPs, PaddleX's Fast-SCNN row.</summary>
     public override string DefaultPrunedRatios => "flops:0.476";
 
-    /// <summary>The classifier's last conv (one map per class): kept in float unless quant.quant_output, as a detector's output convs.</summary>
-    public override IReadOnlyList<string> OutputLayers { get; } = [ClassifierModule + ".conv"];
+    /// <summary>The last conv (one map per class): kept in float unless quant.quant_output, as a detector's output convs.</summary>
+    public override IReadOnlyList<string> OutputLayers => ClassMapConvs;
 
     /// <summary>PaddleSeg's default Normalize: mean 0.5 and std 0.5 per channel (pixels on [-1, 1]).</summary>
     public override (IReadOnlyList<float> Mean, IReadOnlyList<float> Std) DefaultNormalization(int channels) =>
         (Enumerable.Repeat(0.5f, channels).ToArray(), Enumerable.Repeat(0.5f, channels).ToArray());
 
-    /// <summary>soft_label (pixel-wise KL) on the classifier's logits by default; l2_distill on the same output unless the section names pairs.</summary>
+    /// <summary>
+    /// soft_label (pixel-wise KL) on the model's output logits at the input's size by default (so a teacher of another
+    /// architecture fits: DeepLab's logits are at 1/4 or 1/16 inside, Fast-SCNN's at 1/8); l2_distill on the same unless
+    /// the section names pairs.
+    /// </summary>
     public override DistillationOptions Distillation(DistillSection section, ModelOptions student)
     {
         var kind = section.Type switch
@@ -83,7 +87,7 @@ public sealed class SegmentationFamily : TaskFamily
             Kind = kind,
             Weight = section.Weight ?? 1.0,
             Temperature = section.Temperature,
-            Pairs = section.Pairs.Count == 0 ? [new FeaturePair(ClassifierModule, ClassifierModule)] : section.Pairs.Select(FeaturePair.Parse).ToArray(),
+            Pairs = section.Pairs.Count == 0 ? [FeaturePair.ModelOutput] : section.Pairs.Select(FeaturePair.Parse).ToArray(),
         };
         options.Check();
         return options;

@@ -240,11 +240,11 @@ public class SegmentationTaskTests(SegmentationData data) : IClassFixture<Segmen
     }
 
     [Fact]
-    public void DefaultDistillationIsPixelWiseSoftLabelOnTheClassifier()
+    public void DefaultDistillationIsPixelWiseSoftLabelOnTheOutputLogits()
     {
         var options = SegmentationFamily.Instance.Distillation(new DistillSection(), new ModelOptions { NumClasses = 3 });
         Assert.Equal(DistillationKind.SoftLabel, options.Kind);
-        Assert.Equal("classifier", options.Pairs.Single().Student);
+        Assert.Equal(FeaturePair.ModelOutput, options.Pairs.Single());
         // Pixel-wise KL: the mean over N·H·W of each pixel's KL of the softened class distributions, times T².
         using var scope = NewDisposeScope();
         var s = tensor(new float[] { 1, 0, 0, 2, 0, 1, 3, 0 }, 1, 2, 2, 2);
