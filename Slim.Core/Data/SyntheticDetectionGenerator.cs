@@ -294,6 +294,31 @@ public static class SyntheticDetectionGenerator
         if (o.Masks) File.WriteAllText(Path.Combine(root, "segmentation", "generator.json"), "{\n  \"masks\": true,\n  \"mask_alpha\": 0.3333\n}\n");
     }
 
+    /// <summary>
+    /// How the data already in <paramref name="root"/> (its generator.json) differs from what <paramref name="options"/> would
+    /// generate, one phrase per setting ("image_count 500 there, 1000 asked"); empty when it matches or records nothing.
+    /// </summary>
+    public static IReadOnlyList<string> Differences(string root, SyntheticDetectionOptions options)
+    {
+        var path = Path.Combine(root, "generator.json");
+        if (!File.Exists(path)) return [];
+        using var doc = JsonDocument.Parse(File.ReadAllText(path));
+        var r = doc.RootElement;
+        var found = new List<string>();
+        void Compare(string key, double asked)
+        {
+            if (r.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Number && Math.Abs(v.GetDouble() - asked) > 1e-9)
+                found.Add(string.Create(CultureInfo.InvariantCulture, $"{key} {v.GetDouble():G6} there, {asked:G6} asked"));
+        }
+        Compare("seed", options.Seed);
+        Compare("image_count", options.ImageCount);
+        Compare("image_size", options.ImageSize);
+        Compare("min_objects", options.MinObjects);
+        Compare("max_objects", options.MaxObjects);
+        Compare("val_fraction", options.ValFraction);
+        return found;
+    }
+
     // Image ids are 1-based positions in the full image list, so train and val ids never collide.
     private static byte[] CocoJson(RenderedImage[] images, int from, int to, int size, IReadOnlyList<string> classes)
     {

@@ -50,10 +50,7 @@ public static class ExportStage
 
         // Everything the file records comes from the run's task, so both models record the same.
         var info = new ExportModelInfo(ctx.Task.ClassNames, ctx.Task.InputSize, ctx.Recipe.Name, ctx.Task.Mean, ctx.Task.Std);
-        string form = section.Postprocess
-            ? $"in-graph post-processing (score > {section.Nms.ScoreThreshold.ToString(CultureInfo.InvariantCulture)}, keep {section.Nms.KeepTopK})"
-            : ctx.Task.Family.Name == "segmentation" ? (section.Logits ? "per-pixel logits" : "per-pixel class ids")
-            : "raw outputs";
+        string form = ctx.Task.Family.ExportForm(section);
         string? fp32Path = null, int8Path = null;
         long fp32Bytes = 0, int8Bytes = 0;
         if (section.Fp32)

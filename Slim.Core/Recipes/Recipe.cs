@@ -194,6 +194,7 @@ public enum ScheduleKind
     Piecewise,
     Cosine,
     Constant,
+    Poly,
 }
 
 /// <summary>Detection metrics.</summary>
@@ -232,7 +233,7 @@ public sealed class TrainSection : IValidatedRecipe
     [Bounds(0, 1)]
     public double WeightDecay { get; set; } = 0.0005;
 
-    [Doc("piecewise (x gamma at each boundary), cosine or constant.")]
+    [Doc("piecewise (x gamma at each boundary), cosine, poly ((lr - end_lr)(1 - t/T)^power + end_lr, PaddleSeg's) or constant.")]
     public ScheduleKind Schedule { get; set; } = ScheduleKind.Piecewise;
 
     [Doc("piecewise: boundaries as fractions of the iterations, e.g. [0.67, 0.89].")]
@@ -242,6 +243,14 @@ public sealed class TrainSection : IValidatedRecipe
     [Doc("piecewise: factor applied at each boundary.")]
     [Bounds(0, 1)]
     public double Gamma { get; set; } = 0.1;
+
+    [Doc("poly: exponent of the decay (PaddleSeg's 0.9).")]
+    [Bounds(0.01, 10)]
+    public double Power { get; set; } = 0.9;
+
+    [Doc("poly: learning rate reached at the last iteration.")]
+    [Bounds(0, 10)]
+    public double EndLr { get; set; }
 
     [Doc("Linear warm-up iterations.")]
     [Bounds(0, int.MaxValue)]

@@ -32,6 +32,9 @@ public abstract class TaskFamily
     /// <summary>What the exported graph computes from a batch of images (the forward, plus in-graph post-processing a family writes this way).</summary>
     public virtual IReadOnlyList<Tensor> ExportForward(torch.nn.Module model, Tensor images, ExportSection section) => Forward(model, images);
 
+    /// <summary>What the exported graph returns, in words for the export line ("raw outputs", "per-pixel class ids").</summary>
+    public virtual string ExportForm(ExportSection section) => "raw outputs";
+
     /// <summary>The parameters (names or globs) pruned when a recipe names none.</summary>
     public abstract IReadOnlyList<string> DefaultPrunedParameters { get; }
 

@@ -17,6 +17,10 @@ public sealed record TrainSettings
     public ScheduleKind Schedule { get; init; } = ScheduleKind.Piecewise;
     public IReadOnlyList<double> Boundaries { get; init; } = new[] { 0.67, 0.89 };
     public double Gamma { get; init; } = 0.1;
+
+    /// <summary>poly: exponent and final learning rate.</summary>
+    public double Power { get; init; } = 0.9;
+    public double EndLr { get; init; }
     public int WarmupSteps { get; init; } = 100;
     public double WarmupFactor { get; init; } = 0.1;
     public double ClipGradNorm { get; init; }
@@ -36,6 +40,8 @@ public sealed record TrainSettings
         Schedule = t.Schedule,
         Boundaries = t.Boundaries,
         Gamma = t.Gamma,
+        Power = t.Power,
+        EndLr = t.EndLr,
         WarmupSteps = fineTune?.WarmupSteps ?? t.WarmupSteps,
         WarmupFactor = t.WarmupFactor,
         ClipGradNorm = t.ClipGradNorm,
@@ -62,6 +68,7 @@ public sealed record TrainSettings
             ScheduleKind.Piecewise => PiecewiseDecay.FromGamma(Lr,
                 Boundaries.Select(b => (long)Math.Round(b * Iterations)).Distinct().Where(b => b > 0).ToArray(), Gamma),
             ScheduleKind.Cosine => new CosineDecay(Lr, Iterations),
+            ScheduleKind.Poly => new PolynomialDecay(Lr, Iterations, Power, Math.Min(EndLr, Lr)),
             ScheduleKind.Constant => new Constant(Lr),
             _ => throw new ArgumentOutOfRangeException(nameof(Schedule)),
         };

@@ -25,7 +25,7 @@ public sealed class SegmentationRunFixture : IDisposable
               generate: {train_images: 48, val_images: 8, image_size: 64, seed: 1, min_objects: 1, max_objects: 2 }
             train: {iterations: 40, batch_size: 4, lr: 0.02, schedule: cosine, warmup_steps: 5, augment: true, metric: miou}
             stages:
-              - prune: {pruned_params: ["*"], pruned_ratios: "flops:0.476", fine_tune: {iterations: 20, lr: 0.01} }
+              - prune: {pruned_params: ["*"], pruned_ratios: "flops:0.476", sensitivity: {ratios: [0.5], val_images: 4}, fine_tune: {iterations: 20, lr: 0.01} }
               - quant: {mode: aware, fine_tune: {iterations: 10, lr: 0.0005} }
             verify: {baseline: {max_drop: 1.0}, latency_runs: 2, warmup_runs: 1}
             """);
@@ -65,6 +65,32 @@ public class SegmentationRunTests(SegmentationRunFixture fx) : IClassFixture<Seg
         Assert.Contains("classifier.conv", fx.Stderr);
         Assert.Contains("output layer", fx.Stderr);
         Assert.Contains("per-pixel class ids", fx.Stderr);
+    }
+
+    [Fact]
+    public void SensitivityScoresEveryPrunableConvButTheClassMaps()
+    {
+        Assert.True(fx.Code == 0, fx.Stderr);
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(fx.Out, "stages", "01_prune", PruneSensitivity.JsonName)));
+        var text = json.RootElement.GetRawText();
+        // The fusion's two 1×1 convs are one group (their outputs are added): one entry names it.
+        Assert.Matches(@"feature_fusion\.conv_(low|high)_res\.conv\.weights", text);
+        Assert.Contains("global_feature_extractor.ppm.conv_bn_relu2.conv.weights", text);
+        Assert.Contains("learning_to_downsample.conv_bn_relu.conv.weights", text);
+        Assert.DoesNotContain("classifier.conv.weights", text);
+    }
+
+    [Fact]
+    public void PostTrainingQuantizationOfASegmenterRunsAndKeepsTheClassMapsFloat()
+    {
+        Assert.True(fx.Code == 0, fx.Stderr);
+        var outDir = Path.Combine(fx.Root, "quant-post");
+        var baseline = Path.Combine(fx.Out, "stages", "00_train", "best.ckpt");
+        var (code, err) = RunCommandTests.Run("quant", fx.Recipe, "--checkpoint", baseline, "--mode", "post", "--algo", "kl", "--calibration-batches", "2", "--out", outDir);
+        Assert.True(code == 0, err);
+        var report = QuantFile.ReadReport(Path.Combine(outDir, QuantStage.QuantFileName));
+        Assert.Contains(report, r => r.Path == "classifier.conv" && !r.Quantized && r.Reason == "output layer");
+        Assert.True(report.Count(r => r.Quantized) > 40, "every other conv is quantized");
     }
 
     [Fact]
@@ -122,7 +148,7 @@ public class SegmentationRunTests(SegmentationRunFixture fx) : IClassFixture<Seg
             seed: 4
             threads: 1
             model: {name: fast_scnn, input_size: 64}
-            dataset: {format: synthetic, root: {{Path.Combine(fx.Root, "data")}}, workers: 1}
+            dataset: {format: synthetic, root: {{Path.Combine(fx.Root, "data")}}, workers: 1, generate: {train_images: 48, val_images: 8, image_size: 64, seed: 1, min_objects: 1, max_objects: 2} }
             train: {iterations: 10, batch_size: 4, lr: 0.02, augment: false, metric: miou}
             stages:
               - distill: {teacher: train, teacher_model: {name: deeplabv3p_mobilenet_v2, width: 0.5, input_size: 64}, teacher_iterations: 10, fine_tune: {iterations: 10, lr: 0.01} }

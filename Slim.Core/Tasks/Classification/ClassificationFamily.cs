@@ -74,8 +74,12 @@ public sealed class ClassificationFamily : TaskFamily
         return options;
     }
 
+    public override string ExportForm(ExportSection section) => "logits";
+
     public override string? CheckRecipe(Recipe recipe)
     {
+        if (recipe.Export.Logits)
+            return "export.logits is a segmenter's choice between class ids and logits; a classifier's output is its logits already: drop the key";
         if (recipe.Export.Postprocess)
             return "export.postprocess: a classifier has no post-processing to put in the graph (its output is the logits); set it to false";
         // voc is the schema's default, so it cannot tell a choice; the other detection metrics can.

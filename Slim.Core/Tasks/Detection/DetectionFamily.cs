@@ -87,8 +87,15 @@ public sealed class DetectionFamily : TaskFamily
         return options;
     }
 
+    /// <summary>The head outputs, or the detections with the thresholds baked in.</summary>
+    public override string ExportForm(ExportSection section) => section.Postprocess
+        ? $"in-graph post-processing (score > {section.Nms.ScoreThreshold.ToString(CultureInfo.InvariantCulture)}, keep {section.Nms.KeepTopK})"
+        : "raw outputs";
+
     public override string? CheckRecipe(Recipe recipe)
     {
+        if (recipe.Export.Logits)
+            return "export.logits is a segmenter's choice between class ids and logits; a detector exports its head outputs (or, with export.postprocess, detections): drop the key";
         if (recipe.Model.InputSize % 32 != 0)
             return $"model.input_size: {recipe.Model.InputSize} is not a multiple of 32; a detector needs one (e.g. 320, 416, 608)";
         if (recipe.Train.Metric is MetricKind.Top1 or MetricKind.MIoU)

@@ -88,14 +88,14 @@ public sealed class DetectionTask : ITask
                 break;
             }
             default:
-                throw new SlimException($"dataset.format {d.Format} is not a detection dataset (use coco, voc or synthetic with a yolov3_* model)");
+                throw new SlimException($"dataset.format {RecipeBinder.EnumName(typeof(DatasetFormat), d.Format)} is not a detection dataset (use coco, voc or synthetic with a yolov3_* model)");
         }
         if (!train.ClassNames.SequenceEqual(val.ClassNames))
             throw new SlimException("the training and validation sets name different classes");
         if (d.TrainSubset > 0 && d.TrainSubset < train.Samples.Count)
             train = new DetectionDataset(train.Source, train.ClassNames, train.Samples.Take(d.TrainSubset).ToList(), train.CategoryIds, train.Report);
         if (ModelRegistry.Contains(recipe.Model.Name) && ModelRegistry.TaskOf(recipe.Model.Name) != ModelTask.Detection)
-            throw new SlimException($"model.name '{recipe.Model.Name}' is not a detector; {d.Format} data needs a yolov3_* model");
+            throw new SlimException($"model.name '{recipe.Model.Name}' is not a detector; {RecipeBinder.EnumName(typeof(DatasetFormat), d.Format)} data needs a yolov3_* model");
         // Every image file must exist and be of its annotated size before any work: a missing validation image would
         // otherwise surface only when the first evaluation reads it, after training.
         train = train.Validate(log: log, sizesMustMatch: false);
@@ -116,10 +116,8 @@ public sealed class DetectionTask : ITask
     public static string EnsureSynthetic(DatasetSection d, Action<string>? log)
     {
         var root = Path.GetFullPath(d.Root);
-        if (File.Exists(Path.Combine(root, "coco", "annotations", "instances_val.json"))) return root;
         var g = d.Generate;
-        log?.Invoke($"generating {g.TrainImages + g.ValImages} synthetic images into {root}");
-        SyntheticDetectionGenerator.Generate(new SyntheticDetectionOptions
+        var options = new SyntheticDetectionOptions
         {
             OutputDir = root,
             Seed = (int)g.Seed,
@@ -128,8 +126,24 @@ public sealed class DetectionTask : ITask
             ImageSize = g.ImageSize,
             MinObjects = g.MinObjects,
             MaxObjects = g.MaxObjects,
-        }, log);
+        };
+        if (File.Exists(Path.Combine(root, "coco", "annotations", "instances_val.json")))
+        {
+            RequireSameGeneration(root, options);
+            return root;
+        }
+        log?.Invoke($"generating {g.TrainImages + g.ValImages} synthetic images into {root}");
+        SyntheticDetectionGenerator.Generate(options, log);
         return root;
+    }
+
+    /// <summary>Refuses generated data whose settings differ from the recipe's dataset.generate (it would be used silently otherwise).</summary>
+    public static void RequireSameGeneration(string root, SyntheticDetectionOptions options)
+    {
+        var differences = SyntheticDetectionGenerator.Differences(root, options);
+        if (differences.Count > 0)
+            throw new SlimException($"dataset.generate: {root} holds data generated with other settings ({string.Join("; ", differences)}); " +
+                                    "delete the folder to generate it anew, or give dataset.root another folder");
     }
 
     /// <summary>The model options of the recipe, with the dataset's class count.</summary>

@@ -56,6 +56,8 @@ public sealed class SegmentationFamily : TaskFamily
         return section.Logits ? [logits] : [logits.argmax(1)];
     }
 
+    public override string ExportForm(ExportSection section) => section.Logits ? "per-pixel logits" : "per-pixel class ids";
+
     /// <summary>Every conv (the classifier's output conv is fixed at the class count by the model itself).</summary>
     public override IReadOnlyList<string> DefaultPrunedParameters { get; } = ["*"];
 

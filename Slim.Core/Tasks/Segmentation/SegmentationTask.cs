@@ -4,6 +4,7 @@ using Slim.Export;
 using Slim.Models;
 using Slim.Recipes;
 using Slim.Segmentation;
+using Slim.Tasks.Detection;
 using Slim.Torch;
 using Slim.Training;
 using static Slim.Torch.torch;
@@ -129,13 +130,8 @@ public sealed class SegmentationTask : ITask
     public static string EnsureSynthetic(DatasetSection d, Action<string>? log)
     {
         var root = Path.GetFullPath(d.Root);
-        if (File.Exists(Path.Combine(root, "segmentation", "val.txt"))) return root;
-        if (Directory.Exists(root) && Directory.EnumerateFileSystemEntries(root).Any())
-            throw new SlimException($"dataset.root {root} holds data without label maps (no segmentation/val.txt), generated for a detector or by hand; " +
-                                    "give a segmentation recipe its own root, or delete the folder to generate it again with label maps");
         var g = d.Generate;
-        log?.Invoke($"generating {g.TrainImages + g.ValImages} synthetic images with label maps into {root}");
-        SyntheticDetectionGenerator.Generate(new SyntheticDetectionOptions
+        var options = new SyntheticDetectionOptions
         {
             OutputDir = root,
             Seed = (int)g.Seed,
@@ -146,7 +142,17 @@ public sealed class SegmentationTask : ITask
             MaxObjects = g.MaxObjects,
             Masks = true,
             Overwrite = Directory.Exists(root),
-        }, log);
+        };
+        if (File.Exists(Path.Combine(root, "segmentation", "val.txt")))
+        {
+            DetectionTask.RequireSameGeneration(root, options);
+            return root;
+        }
+        if (Directory.Exists(root) && Directory.EnumerateFileSystemEntries(root).Any())
+            throw new SlimException($"dataset.root {root} holds data without label maps (no segmentation/val.txt), generated for a detector or by hand; " +
+                                    "give a segmentation recipe its own root, or delete the folder to generate it again with label maps");
+        log?.Invoke($"generating {g.TrainImages + g.ValImages} synthetic images with label maps into {root}");
+        SyntheticDetectionGenerator.Generate(options, log);
         return root;
     }
 

@@ -53,6 +53,19 @@ public static partial class torch
                 }
             }
 
+            /// <summary>
+            /// Polynomial decay (PaddleSeg's PolynomialDecay, the "poly" policy of DeepLab): (base − end)·(1 − t/T)^power + end,
+            /// held at end past T.
+            /// </summary>
+            public sealed class PolynomialDecay(double baseLr, long totalIterations, double power = 0.9, double endLr = 0) : LRSchedule
+            {
+                public override double At(long iteration)
+                {
+                    double t = Math.Clamp((double)iteration / Math.Max(1, totalIterations), 0, 1);
+                    return (baseLr - endLr) * Math.Pow(1 - t, power) + endLr;
+                }
+            }
+
             /// <summary>Linear warm-up from startFactor·lr to the inner schedule's lr over warmupSteps.</summary>
             public sealed class LinearWarmup(LRSchedule inner, long warmupSteps, double startFactor = 0.1) : LRSchedule
             {

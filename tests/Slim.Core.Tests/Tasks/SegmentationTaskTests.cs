@@ -56,6 +56,20 @@ public class SegmentationTaskTests(SegmentationData data) : IClassFixture<Segmen
     }
 
     [Fact]
+    public void DataGeneratedWithOtherSettingsIsRefusedNotUsedSilently()
+    {
+        Task();
+        var other = RecipeLoader.Parse<Recipe>($$"""
+            model: {name: fast_scnn, input_size: 64}
+            dataset: {format: synthetic, root: {{data.Root}}, generate: {train_images: 40, val_images: 8, image_size: 64, seed: 9, min_objects: 1, max_objects: 2} }
+            train: {metric: miou}
+            """);
+        var e = Assert.Throws<SlimException>(() => TaskRegistry.CreateTask(other));
+        Assert.Contains("seed 2 there, 9 asked", e.Message);
+        Assert.Contains("dataset.generate", e.Message);
+    }
+
+    [Fact]
     public void DetectionDataInTheRootIsRefusedNotOverwritten()
     {
         var root = Path.Combine(data.Dir, "detection-only");

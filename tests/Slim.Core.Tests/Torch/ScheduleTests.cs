@@ -25,6 +25,18 @@ public class ScheduleTests
     }
 
     [Fact]
+    public void PolynomialDecayIsPaddleSegs()
+    {
+        var s = new PolynomialDecay(0.05, 100, 0.9, 1e-4);
+        Assert.Equal(0.05, s.At(0), 15);
+        // Halfway: (0.05 - 1e-4) · 0.5^0.9 + 1e-4 = 0.0499 · 0.535887... + 1e-4.
+        Assert.Equal(0.0499 * 0.5358867312681466 + 1e-4, s.At(50), 12);
+        Assert.Equal(1e-4, s.At(100), 15);
+        Assert.Equal(1e-4, s.At(400), 15);
+        Assert.Equal(0.5, new PolynomialDecay(1, 2, 1).At(1), 15);
+    }
+
+    [Fact]
     public void CosineDecayFollowsHalfACosine()
     {
         var s = new CosineDecay(0.2, 100, 0.02);
