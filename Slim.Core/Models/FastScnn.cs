@@ -54,6 +54,10 @@ public sealed class FastScnn : torch.nn.Module<Tensor, Tensor>
     /// <summary>Classes (output maps).</summary>
     public int NumClasses { get; }
 
+    /// <summary>Why a width multiplier cannot be built (Fast-SCNN has one published width), or null for 1.</summary>
+    public static string? WidthProblem(double width) => width == 1 ? null
+        : $"model option width = {width.ToString(System.Globalization.CultureInfo.InvariantCulture)}: fast_scnn is built at its published width only; set 1 and prune it to make it smaller";
+
     /// <summary>Channels of the high-resolution branch (learning to downsample), as built.</summary>
     public int HighChannels { get; }
 

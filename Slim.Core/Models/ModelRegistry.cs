@@ -43,8 +43,8 @@ public static class ModelRegistry
         ["resnet18"] = new(ModelTask.Classification, ModelLayout.Torchvision, (p, o, l) => new ResNet(p, 18, o.InChannels, o.Width, l)),
         ["resnet34"] = new(ModelTask.Classification, ModelLayout.Torchvision, (p, o, l) => new ResNet(p, 34, o.InChannels, o.Width, l)),
         ["resnet50"] = new(ModelTask.Classification, ModelLayout.Torchvision, (p, o, l) => new ResNet(p, 50, o.InChannels, o.Width, l)),
-        ["fast_scnn"] = new(ModelTask.Segmentation, ModelLayout.Paddle, null, Whole: (p, o, _) => o.Width == 1 ? new FastScnn(p, o.NumClasses, o.InChannels)
-            : throw new ModelException($"model option width = {o.Width.ToString(System.Globalization.CultureInfo.InvariantCulture)}: fast_scnn is built at its published width only; set 1 and prune it to make it smaller")),
+        ["fast_scnn"] = new(ModelTask.Segmentation, ModelLayout.Paddle, null, Whole: (p, o, _) => FastScnn.WidthProblem(o.Width) is { } problem
+            ? throw new ModelException(problem) : new FastScnn(p, o.NumClasses, o.InChannels)),
         ["deeplabv3_mobilenet_v2"] = new(ModelTask.Segmentation, ModelLayout.Paddle, null, Whole: (p, o, _) => new DeepLabV3(p, o.NumClasses, o.InChannels, o.Width, plus: false)),
         ["deeplabv3p_mobilenet_v2"] = new(ModelTask.Segmentation, ModelLayout.Paddle, null, Whole: (p, o, _) => new DeepLabV3(p, o.NumClasses, o.InChannels, o.Width, plus: true)),
     };

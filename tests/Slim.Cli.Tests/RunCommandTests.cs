@@ -23,7 +23,8 @@ public sealed class RunFixture : IDisposable
         DetectionTask.EnsureSynthetic(new Slim.Recipes.DatasetSection
         {
             Root = Dataset,
-            Generate = new Slim.Recipes.SyntheticSection { TrainImages = 24, ValImages = 8, ImageSize = 96 },
+            // The quick start's generator settings (max_objects 3), sized down as the overrides say.
+            Generate = new Slim.Recipes.SyntheticSection { TrainImages = 24, ValImages = 8, ImageSize = 96, MaxObjects = 3 },
         }, null);
     }
 
@@ -234,7 +235,7 @@ public class RunCommandTests(RunFixture fx) : IClassFixture<RunFixture>
         var outDir = Path.Combine(fx.Root, "broken-" + Path.GetFileNameWithoutExtension(name));
         var args = new List<string> { "run", file, "--out", outDir };
         // Keep the (valid) rest of the recipe small and on the shared data, unless the file is about those keys.
-        if (!text.Contains("dataset:")) args.AddRange(new[] { "-o", $"dataset.root={fx.Dataset}", "-o", "dataset.generate.train_images=24", "-o", "dataset.generate.val_images=8", "-o", "dataset.generate.image_size=96" });
+        if (!text.Contains("dataset:")) args.AddRange(new[] { "-o", $"dataset.root={fx.Dataset}", "-o", "dataset.generate.train_images=24", "-o", "dataset.generate.val_images=8", "-o", "dataset.generate.image_size=96", "-o", "dataset.generate.max_objects=3" });
         if (!text.Contains("model:")) args.AddRange(new[] { "-o", "model.width=0.25", "-o", "model.input_size=96" });
         var (code, stderr) = Run(args.ToArray());
         Assert.Equal((int)ExitCode.InvalidInput, code);

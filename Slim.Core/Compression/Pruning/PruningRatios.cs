@@ -40,6 +40,10 @@ public static class PruningRatios
                 if (all.Count == 0)
                     throw new PruningException($"--pruned_params: '{item}' matches no parameter" + Slim.Common.Suggest.NearestClause(item, graph.ParameterNames));
                 var convs = all.Where(graph.IsConvWeight).Where(n => !graph.IsDepthwiseWeight(n) && !graph.FeedsModelOutput(n)).ToList();
+                var outputs = all.Where(graph.FeedsModelOutput).ToList();
+                if (convs.Count == 0 && outputs.Count > 0)
+                    throw new PruningException($"--pruned_params: '{item}' matches only convs whose channels reach a model output, which cannot be pruned " +
+                        $"({string.Join(", ", outputs.Take(3).Select(n => $"'{n}'"))}{(outputs.Count > 3 ? ", …" : "")})");
                 if (convs.Count == 0)
                     throw new PruningException($"--pruned_params: '{item}' matches only parameters that are not prunable convolution weights " +
                         $"({string.Join(", ", all.Take(3).Select(n => $"'{n}'"))}{(all.Count > 3 ? ", …" : "")})");

@@ -101,6 +101,8 @@ public sealed class SegmentationFamily : TaskFamily
             return "export.postprocess: box decoding and NMS are a detector's; a segmenter exports class ids (or logits with export.logits: true); set it to false";
         if (recipe.Train.Metric is MetricKind.Coco or MetricKind.Voc11Point or MetricKind.Top1)
             return $"train.metric: {RecipeBinder.EnumName(typeof(MetricKind), recipe.Train.Metric)} is not a segmentation metric; a segmenter is scored with miou";
+        if (recipe.Model.Name == "fast_scnn" && FastScnn.WidthProblem(recipe.Model.Width) is { } width)
+            return width.Replace("model option width", "model.width", StringComparison.Ordinal);
         if (recipe.Model.InputSize < 32)
             return $"model.input_size: {recipe.Model.InputSize} is too small; a segmenter downsamples by 32, so give at least 32 (e.g. 256, 512, 1024)";
         return null;
