@@ -36,6 +36,16 @@ public sealed record SsdPriorOptions
         AspectRatios = [[2.0], [2.0, 3.0], [2.0, 3.0], [2.0, 3.0], [2.0, 3.0], [2.0, 3.0]],
     };
 
+    /// <summary>
+    /// <see cref="SsdLite320"/> for another square input: steps and base size scaled by size / 320, so the priors cover the
+    /// same share of the image as at 320 (PaddleDetection's are fixed in pixels for its 320 input).
+    /// </summary>
+    public static SsdPriorOptions ForInput(int size) => size == 320 ? SsdLite320 : SsdLite320 with
+    {
+        Steps = SsdLite320.Steps.Select(s => s * size / 320.0).ToArray(),
+        BaseSize = size,
+    };
+
     /// <summary>The min and max size of each map: given, or from the ratios as AnchorGeneratorSSD computes them.</summary>
     public (double[] Min, double[] Max) Sizes()
     {

@@ -57,11 +57,19 @@ public sealed class MobileNetV3 : Backbone
         size == MobileNetV3Size.Large ? LargeConfig : SmallConfig;
 
     /// <summary>Builds the network; plan is scoped to this backbone's path.</summary>
+    /// <param name="lastStagesMultiplier">PaddleDetection's SSDLite <c>multiplier</c>: scales the output of the third-from-last unit and the
+    /// expansion and output of the last two (0.5 there); 1 leaves the paper's widths.</param>
     public MobileNetV3(ChannelPlan plan, MobileNetV3Size size, int inChannels, double width, ModelLayout layout = ModelLayout.Paddle,
-        bool lastConv = false) : base("MobileNetV3")
+        bool lastConv = false, double lastStagesMultiplier = 1) : base("MobileNetV3")
     {
         Size = size;
-        var config = Config(size);
+        var config = Config(size).ToArray();
+        if (lastStagesMultiplier != 1)
+        {
+            int Scaled(int c) => (int)(c * lastStagesMultiplier);
+            config[^3] = config[^3] with { Out = Scaled(config[^3].Out) };
+            for (int k = 2; k >= 1; k--) config[^k] = config[^k] with { Expand = Scaled(config[^k].Expand), Out = Scaled(config[^k].Out) };
+        }
         var conv1 = Unit(plan, "conv1", inChannels, Channels.Scale(16, width), 3, 2, ActivationKind.HardSwish);
         AddLayer("conv1", conv1);
         var blocks = new ModuleList<Slim.Torch.torch.nn.Module>();
@@ -69,7 +77,7 @@ public sealed class MobileNetV3 : Backbone
         int c = Width(conv1);
         int defaultIn = Channels.Scale(16, width);
         int stride = 2;
-        for (int i = 0; i < config.Count; i++)
+        for (int i = 0; i < config.Length; i++)
         {
             var (kernel, expand, output, se, act, s) = config[i];
             string name = "blocks." + i;
@@ -81,12 +89,13 @@ public sealed class MobileNetV3 : Backbone
             defaultIn = defaultOut;
             stride *= s;
             // The last unit at each stride gives that stride's feature map.
-            bool lastAtStride = i == config.Count - 1 || config[i + 1].Stride == 2;
+            bool lastAtStride = i == config.Length - 1 || config[i + 1].Stride == 2;
             if (lastAtStride && stride is 8 or 16 or 32) SetTap(stride switch { 8 => 0, 16 => 1, _ => 2 }, name, c);
         }
         if (lastConv)
         {
-            var last = Unit(plan, "conv_last", c, Channels.Scale(6 * config[^1].Out, width), 1, 1, ActivationKind.HardSwish);
+            // Six times the last unit's width (960 / 576): its expansion, which PaddleDetection's SSDLite takes (480 / 288 there).
+            var last = Unit(plan, "conv_last", c, Channels.Scale(config[^1].Expand, width), 1, 1, ActivationKind.HardSwish);
             AddLayer("conv_last", last);
             SetTap(2, "conv_last", Width(last));
         }

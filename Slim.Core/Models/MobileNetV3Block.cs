@@ -27,6 +27,7 @@ public sealed class MobileNetV3Block : torch.nn.Module<Tensor, Tensor>
             mid = Backbone.Width(_expand);
             register_module("expand", _expand);
         }
+        MidChannels = mid;
         _depthwise = Backbone.Depthwise(plan, "res_conv1", mid, kernel, stride, activation);
         register_module("res_conv1", _depthwise);
         if (useSe)
@@ -49,12 +50,19 @@ public sealed class MobileNetV3Block : torch.nn.Module<Tensor, Tensor>
     /// <summary>Output channels as built.</summary>
     public int OutChannels { get; }
 
+    /// <summary>Channels of the expansion (the depthwise conv's width).</summary>
+    public int MidChannels { get; }
+
     /// <summary>Whether the input is added to the output.</summary>
     public bool HasResidual { get; }
 
-    public override Tensor forward(Tensor x)
+    public override Tensor forward(Tensor x) => Forward(x, out _);
+
+    /// <summary>The unit's output, and the expansion's output inside it (SSDLite's stride-16 map; the input when the unit does not expand).</summary>
+    public Tensor Forward(Tensor x, out Tensor expanded)
     {
-        var y = _depthwise.call(_expand is null ? x : _expand.call(x));
+        expanded = _expand is null ? x : _expand.call(x);
+        var y = _depthwise.call(expanded);
         if (_se is not null) y = _se.call(y);
         y = _linear.call(y);
         // The residual add is a module (quantization may swap it for its int8 form), looked up at each call.

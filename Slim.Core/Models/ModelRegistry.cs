@@ -1,3 +1,4 @@
+using Slim.Detection;
 using Slim.Torch;
 using Slim.Torch.Modules;
 
@@ -11,6 +12,9 @@ public enum ModelTask
 
     /// <summary>An image classifier (<see cref="ImageClassifier"/>, forward returns logits).</summary>
     Classification,
+
+    /// <summary>An SSD detector (<see cref="SsdLite"/>, forward returns box deltas [N, priors, 4] and class logits [N, priors, C + 1]).</summary>
+    Ssd,
 
     /// <summary>A semantic segmenter (forward returns per-pixel logits [N, classes, H, W] at the input's size).</summary>
     Segmentation,
@@ -43,6 +47,10 @@ public static class ModelRegistry
         ["resnet18"] = new(ModelTask.Classification, ModelLayout.Torchvision, (p, o, l) => new ResNet(p, 18, o.InChannels, o.Width, l)),
         ["resnet34"] = new(ModelTask.Classification, ModelLayout.Torchvision, (p, o, l) => new ResNet(p, 34, o.InChannels, o.Width, l)),
         ["resnet50"] = new(ModelTask.Classification, ModelLayout.Torchvision, (p, o, l) => new ResNet(p, 50, o.InChannels, o.Width, l)),
+        ["ssdlite_mobilenet_v3_large"] = new(ModelTask.Ssd, ModelLayout.Paddle, null,
+            Whole: (p, o, l) => new SsdLite(p, MobileNetV3Size.Large, o.NumClasses, o.InChannels, o.Width, l, SsdPriorOptions.ForInput(o.InputSize))),
+        ["ssdlite_mobilenet_v3_small"] = new(ModelTask.Ssd, ModelLayout.Paddle, null,
+            Whole: (p, o, l) => new SsdLite(p, MobileNetV3Size.Small, o.NumClasses, o.InChannels, o.Width, l, SsdPriorOptions.ForInput(o.InputSize))),
         ["fast_scnn"] = new(ModelTask.Segmentation, ModelLayout.Paddle, null, Whole: (p, o, _) => FastScnn.WidthProblem(o.Width) is { } problem
             ? throw new ModelException(problem) : new FastScnn(p, o.NumClasses, o.InChannels)),
         ["deeplabv3_mobilenet_v2"] = new(ModelTask.Segmentation, ModelLayout.Paddle, null, Whole: (p, o, _) => new DeepLabV3(p, o.NumClasses, o.InChannels, o.Width, plus: false)),
@@ -115,6 +123,9 @@ public static class ModelRegistry
     /// <summary>Builds a classifier; throws when name is not one.</summary>
     public static ImageClassifier CreateClassifier(string name, ModelOptions options) => (ImageClassifier)CreateOf(ModelTask.Classification, name, options);
 
+    /// <summary>Builds an SSD detector; throws when name is not one.</summary>
+    public static SsdLite CreateSsd(string name, ModelOptions options) => (SsdLite)CreateOf(ModelTask.Ssd, name, options);
+
     /// <summary>Builds a segmenter (forward: images → [N, classes, H, W] logits); throws when name is not one.</summary>
     public static torch.nn.Module<Tensor, Tensor> CreateSegmenter(string name, ModelOptions options) => (torch.nn.Module<Tensor, Tensor>)CreateOf(ModelTask.Segmentation, name, options);
 
@@ -132,6 +143,7 @@ public static class ModelRegistry
     private static string Noun(ModelTask task) => task switch
     {
         ModelTask.Detection => "detector",
+        ModelTask.Ssd => "SSD detector",
         ModelTask.Classification => "classifier",
         _ => "segmenter",
     };

@@ -3,6 +3,7 @@ using Slim.Recipes;
 using Slim.Tasks.Classification;
 using Slim.Tasks.Detection;
 using Slim.Tasks.Segmentation;
+using Slim.Tasks.Ssd;
 
 namespace Slim.Tasks;
 
@@ -13,7 +14,7 @@ namespace Slim.Tasks;
 public static class TaskRegistry
 {
     private static readonly object Gate = new();
-    private static readonly List<TaskFamily> Families = new() { DetectionFamily.Instance, ClassificationFamily.Instance, SegmentationFamily.Instance };
+    private static readonly List<TaskFamily> Families = new() { DetectionFamily.Instance, ClassificationFamily.Instance, SegmentationFamily.Instance, SsdFamily.Instance };
 
     /// <summary>The registered families.</summary>
     public static IReadOnlyList<TaskFamily> All
@@ -63,7 +64,7 @@ public static class TaskRegistry
     {
         lock (Gate)
         {
-            if (family is DetectionFamily or ClassificationFamily or SegmentationFamily) throw new ArgumentException("the built-in families stay registered");
+            if (family is DetectionFamily or ClassificationFamily or SegmentationFamily or SsdFamily) throw new ArgumentException("the built-in families stay registered");
             Families.Remove(family);
         }
     }

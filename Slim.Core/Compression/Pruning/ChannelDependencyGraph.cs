@@ -344,10 +344,15 @@ public sealed class ChannelDependencyGraph
                 _convWeights.TryAdd(wname, new GroupMember(node.ModulePath, MemberRole.ConvOutput, wname, Array.Empty<int>()));
                 _compute.Add((node.ModulePath, false, cin, cout, 1, macs, inAxis, outAxis));
             }
-            else if (groups == cin && groups == cout)
+            else if (groups == cin && cout % cin == 0)
             {
+                // Depthwise, also with a channel multiplier k (SSDLite's extra blocks): output j filters input j / k, so
+                // pruning an input channel removes its k outputs.
+                long k = cout / cin;
                 var axis = ModuleAxis(node.ModulePath, MemberRole.DepthwiseConv, cout, wname);
-                UnionAll(axis.Slots, inMap);
+                if (inMap.Length * k != axis.Slots.Length)
+                    throw new PruningException($"channel graph: cannot couple {inMap.Length} input channels with {axis.Slots.Length} depthwise outputs");
+                for (int j = 0; j < axis.Slots.Length; j++) Union(axis.Slots[j], inMap[j / k]);
                 _map[node.Outputs[0]] = axis.Slots;
                 _convWeights.TryAdd(wname, new GroupMember(node.ModulePath, MemberRole.DepthwiseConv, wname, Array.Empty<int>()));
                 _compute.Add((node.ModulePath, false, cin, cout, groups, macs, axis, axis));

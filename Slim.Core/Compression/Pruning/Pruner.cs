@@ -80,7 +80,10 @@ public sealed class Pruner(ChannelDependencyGraph graph, IChannelImportance impo
                         var conv = (Conv2d)m;
                         Replace(model, path, conv.WeightName, conv.weight, 0, index);
                         if (conv.bias is { } b) Replace(model, path, conv.BiasName, b, 0, index);
-                        conv.in_channels = conv.out_channels = conv.groups = keep.Length;
+                        // A channel multiplier (outputs per input channel) survives pruning: inputs and groups shrink with the outputs.
+                        long multiplier = conv.out_channels / conv.groups;
+                        conv.out_channels = keep.Length;
+                        conv.in_channels = conv.groups = keep.Length / multiplier;
                         break;
                     }
                     case MemberRole.BatchNorm:

@@ -94,8 +94,8 @@ public sealed class DetectionTask : ITask
             throw new SlimException("the training and validation sets name different classes");
         if (d.TrainSubset > 0 && d.TrainSubset < train.Samples.Count)
             train = new DetectionDataset(train.Source, train.ClassNames, train.Samples.Take(d.TrainSubset).ToList(), train.CategoryIds, train.Report);
-        if (ModelRegistry.Contains(recipe.Model.Name) && ModelRegistry.TaskOf(recipe.Model.Name) != ModelTask.Detection)
-            throw new SlimException($"model.name '{recipe.Model.Name}' is not a detector; {RecipeBinder.EnumName(typeof(DatasetFormat), d.Format)} data needs a yolov3_* model");
+        if (ModelRegistry.Contains(recipe.Model.Name) && ModelRegistry.TaskOf(recipe.Model.Name) is not (ModelTask.Detection or ModelTask.Ssd))
+            throw new SlimException($"model.name '{recipe.Model.Name}' is not a detector; {RecipeBinder.EnumName(typeof(DatasetFormat), d.Format)} data needs a yolov3_* or ssdlite_* model");
         // Every image file must exist and be of its annotated size before any work: a missing validation image would
         // otherwise surface only when the first evaluation reads it, after training.
         train = train.Validate(log: log, sizesMustMatch: false);
@@ -215,6 +215,9 @@ public sealed class DetectionTask : ITask
         };
     }
 
+    /// <summary>The validation images in order, in batches of the input size (no augmentation); dispose each.</summary>
+    public IEnumerable<DetectionBatch> ValBatches(int batchSize = 8) => EvalLoader(batchSize).GetEpoch(0);
+
     private DetectionLoader EvalLoader(int batchSize = 8) => new(new DetectionDataset(Val.Source, Val.ClassNames, _valSamples, Val.CategoryIds, Val.Report),
         new DetectionLoaderOptions { BatchSize = batchSize, InputSizes = new[] { InputSize }, Train = false, Seed = 0, Workers = _recipe.Dataset.Workers, Mean = _mean, Std = _std });
 
@@ -315,7 +318,8 @@ public sealed class DetectionTask : ITask
         return batch.Images.clone();
     }
 
-    private DetectionScore Score(List<DetectedBox> dets)
+    /// <summary>VOC and COCO AP of detections on the validation images (the recipe's metric primary).</summary>
+    public DetectionScore Score(List<DetectedBox> dets)
     {
         var ids = _valSamples.Select(s => s.ImageId).ToList();
         var classes = Enumerable.Range(0, NumClasses).ToList();

@@ -12,9 +12,14 @@ public class ModelRegistryTests
         {
             "yolov3_mobilenet_v1", "yolov3_mobilenet_v3_large", "yolov3_mobilenet_v3_small", "yolov3_resnet34",
             "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "resnet18", "resnet34", "resnet50",
+            "ssdlite_mobilenet_v3_large", "ssdlite_mobilenet_v3_small", "fast_scnn", "deeplabv3_mobilenet_v2", "deeplabv3p_mobilenet_v2",
         }, ModelRegistry.Names);
         Assert.Equal(ModelTask.Detection, ModelRegistry.TaskOf("yolov3_resnet34"));
         Assert.Equal(ModelTask.Classification, ModelRegistry.TaskOf("resnet50"));
+        Assert.Equal(ModelTask.Ssd, ModelRegistry.TaskOf("ssdlite_mobilenet_v3_small"));
+        Assert.Equal(ModelTask.Segmentation, ModelRegistry.TaskOf("deeplabv3_mobilenet_v2"));
+        // Every architecture belongs to exactly one registered family.
+        foreach (var name in ModelRegistry.Names) Assert.Single(Slim.Tasks.TaskRegistry.All, f => f.Architectures.Contains(name));
     }
 
     [Fact]

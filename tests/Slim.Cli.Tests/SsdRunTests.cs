@@ -1,0 +1,57 @@
+using System.Text.Json;
+using Slim.Pipeline;
+
+namespace Slim.Cli.Tests;
+
+/// <summary>`slim run` on an SSDLite recipe: train → aware quantization with the mobile zoo's not_quant pattern → FP32/INT8 export → AP in ONNX Runtime.</summary>
+public class SsdRunTests(RunFixture fx) : IClassFixture<RunFixture>
+{
+    [Fact]
+    public void SsdLiteTrainsQuantizesWithTheZoosPatternExportsAndVerifies()
+    {
+        var recipe = Path.Combine(fx.Root, "tiny_ssd.yml");
+        File.WriteAllText(recipe, $$"""
+            name: tiny_ssd
+            seed: 2
+            threads: 1
+            model: {name: ssdlite_mobilenet_v3_small, input_size: 96}
+            dataset: {format: synthetic, root: {{fx.Dataset}}, workers: 1, generate: {train_images: 24, val_images: 8, image_size: 96, max_objects: 3} }
+            train: {iterations: 20, batch_size: 4, lr: 0.05, warmup_steps: 2, schedule: cosine, metric: voc}
+            stages:
+              - quant: {mode: aware, not_quant: [res_conv1, se_block], fine_tune: {iterations: 6, lr: 0.001} }
+            verify: {baseline: {max_drop: 1.0}, latency_runs: 2, warmup_runs: 1}
+            """);
+        var outDir = Path.Combine(fx.Root, "ssd");
+        var (code, err) = RunCommandTests.Run("run", recipe, "--out", outDir);
+        Assert.True(code == 0, err);
+        var report = RunCommandTests.Report(outDir);
+        Assert.Equal(new[] { "baseline", "quant", "onnx fp32", "onnx int8" }, report.Stages.Select(s => s.Stage));
+        // Every depthwise conv of an inverted residual and every SE conv stays float, by the pattern; the rest is int8.
+        var layers = QuantFile.ReadReport(Path.Combine(outDir, "stages", "01_quant", QuantStage.QuantFileName));
+        Assert.Equal(11, layers.Count(l => l.Reason == "not_quant pattern 'res_conv1'"));
+        Assert.Equal(2 * 9, layers.Count(l => l.Reason == "not_quant pattern 'se_block'"));
+        Assert.Contains(layers, l => l.Path == "extra_blocks.0.depthwise_conv.conv" && l.Quantized);
+        Assert.Matches(@"export: model_int8\.onnx in ONNX Runtime: (\d+)/\1 quantized layers in int8", err);
+        // The INT8 file scores as the fake-quantized model did, within a point; the FP32 file as libtorch.
+        Assert.True(Math.Abs(report.Stages[1].Ap!.Value - report.Stages[3].OrtAp!.Value) <= 0.01, $"fake-quant {report.Stages[1].Ap} vs INT8 {report.Stages[3].OrtAp}");
+        Assert.Equal(report.Stages[0].Ap!.Value, report.Stages[2].OrtAp!.Value, 3);
+        // The file says how to decode it.
+        var meta = Slim.Export.OnnxExporter.Load(Path.Combine(outDir, "export", ExportStage.Fp32FileName)).MetadataProps.ToDictionary(p => p.Key, p => p.Value);
+        Assert.Equal("ssd", meta["task"]);
+        var priors = JsonSerializer.Deserialize<float[]>(meta["priors"])!;
+        Assert.Equal(0, priors.Length % 4);
+    }
+
+    [Fact]
+    public void FlopsPrintsTheFullSizeModelsFigures()
+    {
+        var (console, text) = PruneCliSupport.Recorder();
+        var spec = new Slim.Cli.Commands.ModelSpec("ssdlite_mobilenet_v3_large", null, 80, 1.0, 320, true);
+        Assert.Equal(ExitCode.Ok, Slim.Cli.Commands.FlopsCommand.Execute(spec, [], false, console));
+        var output = text.ToString();
+        Assert.Contains("320x320", output);
+        // 0.528 G multiply-accumulates (0.492 × 2^30) and 3.43 M parameters with batch-norm statistics.
+        Assert.Contains("0.492", output);
+        Assert.Contains("3.428", output);
+    }
+}
