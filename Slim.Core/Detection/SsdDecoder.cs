@@ -14,6 +14,7 @@ public sealed class SsdDecoder
 
     /// <param name="priors">[P, 4] normalized x1, y1, x2, y2 (<see cref="SsdPriorBoxes.Generate"/>).</param>
     /// <param name="numClasses">Foreground classes C (the logits have C + 1, background last).</param>
+    /// <param name="nms">Suppression settings; <see cref="DefaultNms"/> when null.</param>
     public SsdDecoder(float[] priors, int numClasses, NmsOptions? nms = null)
     {
         if (priors.Length % 4 != 0) throw new ArgumentException($"SsdDecoder: {priors.Length} prior values are not a multiple of 4");

@@ -16,9 +16,11 @@ public sealed class MobileNetV2 : Backbone
         (1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1),
     };
 
-    /// <summary>Builds the network; plan is scoped to this backbone's path.</summary>
-    /// <param name="outputStride">32, or 16 as PaddleSeg's DeepLab backbone: a stage that would go past it keeps stride 1 (no dilation).</param>
-    /// <param name="lastConv">Whether to end with conv_last (1280); without it the last block is the stride-32 (or 16) feature map.</param>
+    /// <summary>
+    /// Builds the network; plan is scoped to this backbone's path. <c>outputStride</c> 16 (PaddleSeg's DeepLab backbone)
+    /// keeps a stage that would go past it at stride 1 (no dilation); without <c>lastConv</c> (conv_last, 1280) the last block
+    /// is the deepest feature map.
+    /// </summary>
     public MobileNetV2(ChannelPlan plan, int inChannels, double width, ModelLayout layout = ModelLayout.Torchvision, int outputStride = 32,
         bool lastConv = true) : base("MobileNetV2")
     {

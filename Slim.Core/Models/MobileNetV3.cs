@@ -56,9 +56,11 @@ public sealed class MobileNetV3 : Backbone
     internal static IReadOnlyList<(int Kernel, int Expand, int Out, bool Se, ActivationKind Act, int Stride)> Config(MobileNetV3Size size) =>
         size == MobileNetV3Size.Large ? LargeConfig : SmallConfig;
 
-    /// <summary>Builds the network; plan is scoped to this backbone's path.</summary>
-    /// <param name="lastStagesMultiplier">PaddleDetection's SSDLite <c>multiplier</c>: scales the output of the third-from-last unit and the
-    /// expansion and output of the last two (0.5 there); 1 leaves the paper's widths.</param>
+    /// <summary>
+    /// Builds the network; plan is scoped to this backbone's path. <c>lastStagesMultiplier</c> is PaddleDetection's SSDLite
+    /// <c>multiplier</c>: it scales the output of the third-from-last unit and the expansion and output of the last two
+    /// (0.5 there); 1 leaves the paper's widths.
+    /// </summary>
     public MobileNetV3(ChannelPlan plan, MobileNetV3Size size, int inChannels, double width, ModelLayout layout = ModelLayout.Paddle,
         bool lastConv = false, double lastStagesMultiplier = 1) : base("MobileNetV3")
     {

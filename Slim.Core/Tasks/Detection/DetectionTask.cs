@@ -117,16 +117,7 @@ public sealed class DetectionTask : ITask
     {
         var root = Path.GetFullPath(d.Root);
         var g = d.Generate;
-        var options = new SyntheticDetectionOptions
-        {
-            OutputDir = root,
-            Seed = (int)g.Seed,
-            ImageCount = g.TrainImages + g.ValImages,
-            ValFraction = (double)g.ValImages / (g.TrainImages + g.ValImages),
-            ImageSize = g.ImageSize,
-            MinObjects = g.MinObjects,
-            MaxObjects = g.MaxObjects,
-        };
+        var options = GeneratorOptions(d, masks: false);
         if (File.Exists(Path.Combine(root, "coco", "annotations", "instances_val.json")))
         {
             RequireSameGeneration(root, options);
@@ -135,6 +126,24 @@ public sealed class DetectionTask : ITask
         log?.Invoke($"generating {g.TrainImages + g.ValImages} synthetic images into {root}");
         SyntheticDetectionGenerator.Generate(options, log);
         return root;
+    }
+
+    /// <summary>The generator settings of a recipe's dataset.generate, into dataset.root (with label PNGs when <paramref name="masks"/>).</summary>
+    public static SyntheticDetectionOptions GeneratorOptions(DatasetSection d, bool masks)
+    {
+        var g = d.Generate;
+        return new SyntheticDetectionOptions
+        {
+            OutputDir = Path.GetFullPath(d.Root),
+            Seed = (int)g.Seed,
+            ImageCount = g.TrainImages + g.ValImages,
+            ValFraction = (double)g.ValImages / (g.TrainImages + g.ValImages),
+            ImageSize = g.ImageSize,
+            MinObjects = g.MinObjects,
+            MaxObjects = g.MaxObjects,
+            Masks = masks,
+            Overwrite = masks && Directory.Exists(d.Root),
+        };
     }
 
     /// <summary>Refuses generated data whose settings differ from the recipe's dataset.generate (it would be used silently otherwise).</summary>

@@ -131,18 +131,8 @@ public sealed class SegmentationTask : ITask
     {
         var root = Path.GetFullPath(d.Root);
         var g = d.Generate;
-        var options = new SyntheticDetectionOptions
-        {
-            OutputDir = root,
-            Seed = (int)g.Seed,
-            ImageCount = g.TrainImages + g.ValImages,
-            ValFraction = (double)g.ValImages / (g.TrainImages + g.ValImages),
-            ImageSize = g.ImageSize,
-            MinObjects = g.MinObjects,
-            MaxObjects = g.MaxObjects,
-            Masks = true,
-            Overwrite = Directory.Exists(root),
-        };
+        // An empty folder is replaced (it may have been made by hand); one with files is refused below.
+        var options = DetectionTask.GeneratorOptions(d, masks: true);
         if (File.Exists(Path.Combine(root, "segmentation", "val.txt")))
         {
             DetectionTask.RequireSameGeneration(root, options);

@@ -131,43 +131,17 @@ public class DeepLabV3Tests
         var dir = Directory.CreateTempSubdirectory("slim-deeplab-").FullName;
         try
         {
-            const string python = "/usr/bin/python3";
-            Skip.IfNot(File.Exists(python), $"{python} is not installed (Debian package python3)");
-            File.WriteAllText(Path.Combine(dir, "ref.py"), Reference);
-            using (var p = Process.Start(new ProcessStartInfo(python, "ref.py") { WorkingDirectory = dir, RedirectStandardError = true })!)
-            {
-                var err = p.StandardError.ReadToEnd();
-                p.WaitForExit();
-                Skip.If(p.ExitCode == 3, "python3 lacks torch (Debian package python3-torch)");
-                Assert.True(p.ExitCode == 0, err);
-            }
-            File.WriteAllText(Path.Combine(dir, "map.yml"), """
-                rules:
-                  - {from: '^(.*)\.conv\.weight$', to: '$1.conv.weights'}
-                  - {from: '^(.*)\.bn\.weight$', to: '$1.bn.scale'}
-                  - {from: '^(.*)\.bn\.bias$', to: '$1.bn.offset'}
-                  - {from: '^(.*)\.bn\.running_mean$', to: '$1.bn.mean'}
-                  - {from: '^(.*)\.bn\.running_var$', to: '$1.bn.var'}
-                  - {from: 'num_batches_tracked$', to: null, why: step counter}
-                  - {from: '^logit\.conv\.bias$', to: 'logit.conv.bias'}
-                """);
+            ModelChecks.RunTorchScript(dir, Reference);
             using var scope = NewDisposeScope();
             var io = PickledWeights.Read(Path.Combine(dir, "io.pth")).ToDictionary(t => t.Name);
             var x = tensor(io["x"].Values, io["x"].Shape);
             foreach (var (arch, key) in new[] { ("deeplabv3_mobilenet_v2", "v3"), ("deeplabv3p_mobilenet_v2", "plus") })
             {
                 using var net = ModelRegistry.CreateSegmenter(arch, new ModelOptions { NumClasses = 19, InputSize = 128 });
-                var report = WeightImporter.Import(net, PickledWeights.Read(Path.Combine(dir, key + ".pth")), WeightMap.FromFile(Path.Combine(dir, "map.yml")));
-                Assert.Empty(report.LeftAtInit);
+                ModelChecks.LoadTorchState(net, dir, key + ".pth", "logit.conv");
                 net.eval();
                 using var _ = no_grad();
-                var y = net.call(x);
-                Assert.Equal(io[key].Shape, y.shape);
-                var want = io[key].Values;
-                var got = y.data<float>().ToArray();
-                double scale = want.Max(v => Math.Abs(v));
-                double worst = got.Zip(want).Max(p => Math.Abs(p.First - p.Second)) / scale;
-                Assert.True(worst < 1e-4, $"{arch}: largest difference {worst:E2} of the largest output {scale:F3}");
+                ModelChecks.AssertClose(io[key], net.call(x), arch);
             }
         }
         finally
@@ -183,34 +157,8 @@ public class DeepLabV3Tests
     {
         long live = Tensor.LiveCount;
         using (var scope = NewDisposeScope())
-        {
-            var options = new ModelOptions { NumClasses = 19, InputSize = 96 };
-            Func<nn.Module> ctor = () => ModelRegistry.CreateSegmenter(arch, options);
-            using var net = TestNets.Make(ctor, 17);
-            var graph = PruneModel.Graph(net, options);
-            var targets = graph.PrunableGroups.Where(g => g.SourceParameters.Any()).Select(g => new PruneTarget(g.SourceParameters.First(), 0.3)).ToList();
-            Assert.True(targets.Count > 10, $"only {targets.Count} prunable groups");
-            var plan = new Pruner(graph, ChannelImportanceRegistry.Get("l1_norm")).Plan(net, targets);
-
-            using var masked = TestNets.Copy(ctor, net);
-            TestNets.ZeroPlannedChannels(masked, plan);
-            using var pruned = TestNets.Copy(ctor, net);
-            var result = PruneModel.Apply(pruned, options, graph, targets, "l1_norm");
-            pruned.eval();
-
-            var x = randn(new long[] { 2, 3, 96, 96 }, new Generator(5));
-            using var _ = no_grad();
-            var orig = ((nn.Module<Tensor, Tensor>)net).call(x);
-            var want = ((nn.Module<Tensor, Tensor>)masked).call(x);
-            var got = ((nn.Module<Tensor, Tensor>)pruned).call(x);
-            Assert.True(TestNets.MaxAbsDiff(want, got) < 1e-4, $"pruned and masked differ by {TestNets.MaxAbsDiff(want, got)}");
-            Assert.True(TestNets.MaxAbsDiff(orig, want) > 1e-3, "masking changed nothing");
-
-            using var rebuilt = ModelRegistry.CreateSegmenter(arch, result.Options);
-            rebuilt.load_state_dict(pruned.state_dict());
-            rebuilt.eval();
-            Assert.Equal(0.0, TestNets.MaxAbsDiff(got, rebuilt.call(x)));
-        }
+            ModelChecks.AssertPrunedEqualsMasked(o => ModelRegistry.CreateSegmenter(arch, o), new ModelOptions { NumClasses = 19, InputSize = 96 },
+                (m, x) => ((nn.Module<Tensor, Tensor>)m).call(x), 96);
         Assert.Equal(live, Tensor.LiveCount);
     }
 }

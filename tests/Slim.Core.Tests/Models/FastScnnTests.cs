@@ -112,40 +112,14 @@ public class FastScnnTests
         var dir = Directory.CreateTempSubdirectory("slim-fastscnn-").FullName;
         try
         {
-            const string python = "/usr/bin/python3";
-            Skip.IfNot(File.Exists(python), $"{python} is not installed (Debian package python3)");
-            File.WriteAllText(Path.Combine(dir, "ref.py"), Reference);
-            using (var p = Process.Start(new ProcessStartInfo(python, "ref.py") { WorkingDirectory = dir, RedirectStandardError = true })!)
-            {
-                var err = p.StandardError.ReadToEnd();
-                p.WaitForExit();
-                Skip.If(p.ExitCode == 3, "python3 lacks torch (Debian package python3-torch)");
-                Assert.True(p.ExitCode == 0, err);
-            }
-            File.WriteAllText(Path.Combine(dir, "map.yml"), """
-                rules:
-                  - {from: '^(.*)\.conv\.weight$', to: '$1.conv.weights'}
-                  - {from: '^(.*)\.bn\.weight$', to: '$1.bn.scale'}
-                  - {from: '^(.*)\.bn\.bias$', to: '$1.bn.offset'}
-                  - {from: '^(.*)\.bn\.running_mean$', to: '$1.bn.mean'}
-                  - {from: '^(.*)\.bn\.running_var$', to: '$1.bn.var'}
-                  - {from: 'num_batches_tracked$', to: null, why: step counter}
-                  - {from: '^classifier\.conv\.bias$', to: 'classifier.conv.bias'}
-                """);
+            ModelChecks.RunTorchScript(dir, Reference);
             using var scope = NewDisposeScope();
             using var net = new FastScnn(new ChannelPlan(), 19);
-            var report = WeightImporter.Import(net, PickledWeights.Read(Path.Combine(dir, "fastscnn.pth")), WeightMap.FromFile(Path.Combine(dir, "map.yml")));
-            Assert.Empty(report.LeftAtInit);
+            ModelChecks.LoadTorchState(net, dir, "fastscnn.pth", "classifier.conv");
             net.eval();
             var io = PickledWeights.Read(Path.Combine(dir, "io.pth")).ToDictionary(t => t.Name);
             using var _ = no_grad();
-            var y = net.call(tensor(io["x"].Values, io["x"].Shape));
-            Assert.Equal(io["y"].Shape, y.shape);
-            var want = io["y"].Values;
-            var got = y.data<float>().ToArray();
-            double scale = want.Max(v => Math.Abs(v));
-            double worst = got.Zip(want).Max(p => Math.Abs(p.First - p.Second)) / scale;
-            Assert.True(worst < 1e-4, $"largest difference {worst:E2} of the largest output {scale:F3}");
+            ModelChecks.AssertClose(io["y"], net.call(tensor(io["x"].Values, io["x"].Shape)), "fast_scnn");
         }
         finally
         {
@@ -160,36 +134,12 @@ public class FastScnnTests
         using (var scope = NewDisposeScope())
         {
             var options = new ModelOptions { NumClasses = 19, InputSize = 128 };
-            Func<nn.Module> ctor = () => new FastScnn(new ChannelPlan(), 19);
-            using var net = TestNets.Make(ctor, 13);
-            var graph = PruneModel.Graph(net, options);
-            var targets = graph.PrunableGroups.Where(g => g.SourceParameters.Any()).Select(g => new PruneTarget(g.SourceParameters.First(), 0.3)).ToList();
-            Assert.True(targets.Count > 10, $"only {targets.Count} prunable groups");
+            var result = ModelChecks.AssertPrunedEqualsMasked(o => new FastScnn(new ChannelPlan(o.ChannelOverrides), 19), options,
+                (m, x) => ((nn.Module<Tensor, Tensor>)m).call(x), 128);
             // The fusion adds the two branches: conv_low_res and conv_high_res are one group, pruned together.
-            var fusion = graph.GroupOf("feature_fusion.conv_low_res.conv.weights").Members.Select(m => m.ModulePath).ToHashSet();
-            Assert.Contains("feature_fusion.conv_high_res.conv", fusion);
-            var plan = new Pruner(graph, ChannelImportanceRegistry.Get("l1_norm")).Plan(net, targets);
-
-            using var masked = TestNets.Copy(ctor, net);
-            TestNets.ZeroPlannedChannels(masked, plan);
-            using var pruned = TestNets.Copy(ctor, net);
-            var result = PruneModel.Apply(pruned, options, graph, targets, "l1_norm");
-            pruned.eval();
-
-            var x = randn(new long[] { 2, 3, 128, 128 }, new Generator(5));
-            using var _ = no_grad();
-            var orig = ((nn.Module<Tensor, Tensor>)net).call(x);
-            var want = ((nn.Module<Tensor, Tensor>)masked).call(x);
-            var got = ((nn.Module<Tensor, Tensor>)pruned).call(x);
-            Assert.True(TestNets.MaxAbsDiff(want, got) < 1e-5, $"pruned and masked differ by {TestNets.MaxAbsDiff(want, got)}");
-            Assert.True(TestNets.MaxAbsDiff(orig, want) > 1e-3, "masking changed nothing");
+            Assert.Equal(result.Options.ChannelOverrides["feature_fusion.conv_low_res.conv"], result.Options.ChannelOverrides["feature_fusion.conv_high_res.conv"]);
+            Assert.True(result.Options.ChannelOverrides["feature_fusion.conv_low_res.conv"] < 128);
             Assert.InRange(1 - result.After.PaddleGFlops / result.Before.PaddleGFlops, 0.3, 0.7);
-
-            // The channel overrides alone rebuild the pruned network.
-            using var rebuilt = new FastScnn(new ChannelPlan(result.Options.ChannelOverrides), 19);
-            rebuilt.load_state_dict(pruned.state_dict());
-            rebuilt.eval();
-            Assert.Equal(0.0, TestNets.MaxAbsDiff(got, rebuilt.call(x)));
         }
         Assert.Equal(live, Tensor.LiveCount);
     }
