@@ -70,6 +70,12 @@ public sealed record OnnxExportOptions
     /// </summary>
     public Slim.Detection.YoloBoxDecoderOptions? Postprocess { get; init; }
 
+    /// <summary>
+    /// When set, the SSD decoding and NMS are appended (see <see cref="SsdPostprocessGraph"/>), with the same second input and
+    /// outputs as <see cref="Postprocess"/>; the model's forward must return the deltas and the logits.
+    /// </summary>
+    public SsdPostprocessOptions? SsdPostprocess { get; init; }
+
     /// <summary>Throws an <see cref="ArgumentException"/> naming the first invalid option.</summary>
     public void Validate()
     {
@@ -88,6 +94,8 @@ public sealed record OnnxExportOptions
         if (OutputNames is not null && OutputNames.Contains(InputName))
             throw new ArgumentException($"OnnxExportOptions.OutputNames: '{InputName}' is already the input's name");
         if (Postprocess is not null) YoloPostprocessGraph.Validate(Postprocess);
+        if (Postprocess is not null && SsdPostprocess is not null)
+            throw new ArgumentException("OnnxExportOptions: Postprocess (YOLO) and SsdPostprocess exclude each other");
         foreach (var (path, q) in Quantization ?? new Dictionary<string, QuantizedLayer>())
         {
             if (q.ModulePath != path)

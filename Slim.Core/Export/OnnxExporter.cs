@@ -93,7 +93,8 @@ public static class OnnxExporter
     {
         var g = new OnnxGraphBuilder();
         g.Graph.Name = options.ModelName;
-        var outNames = options.Postprocess is not null ? YoloPostprocessGraph.OutputNames.ToArray()
+        bool post = options.Postprocess is not null || options.SsdPostprocess is not null;
+        var outNames = post ? YoloPostprocessGraph.OutputNames.ToArray()
             : Enumerable.Range(0, outputs.Length).Select(i => options.OutputNames?[i] ?? (outputs.Length == 1 ? "output" : $"output{i}")).ToArray();
         foreach (var n in outNames) g.Reserve(n);
         var translator = new TraceToOnnx(trace, options, g);
@@ -116,14 +117,17 @@ public static class OnnxExporter
         }
 
         g.Graph.Input.Add(ValueInfo(options.InputName, ScalarType.Float32, new long[] { options.TraceBatch }.Concat(options.InputShape).ToArray(), 0, options.TraceBatch));
-        if (options.Postprocess is { } post)
+        if (post)
         {
             if (options.InputShape.Length != 3 || options.InputShape[1] != options.InputShape[2])
                 throw new ArgumentException($"OnnxExportOptions.Postprocess: needs a square image input [channels, S, S], got [{string.Join(", ", options.InputShape)}]");
             for (int i = 0; i < names.Length; i++)
                 if (translator.BatchAxis(trace.Outputs[i]) != 0)
                     throw new ArgumentException($"OnnxExportOptions.Postprocess: head output {i} does not carry the batch on its first axis");
-            var (heads, slots) = YoloPostprocessGraph.Append(g, names, trace.Outputs.Select(v => trace.Shape(v)).ToArray(), options.InputShape[1], post);
+            var shapesOut = trace.Outputs.Select(v => trace.Shape(v)).ToArray();
+            var (heads, slots) = options.Postprocess is { } yolo
+                ? YoloPostprocessGraph.Append(g, names, shapesOut, options.InputShape[1], yolo)
+                : SsdPostprocessGraph.Append(g, names, shapesOut, options.InputShape[1], options.SsdPostprocess!);
             long tb = options.TraceBatch;
             g.Graph.Input.Add(ValueInfo(YoloPostprocessGraph.ScaleFactorName, ScalarType.Float32, new[] { tb, 2L }, 0, tb));
             var shapes = new (ScalarType, long[])[] { (ScalarType.Int64, new[] { tb, 1L }), (ScalarType.Float32, new[] { tb, slots, 4L }), (ScalarType.Float32, new[] { tb, slots }), (ScalarType.Int64, new[] { tb, slots }) };
@@ -176,6 +180,17 @@ public static class OnnxExporter
                 ["nms_top_k"] = p.Nms.NmsTopK,
                 ["keep_top_k"] = p.Nms.KeepTopK,
                 ["clip_boxes"] = p.ClipBoxes,
+                ["scale_factor_input"] = YoloPostprocessGraph.ScaleFactorName,
+            }));
+        if (o.SsdPostprocess is { } sp)
+            yield return ("postprocess", Json(new Dictionary<string, object>
+            {
+                ["decode"] = "ssd_box",
+                ["nms"] = "multiclass_nms",
+                ["score_threshold"] = sp.Nms.ScoreThreshold,
+                ["nms_threshold"] = sp.Nms.NmsThreshold,
+                ["nms_top_k"] = sp.Nms.NmsTopK,
+                ["keep_top_k"] = sp.Nms.KeepTopK,
                 ["scale_factor_input"] = YoloPostprocessGraph.ScaleFactorName,
             }));
         if (o.Mean is not null) yield return ("mean", Json(o.Mean));

@@ -134,9 +134,17 @@ public static class YoloPostprocessGraph
         var cls = g.Node("Sigmoid", "post/class_prob", new[] { Slice("tcls", 5, 5 + c) });
         var scores = g.Node("Mul", "post/scores", new[] { cls, g.Node("Mul", "post/conf_live", new[] { conf, live }) });
         scores = g.Node("Transpose", "post/scores_by_class", new[] { scores }, Attr("perm", new long[] { 0, 2, 1 }));   // [N, C, K]
+        return AppendNms(g, box, scores, c, k, options.Nms);
+    }
 
+    /// <summary>
+    /// Appends MultiClassNMS (nms_top_k per class, class-aware NonMaxSuppression, keep_top_k over all classes) after
+    /// <paramref name="box"/> [N, K, 4] corners in original pixels and <paramref name="scores"/> [N, C, K], and returns
+    /// the four outputs in this class's layout and T, the slots per image. The SSD post-processing shares it.
+    /// </summary>
+    internal static (string[] Outputs, long Slots) AppendNms(OnnxGraphBuilder g, string box, string scores, int c, long k, NmsOptions nms)
+    {
         // MultiClassNMS's nms_top_k: only the best candidates of each class enter the suppression.
-        var nms = options.Nms;
         if (nms.NmsTopK > -1 && nms.NmsTopK < k)
         {
             var top = g.NodeMulti("TopK", "post/nms_top_k", new[] { scores, g.Longs(nms.NmsTopK) }, 2, Attr("axis", 2L))[0];
@@ -155,7 +163,7 @@ public static class YoloPostprocessGraph
             new AttributeProto { Name = "value", Type = AttributeProto.Types.AttributeType.Tensor, T = MinusOne() });
         var dense = g.Node("ScatterND", "post/dense", new[] { empty, selected, keptScores });
         dense = g.Node("Reshape", "post/dense_flat", new[] { dense, g.Longs(0, c * k) });
-        long slots = options.Nms.KeepTopK > -1 ? Math.Min(options.Nms.KeepTopK, c * k) : c * k;
+        long slots = nms.KeepTopK > -1 ? Math.Min(nms.KeepTopK, c * k) : c * k;
         var topk = g.NodeMulti("TopK", "post/keep_top_k", new[] { dense, g.Longs(slots) }, 2, Attr("axis", 1L));
         var valid = g.Node("GreaterOrEqual", "post/valid", new[] { topk[0], g.Scalar(0f) });
         var classIds = g.Node("Div", "post/class_of", new[] { topk[1], g.LongScalar(k) });

@@ -71,11 +71,12 @@ public sealed class OnnxDetector
     /// <summary>The detections of each image of one run, in original-image pixels.</summary>
     /// <param name="outputs">What ONNX Runtime returned for <see cref="Inputs"/>.</param>
     /// <param name="infos">The images of the batch.</param>
-    /// <param name="decoder">Decodes raw head outputs (unused with in-graph post-processing).</param>
-    public IReadOnlyList<IReadOnlyList<DetectedBox>> Detections(IReadOnlyDictionary<string, OrtTensor> outputs, IReadOnlyList<ImageInfo> infos, YoloBoxDecoder decoder)
+    /// <param name="decoder">Decodes raw YOLOv3 head outputs (unused, and may be null, with in-graph post-processing).</param>
+    public IReadOnlyList<IReadOnlyList<DetectedBox>> Detections(IReadOnlyDictionary<string, OrtTensor> outputs, IReadOnlyList<ImageInfo> infos, YoloBoxDecoder? decoder)
     {
         if (!HasPostprocess)
         {
+            if (decoder is null) throw new SlimException($"{Path}: the model returns raw outputs; a decoder of its family is needed");
             using var scope = torch.NewDisposeScope();
             // Outputs come back by name; the head's order is stride 32, 16, 8 (output_0..2).
             var heads = outputs.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Value.ToTensor()).ToArray();

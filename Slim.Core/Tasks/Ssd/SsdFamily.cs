@@ -11,8 +11,8 @@ namespace Slim.Tasks.Ssd;
 /// <summary>
 /// SSD detectors (SSDLite on MobileNetV3 large and small): box deltas and class logits per prior, the multibox loss
 /// with 3:1 hard negatives, decoding and class-aware NMS; the same data, metrics and verbs as the YOLOv3 family. Export
-/// writes the raw outputs (<c>bbox_deltas</c> [N, P, 4], <c>scores</c> [N, P, C + 1] logits); the priors and the
-/// decoding are in the file's metadata.
+/// writes the raw outputs (<c>bbox_deltas</c> [N, P, 4], <c>scores</c> [N, P, C + 1] logits; the priors in the file's
+/// metadata) or, with export.postprocess, the detections in the YOLOv3 export's layout.
 /// </summary>
 public sealed class SsdFamily : TaskFamily
 {
@@ -81,15 +81,11 @@ public sealed class SsdFamily : TaskFamily
             return $"train.metric: {RecipeBinder.EnumName(typeof(MetricKind), recipe.Train.Metric)} is not a detector's metric; a detector is scored with voc, voc_11point or coco";
         if (recipe.Export.Logits)
             return "export.logits is a segmenter's choice between class ids and logits: drop the key";
-        if (recipe.Export.Postprocess)
-            return "export.postprocess: the SSD decoding and NMS are not written into the graph yet; export the raw outputs (the priors are in the file's metadata) and decode outside, or set it to false";
         return null;
     }
 
     public override OnnxExportOptions ExportOptions(string architecture, ModelOptions model, ExportModelInfo info, ExportSection section)
     {
-        if (section.Postprocess)
-            throw new SlimException("export.postprocess: the SSD decoding and NMS are not written into the graph yet; set it to false");
         if (info.ClassNames is { } names && names.Count != model.NumClasses)
             throw new SlimException($"export: the checkpoint's model has {model.NumClasses} classes but {names.Count} class names were given");
         var priors = SsdTask.Priors(architecture, model with { InputSize = info.InputSize });
@@ -102,8 +98,11 @@ public sealed class SsdFamily : TaskFamily
             ["preprocess"] = "RGB; resize to input_size x input_size (bicubic); x = (pixel / 255 - mean) / std",
             ["priors"] = System.Text.Json.JsonSerializer.Serialize(priors),
             ["variances"] = "[0.1,0.1,0.2,0.2]",
-            ["output_layout"] = "bbox_deltas [N, P, 4] (dx, dy, dw, dh against prior p, normalized x1 y1 x2 y2 in 'priors', variances 'variances'); " +
-                                "scores [N, P, num_classes + 1] logits, background last: softmax, then class-aware NMS",
+            ["output_layout"] = section.Postprocess
+                ? "num_detections [N, 1]; detection_boxes [N, T, 4] x1, y1, x2, y2 in original-image pixels; detection_scores [N, T] best first; " +
+                  "detection_classes [N, T] (-1 past num_detections); input scale_factor [N, 2] = input_size / original (height, width)"
+                : "bbox_deltas [N, P, 4] (dx, dy, dw, dh against prior p, normalized x1 y1 x2 y2 in 'priors', variances 'variances'); " +
+                  "scores [N, P, num_classes + 1] logits, background last: softmax, then class-aware NMS",
         };
         if (info.ClassNames is not null) extra[ExportModelInfo.ClassNamesKey] = string.Join("\n", info.ClassNames);
         return new OnnxExportOptions
@@ -117,6 +116,27 @@ public sealed class SsdFamily : TaskFamily
             ClassNames = info.ClassNames,
             ExtraMetadata = extra,
             FoldBatchNorm = true,
+            SsdPostprocess = section.Postprocess ? new SsdPostprocessOptions(priors, model.NumClasses, Nms(section)) : null,
         };
     }
+
+    /// <summary>The recipe's export.nms where it differs from the YOLOv3 defaults the section starts with, else SSDLite's MultiClassNMS.</summary>
+    public static Slim.Detection.NmsOptions Nms(ExportSection section)
+    {
+        var defaults = new NmsSection();
+        var n = section.Nms;
+        var d = Slim.Detection.SsdDecoder.DefaultNms;
+        return new Slim.Detection.NmsOptions
+        {
+            ScoreThreshold = n.ScoreThreshold != defaults.ScoreThreshold ? n.ScoreThreshold : d.ScoreThreshold,
+            NmsThreshold = n.NmsThreshold != defaults.NmsThreshold ? n.NmsThreshold : d.NmsThreshold,
+            NmsTopK = n.NmsTopK != defaults.NmsTopK ? n.NmsTopK : d.NmsTopK,
+            KeepTopK = n.KeepTopK != defaults.KeepTopK ? n.KeepTopK : d.KeepTopK,
+        };
+    }
+
+    /// <summary>The outputs, or the detections with the thresholds baked in.</summary>
+    public override string ExportForm(ExportSection section) => section.Postprocess
+        ? $"in-graph decoding and NMS (score > {Nms(section).ScoreThreshold.ToString(CultureInfo.InvariantCulture)}, keep {Nms(section).KeepTopK})"
+        : "raw outputs (deltas and logits per prior)";
 }

@@ -156,6 +156,8 @@ public sealed class SsdTask : ITask
     {
         var runner = OrtRunner.Create();
         var decoder = Decoder();
+        // A file with the decoding and NMS in the graph takes scale factors and returns detections.
+        var detector = OnnxDetector.Open(onnxPath, SsdFamily.InputName);
         var dets = new List<DetectedBox>();
         foreach (var chunk in _data.ValBatches().Chunk(OrtRunner.InputSetsPerCall))
         {
@@ -165,11 +167,16 @@ public sealed class SsdTask : ITask
                 using (batch)
                 {
                     infos.Add(batch.Infos);
-                    feeds.Add(new Dictionary<string, OrtTensor> { [SsdFamily.InputName] = OrtTensor.FromTensor(batch.Images) });
+                    feeds.Add(detector.Inputs(batch.Images, batch.Infos));
                 }
             var results = runner.Run(onnxPath, feeds, threads);
             for (int i = 0; i < results.Count; i++)
             {
+                if (detector.HasPostprocess)
+                {
+                    foreach (var perImage in detector.Detections(results[i], infos[i], null)) dets.AddRange(perImage);
+                    continue;
+                }
                 if (!results[i].TryGetValue(SsdFamily.OutputNames[0], out var deltas) || !results[i].TryGetValue(SsdFamily.OutputNames[1], out var logits))
                     throw new SlimException($"{onnxPath}: ONNX Runtime returned {string.Join(", ", results[i].Keys)}; an SSD export has {string.Join(" and ", SsdFamily.OutputNames)} (slim export)");
                 dets.AddRange(Decode(decoder, deltas.ToFloatArray(), logits.ToFloatArray(), infos[i]));
@@ -179,7 +186,7 @@ public sealed class SsdTask : ITask
     }
 
     public IReadOnlyDictionary<string, OrtTensor> OnnxInputs(string onnxPath, Tensor images) =>
-        new Dictionary<string, OrtTensor> { [SsdFamily.InputName] = OrtTensor.FromTensor(images) };
+        OnnxDetector.Open(onnxPath, SsdFamily.InputName).Inputs(images, null);
 
     public IEnumerable<Tensor> CalibrationImages(int batches, int batchSize, Action<string>? log = null) => _data.CalibrationImages(batches, batchSize, log);
 

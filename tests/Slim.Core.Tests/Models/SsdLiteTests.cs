@@ -100,4 +100,60 @@ public class SsdLiteTests
         Assert.Equal(2, dets.Count);
         Assert.Equal(1 / sum, dets.Single(d => d.ClassId == 1).Score, 5);
     }
+
+    [Fact]
+    public void InGraphDecodingAndNmsGiveTheDetectionsOfTheDecoder()
+    {
+        using var scope = NewDisposeScope();
+        var options = new ModelOptions { NumClasses = 3, InputSize = 96 };
+        using var model = ModelRegistry.CreateSsd("ssdlite_mobilenet_v3_small", options);
+        var g = new Generator(3);
+        using (no_grad())
+            foreach (var (_, m) in model.named_modules())
+            {
+                if (m is BatchNorm2d bn) Slim.Core.Tests.Export.ExportTestSupport.Randomize(bn, g);
+                if (m is Conv2d conv) conv.weight.copy_(randn(conv.weight.shape, g) * Math.Sqrt(2.0 / (conv.weight.shape[1] * conv.weight.shape[2] * conv.weight.shape[3])));
+            }
+        model.eval();
+        var dir = Directory.CreateTempSubdirectory("slim-ssd-post-").FullName;
+        try
+        {
+            var path = Path.Combine(dir, "post.onnx");
+            var export = SsdFamily.Instance.ExportOptions("ssdlite_mobilenet_v3_small", options, new Slim.Tasks.ExportModelInfo(null, 96, "t"),
+                new Slim.Recipes.ExportSection { Postprocess = true });
+            Slim.Export.OnnxExporter.ExportToFile(model, path, export, x => SsdFamily.Instance.Forward(model, x));
+            var x = randn(new long[] { 2, 3, 96, 96 }, g);
+            var detector = Slim.Tasks.Detection.OnnxDetector.Open(path);
+            Assert.True(detector.HasPostprocess);
+            var infos = Enumerable.Range(0, 2).Select(i => new Slim.Data.ImageInfo(i, "", 192, 96, 96, 96)).ToList(); // originals twice as wide
+            var ort = detector.Detections(Slim.Export.OrtRunner.Create().Run(path, detector.Inputs(x, infos)), infos, null);
+            var priors = SsdTask.Priors("ssdlite_mobilenet_v3_small", options);
+            var decoder = new SsdDecoder(priors, 3);
+            Tensor[] outs;
+            using (no_grad()) outs = model.call(x);
+            var deltas = outs[0].data<float>().ToArray();
+            var logits = outs[1].data<float>().ToArray();
+            int p = priors.Length / 4;
+            for (int i = 0; i < 2; i++)
+            {
+                var want = decoder.Decode(i, deltas.AsSpan(i * p * 4, p * 4), logits.AsSpan(i * p * (3 + 1), p * (3 + 1)), 192, 96).OrderByDescending(d => d.Score).ToList();
+                var got = ort[i].OrderByDescending(d => d.Score).ToList();
+                Assert.True(want.Count > 5, $"only {want.Count} detections to compare");
+                Assert.Equal(want.Count, got.Count);
+                for (int k = 0; k < want.Count; k++)
+                {
+                    Assert.Equal(want[k].ClassId, got[k].ClassId);
+                    Assert.Equal(want[k].Score, got[k].Score, 1e-4);
+                    Assert.Equal(want[k].X1, got[k].X1, 0.01);
+                    Assert.Equal(want[k].Y1, got[k].Y1, 0.01);
+                    Assert.Equal(want[k].X2, got[k].X2, 0.01);
+                    Assert.Equal(want[k].Y2, got[k].Y2, 0.01);
+                }
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
 }
