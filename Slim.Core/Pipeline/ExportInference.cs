@@ -11,6 +11,7 @@ using static Slim.Torch.torch;
 using Slim.Tasks;
 
 using Slim.Tasks.Detection;
+using Slim.Tasks.Ssd;
 
 namespace Slim.Pipeline;
 
@@ -70,6 +71,8 @@ public static class ExportInference
     public static IReadOnlyList<InferredImage> RunCheckpoint(string checkpoint, IReadOnlyList<string> images, string outDir, double scoreThreshold)
     {
         var meta = Checkpoint.ReadMetadata(checkpoint);
+        if (meta.TryGetValue(ModelOptions.MetadataPrefix + "architecture", out var arch) && ModelRegistry.Contains(arch) && ModelRegistry.TaskOf(arch) == ModelTask.Ssd)
+            return RunSsdCheckpoint(checkpoint, meta, images, outDir, scoreThreshold);
         using (var loaded = ModelCheckpoint.Load(checkpoint, DetectionFamily.Instance))
         {
             var (model, options) = ((YoloV3)loaded.Model, loaded.Options);
@@ -86,6 +89,32 @@ public static class ExportInference
                     return decoder.Decode(model.call(x), new[] { infos[i] })[0];
                 }).ToList());
         }
+    }
+
+    // An SSD checkpoint: its forward's deltas and logits decoded against the priors of its input size.
+    private static IReadOnlyList<InferredImage> RunSsdCheckpoint(string checkpoint, IReadOnlyDictionary<string, string> meta, IReadOnlyList<string> images, string outDir,
+        double scoreThreshold)
+    {
+        using var loaded = ModelCheckpoint.Load(checkpoint, SsdFamily.Instance);
+        var options = loaded.Options;
+        var names = ClassNames(meta.TryGetValue(ExportModelInfo.ClassNamesKey, out var joined) ? joined.Split('\n') : null, options.NumClasses, checkpoint);
+        var decoder = SsdDecoder(SsdTask.Priors(loaded.Architecture, options), options.NumClasses, scoreThreshold);
+        var info = ExportModelInfo.FromMetadata(meta, Path.GetFileNameWithoutExtension(checkpoint));
+        return Annotate(images, outDir, options.InputSize, info.Mean ?? DetectionTransforms.ImageNetMean, info.Std ?? DetectionTransforms.ImageNetStd, names, scoreThreshold,
+            (inputs, infos) => inputs.Select((x, i) =>
+            {
+                using var _ = no_grad();
+                using var scope = NewDisposeScope();
+                var outs = loaded.Forward(x);
+                return (IReadOnlyList<DetectedBox>)decoder.Decode(infos[i].ImageId, outs[0].data<float>().ToArray(), outs[1].data<float>().ToArray(),
+                    infos[i].OriginalWidth, infos[i].OriginalHeight);
+            }).ToList());
+    }
+
+    private static SsdDecoder SsdDecoder(float[] priors, int numClasses, double scoreThreshold)
+    {
+        if (!(scoreThreshold >= 0 && scoreThreshold < 1)) throw new SlimException($"--score {scoreThreshold}: expected a detection score threshold in [0, 1)");
+        return new SsdDecoder(priors, numClasses, Slim.Detection.SsdDecoder.DefaultNms with { ScoreThreshold = ProbeThreshold(scoreThreshold) });
     }
 
     /// <summary>Runs an exported model on the images in ONNX Runtime (one process for all images).</summary>
@@ -105,7 +134,9 @@ public static class ExportInference
                 throw new SlimException($"{onnx}: metadata '{key}' = '{text}' is not a {typeof(T).Name}");
             }
         }
-        if (meta.TryGetValue("task", out var task) && task != DetectionFamily.Instance.Name)
+        meta.TryGetValue("task", out var task);
+        bool ssd = task == SsdFamily.Instance.Name;
+        if (task is not null && task != DetectionFamily.Instance.Name && !ssd)
             throw new SlimException($"{onnx}: holds a {task} model ({meta.GetValueOrDefault("architecture", "?")}); slim infer draws the detections of a detection model");
         var shape = Json<long[]>("input_shape");
         if (shape.Length != 4 || shape[1] != 3 || shape[2] != shape[3])
@@ -120,6 +151,17 @@ public static class ExportInference
         var decoder = Decoder(new YoloGeometry { NumClasses = numClasses }, ProbeThreshold(scoreThreshold));
         var runner = OrtRunner.Create();
         var detector = OnnxDetector.Open(onnx, inputName);
+        if (ssd && !detector.HasPostprocess)
+        {
+            // Raw SSD outputs: decoded against the priors the file records.
+            var ssdDecoder = SsdDecoder(Json<float[]>("priors"), numClasses, scoreThreshold);
+            return Annotate(images, outDir, (int)shape[2], mean, std, ClassNames(names, numClasses, onnx), scoreThreshold, (inputs, infos) =>
+            {
+                var results = runner.Run(onnx, inputs.Select(x => (IReadOnlyDictionary<string, OrtTensor>)new Dictionary<string, OrtTensor> { [inputName] = OrtTensor.FromTensor(x) }).ToList(), threads);
+                return results.Select((r, i) => (IReadOnlyList<DetectedBox>)ssdDecoder.Decode(infos[i].ImageId, r[SsdFamily.OutputNames[0]].ToFloatArray(),
+                    r[SsdFamily.OutputNames[1]].ToFloatArray(), infos[i].OriginalWidth, infos[i].OriginalHeight)).ToList();
+            });
+        }
         return Annotate(images, outDir, (int)shape[2], mean, std, ClassNames(names, numClasses, onnx), scoreThreshold, (inputs, infos) =>
         {
             var sets = inputs.Select((x, i) => detector.Inputs(x, new[] { infos[i] })).ToList();

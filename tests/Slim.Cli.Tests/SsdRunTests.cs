@@ -40,6 +40,17 @@ public class SsdRunTests(RunFixture fx) : IClassFixture<RunFixture>
         Assert.Equal("ssd", meta["task"]);
         var priors = JsonSerializer.Deserialize<float[]>(meta["priors"])!;
         Assert.Equal(0, priors.Length % 4);
+
+        // slim infer draws the same detections from the checkpoint (libtorch) and the FP32 file (ONNX Runtime, raw outputs).
+        var image = Directory.GetFiles(Path.Combine(fx.Dataset, "coco", "images")).Order(StringComparer.Ordinal).First();
+        var checkpoint = Path.Combine(outDir, "stages", "00_train", "best.ckpt");
+        var fromCkpt = Slim.Cli.Commands.InferCommand.Infer(checkpoint, null, image, Path.Combine(fx.Root, "ssd-infer-ckpt"), 0.0, 1)[0].Boxes;
+        var fromOnnx = Slim.Cli.Commands.InferCommand.Infer(null, Path.Combine(outDir, "export", ExportStage.Fp32FileName), image, Path.Combine(fx.Root, "ssd-infer-onnx"), 0.0, 1)[0].Boxes;
+        Assert.NotEmpty(fromCkpt);
+        Assert.Equal(fromCkpt.Count, fromOnnx.Count);
+        Assert.Equal(fromCkpt[0].ClassId, fromOnnx[0].ClassId);
+        Assert.Equal(fromCkpt[0].X1, fromOnnx[0].X1, 0.05);
+        Assert.Equal(fromCkpt[0].Score, fromOnnx[0].Score, 1e-3);
     }
 
     [Fact]
