@@ -54,6 +54,39 @@ public class SsdRunTests(RunFixture fx) : IClassFixture<RunFixture>
     }
 
     [Fact]
+    public void QuantVerbTakesTheZoosPatternAndDistillationTeachesASmallFromALargeSsdLite()
+    {
+        var recipe = Path.Combine(fx.Root, "tiny_ssd_distill.yml");
+        File.WriteAllText(recipe, $$"""
+            name: tiny_ssd_distill
+            seed: 3
+            threads: 1
+            model: {name: ssdlite_mobilenet_v3_small, input_size: 96}
+            dataset: {format: synthetic, root: {{fx.Dataset}}, workers: 1, generate: {train_images: 24, val_images: 8, image_size: 96, max_objects: 3} }
+            train: {iterations: 30, batch_size: 4, lr: 0.02, warmup_steps: 1, metric: voc}
+            stages:
+              - distill: {teacher: train, teacher_model: {name: ssdlite_mobilenet_v3_large, input_size: 96}, teacher_iterations: 30, fine_tune: {iterations: 6, lr: 0.01} }
+            export: {fp32: false, int8: false}
+            verify: {enabled: false}
+            """);
+        var outDir = Path.Combine(fx.Root, "ssd-distill");
+        var (code, err) = RunCommandTests.Run("run", recipe, "--out", outDir);
+        Assert.True(code == 0, err);
+        // L2 on the head's inputs, weight 1; the large teacher's wider maps reach the student's through adapters.
+        Assert.Contains("distill: l2_distill × 1 from ssdlite_mobilenet_v3_large", err);
+        Assert.Contains("backbone.conv_last:backbone.conv_last", err);
+        Assert.Equal(new[] { "baseline", "distill" }, RunCommandTests.Report(outDir).Stages.Select(s => s.Stage));
+
+        var quantDir = Path.Combine(fx.Root, "ssd-quant-verb");
+        var (qcode, qerr) = RunCommandTests.Run("quant", recipe, "--checkpoint", Path.Combine(outDir, "stages", "00_train", "best.ckpt"), "--mode", "aware",
+            "--not-quant", "res_conv1,se_block", "--iterations", "3", "--out", quantDir);
+        Assert.True(qcode == 0, qerr);
+        var layers = QuantFile.ReadReport(Path.Combine(quantDir, QuantStage.QuantFileName));
+        Assert.Equal(11, layers.Count(l => l.Reason == "not_quant pattern 'res_conv1'"));
+        Assert.All(layers.Where(l => l.Path.Contains("se_block", StringComparison.Ordinal)), l => Assert.False(l.Quantized));
+    }
+
+    [Fact]
     public void FlopsPrintsTheFullSizeModelsFigures()
     {
         var (console, text) = PruneCliSupport.Recorder();

@@ -58,7 +58,11 @@ public sealed class SsdFamily : TaskFamily
         new FeaturePair("backbone.conv_last", "backbone.conv_last"),
     ];
 
-    /// <summary>l2_distill on the head's inputs (conv_last and the extra blocks), weight 100 as PaddleDetection's l2_distill; soft_label and split_distill are refused.</summary>
+    /// <summary>
+    /// l2_distill on the head's inputs (conv_last and the extra blocks), weight 1: PaddleDetection publishes no SSD
+    /// distillation, and its YOLOv3 weight of 100 on these unnormalized maps (hard-swish and ReLU6 outputs) makes the term
+    /// hundreds of times the multibox loss and diverges. soft_label and split_distill are refused.
+    /// </summary>
     public override DistillationOptions Distillation(DistillSection section, ModelOptions student)
     {
         if (section.Type is DistillKind.SoftLabel or DistillKind.SplitDistill)
@@ -66,7 +70,7 @@ public sealed class SsdFamily : TaskFamily
         var options = new DistillationOptions
         {
             Kind = DistillationKind.L2,
-            Weight = section.Weight ?? 100,
+            Weight = section.Weight ?? 1,
             Pairs = section.Pairs.Count > 0 ? section.Pairs.Select(FeaturePair.Parse).ToArray() : HeadInputs,
         };
         options.Check();
