@@ -162,4 +162,30 @@ public class SegmentationRunTests(SegmentationRunFixture fx) : IClassFixture<Seg
         Assert.Contains("(model output)", err);
         Assert.Contains("deeplabv3p_mobilenet_v2", err);
     }
+
+    [Fact]
+    public void QuantizedDeepLabV3PlusScoresInOnnxRuntimeAsItsFakeQuantizedModel()
+    {
+        Assert.True(fx.Code == 0, fx.Stderr);
+        var recipe = Path.Combine(fx.Root, "tiny_deeplab.yml");
+        File.WriteAllText(recipe, $$"""
+            name: tiny_deeplab
+            seed: 5
+            threads: 1
+            model: {name: deeplabv3p_mobilenet_v2, width: 0.5, input_size: 64}
+            dataset: {format: synthetic, root: {{Path.Combine(fx.Root, "data")}}, workers: 1, generate: {train_images: 48, val_images: 8, image_size: 64, seed: 1, min_objects: 1, max_objects: 2} }
+            train: {iterations: 20, batch_size: 4, lr: 0.02, schedule: poly, warmup_steps: 2, augment: false, metric: miou}
+            stages:
+              - quant: {mode: aware, fine_tune: {iterations: 6, lr: 0.0005} }
+            verify: {baseline: {max_drop: 1.0}, latency_runs: 2, warmup_runs: 1}
+            """);
+        var outDir = Path.Combine(fx.Root, "deeplab-quant");
+        var (code, err) = RunCommandTests.Run("run", recipe, "--out", outDir);
+        Assert.True(code == 0, err);
+        var report = RunCommandTests.Report(outDir);
+        Assert.Equal(new[] { "baseline", "quant", "onnx fp32", "onnx int8" }, report.Stages.Select(s => s.Stage));
+        Assert.True(Math.Abs(report.Stages[1].Ap!.Value - report.Stages[3].OrtAp!.Value) <= 0.01, $"fake-quant mIoU {report.Stages[1].Ap} vs INT8 {report.Stages[3].OrtAp}");
+        Assert.Matches(@"export: model_int8\.onnx in ONNX Runtime: (\d+)/\1 quantized layers in int8", err);
+        Assert.Contains("logit.conv", err); // the logit conv stays float, PaddleSeg's --not_quant_pattern last_conv
+    }
 }
