@@ -148,5 +148,5 @@ public sealed class SegmentationFamily : TaskFamily
         };
     }
 
-    public override string Describe(ModelSection model) => $"{model.Name}, {model.InputSize} px";
+    public override string Describe(ModelSection model) => model.Width == 1 ? $"{model.Name}, {model.InputSize} px" : base.Describe(model);
 }
