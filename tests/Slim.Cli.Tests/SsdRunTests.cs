@@ -87,6 +87,42 @@ public class SsdRunTests(RunFixture fx) : IClassFixture<RunFixture>
     }
 
     [Fact]
+    public void PostTrainingQuantizedSsdExportsInt8WithTheNmsInTheGraphAndScoresAsTheRawInt8File()
+    {
+        var recipe = Path.Combine(fx.Root, "tiny_ssd_post.yml");
+        File.WriteAllText(recipe, $$"""
+            name: tiny_ssd_post
+            seed: 6
+            threads: 1
+            model: {name: ssdlite_mobilenet_v3_small, input_size: 96}
+            dataset: {format: synthetic, root: {{fx.Dataset}}, workers: 1, generate: {train_images: 24, val_images: 8, image_size: 96, max_objects: 3} }
+            train: {iterations: 30, batch_size: 4, lr: 0.05, warmup_steps: 2, metric: voc}
+            export: {fp32: true, int8: true}
+            verify: {enabled: false}
+            """);
+        var outDir = Path.Combine(fx.Root, "ssd-post");
+        var (code, err) = RunCommandTests.Run("train", recipe, "--out", outDir);
+        Assert.True(code == 0, err);
+        var quantDir = Path.Combine(fx.Root, "ssd-post-quant");
+        (code, err) = RunCommandTests.Run("quant", recipe, "--checkpoint", Path.Combine(outDir, "best.ckpt"), "--mode", "post", "--algo", "kl",
+            "--calibration-batches", "2", "--not-quant", "res_conv1,se_block", "--out", quantDir);
+        Assert.True(code == 0, err);
+        var raw = Path.Combine(fx.Root, "ssd-post-raw");
+        var post = Path.Combine(fx.Root, "ssd-post-nms");
+        Assert.Equal(0, RunCommandTests.Run("export", recipe, "--checkpoint", Path.Combine(outDir, "best.ckpt"), "--quant-dir", quantDir, "--out", raw).code);
+        (code, err) = RunCommandTests.Run("export", recipe, "--checkpoint", Path.Combine(outDir, "best.ckpt"), "--quant-dir", quantDir, "--postprocess", "--out", post);
+        Assert.True(code == 0, err);
+        // The INT8 file with decoding and NMS inside scores as the raw INT8 file decoded outside.
+        var task = (Slim.Tasks.Ssd.SsdTask)Slim.Tasks.TaskRegistry.CreateTask(Slim.Recipes.RecipeLoader.Load<Slim.Recipes.Recipe>(recipe));
+        var rawScore = task.EvaluateOnnx(Path.Combine(raw, ExportStage.Int8FileName), 1);
+        var postScore = task.EvaluateOnnx(Path.Combine(post, ExportStage.Int8FileName), 1);
+        Assert.True(rawScore.Detections > 0);
+        Assert.Equal(rawScore.Detections, postScore.Detections);
+        Assert.Equal(rawScore.Primary, postScore.Primary, 3);
+        Assert.True(Slim.Tasks.Detection.OnnxDetector.Open(Path.Combine(post, ExportStage.Int8FileName)).HasPostprocess);
+    }
+
+    [Fact]
     public void FlopsPrintsTheFullSizeModelsFigures()
     {
         var (console, text) = PruneCliSupport.Recorder();
