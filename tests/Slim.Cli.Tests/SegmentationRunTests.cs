@@ -34,6 +34,9 @@ public sealed class SegmentationRunFixture : IDisposable
     }
 
     public string Root { get; } = Directory.CreateTempSubdirectory("slim-seg-run-").FullName;
+
+    /// <summary>The dataset section of the fixture's recipe, for other recipes on the same generated data.</summary>
+    public string Dataset => $"{{format: synthetic, root: {Path.Combine(Root, "data")}, workers: 1, generate: {{train_images: 48, val_images: 8, image_size: 64, seed: 1, min_objects: 1, max_objects: 2}} }}";
     public string Recipe { get; }
     public string Out { get; }
     public int Code { get; }
@@ -148,7 +151,7 @@ public class SegmentationRunTests(SegmentationRunFixture fx) : IClassFixture<Seg
             seed: 4
             threads: 1
             model: {name: fast_scnn, input_size: 64}
-            dataset: {format: synthetic, root: {{Path.Combine(fx.Root, "data")}}, workers: 1, generate: {train_images: 48, val_images: 8, image_size: 64, seed: 1, min_objects: 1, max_objects: 2} }
+            dataset: {{fx.Dataset}}
             train: {iterations: 10, batch_size: 4, lr: 0.02, augment: false, metric: miou}
             stages:
               - distill: {teacher: train, teacher_model: {name: deeplabv3p_mobilenet_v2, width: 0.5, input_size: 64}, teacher_iterations: 10, fine_tune: {iterations: 10, lr: 0.01} }
@@ -173,7 +176,7 @@ public class SegmentationRunTests(SegmentationRunFixture fx) : IClassFixture<Seg
             seed: 5
             threads: 1
             model: {name: deeplabv3p_mobilenet_v2, width: 0.5, input_size: 64}
-            dataset: {format: synthetic, root: {{Path.Combine(fx.Root, "data")}}, workers: 1, generate: {train_images: 48, val_images: 8, image_size: 64, seed: 1, min_objects: 1, max_objects: 2} }
+            dataset: {{fx.Dataset}}
             train: {iterations: 20, batch_size: 4, lr: 0.02, schedule: poly, warmup_steps: 2, augment: false, metric: miou}
             stages:
               - quant: {mode: aware, fine_tune: {iterations: 6, lr: 0.0005} }

@@ -6,21 +6,26 @@ namespace Slim.Cli.Tests;
 /// <summary>`slim run` on an SSDLite recipe: train → aware quantization with the mobile zoo's not_quant pattern → FP32/INT8 export → AP in ONNX Runtime.</summary>
 public class SsdRunTests(RunFixture fx) : IClassFixture<RunFixture>
 {
+    // An SSDLite-small recipe at 96 px on the fixture's shared sample data; rest holds its train, stages, export and verify keys.
+    private string TinyRecipe(string name, int seed, string rest) => $$"""
+        name: {{name}}
+        seed: {{seed}}
+        threads: 1
+        model: {name: ssdlite_mobilenet_v3_small, input_size: 96}
+        dataset: {format: synthetic, root: {{fx.Dataset}}, workers: 1, generate: {train_images: 24, val_images: 8, image_size: 96, max_objects: 3} }
+
+        """ + rest;
+
     [Fact]
     public void SsdLiteTrainsQuantizesWithTheZoosPatternExportsAndVerifies()
     {
         var recipe = Path.Combine(fx.Root, "tiny_ssd.yml");
-        File.WriteAllText(recipe, $$"""
-            name: tiny_ssd
-            seed: 2
-            threads: 1
-            model: {name: ssdlite_mobilenet_v3_small, input_size: 96}
-            dataset: {format: synthetic, root: {{fx.Dataset}}, workers: 1, generate: {train_images: 24, val_images: 8, image_size: 96, max_objects: 3} }
+        File.WriteAllText(recipe, TinyRecipe("tiny_ssd", 2, """
             train: {iterations: 20, batch_size: 4, lr: 0.05, warmup_steps: 2, schedule: cosine, metric: voc}
             stages:
               - quant: {mode: aware, not_quant: [res_conv1, se_block], fine_tune: {iterations: 6, lr: 0.001} }
             verify: {baseline: {max_drop: 1.0}, latency_runs: 2, warmup_runs: 1}
-            """);
+            """));
         var outDir = Path.Combine(fx.Root, "ssd");
         var (code, err) = RunCommandTests.Run("run", recipe, "--out", outDir);
         Assert.True(code == 0, err);
@@ -57,18 +62,13 @@ public class SsdRunTests(RunFixture fx) : IClassFixture<RunFixture>
     public void QuantVerbTakesTheZoosPatternAndDistillationTeachesASmallFromALargeSsdLite()
     {
         var recipe = Path.Combine(fx.Root, "tiny_ssd_distill.yml");
-        File.WriteAllText(recipe, $$"""
-            name: tiny_ssd_distill
-            seed: 3
-            threads: 1
-            model: {name: ssdlite_mobilenet_v3_small, input_size: 96}
-            dataset: {format: synthetic, root: {{fx.Dataset}}, workers: 1, generate: {train_images: 24, val_images: 8, image_size: 96, max_objects: 3} }
+        File.WriteAllText(recipe, TinyRecipe("tiny_ssd_distill", 3, """
             train: {iterations: 30, batch_size: 4, lr: 0.02, warmup_steps: 1, metric: voc}
             stages:
               - distill: {teacher: train, teacher_model: {name: ssdlite_mobilenet_v3_large, input_size: 96}, teacher_iterations: 30, fine_tune: {iterations: 6, lr: 0.01} }
             export: {fp32: false, int8: false}
             verify: {enabled: false}
-            """);
+            """));
         var outDir = Path.Combine(fx.Root, "ssd-distill");
         var (code, err) = RunCommandTests.Run("run", recipe, "--out", outDir);
         Assert.True(code == 0, err);
@@ -90,16 +90,11 @@ public class SsdRunTests(RunFixture fx) : IClassFixture<RunFixture>
     public void PostTrainingQuantizedSsdExportsInt8WithTheNmsInTheGraphAndScoresAsTheRawInt8File()
     {
         var recipe = Path.Combine(fx.Root, "tiny_ssd_post.yml");
-        File.WriteAllText(recipe, $$"""
-            name: tiny_ssd_post
-            seed: 6
-            threads: 1
-            model: {name: ssdlite_mobilenet_v3_small, input_size: 96}
-            dataset: {format: synthetic, root: {{fx.Dataset}}, workers: 1, generate: {train_images: 24, val_images: 8, image_size: 96, max_objects: 3} }
+        File.WriteAllText(recipe, TinyRecipe("tiny_ssd_post", 6, """
             train: {iterations: 30, batch_size: 4, lr: 0.05, warmup_steps: 2, metric: voc}
             export: {fp32: true, int8: true}
             verify: {enabled: false}
-            """);
+            """));
         var outDir = Path.Combine(fx.Root, "ssd-post");
         var (code, err) = RunCommandTests.Run("train", recipe, "--out", outDir);
         Assert.True(code == 0, err);

@@ -1,10 +1,6 @@
-using System.Diagnostics;
 using Slim.Compression.Pruning;
-using Slim.Compression.Pruning.Importance;
-using Slim.Core.Tests.Pruning;
 using Slim.Import;
 using Slim.Models;
-using Slim.Pipeline;
 using Slim.Torch;
 using static Slim.Torch.torch;
 
