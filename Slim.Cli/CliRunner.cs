@@ -19,7 +19,7 @@ public static class CliRunner
         catch (Exception e)
         {
             var (code, message) = Classify(e);
-            error.WriteLine($"slim: error: {message}");
+            error.WriteLine($"slim: error: {RankPrefix()}{message}");
             if (code == ExitCode.InternalError && Environment.GetEnvironmentVariable("SLIM_DEBUG") == "1")
                 error.WriteLine(e.ToString());
             return (int)code;
@@ -36,6 +36,7 @@ public static class CliRunner
             OperationCanceledException => (ExitCode.Cancelled, "interrupted"),
             UsageException => (ExitCode.Usage, msg),
             VerificationFailedException => (ExitCode.VerificationFailed, msg),
+            WorkerFailedException => (ExitCode.WorkerFailed, msg),
             TorchException => (ExitCode.NativeError, msg),
             RecipeException or CheckpointException or StateDictException or FileNotFoundException or
                 DirectoryNotFoundException or InvalidDataException or ArgumentException or KeyNotFoundException or
@@ -43,6 +44,19 @@ public static class CliRunner
                 SlimException => (ExitCode.InvalidInput, msg),
             _ => (ExitCode.InternalError, $"{e.GetType().Name}: {msg} (set SLIM_DEBUG=1 for details)"),
         };
+    }
+
+    // A worker of a multi-process run says which rank it is, so the launcher's log tells the ranks apart.
+    private static string RankPrefix()
+    {
+        try
+        {
+            return Slim.Training.WorldEnvironment.Read() is { } w ? $"rank {w.Rank}: " : "";
+        }
+        catch (SlimException)
+        {
+            return "";
+        }
     }
 
     private static string OneLine(string s)

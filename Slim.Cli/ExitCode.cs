@@ -15,6 +15,8 @@ public enum ExitCode
     VerificationFailed = 4,
     /// <summary>A native (libtorch/OpenCV) operation failed.</summary>
     NativeError = 5,
+    /// <summary>A worker process of a multi-process run (--nproc-per-node) failed; the launcher stopped the others.</summary>
+    WorkerFailed = 6,
     /// <summary>Interrupted by the user (Ctrl+C); a checkpoint was saved where possible.</summary>
     Cancelled = 130,
 }

@@ -2,6 +2,8 @@ using System.CommandLine;
 using Slim.Models;
 using Slim.Pipeline;
 using Slim.Recipes;
+using Slim.Torch;
+using Slim.Training;
 using Spectre.Console;
 
 namespace Slim.Cli.Commands;
@@ -24,28 +26,38 @@ public static class RunCommand
               slim run recipes/quickstart.yml --out runs/quickstart
               slim run recipes/quickstart.yml --out runs/quickstart --resume
               slim run recipes/quickstart.yml -o train.iterations=200 --out runs/short
+              slim run recipes/quickstart.yml --nproc-per-node 2 --out runs/dp2
             """);
         recipe.AddTo(cmd);
         cmd.Options.Add(outDir);
         cmd.Options.Add(resume);
         cmd.Options.Add(allowChanges);
+        var launcher = new Launcher();
+        launcher.AddTo(cmd);
         cmd.SetAction((p, ct) => Task.FromResult(CliRunner.Run(() =>
         {
             if (p.GetValue(allowChanges) && !p.GetValue(resume)) throw new UsageException("--allow-changes goes with --resume (it lets a resumed run take new settings)");
-            return Execute(p.GetValue(recipe.File)!, p.GetValue(recipe.Overrides) ?? Array.Empty<string>(), p.GetValue(outDir)!,
-                p.GetValue(resume), AnsiConsole.Console, new ConsoleProgress(), ct, p.GetValue(allowChanges));
+            var file = p.GetValue(recipe.File)!;
+            var overrides = p.GetValue(recipe.Overrides) ?? Array.Empty<string>();
+            RecipeLoader.Load<Recipe>(file, overrides); // a broken recipe is said once, before any worker starts
+            if (launcher.LaunchIfAsked(p, ct) is { } launched) return launched;
+            using var group = Launcher.Worker();
+            return Execute(file, overrides, p.GetValue(outDir)!, p.GetValue(resume), AnsiConsole.Console,
+                group is { rank: > 0 } ? NullProgress.Instance : new ConsoleProgress(), ct, p.GetValue(allowChanges), group);
         })));
         return cmd;
     }
 
+    /// <param name="group">In a worker of a multi-process run, its group; rank 0 prints the report, the others nothing.</param>
     public static ExitCode Execute(string recipePath, IReadOnlyList<string> overrides, string outDir, bool resume,
-        IAnsiConsole console, IProgressSink progress, CancellationToken cancel, bool allowChanges = false)
+        IAnsiConsole console, IProgressSink progress, CancellationToken cancel, bool allowChanges = false, ProcessGroup? group = null)
     {
         var r = RecipeLoader.Load<Recipe>(recipePath, overrides);
-        Runtime.Configure(r);
+        Runtime.Configure(r, Launcher.ProcessesOnHost);
         try
         {
-            var report = new RecipeRunner(progress).Run(r, recipePath, outDir, resume, cancel, allowChanges);
+            var report = new RecipeRunner(progress, group).Run(r, recipePath, outDir, resume, cancel, allowChanges);
+            if (group is { rank: > 0 }) return ExitCode.Ok;
             console.Write(report.ToTable());
         }
         catch (VerificationFailedException)

@@ -36,23 +36,45 @@ public static class SensitivityCommand
               slim sensitivity recipes/quickstart.yml --checkpoint runs/train/best.ckpt --ratios 0.1,0.3,0.5 --val-images 50
               slim sensitivity recipes/quickstart.yml --checkpoint runs/train/best.ckpt --target-flops-reduction 0.3
               slim sensitivity recipes/quickstart.yml --checkpoint runs/train/best.ckpt --params "yolo_block.0.*" --max-loss 0.02
+              slim sensitivity recipes/quickstart.yml --checkpoint runs/train/best.ckpt --nproc-per-node 2
             """);
         recipe.AddTo(cmd);
         foreach (var o in new Option[] { checkpoint, parameters, ratios, valImages, outDir, flops, maxLoss, criterion }) cmd.Options.Add(o);
+        var launcher = new Launcher();
+        launcher.AddTo(cmd);
         cmd.SetAction((p, ct) => Task.FromResult(CliRunner.Run(() =>
         {
             var r = recipe.Load(p);
             var ckpt = p.GetValue(checkpoint) ?? r.Model.Checkpoint
                 ?? throw new UsageException("give --checkpoint FILE (the trained model) or set model.checkpoint in the recipe");
             ModelCheckpoint.RequireArchitecture(ckpt, r);
-            return Execute(r, new Request(ckpt, p.GetValue(parameters), p.GetValue(ratios), p.GetValue(valImages), p.GetValue(outDir)!,
-                p.GetValue(flops), p.GetValue(maxLoss), p.GetValue(criterion)), AnsiConsole.Console, new ConsoleProgress(), ct);
+            if (launcher.LaunchIfAsked(p, ct) is { } launched) return launched;
+            using var group = Launcher.Worker();
+            Runtime.Configure(r, Launcher.ProcessesOnHost);
+            var request = new Request(ckpt, p.GetValue(parameters), p.GetValue(ratios), p.GetValue(valImages), p.GetValue(outDir)!,
+                p.GetValue(flops), p.GetValue(maxLoss), p.GetValue(criterion));
+            if (group is { rank: > 0 })
+            {
+                // The points are shared out; rank 0 keeps the files, the others a scratch copy they drop.
+                var scratch = RecipeRunner.ScratchFolder(Path.GetFullPath(request.OutDir), group.rank);
+                try
+                {
+                    return Execute(r, request with { OutDir = scratch }, AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(TextWriter.Null) }), NullProgress.Instance, ct, group);
+                }
+                finally
+                {
+                    try { Directory.Delete(scratch, true); } catch (IOException) { }
+                }
+            }
+            return Execute(r, request, AnsiConsole.Console, new ConsoleProgress(), ct, group);
         })));
         return cmd;
     }
 
     /// <summary>Runs (or resumes) the analysis, prints the table and the chosen ratios.</summary>
-    public static ExitCode Execute(Recipe recipe, Request request, IAnsiConsole console, IProgressSink progress, CancellationToken cancel)
+    /// <param name="group">In a worker of a multi-process run, its group: the points are shared out (rank 0's file is kept).</param>
+    public static ExitCode Execute(Recipe recipe, Request request, IAnsiConsole console, IProgressSink progress, CancellationToken cancel,
+        Slim.Torch.ProcessGroup? group = null)
     {
         var stage = recipe.Stages.FirstOrDefault(s => s.Prune is not null)?.Prune ?? new PruneSection();
         var baseSection = stage.Sensitivity ?? new SensitivitySection();
@@ -77,11 +99,14 @@ public static class SensitivityCommand
         var (model, arch, options) = (loaded.Model, loaded.Architecture, loaded.Options);
         var graph = PruneModel.Graph(model, options);
         var parameters = PruningRatios.ExpandParameters(paramText, graph);
-        var task = family.CreateTask(recipe, progress.Info, section.ValImages > 0 ? section.ValImages : null);
+        // Rank 0 opens the data first (generating sample data if needed), the other ranks after it.
+        var task = group is { rank: > 0 } ? null : family.CreateTask(recipe, progress.Info, section.ValImages > 0 ? section.ValImages : null);
+        group?.barrier();
+        task ??= family.CreateTask(recipe, progress.Info, section.ValImages > 0 ? section.ValImages : null);
         using var folderLock = RunLock.Acquire(request.OutDir); // one writer per folder
         progress.Info($"sensitivity: {parameters.Count} parameters × {section.Ratios.Count} ratios on {task.ValImageCount} validation images ({criterion})");
         var outcome = PruneSensitivity.Run(model, () => family.CreateModel(arch, options), graph, parameters, section, criterion,
-            net => task.Evaluate(net).Primary, request.OutDir, resume: true, progress, cancel, task.MetricName, task.ValImageCount);
+            net => task.Evaluate(net).Primary, request.OutDir, resume: true, progress, cancel, task.MetricName, task.ValImageCount, group);
         console.Write(Slim.Compression.Pruning.Sensitivity.SensitivityTable.Build(outcome.Result, task.ValImageCount).ToSpectre());
         console.WriteLine($"results: {Path.Combine(request.OutDir, PruneSensitivity.JsonName)}, plot: {Path.Combine(request.OutDir, PruneSensitivity.PngName)}");
         if (outcome.ChosenArguments is { } chosen)

@@ -46,7 +46,7 @@ public sealed class ClassificationLoader
 
     private (float[] Images, long[] Labels, int[] Indices) Prepare(int[] order, int epoch, int batchIndex)
     {
-        int from = batchIndex * _options.BatchSize, n = Math.Min(_options.BatchSize, order.Length - from);
+        var (from, n) = DataShard.Positions(_options.Shard, batchIndex, _options.BatchSize, order.Length, _options.Train);
         int s = _options.ImageSize, c = _options.Channels, plane = c * s * s;
         var images = new float[n * plane];
         var labels = new long[n];

@@ -12,6 +12,9 @@ public sealed record ClassificationLoaderOptions
     /// <summary>Seed of the shuffle and the flips.</summary>
     public int Seed { get; init; }
 
+    /// <summary>Data-parallel training: this rank's share of every training batch (null: the whole batch).</summary>
+    public DataShard? Shard { get; init; }
+
     /// <summary>Side of the (square) network input; images are resized (bilinear) when it differs from theirs.</summary>
     public int ImageSize { get; init; } = 28;
 

@@ -76,7 +76,7 @@ public sealed class DetectionLoader
 
     private PreparedBatch Prepare(int[] order, int epoch, int batchIndex)
     {
-        int from = batchIndex * _options.BatchSize, n = Math.Min(_options.BatchSize, order.Length - from);
+        var (from, n) = DataShard.Positions(_options.Shard, batchIndex, _options.BatchSize, order.Length, _options.Train);
         int size = _options.InputSizes[0];
         var interp = _options.EvalInterpolation;
         if (_options.Train)

@@ -24,6 +24,9 @@ public sealed record DetectionLoaderOptions
     /// <summary>Seed of the shuffling and every augmentation.</summary>
     public int Seed { get; init; }
 
+    /// <summary>Data-parallel training: this rank's share of every training batch (null: the whole batch).</summary>
+    public DataShard? Shard { get; init; }
+
     /// <summary>Background threads preparing batches (0: prepare on the consumer's thread).</summary>
     public int Workers { get; init; } = 2;
 

@@ -12,6 +12,9 @@ public sealed record SegmentationLoaderOptions
 
     public int Seed { get; init; }
 
+    /// <summary>Data-parallel training: this rank's share of every training batch (null: the whole batch).</summary>
+    public DataShard? Shard { get; init; }
+
     /// <summary>Square side images and label maps are resized to (bilinear for images, nearest for labels).</summary>
     public int ImageSize { get; init; } = 256;
 
@@ -103,7 +106,7 @@ public sealed class SegmentationLoader
 
     private (float[] Images, long[] Labels, int[] Indices) Prepare(int[] order, int epoch, int batchIndex)
     {
-        int from = batchIndex * _options.BatchSize, n = Math.Min(_options.BatchSize, order.Length - from);
+        var (from, n) = DataShard.Positions(_options.Shard, batchIndex, _options.BatchSize, order.Length, _options.Train);
         int s = _options.ImageSize, plane = 3 * s * s;
         var images = new float[n * plane];
         var labels = new long[n * s * s];

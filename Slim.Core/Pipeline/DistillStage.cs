@@ -63,7 +63,7 @@ public static class DistillStage
         ctx.Progress.Info(string.Create(CultureInfo.InvariantCulture,
             $"distill: {type} × {options.Weight:G4}{(options.Kind == DistillationKind.SoftLabel ? $" at T = {options.Temperature:G4}" : "")} from {teacherName} on {string.Join(", ", options.Pairs)}"));
         var loss = DistillationTraining.WithDistillation(ctx.Task.Loss(student), distiller, b => b.Images);
-        var result = new Trainer(ctx.Progress).Fit(distiller.TrainableModule, settings, ctx.Task.TrainBatches(settings.BatchSize), loss,
+        var result = new Trainer(ctx.Progress, ctx.Group).Fit(distiller.TrainableModule, settings, ctx.Task.TrainBatches(settings.BatchSize, shard: ctx.Shard), loss,
             evaluate: settings.EvalInterval > 0 ? () => ctx.Task.Evaluate(student).Primary : null,
             checkpointDir: ctx.StageDir, resume: ctx.Resume, metadata: meta, description: "distill", cancel: ctx.Cancel, metricName: ctx.Task.MetricName, allowChanges: ctx.AllowChanges);
         // best/last hold the adapters too (they are trained with the student); load into the same module.
@@ -125,7 +125,7 @@ public static class DistillStage
             using (var probe = ctx.Task.CreateModel(m))
                 ValidatePairs(ctx, probe, student, options);
             var run = TrainStage.Run(ctx.Task, Path.Combine(ctx.StageDir, TeacherDirName), ctx.Resume, ctx.Progress, ctx.Cancel,
-                model: m, iterations: section.TeacherIterations, description: "teacher", allowChanges: ctx.AllowChanges);
+                model: m, iterations: section.TeacherIterations, description: "teacher", allowChanges: ctx.AllowChanges, group: ctx.Group);
             var loaded = ModelCheckpoint.Load(run.Checkpoint, ctx.Task.Family);
             int iterations = section.TeacherIterations ?? ctx.Recipe.Train.Iterations;
             return new Teacher(loaded.Model, $"{m.Name} (trained {iterations} it)", run.Score.Primary);

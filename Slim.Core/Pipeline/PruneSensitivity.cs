@@ -47,9 +47,11 @@ public static class PruneSensitivity
     /// <param name="cancel">Stops between points; the measured ones stay in the JSON file.</param>
     /// <param name="metricName">How progress lines name the metric.</param>
     /// <param name="images">Validation images the metric scores, said in the table's title (null: not said).</param>
+    /// <param name="group">Several processes share the points (rank 0's file is resumed); null in one process.</param>
     public static SensitivityOutcome Run(torch.nn.Module model, Func<torch.nn.Module> create, ChannelDependencyGraph graph,
         IReadOnlyList<string> parameters, SensitivitySection section, string criterion, Func<torch.nn.Module, double> metric,
-        string dir, bool resume, IProgressSink progress, CancellationToken cancel, string metricName = "metric", int? images = null)
+        string dir, bool resume, IProgressSink progress, CancellationToken cancel, string metricName = "metric", int? images = null,
+        ProcessGroup? group = null)
     {
         if (section.Ratios.Count == 0) throw new PruningException("sensitivity: ratios is empty; give ratios such as 0.1,0.3,0.5");
         if (section.TargetFlopsReduction > 0 && section.MaxLoss > 0)
@@ -84,7 +86,7 @@ public static class PruneSensitivity
         var ratios = section.Ratios.Distinct().OrderBy(r => r).ToList();
         int total = measured.Count * ratios.Count, done = 0;
         var full = SensitivityAnalysis.Run(model, create, graph, metric,
-            new SensitivityOptions { Parameters = measured, Ratios = ratios, Criterion = criterion, ResultPath = json },
+            new SensitivityOptions { Parameters = measured, Ratios = ratios, Criterion = criterion, ResultPath = json, Group = group },
             pt =>
             {
                 done++;

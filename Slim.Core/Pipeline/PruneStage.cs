@@ -51,7 +51,7 @@ public static class PruneStage
         {
             var evalTask = sens.ValImages > 0 ? ctx.Task.WithValidationLimit(sens.ValImages) : ctx.Task;
             var outcome = PruneSensitivity.Run(model, () => ctx.Task.Family.CreateModel(arch, options), graph, targets.Select(t => t.Parameter).ToList(), sens, criterion,
-                m => evalTask.Evaluate(m).Primary, ctx.StageDir, ctx.Resume, ctx.Progress, ctx.Cancel, ctx.Task.MetricName, evalTask.ValImageCount);
+                m => evalTask.Evaluate(m).Primary, ctx.StageDir, ctx.Resume, ctx.Progress, ctx.Cancel, ctx.Task.MetricName, evalTask.ValImageCount, ctx.Group);
             ctx.Progress.Info(outcome.Table);
             if (outcome.Chosen is { } chosen)
             {
@@ -125,7 +125,7 @@ public static class PruneStage
         };
         var taskLoss = ctx.Task.Loss(model);
         Func<double>? evaluate = settings.EvalInterval > 0 ? () => ctx.Task.Evaluate(model).Primary : null;
-        var trainer = new Trainer(ctx.Progress);
+        var trainer = new Trainer(ctx.Progress, ctx.Group);
         TrainResult run;
         if (section.Distill is { } d)
         {
@@ -134,14 +134,14 @@ public static class PruneStage
             using (var sample = ctx.Task.SampleInput()) distiller.Validate(sample);
             // The trainer saves the student's weights under their own names (plus any l2 adapters).
             var trained = distiller.TrainableModule;
-            run = trainer.Fit(trained, settings, ctx.Task.TrainBatches(settings.BatchSize),
+            run = trainer.Fit(trained, settings, ctx.Task.TrainBatches(settings.BatchSize, shard: ctx.Shard),
                 DistillationTraining.WithDistillation(taskLoss, distiller, b => b.Images),
                 evaluate, ctx.StageDir, ctx.Resume, meta, "prune fine-tune (distilled)", ctx.Cancel, metricName: ctx.Task.MetricName, allowChanges: ctx.AllowChanges);
             if (run.BestCheckpoint is { } best) Trainer.LoadModel(best, trained);
         }
         else
         {
-            run = trainer.Fit(model, settings, ctx.Task.TrainBatches(settings.BatchSize), taskLoss,
+            run = trainer.Fit(model, settings, ctx.Task.TrainBatches(settings.BatchSize, shard: ctx.Shard), taskLoss,
                 evaluate, ctx.StageDir, ctx.Resume, meta, "prune fine-tune", ctx.Cancel, metricName: ctx.Task.MetricName, allowChanges: ctx.AllowChanges);
             if (run.BestCheckpoint is { } best) Trainer.LoadModel(best, model);
         }

@@ -163,7 +163,7 @@ public static class QuantStage
         // The checkpoints hold the prepared (quantized-layer) model, not a registry model, so
         // they carry no model.* metadata: ModelCheckpoint.Load must not mistake them for one.
         var meta = new Dictionary<string, string> { ["quant.mode"] = "aware", ["quant.prepared"] = "true" };
-        new Trainer(ctx.Progress).Fit(model, settings, ctx.Task.TrainBatches(settings.BatchSize), ctx.Task.Loss(model),
+        new Trainer(ctx.Progress, ctx.Group).Fit(model, settings, ctx.Task.TrainBatches(settings.BatchSize, shard: ctx.Shard), ctx.Task.Loss(model),
             checkpointDir: Path.Combine(ctx.StageDir, "qat"), resume: ctx.Resume, metadata: meta,
             description: "quant-aware", cancel: ctx.Cancel, beforeStep: BeforeStep, allowChanges: ctx.AllowChanges);
         Plots.TrainingCurve.Save(Path.Combine(ctx.StageDir, "qat"), "quantization-aware training", ctx.Task.MetricName);
@@ -183,7 +183,9 @@ public static class QuantStage
             throw new QuantizationException($"quant --mode post: {e.Message}");
         }
         ctx.Progress.Info($"quant: calibrating ({QuantizationResult.AlgorithmName(section.Algo)}) on up to {section.CalibrationBatches} batches of {batchSize} training images from {ctx.Task.TrainSource}");
-        var (plan, _) = PostTrainingQuantizer.Run(model, options, x => ctx.Task.Family.Forward(model, x), batches);
+        if (ctx.Group is { world_size: > 1 } g)
+            ctx.Progress.Info($"quant: the calibration batches are split over {g.world_size} processes and their statistics merged");
+        var (plan, _) = PostTrainingQuantizer.Run(model, options, x => ctx.Task.Family.Forward(model, x), batches, ctx.Group);
         return plan;
     }
 

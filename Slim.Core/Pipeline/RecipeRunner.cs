@@ -1,8 +1,10 @@
 using System.Globalization;
 using System.Text.Json;
 using Slim.Analysis;
+using Slim.Data;
 using Slim.Recipes;
 using Slim.Tasks;
+using Slim.Torch;
 using Slim.Training;
 
 namespace Slim.Pipeline;
@@ -24,8 +26,22 @@ public sealed class RecipeRunner
     };
 
     private readonly IProgressSink _progress;
+    private readonly ProcessGroup? _group;
 
-    public RecipeRunner(IProgressSink? progress = null) => _progress = progress ?? NullProgress.Instance;
+    /// <summary>
+    /// A runner reporting to <paramref name="progress"/>. With a <paramref name="group"/> of several processes (one per
+    /// rank, each running the same recipe) the run is data-parallel: rank 0 owns the run folder and alone writes its
+    /// files and the report; the other ranks work in a private scratch folder, take rank 0's decisions (which stages are
+    /// finished) and its files (finished stages' models, checkpoints to resume) over the group, train their share of
+    /// every batch, and stop after the last compression stage (export and verification are rank 0's).
+    /// </summary>
+    public RecipeRunner(IProgressSink? progress = null, ProcessGroup? group = null)
+    {
+        _progress = progress ?? NullProgress.Instance;
+        _group = group is { world_size: > 1 } ? group : null;
+    }
+
+    private bool Follower => _group is { rank: > 0 };
 
     /// <summary>
     /// Runs the recipe into outDir and returns the report (also written as report.md, report.html and report.json). With
@@ -35,19 +51,59 @@ public sealed class RecipeRunner
     public RunReport Run(Recipe recipe, string recipePath, string outDir, bool resume, CancellationToken cancel = default, bool allowChanges = false)
     {
         outDir = Path.GetFullPath(outDir);
+        if (_group is null) return Run(recipe, recipePath, outDir, resume, cancel, allowChanges, null);
+        // Rank 0's folder, as rank 0 names it (the hosts' working folders may differ).
+        var rank0Out = _group.BroadcastString(outDir);
+        if (!Follower) return Run(recipe, recipePath, outDir, resume, cancel, allowChanges, null);
+        var scratch = ScratchFolder(rank0Out, _group.rank);
+        try
+        {
+            return Run(recipe, recipePath, scratch, resume, cancel, allowChanges, rank0Out);
+        }
+        finally
+        {
+            try { Directory.Delete(scratch, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    /// <summary>Where rank <paramref name="rank"/> &gt; 0 of a data-parallel run keeps its copies while the run lasts.</summary>
+    public static string ScratchFolder(string rank0Out, int rank)
+    {
+        var hash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(rank0Out)))[..16].ToLowerInvariant();
+        return Path.Combine(Path.GetTempPath(), "slim-ranks", $"{hash}-rank{rank}");
+    }
+
+    // rank0Out: null on rank 0 (or alone), else rank 0's folder whose finished stages this follower copies.
+    private RunReport Run(Recipe recipe, string recipePath, string outDir, bool resume, CancellationToken cancel, bool allowChanges, string? rank0Out)
+    {
+        bool follower = rank0Out is not null;
         if (File.Exists(outDir)) throw new SlimException($"--out {outDir}: is a file; a run needs a folder (new, or one to --resume)");
         // Everything that can be checked without training is checked before the run folder is touched,
         // so a broken recipe leaves nothing half-written behind.
-        RunLock.ThrowIfHeld(outDir);
-        if (RunLock.HasContent(outDir) && !resume)
-            throw new SlimException($"run folder '{outDir}' is not empty: pass --resume to continue that run, or choose another --out");
+        if (!follower)
+        {
+            RunLock.ThrowIfHeld(outDir);
+            if (RunLock.HasContent(outDir) && !resume)
+                throw new SlimException($"run folder '{outDir}' is not empty: pass --resume to continue that run, or choose another --out");
+        }
         InRecipe(recipePath, () =>
         {
             if (TaskRegistry.For(recipe).CheckRecipe(recipe) is { } problem) throw new SlimException(problem);
+            if (_group is not null && DataShard.CheckBatchSize(recipe.Train.BatchSize, _group.world_size) is { } split) throw new SlimException(split);
         });
         var family = TaskRegistry.For(recipe);
-        var task = TaskRegistry.CreateTask(recipe, _progress.Info);
+        // Rank 0 opens the data first (generating the offline sample data if needed); the others open it after.
+        ITask task = follower ? null! : TaskRegistry.CreateTask(recipe, _progress.Info);
+        _group?.barrier();
+        if (follower) task = TaskRegistry.CreateTask(recipe, _progress.Info);
         InRecipe(recipePath, () => Preflight(recipe, task));
+        if (follower)
+        {
+            if (Directory.Exists(outDir)) Directory.Delete(outDir, true);
+            Directory.CreateDirectory(outDir);
+            _group!.barrier(); // rank 0 has checked and prepared its folder
+            return RunStages(recipe, task, outDir, cancel, allowChanges, rank0Out).Report;
+        }
         PrepareFolder(outDir, resume);
         using var runLock = RunLock.Acquire(outDir);
         var settings = RecipeSettings.Of(recipe);
@@ -62,40 +118,9 @@ public sealed class RecipeRunner
         }
         AtomicFile.WriteAllText(Path.Combine(outDir, "recipe.yml"), File.ReadAllText(recipePath));
         AtomicFile.WriteAllText(settingsPath, settings);
+        _group?.barrier(); // the followers wait for the folder to be checked and prepared
 
-        var rows = new List<StageReport>();
-
-        // Baseline.
-        var trainDir = StageDir(outDir, 0, "train");
-        var baseline = RunOnce(trainDir, () =>
-        {
-            var run = TrainStage.Run(task, trainDir, resume: true, _progress, cancel, description: "train baseline", allowChanges: allowChanges);
-            return new StageOutcome { Stage = "baseline", Detail = $"{family.Describe(recipe.Model)}, {recipe.Train.Iterations} it", Checkpoint = run.Checkpoint, Ap = run.Score.Primary };
-        });
-        rows.Add(Row(baseline, recipe));
-
-        // Compression stages.
-        var current = baseline;
-        string floatCheckpoint = baseline.Checkpoint;
-        string? quantFile = null;
-        for (int i = 0; i < recipe.Stages.Count; i++)
-        {
-            var stage = recipe.Stages[i];
-            var dir = StageDir(outDir, i + 1, stage.Kind);
-            var ctx = new StageContext(recipe, task, dir, true, _progress, cancel) { AllowChanges = allowChanges };
-            var input = new StageInput(current.Checkpoint, baseline.Checkpoint, baseline.Ap);
-            var outcome = RunOnce(dir, () => stage switch
-            {
-                { Prune: { } p } => PruneStage.Run(ctx, input, p),
-                { Distill: { } d } => DistillStage.Run(ctx, input, d),
-                { Quant: { } q } => QuantStage.Run(ctx, input, q),
-                _ => throw new InvalidOperationException("empty stage"),
-            });
-            rows.Add(Row(outcome, recipe));
-            if (outcome.QuantizationFile is null) floatCheckpoint = outcome.Checkpoint;
-            else quantFile = outcome.QuantizationFile;
-            current = outcome;
-        }
+        var (rows, baseline, current, floatCheckpoint, quantFile) = RunStages(recipe, task, outDir, cancel, allowChanges, null);
 
         // Export and verification.
         if (recipe.Export.Fp32 || recipe.Export.Int8)
@@ -121,6 +146,52 @@ public sealed class RecipeRunner
             }
         }
         return Finish(outDir, recipe, task, rows, null);
+    }
+
+    private sealed record StagesDone(List<StageReport> Rows, StageOutcome Baseline, StageOutcome Current, string FloatCheckpoint, string? QuantFile)
+    {
+        // What a follower returns: the rows of the stages it took part in (nothing is written).
+        public RunReport Report => new() { Name = "", Metric = "", Stages = Rows };
+    }
+
+    /// <summary>The baseline and every compression stage, each run once (see <see cref="RunOnce"/>).</summary>
+    private StagesDone RunStages(Recipe recipe, ITask task, string outDir, CancellationToken cancel, bool allowChanges, string? rank0Out)
+    {
+        var family = task.Family;
+        var rows = new List<StageReport>();
+
+        // Baseline.
+        var trainDir = StageDir(outDir, 0, "train");
+        var baseline = RunOnce(trainDir, () =>
+        {
+            var run = TrainStage.Run(task, trainDir, resume: true, _progress, cancel, description: "train baseline", allowChanges: allowChanges, group: _group);
+            return new StageOutcome { Stage = "baseline", Detail = $"{family.Describe(recipe.Model)}, {recipe.Train.Iterations} it", Checkpoint = run.Checkpoint, Ap = run.Score.Primary };
+        }, outDir, rank0Out);
+        rows.Add(Row(baseline, recipe));
+
+        // Compression stages.
+        var current = baseline;
+        string floatCheckpoint = baseline.Checkpoint;
+        string? quantFile = null;
+        for (int i = 0; i < recipe.Stages.Count; i++)
+        {
+            var stage = recipe.Stages[i];
+            var dir = StageDir(outDir, i + 1, stage.Kind);
+            var ctx = new StageContext(recipe, task, dir, true, _progress, cancel) { AllowChanges = allowChanges, Group = _group };
+            var input = new StageInput(current.Checkpoint, baseline.Checkpoint, baseline.Ap);
+            var outcome = RunOnce(dir, () => stage switch
+            {
+                { Prune: { } p } => PruneStage.Run(ctx, input, p),
+                { Distill: { } d } => DistillStage.Run(ctx, input, d),
+                { Quant: { } q } => QuantStage.Run(ctx, input, q),
+                _ => throw new InvalidOperationException("empty stage"),
+            }, outDir, rank0Out);
+            rows.Add(Row(outcome, recipe));
+            if (outcome.QuantizationFile is null) floatCheckpoint = outcome.Checkpoint;
+            else quantFile = outcome.QuantizationFile;
+            current = outcome;
+        }
+        return new StagesDone(rows, baseline, current, floatCheckpoint, quantFile);
     }
 
     /// <summary>
@@ -275,14 +346,30 @@ public sealed class RecipeRunner
         return dir;
     }
 
-    /// <summary>Runs a stage unless its result.json exists; writes the result atomically when it ends.</summary>
-    private StageOutcome RunOnce(string dir, Func<StageOutcome> run)
+    /// <summary>
+    /// Runs a stage unless its result.json exists; writes the result atomically when it ends. Data-parallel, rank 0's
+    /// folder decides, and a follower (<paramref name="rank0Out"/> set) receives a finished stage's result and models
+    /// from rank 0, at the same places under its own <paramref name="outDir"/>.
+    /// </summary>
+    private StageOutcome RunOnce(string dir, Func<StageOutcome> run, string outDir, string? rank0Out)
     {
         var file = Path.Combine(dir, ResultFile);
-        if (File.Exists(file))
+        bool finished = File.Exists(file);
+        if (_group is not null) finished = _group.BroadcastFlag(finished);
+        if (finished)
         {
-            var done = JsonSerializer.Deserialize<StageOutcome>(File.ReadAllText(file), Json)
+            var text = _group is null ? File.ReadAllText(file) : _group.BroadcastString(rank0Out is null ? File.ReadAllText(file) : null);
+            var done = JsonSerializer.Deserialize<StageOutcome>(text, Json)
                        ?? throw new SlimException($"{file}: empty stage result");
+            if (_group is not null)
+            {
+                // Rank 0 sends the stage's models; a follower keeps them at its own copy of the path.
+                string Local(string path) => rank0Out is not null && path.StartsWith(rank0Out, StringComparison.Ordinal)
+                    ? outDir + path[rank0Out.Length..] : path;
+                foreach (var path in new[] { done.Checkpoint, done.QuantizationFile }.OfType<string>())
+                    _group.BroadcastFile(path, Local(path));
+                if (rank0Out is not null) done = done with { Checkpoint = Local(done.Checkpoint), QuantizationFile = done.QuantizationFile is { } q ? Local(q) : null };
+            }
             _progress.Info($"{Path.GetFileName(dir)}: done before (resumed), skipping");
             return done;
         }

@@ -1,3 +1,5 @@
+using Slim.Data;
+using Slim.Torch;
 using Slim.Recipes;
 using Slim.Tasks;
 using Slim.Training;
@@ -15,6 +17,15 @@ public sealed record StageContext(Recipe Recipe, ITask Task, string StageDir, bo
 {
     /// <summary>With <see cref="Resume"/>: continue a stage whose checkpoint was written with other training settings.</summary>
     public bool AllowChanges { get; init; }
+
+    /// <summary>
+    /// Data-parallel runs: the processes of the run (null in one process). Every rank runs the stage; training averages
+    /// gradients over them, sensitivity analysis and calibration split their work between them.
+    /// </summary>
+    public ProcessGroup? Group { get; init; }
+
+    /// <summary>This rank's share of every training batch (null in one process).</summary>
+    public DataShard? Shard => DataShard.Of(Group);
 }
 
 /// <summary>The models a stage starts from.</summary>

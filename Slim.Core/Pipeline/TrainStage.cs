@@ -1,3 +1,5 @@
+using Slim.Data;
+using Slim.Torch;
 using System.Globalization;
 using Slim.Models;
 using Slim.Recipes;
@@ -16,7 +18,8 @@ public sealed record TrainRun(string Checkpoint, string Architecture, ModelOptio
 public static class TrainStage
 {
     public static TrainRun Run(ITask task, string outDir, bool resume, IProgressSink progress,
-        CancellationToken cancel, ModelSection? model = null, int? iterations = null, string description = "train", bool allowChanges = false)
+        CancellationToken cancel, ModelSection? model = null, int? iterations = null, string description = "train", bool allowChanges = false,
+        ProcessGroup? group = null)
     {
         var recipe = task.Recipe;
         var m = model ?? recipe.Model;
@@ -30,7 +33,7 @@ public static class TrainStage
         progress.Info($"{description}: {m.Name} on {task.TrainImageCount} images from {task.TrainSource}, {its} iterations of {settings.BatchSize}");
         foreach (var line in task.DataSummary()) progress.Info($"  {line}");
         TaskScore? lastScore = null;
-        var result = new Trainer(progress).Fit(net, settings, task.TrainBatches(settings.BatchSize), task.Loss(net),
+        var result = new Trainer(progress, group).Fit(net, settings, task.TrainBatches(settings.BatchSize, shard: DataShard.Of(group)), task.Loss(net),
             evaluate: () => (lastScore = task.Evaluate(net)).Primary,
             checkpointDir: outDir, resume: resume, metadata: meta, description: description, cancel: cancel, metricName: task.MetricName, allowChanges: allowChanges);
         Plots.TrainingCurve.Save(outDir, $"{description}: {m.Name}", task.MetricName);

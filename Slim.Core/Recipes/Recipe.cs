@@ -268,6 +268,11 @@ public sealed class TrainSection : IValidatedRecipe
     [Bounds(0, int.MaxValue)]
     public int EvalInterval { get; set; }
 
+    [Doc("With several processes (--nproc-per-node): batch norm normalizes with the statistics of the whole batch, " +
+         "summed over the ranks at every forward (PyTorch's SyncBatchNorm, PaddleDetection's sync_bn); off, each rank's " +
+         "batch norm sees its own share and the running statistics follow rank 0's. No effect in one process.")]
+    public bool SyncBn { get; set; }
+
     [Doc("Detection: input sizes chosen at random per batch (multi-scale training); empty = input_size only.")]
     [Bounds(32, 4096)]
     public List<int> MultiScale { get; set; } = new();

@@ -59,8 +59,11 @@ public interface ITask
     /// <summary>Checkpoint metadata that rebuilds the model (architecture, options, class names).</summary>
     Dictionary<string, string> Metadata(string architecture, ModelOptions options);
 
-    /// <summary>Training batches from a given iteration on; batch i depends only on the seed, the offset and i (exact resume).</summary>
-    Func<long, IEnumerable<IImageBatch>> TrainBatches(int batchSize, int seedOffset = 0);
+    /// <summary>
+    /// Training batches from a given iteration on; batch i depends only on the seed, the offset and i (exact resume).
+    /// With a <paramref name="shard"/> each batch holds only that share of it (data-parallel training).
+    /// </summary>
+    Func<long, IEnumerable<IImageBatch>> TrainBatches(int batchSize, int seedOffset = 0, DataShard? shard = null);
 
     /// <summary>The training loss of <paramref name="model"/> on a batch (runs the model), with named parts.</summary>
     Func<IImageBatch, LossParts> Loss(torch.nn.Module model);

@@ -30,17 +30,32 @@ public sealed class DataParallel
     }
 
     /// <summary>
-    /// Replaces each trainable parameter's gradient by its mean over the ranks, in one all-reduce of one flat bucket. A
-    /// parameter without a gradient on this rank counts as zeros, so every rank sends the same layout.
+    /// Every rank's buffers (batch-norm running statistics) take rank 0's values, as PyTorch's DistributedDataParallel
+    /// does before each forward: without synchronized batch norm each rank's statistics follow its own share.
     /// </summary>
-    public void AverageGradients()
+    public void BroadcastBuffers()
+    {
+        using var _ = no_grad();
+        var buffers = _model.named_buffers().Select(b => b.buffer).ToList();
+        if (buffers.Count > 0) _group.broadcast(buffers, 0);
+    }
+
+    /// <summary>
+    /// Replaces each trainable parameter's gradient by its mean over the ranks, in one all-reduce of one flat bucket. A
+    /// parameter without a gradient on this rank counts as zeros, so every rank sends the same layout. With
+    /// <paramref name="loss"/>, the loss rides in the same bucket and its mean over the ranks is returned (what the
+    /// whole batch's loss is, and the same number on every rank, so a loss that turns NaN on one stops all of them).
+    /// </summary>
+    public double AverageGradients(Tensor? loss = null)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var parameters = _model.parameters().Where(p => p.requires_grad).ToList();
-        if (parameters.Count == 0) return;
         var grads = parameters.Select(p => p.grad ?? zeros_like(p)).ToList();
-        var bucket = cat(grads.Select(g => g.reshape(-1)).ToArray());
+        var pieces = grads.Select(g => g.reshape(-1)).ToList();
+        if (loss is not null) pieces.Add(loss.detach().reshape(-1).to(ScalarType.Float32));
+        if (pieces.Count == 0) return double.NaN;
+        var bucket = cat(pieces.ToArray());
         _group.all_reduce(bucket);
         bucket.div_(_group.world_size);
         long at = 0;
@@ -52,5 +67,6 @@ public sealed class DataParallel
             else parameters[i].grad = mean.clone();
             at += n;
         }
+        return loss is null ? double.NaN : bucket[at].item<float>();
     }
 }

@@ -27,6 +27,9 @@ public sealed record TrainSettings
     public int EvalInterval { get; init; }
     /// <summary>Save last.ckpt every this many iterations (0 = at evaluations and at the end).</summary>
     public int CheckpointInterval { get; init; }
+    /// <summary>Synchronized batch norm when data-parallel (not part of the settings a resume compares: it changes no result of one process).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool SyncBn { get; init; }
 
     /// <summary>The train section, with a stage's fine-tune values laid over it.</summary>
     public static TrainSettings From(TrainSection t, FineTuneSection? fineTune = null) => new()
@@ -46,6 +49,7 @@ public sealed record TrainSettings
         WarmupFactor = t.WarmupFactor,
         ClipGradNorm = t.ClipGradNorm,
         EvalInterval = t.EvalInterval,
+        SyncBn = t.SyncBn,
     };
 
     /// <summary>The optimizer over the given parameters. L2 decay is applied by the trainer (not to BN or biases).</summary>

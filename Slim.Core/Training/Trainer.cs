@@ -24,8 +24,20 @@ public sealed class Trainer
     public const string BestName = "best.ckpt";
 
     private readonly IProgressSink _progress;
+    private readonly ProcessGroup? _group;
 
-    public Trainer(IProgressSink? progress = null) => _progress = progress ?? NullProgress.Instance;
+    /// <summary>
+    /// A trainer reporting to <paramref name="progress"/>. With a <paramref name="group"/> of more than one process the
+    /// training is data-parallel: the batches given must be this rank's share of each batch (<see cref="Slim.Data.DataShard"/>),
+    /// rank 0's weights (or its checkpoint, when resuming) start every rank, gradients and the loss are averaged over the
+    /// ranks at every step, batch-norm statistics follow rank 0's, and the metric that picks the best checkpoint is rank
+    /// 0's, so every rank holds the same model throughout and writes the same checkpoints.
+    /// </summary>
+    public Trainer(IProgressSink? progress = null, ProcessGroup? group = null)
+    {
+        _progress = progress ?? NullProgress.Instance;
+        _group = group is { world_size: > 1 } ? group : null;
+    }
 
     /// <summary>
     /// Trains <paramref name="model"/>. <paramref name="batchesFrom"/> yields the batches from a
@@ -68,7 +80,16 @@ public sealed class Trainer
         string? historyPath = checkpointDir is null ? null : Path.Combine(checkpointDir, TrainHistory.FileName);
         var history = new TrainHistory();
         var settingsJson = SettingsJson(settings);
-        if (resume && lastPath is not null && File.Exists(lastPath))
+        var parallel = _group is null ? null : new DataParallel(_group, model);
+        //SYNCBN-MERGE if (parallel is not null && settings.SyncBn) SyncBatchNorm.Convert(model, _group!);
+        bool resuming = resume && lastPath is not null && File.Exists(lastPath);
+        if (_group is not null)
+        {
+            // Rank 0's checkpoint decides, and reaches the other ranks over the group (no shared disk needed).
+            resuming = _group.BroadcastFlag(resuming);
+            if (resuming) _group.BroadcastFile(lastPath!, lastPath!);
+        }
+        if (resuming)
         {
             var stored = Checkpoint.ReadMetadata(lastPath).GetValueOrDefault(SettingsKey);
             var changes = stored is null ? [] : JsonDiff.Changes(stored, settingsJson);
@@ -80,6 +101,7 @@ public sealed class Trainer
             if (File.Exists(historyPath)) history = TrainHistory.Load(historyPath, upTo: start);
             _progress.Info($"{description}: resuming at iteration {start} from {lastPath}");
         }
+        parallel?.BroadcastParameters();
         // The history goes first: a kill between the two writes leaves a history that the resumed run truncates.
         void SaveLast(long iteration)
         {
@@ -107,6 +129,7 @@ public sealed class Trainer
                         optimizer.zero_grad();
                         var parts = loss(batch);
                         parts.Total.backward();
+                        double stepLoss = parallel is null ? parts.Total.item<double>() : parallel.AverageGradients(parts.Total);
                         if (settings.CoupledWeightDecay)
                             using (no_grad())
                                 foreach (var p in decayed)
@@ -116,7 +139,8 @@ public sealed class Trainer
                                 }
                         if (settings.ClipGradNorm > 0) nn.utils.clip_grad_norm_(trainable.Select(p => p.parameter), settings.ClipGradNorm);
                         optimizer.step();
-                        lastLoss = parts.Total.item<double>();
+                        if (parallel is not null && !settings.SyncBn) parallel.BroadcastBuffers();
+                        lastLoss = stepLoss;
                         if (!double.IsFinite(lastLoss))
                             throw new SlimException($"{description}: the loss became {lastLoss} at iteration {it + 1}; lower the learning rate (train.lr is {settings.Lr})");
                         imagesSeen += settings.BatchSize;
@@ -128,7 +152,7 @@ public sealed class Trainer
                     bool evalNow = evaluate is not null && settings.EvalInterval > 0 && it % settings.EvalInterval == 0 && it < settings.Iterations;
                     if (evalNow)
                     {
-                        lastMetric = Evaluate(model, evaluate!);
+                        lastMetric = Evaluate(model, evaluate!, _group);
                         history.AddEval(it, lastMetric.Value);
                         if (best is null || lastMetric > best)
                         {
@@ -153,7 +177,7 @@ public sealed class Trainer
             throw new SlimException($"{description}: the data ran out after {it} of {settings.Iterations} iterations");
         if (evaluate is not null)
         {
-            lastMetric = Evaluate(model, evaluate);
+            lastMetric = Evaluate(model, evaluate, _group);
             history.AddEval(it, lastMetric.Value);
             if (best is null || lastMetric >= best)
             {
@@ -180,12 +204,14 @@ public sealed class Trainer
     private static Dictionary<string, string> WithSettings(IReadOnlyDictionary<string, string>? metadata, string settingsJson) =>
         new(metadata ?? new Dictionary<string, string>()) { [SettingsKey] = settingsJson };
 
-    private static double Evaluate(nn.Module model, Func<double> evaluate)
+    // Every rank scores its (identical) model; rank 0's figure is everybody's, so all ranks keep the same best checkpoint.
+    private static double Evaluate(nn.Module model, Func<double> evaluate, ProcessGroup? group)
     {
         model.eval();
         try
         {
-            return evaluate();
+            double metric = evaluate();
+            return group is null ? metric : group.BroadcastDoubles(new[] { metric })[0];
         }
         finally
         {

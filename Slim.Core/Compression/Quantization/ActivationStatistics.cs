@@ -81,6 +81,62 @@ public sealed class ActivationStatistics
         Range = range;
     }
 
+    // Batches, Count, AbsMax, SumOfBatchMax, Min, ZeroCount, Range, then the histogram (if any).
+    private const int Header = 7;
+
+    /// <summary>The statistics as numbers, for another process to merge (<see cref="Merge"/>).</summary>
+    public double[] ToVector()
+    {
+        var v = new double[Header + (_histogram?.Length ?? 0)];
+        (v[0], v[1], v[2], v[3], v[4], v[5], v[6]) = (Batches, Count, AbsMax, SumOfBatchMax, Min, ZeroCount, Range);
+        _histogram?.CopyTo(v, Header);
+        return v;
+    }
+
+    /// <summary>
+    /// The statistics of several processes' shares of the calibration data as one (<see cref="ToVector"/> of each):
+    /// counts and sums add, maxima and minima combine; the histograms are laid on the widest range, each bin's count
+    /// spread evenly over the bins it covers there (exact when the ranges are equal or differ by powers of two from
+    /// one first maximum, else a re-binning at the histogram's resolution).
+    /// </summary>
+    public static ActivationStatistics Merge(IReadOnlyList<double[]> vectors)
+    {
+        bool withHistogram = vectors[0].Length > Header;
+        var merged = new ActivationStatistics(withHistogram);
+        foreach (var v in vectors)
+        {
+            merged.Batches += (int)v[0];
+            merged.Count += v[1];
+            merged.AbsMax = Math.Max(merged.AbsMax, v[2]);
+            merged.SumOfBatchMax += v[3];
+            merged.Min = Math.Min(merged.Min, v[4]);
+            merged.ZeroCount += v[5];
+            merged.Range = Math.Max(merged.Range, v[6]);
+        }
+        if (!withHistogram || merged.Range == 0) return merged;
+        var h = merged._histogram!;
+        double width = merged.Range / Bins;
+        foreach (var v in vectors)
+        {
+            double range = v[6];
+            if (range == 0) continue;
+            double w = range / Bins;
+            for (int i = 0; i < Bins; i++)
+            {
+                double c = v[Header + i];
+                if (c == 0) continue;
+                double lo = i * w, hi = lo + w;
+                int first = Math.Min(Bins - 1, (int)(lo / width)), last = Math.Min(Bins - 1, (int)Math.Ceiling(hi / width) - 1);
+                for (int j = first; j <= last; j++)
+                {
+                    double overlap = Math.Min(hi, (j + 1) * width) - Math.Max(lo, j * width);
+                    if (overlap > 0) h[j] += c * overlap / w;
+                }
+            }
+        }
+        return merged;
+    }
+
     /// <summary>The input threshold the algorithm picks from these statistics.</summary>
     public double Threshold(CalibrationAlgo algorithm, double percentile = 0.9999)
     {

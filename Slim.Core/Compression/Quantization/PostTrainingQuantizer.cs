@@ -47,13 +47,13 @@ public sealed class PostTrainingQuantizer
     /// Prepares and calibrates in one call; the batches are read once (the first also serves for tracing).
     /// </summary>
     public static (QuantizationPlan Plan, QuantizationResult Result) Run(nn.Module model, QuantizationOptions options,
-        Func<Tensor, IEnumerable<Tensor>> forward, IEnumerable<Tensor> calibration)
+        Func<Tensor, IEnumerable<Tensor>> forward, IEnumerable<Tensor> calibration, ProcessGroup? group = null)
     {
         using var batches = calibration.GetEnumerator();
         if (!batches.MoveNext()) throw EmptyCalibration();
         var first = batches.Current;
         var ptq = Prepare(model, options, forward, first);
-        var result = ptq.Calibrate(Prepend(first, batches));
+        var result = ptq.Calibrate(Prepend(first, batches), group);
         return (ptq.Plan, result);
     }
 
@@ -70,9 +70,12 @@ public sealed class PostTrainingQuantizer
     /// One pass over the batches (the caller keeps ownership of tensors it holds elsewhere;
     /// tensors the enumerator creates are released batch by batch). Sets every quantized
     /// layer's input threshold and returns the result. Can be called again to recalibrate.
+    /// With a <paramref name="group"/> of several processes, each given the same batches, rank r runs batches r, r + W,
+    /// r + 2W … and the statistics of all ranks are merged before the thresholds are chosen (the same on every rank).
     /// </summary>
-    public QuantizationResult Calibrate(IEnumerable<Tensor> batches)
+    public QuantizationResult Calibrate(IEnumerable<Tensor> batches, ProcessGroup? group = null)
     {
+        if (group is { world_size: > 1 }) batches = batches.Where((_, i) => i % group.world_size == group.rank);
         // Layers and quantization points alike: each quantizes the tensor reaching it.
         var layers = _model.modules().OfType<ActivationQuantizer>().ToList();
         bool histogram = Options.Algorithm is CalibrationAlgo.Hist or CalibrationAlgo.Kl or CalibrationAlgo.Mse;
@@ -103,6 +106,16 @@ public sealed class PostTrainingQuantizer
             foreach (var h in hooks) h.Dispose();
             foreach (var l in layers) l.QuantizationEnabled = true;
             _model.train(wasTraining);
+        }
+        if (group is { world_size: > 1 })
+        {
+            // One gather of every layer's statistics; a rank whose share was empty adds nothing.
+            var mine = new double[] { count }.Concat(layers.SelectMany(l => stats[l].ToVector())).ToArray();
+            var all = Slim.Training.Collectives.AllGatherDoubles(group, mine);
+            count = (int)all.Sum(v => v[0]);
+            int width = layers.Count == 0 ? 0 : (mine.Length - 1) / layers.Count;
+            for (int k = 0; k < layers.Count; k++)
+                stats[layers[k]] = ActivationStatistics.Merge(all.Select(v => v.AsSpan(1 + k * width, width).ToArray()).ToList());
         }
         if (count == 0) throw EmptyCalibration();
         foreach (var l in layers)

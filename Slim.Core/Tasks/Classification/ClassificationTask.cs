@@ -175,11 +175,11 @@ public sealed class ClassificationTask : ITask
     };
 
     /// <summary>Training batches from a given iteration on; batch i depends only on the seed and i.</summary>
-    public Func<long, IEnumerable<IImageBatch>> TrainBatches(int batchSize, int seedOffset = 0)
+    public Func<long, IEnumerable<IImageBatch>> TrainBatches(int batchSize, int seedOffset = 0, DataShard? shard = null)
     {
         if (Train.Count < batchSize)
             throw new SlimException($"the training set has {Train.Count} images, fewer than one batch of {batchSize} (train.batch_size)");
-        var loader = new ClassificationLoader(Train, LoaderOptions(batchSize, true, (int)_recipe.Seed + seedOffset));
+        var loader = new ClassificationLoader(Train, LoaderOptions(batchSize, true, (int)_recipe.Seed + seedOffset) with { Shard = shard });
         int perEpoch = loader.BatchesPerEpoch;
         return from => BatchStream.From((e, start) => loader.GetEpoch(e, start), perEpoch, from);
     }

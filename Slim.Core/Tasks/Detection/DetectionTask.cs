@@ -186,7 +186,7 @@ public sealed class DetectionTask : ITask
     }
 
     /// <summary>Training batches from a given iteration on; batch i depends only on the seed and i.</summary>
-    public Func<long, IEnumerable<IImageBatch>> TrainBatches(int batchSize, int seedOffset = 0)
+    public Func<long, IEnumerable<IImageBatch>> TrainBatches(int batchSize, int seedOffset = 0, DataShard? shard = null)
     {
         var sizes = _recipe.Train.MultiScale.Count > 0 ? (IReadOnlyList<int>)_recipe.Train.MultiScale : new[] { InputSize };
         var loader = new DetectionLoader(Train, new DetectionLoaderOptions
@@ -195,6 +195,7 @@ public sealed class DetectionTask : ITask
             InputSizes = sizes,
             Train = true,
             Seed = (int)_recipe.Seed + seedOffset,
+            Shard = shard,
             Workers = _recipe.Dataset.Workers,
             Mean = _mean,
             Std = _std,

@@ -77,7 +77,7 @@ public sealed class SsdTask : ITask
 
     public Dictionary<string, string> Metadata(string architecture, ModelOptions options) => _data.Metadata(architecture, options);
 
-    public Func<long, IEnumerable<IImageBatch>> TrainBatches(int batchSize, int seedOffset = 0) => _data.TrainBatches(batchSize, seedOffset);
+    public Func<long, IEnumerable<IImageBatch>> TrainBatches(int batchSize, int seedOffset = 0, DataShard? shard = null) => _data.TrainBatches(batchSize, seedOffset, shard);
 
     /// <summary>The multibox loss: every image's boxes matched to the priors, smooth L1 on the positives' deltas, cross-entropy on positives and 3:1 hard negatives.</summary>
     public Func<IImageBatch, LossParts> Loss(nn.Module model)

@@ -146,7 +146,7 @@ public sealed class ToyRegressionTask : ITask
         return new ToyBatch(tensor(images, count, 3, Size, Size), tensor(targets, count, 1));
     }
 
-    public Func<long, IEnumerable<IImageBatch>> TrainBatches(int batchSize, int seedOffset = 0) => from => Stream(from, batchSize);
+    public Func<long, IEnumerable<IImageBatch>> TrainBatches(int batchSize, int seedOffset = 0, Slim.Data.DataShard? shard = null) => from => Stream(from, batchSize);
 
     private IEnumerable<IImageBatch> Stream(long from, int batchSize)
     {

@@ -34,8 +34,15 @@ public static class SensitivityAnalysis
             groups[g.Id] = p;
         }
 
+        var group = options.Group is { world_size: > 1 } pg ? pg : null;
         SensitivityResult result;
-        if (File.Exists(options.ResultPath))
+        if (group is not null && group.rank != 0)
+        {
+            // Rank 0 reads or starts the file; the others follow its copy.
+            result = SensitivityResult.FromJson(Slim.Training.Collectives.BroadcastString(group, null), options.ResultPath);
+            result.Save(options.ResultPath);
+        }
+        else if (File.Exists(options.ResultPath))
         {
             result = SensitivityResult.Load(options.ResultPath);
             if (result.Criterion != importance.Name)
@@ -47,8 +54,32 @@ public static class SensitivityAnalysis
             result = new SensitivityResult(importance.Name, Evaluate(model, factory, null, metric), new List<SensitivityPoint>());
             result.Save(options.ResultPath);
         }
+        if (group is { rank: 0 }) Slim.Training.Collectives.BroadcastString(group, result.ToJson());
 
         var pruner = new Pruner(graph, importance);
+        if (group is not null)
+        {
+            // Round by round: rank j measures missing point k + j, then every rank adds the round's points in order.
+            var missing = options.Parameters.SelectMany(p => options.Ratios.Select(r => (p, r))).Where(x => !result.Has(x.p, x.r)).ToList();
+            for (int k = 0; k < missing.Count; k += group.world_size)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                int mine = k + group.rank;
+                double m = double.NaN;
+                if (mine < missing.Count)
+                    m = Evaluate(model, factory, pruner.Plan(model, new[] { new PruneTarget(missing[mine].p, missing[mine].r) }), metric);
+                var round = Slim.Training.Collectives.AllGatherDoubles(group, new[] { m });
+                for (int j = 0; j < group.world_size && k + j < missing.Count; j++)
+                {
+                    var (p, r) = missing[k + j];
+                    var point = new SensitivityPoint(p, r, round[j][0], result.LossOf(round[j][0]));
+                    result.Points.Add(point);
+                    result.Save(options.ResultPath);
+                    progress?.Invoke(point);
+                }
+            }
+            return result;
+        }
         foreach (var p in options.Parameters)
             foreach (var r in options.Ratios)
             {

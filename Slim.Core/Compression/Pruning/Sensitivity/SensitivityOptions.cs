@@ -14,4 +14,11 @@ public sealed record SensitivityOptions
 
     /// <summary>The channel importance criterion (a name from the registry).</summary>
     public string Criterion { get; init; } = "l1_norm";
+
+    /// <summary>
+    /// Several processes share the points (null: one process): rank 0's result file is the one resumed and kept, each
+    /// round every rank measures one of the missing points, and all ranks collect every round's points in order, so
+    /// the file is the one a single process would write.
+    /// </summary>
+    public Slim.Torch.ProcessGroup? Group { get; init; }
 }

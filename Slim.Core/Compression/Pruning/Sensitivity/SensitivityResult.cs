@@ -61,19 +61,25 @@ public sealed class SensitivityResult
     /// <summary>Writes the result atomically (temporary file, then rename).</summary>
     public void Save(string path)
     {
-        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Json));
+        AtomicFile.WriteAllText(path, ToJson());
     }
 
-    public static SensitivityResult Load(string path)
+    /// <summary>The result as the JSON <see cref="Save"/> writes.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>A result from <see cref="ToJson"/>'s text (<paramref name="source"/> names it in errors).</summary>
+    public static SensitivityResult FromJson(string json, string source)
     {
         try
         {
-            return JsonSerializer.Deserialize<SensitivityResult>(File.ReadAllText(path), Json)
-                ?? throw new PruningException($"sensitivity file '{path}' is empty");
+            return JsonSerializer.Deserialize<SensitivityResult>(json, Json)
+                ?? throw new PruningException($"sensitivity file '{source}' is empty");
         }
         catch (JsonException e)
         {
-            throw new PruningException($"sensitivity file '{path}' is not a sensitivity result ({JsonErrors.Describe(e)})");
+            throw new PruningException($"sensitivity file '{source}' is not a sensitivity result ({JsonErrors.Describe(e)})");
         }
     }
+
+    public static SensitivityResult Load(string path) => FromJson(File.ReadAllText(path), path);
 }
