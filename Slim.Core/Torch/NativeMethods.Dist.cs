@@ -11,6 +11,7 @@ internal static partial class NativeMethods
     [LibraryImport(Lib)] internal static partial int slim_dist_rank(IntPtr pg);
     [LibraryImport(Lib)] internal static partial int slim_dist_world_size(IntPtr pg);
     [LibraryImport(Lib)] internal static unsafe partial int slim_dist_all_reduce(IntPtr pg, IntPtr* tensors, int count, int op);
+    [LibraryImport(Lib)] internal static partial IntPtr slim_dist_all_reduce_autograd(IntPtr pg, IntPtr input);
     [LibraryImport(Lib)] internal static unsafe partial int slim_dist_broadcast(IntPtr pg, IntPtr* tensors, int count, int root);
     [LibraryImport(Lib)] internal static partial IntPtr slim_dist_all_gather(IntPtr pg, IntPtr input);
     [LibraryImport(Lib)] internal static partial int slim_dist_barrier(IntPtr pg);

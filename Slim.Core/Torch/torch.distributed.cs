@@ -34,6 +34,31 @@ public static partial class torch
             return new ProcessGroup(h);
         }
 
+        /// <summary>Collectives that autograd differentiates through (torch.distributed.nn).</summary>
+        public static class nn
+        {
+            /// <summary>torch.distributed.nn.functional, with PyTorch's names.</summary>
+            public static class functional
+            {
+                /// <summary>
+                /// The sum of <paramref name="tensor"/> over the ranks of <paramref name="group"/>, as a new tensor
+                /// (<paramref name="tensor"/> is left as it is), differentiable: its backward sums the incoming gradient
+                /// over the ranks, since every rank's input feeds every rank's output. Only the sum (PyTorch's default
+                /// op). Every rank must call it, and later run backward through it, in the same order relative to its
+                /// other collectives; the group must outlive that backward pass.
+                /// </summary>
+                /// <exception cref="TorchException">This build has no Gloo, or the collective failed.</exception>
+                public static Tensor all_reduce(Tensor tensor, ProcessGroup group)
+                {
+                    ArgumentNullException.ThrowIfNull(tensor);
+                    ArgumentNullException.ThrowIfNull(group);
+                    var result = new Tensor(NativeMethods.Check(NativeMethods.slim_dist_all_reduce_autograd(group.Handle, tensor.Handle)));
+                    GC.KeepAlive(group);
+                    return result;
+                }
+            }
+        }
+
         // file:///path → (0, path); tcp://host:port → (1, host, port); env:// → MASTER_ADDR, MASTER_PORT.
         private static (int Kind, string Address, int Port) Rendezvous(string initMethod)
         {
@@ -87,7 +112,7 @@ public sealed class ProcessGroup : IDisposable
     /// <summary>Processes in the group.</summary>
     public int world_size { get; }
 
-    private IntPtr Handle => _handle.IsClosed ? throw new ObjectDisposedException(nameof(ProcessGroup)) : _handle.DangerousGetHandle();
+    internal IntPtr Handle => _handle.IsClosed ? throw new ObjectDisposedException(nameof(ProcessGroup)) : _handle.DangerousGetHandle();
 
     /// <summary>Combines each tensor with its peers on every rank, in place.</summary>
     public void all_reduce(Tensor tensor, ReduceOp op = ReduceOp.SUM) => all_reduce(new[] { tensor }, op);

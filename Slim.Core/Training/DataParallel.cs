@@ -7,7 +7,8 @@ namespace Slim.Training;
 /// Data-parallel training over a <see cref="ProcessGroup"/>: every rank holds the same model, runs its own share of each
 /// batch, and after backward the gradients are averaged over the ranks, so that each rank's optimizer step is the one a
 /// single process would take on the whole batch (for losses that are means over equal shares, and no batch norm in
-/// training mode: its statistics are per share unless synchronized).
+/// training mode: its statistics are per share unless synchronized by
+/// <see cref="Slim.Torch.Modules.SyncBatchNorm.Convert"/>).
 /// </summary>
 public sealed class DataParallel
 {

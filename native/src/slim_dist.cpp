@@ -30,6 +30,36 @@ std::vector<at::Tensor> Tensors(slim_tensor* tensors, int32_t count) {
   for (int32_t i = 0; i < count; i++) v.push_back(*tensors[i]);
   return v;
 }
+
+#ifdef SLIM_WITH_GLOO
+// Sums `t` over the group, in place; Gloo wants a dense contiguous tensor, which every caller here passes.
+void SumInPlace(Group* g, at::Tensor& t) {
+  std::vector<at::Tensor> v{t};
+  c10d::AllreduceOptions o;
+  o.reduceOp = c10d::ReduceOp(c10d::ReduceOp::SUM);
+  g->pg->allreduce(v, o)->wait();
+}
+
+// y = Σ_ranks x. Every rank's x feeds every rank's y, so dL/dx on one rank is the sum over the ranks of their dL/dy:
+// the backward is the same all-reduce applied to the gradient.
+struct AllReduceSum : public torch::autograd::Function<AllReduceSum> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& input, int64_t group) {
+    // The group as an integer: saved_data holds IValues, and a raw pointer is not one.
+    ctx->saved_data["group"] = group;
+    auto out = input.clone(at::MemoryFormat::Contiguous);
+    SumInPlace(reinterpret_cast<Group*>(group), out);
+    return out;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    auto* g = reinterpret_cast<Group*>(ctx->saved_data["group"].toInt());
+    // Autograd materializes a missing gradient as zeros (materialize_grads), so every rank joins this all-reduce.
+    auto grad = grads[0].clone(at::MemoryFormat::Contiguous);
+    SumInPlace(g, grad);
+    return {grad, at::Tensor()};
+  }
+};
+#endif
 }  // namespace
 
 SLIM_API int32_t slim_dist_has_backend(const char* backend) {
@@ -102,6 +132,17 @@ SLIM_API int32_t slim_dist_all_reduce(slim_process_group pg, slim_tensor* tensor
   G(pg)->pg->allreduce(v, o)->wait();
   return 0;
   SLIM_CATCH(-1)
+}
+
+SLIM_API slim_tensor slim_dist_all_reduce_autograd(slim_process_group pg, slim_tensor input) {
+  SLIM_TRY
+#ifdef SLIM_WITH_GLOO
+  auto* g = G(pg);
+  return new at::Tensor(AllReduceSum::apply(*input, reinterpret_cast<int64_t>(g)));
+#else
+  throw std::runtime_error("this libslimnative was built without Gloo (install libgloo-dev and rebuild native/)");
+#endif
+  SLIM_CATCH(nullptr)
 }
 
 SLIM_API int32_t slim_dist_broadcast(slim_process_group pg, slim_tensor* tensors, int32_t count, int32_t root) {

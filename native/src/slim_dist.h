@@ -18,6 +18,10 @@ SLIM_API int32_t slim_dist_rank(slim_process_group pg);
 SLIM_API int32_t slim_dist_world_size(slim_process_group pg);
 // op: 0 sum, 1 product, 2 min, 3 max. In place on every tensor.
 SLIM_API int32_t slim_dist_all_reduce(slim_process_group pg, slim_tensor* tensors, int32_t count, int32_t op);
+// The sum over the ranks as a differentiable op (torch.distributed.nn.functional.all_reduce): a new tensor, `input`
+// untouched; its backward sums the incoming gradient over the group, so every rank must run backward through it
+// (in the same order as its other collectives) and the group must outlive that backward pass.
+SLIM_API slim_tensor slim_dist_all_reduce_autograd(slim_process_group pg, slim_tensor input);
 // In place: every rank ends with root's values.
 SLIM_API int32_t slim_dist_broadcast(slim_process_group pg, slim_tensor* tensors, int32_t count, int32_t root);
 // Every rank's `input` (same shape everywhere) stacked along a new first dimension [world, ...].

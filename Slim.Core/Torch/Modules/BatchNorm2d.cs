@@ -10,8 +10,11 @@ public enum BatchNormNames
     Paddle,
 }
 
-/// <summary>Batch normalization over NCHW maps, with running statistics.</summary>
-public sealed class BatchNorm2d : nn.Module<Tensor, Tensor>
+/// <summary>
+/// Batch normalization over NCHW maps, with running statistics. Not sealed only for <see cref="SyncBatchNorm"/>, which
+/// is a BatchNorm2d to every algorithm that looks for one (pruning, BN folding, export).
+/// </summary>
+public class BatchNorm2d : nn.Module<Tensor, Tensor>
 {
     private readonly string _w, _b, _m, _v;
 
@@ -28,6 +31,32 @@ public sealed class BatchNorm2d : nn.Module<Tensor, Tensor>
         register_parameter(_b, zeros(new[] { num_features }));
         register_buffer(_m, zeros(new[] { num_features }));
         register_buffer(_v, ones(new[] { num_features }));
+    }
+
+    /// <summary>
+    /// A batch norm named <paramref name="typeName"/> that holds <paramref name="source"/>'s own parameter and buffer
+    /// tensors (the same objects, not copies, each still requiring grad or not as before) under the same names, with its
+    /// eps, momentum, <see cref="FreezeStatistics"/> and training mode. The source's forward hooks stay with the source.
+    /// </summary>
+    protected internal BatchNorm2d(string typeName, BatchNorm2d source) : base(typeName)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        num_features = source.num_features;
+        eps = source.eps;
+        momentum = source.momentum;
+        FreezeStatistics = source.FreezeStatistics;
+        (_w, _b, _m, _v) = (source._w, source._b, source._m, source._v);
+        foreach (var name in new[] { _w, _b })
+        {
+            var p = source.GetParameterOrNull(name);
+            bool requiresGrad = p?.requires_grad ?? false;
+            register_parameter(name, p);
+            // register_parameter makes a new float parameter trainable; a frozen one must stay frozen.
+            if (p is not null) p.requires_grad = requiresGrad;
+        }
+        register_buffer(_m, source.GetBufferOrNull(_m));
+        register_buffer(_v, source.GetBufferOrNull(_v));
+        train(source.training);
     }
 
     public long num_features { get; set; }
