@@ -35,9 +35,10 @@ public sealed class Launcher
 
     /// <summary>
     /// When the command line asks for more than one process (and this process is not already a worker), starts the
-    /// workers, waits for them and returns the run's exit code; otherwise null (run the verb here).
+    /// workers, waits for them and returns the run's exit code; otherwise null (run the verb here). The recipe's batch
+    /// must split evenly over the processes (checked before any worker starts).
     /// </summary>
-    public ExitCode? LaunchIfAsked(ParseResult p, CancellationToken cancel)
+    public ExitCode? LaunchIfAsked(ParseResult p, Recipe recipe, CancellationToken cancel)
     {
         int nproc = p.GetValue(_nproc), nnodes = p.GetValue(_nnodes), nodeRank = p.GetValue(_nodeRank), port = p.GetValue(_masterPort);
         string addr = p.GetValue(_masterAddr)!;
@@ -46,6 +47,7 @@ public sealed class Launcher
         if (nodeRank < 0 || nodeRank >= nnodes) throw new UsageException($"--node-rank {nodeRank}: expected 0 … {nnodes - 1} (--nnodes {nnodes})");
         if (port is < 1 or > 65535) throw new UsageException($"--master-port {port}: expected a port 1 … 65535");
         if (nproc * nnodes == 1) return null;
+        if (Slim.Data.DataShard.CheckBatchSize(recipe.Train.BatchSize, nproc * nnodes) is { } split) throw new SlimException(split);
         if (WorldEnvironment.Read() is not null)
             throw new UsageException("--nproc-per-node: this process is already a worker of a launched run (WORLD_SIZE is set); start slim without the launcher options under torchrun or another launcher");
         var args = WorkerArguments(p);
@@ -97,7 +99,8 @@ public sealed class Launcher
             // saves its checkpoint and exits by itself.
             while (true)
             {
-                if (workers.FirstOrDefault(w => w.Process.HasExited && w.Process.ExitCode != 0) is { Process: not null } failed)
+                // The first to fail is the cause; the others fail after it, having lost contact.
+                if (workers.Where(w => w.Process.HasExited && w.Process.ExitCode != 0).OrderBy(w => w.Process.ExitTime).FirstOrDefault() is { Process: not null } failed)
                 {
                     int stopped = 0;
                     foreach (var w in workers.Where(w => !w.Process.HasExited))
@@ -109,7 +112,7 @@ public sealed class Launcher
                     if (code == (int)ExitCode.Cancelled && cancel.IsCancellationRequested) return ExitCode.Cancelled;
                     throw new WorkerFailedException($"rank {failed.Rank} of {world} exited with code {code}{Signal(code)}; " +
                         $"{(stopped > 0 ? $"stopped the other {stopped} worker(s) on this host" : "the other workers had stopped")}; " +
-                        "its own error is printed above; fix it and run the same command with --resume to continue");
+                        $"{(Signal(code).Length > 0 ? "" : "its error is the line above naming it; ")}run the same command with --resume to continue from the last checkpoint");
                 }
                 if (workers.All(w => w.Process.HasExited)) return ExitCode.Ok;
                 Thread.Sleep(100);

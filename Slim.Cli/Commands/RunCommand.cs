@@ -39,8 +39,8 @@ public static class RunCommand
             if (p.GetValue(allowChanges) && !p.GetValue(resume)) throw new UsageException("--allow-changes goes with --resume (it lets a resumed run take new settings)");
             var file = p.GetValue(recipe.File)!;
             var overrides = p.GetValue(recipe.Overrides) ?? Array.Empty<string>();
-            RecipeLoader.Load<Recipe>(file, overrides); // a broken recipe is said once, before any worker starts
-            if (launcher.LaunchIfAsked(p, ct) is { } launched) return launched;
+            var loaded = RecipeLoader.Load<Recipe>(file, overrides); // a broken recipe is said once, before any worker starts
+            if (launcher.LaunchIfAsked(p, loaded, ct) is { } launched) return launched;
             using var group = Launcher.Worker();
             return Execute(file, overrides, p.GetValue(outDir)!, p.GetValue(resume), AnsiConsole.Console,
                 group is { rank: > 0 } ? NullProgress.Instance : new ConsoleProgress(), ct, p.GetValue(allowChanges), group);

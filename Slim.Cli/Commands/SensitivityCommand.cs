@@ -48,7 +48,7 @@ public static class SensitivityCommand
             var ckpt = p.GetValue(checkpoint) ?? r.Model.Checkpoint
                 ?? throw new UsageException("give --checkpoint FILE (the trained model) or set model.checkpoint in the recipe");
             ModelCheckpoint.RequireArchitecture(ckpt, r);
-            if (launcher.LaunchIfAsked(p, ct) is { } launched) return launched;
+            if (launcher.LaunchIfAsked(p, r, ct) is { } launched) return launched;
             using var group = Launcher.Worker();
             Runtime.Configure(r, Launcher.ProcessesOnHost);
             var request = new Request(ckpt, p.GetValue(parameters), p.GetValue(ratios), p.GetValue(valImages), p.GetValue(outDir)!,

@@ -33,7 +33,7 @@ public static class TrainCommand
         {
             var r = recipe.Load(p);
             if (p.GetValue(allowChanges) && !p.GetValue(resume)) throw new UsageException("--allow-changes goes with --resume (it lets a resumed run take new settings)");
-            if (launcher.LaunchIfAsked(p, ct) is { } launched) return launched;
+            if (launcher.LaunchIfAsked(p, r, ct) is { } launched) return launched;
             using var group = Launcher.Worker();
             Runtime.Configure(r, Launcher.ProcessesOnHost);
             if (group is not null && Slim.Data.DataShard.CheckBatchSize(r.Train.BatchSize, group.world_size) is { } split) throw new SlimException(split);

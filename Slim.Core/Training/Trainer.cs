@@ -73,15 +73,18 @@ public sealed class Trainer
         using var optimizer = settings.CreateOptimizer(trainable.Select(p => p.parameter));
         var schedule = settings.CreateSchedule();
 
-        long start = 0;
-        double? best = null, lastMetric = null;
         string? lastPath = checkpointDir is null ? null : Path.Combine(checkpointDir, LastName);
         string? bestPath = checkpointDir is null ? null : Path.Combine(checkpointDir, BestName);
         string? historyPath = checkpointDir is null ? null : Path.Combine(checkpointDir, TrainHistory.FileName);
-        var history = new TrainHistory();
         var settingsJson = SettingsJson(settings);
         var parallel = _group is null ? null : new DataParallel(_group, model);
-        //SYNCBN-MERGE if (parallel is not null && settings.SyncBn) SyncBatchNorm.Convert(model, _group!);
+        // Synchronized batch norm for this run only: reverted when it ends, so that a later forward on one rank alone
+        // (a sensitivity point, an export) does not wait for the others.
+        bool synced = parallel is not null && settings.SyncBn && Slim.Torch.Modules.SyncBatchNorm.Convert(model, _group!) > 0;
+        using var revert = new Revert(synced ? model : null);
+        long start = 0;
+        double? best = null, lastMetric = null;
+        var history = new TrainHistory();
         bool resuming = resume && lastPath is not null && File.Exists(lastPath);
         if (_group is not null)
         {
@@ -139,7 +142,7 @@ public sealed class Trainer
                                 }
                         if (settings.ClipGradNorm > 0) nn.utils.clip_grad_norm_(trainable.Select(p => p.parameter), settings.ClipGradNorm);
                         optimizer.step();
-                        if (parallel is not null && !settings.SyncBn) parallel.BroadcastBuffers();
+                        if (parallel is not null && !synced) parallel.BroadcastBuffers();
                         lastLoss = stepLoss;
                         if (!double.IsFinite(lastLoss))
                             throw new SlimException($"{description}: the loss became {lastLoss} at iteration {it + 1}; lower the learning rate (train.lr is {settings.Lr})");
@@ -188,6 +191,14 @@ public sealed class Trainer
         if (lastPath is not null) SaveLast(it);
         model.eval();
         return new TrainResult(it, lastLoss, lastMetric, best, lastPath, bestPath is not null && File.Exists(bestPath) ? bestPath : null);
+    }
+
+    private sealed class Revert(nn.Module? model) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (model is not null) Slim.Torch.Modules.SyncBatchNorm.Revert(model);
+        }
     }
 
     /// <summary>Checkpoint metadata key of the training settings a run was written with.</summary>
