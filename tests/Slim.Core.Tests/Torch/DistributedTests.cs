@@ -147,4 +147,96 @@ public sealed class DistributedTests : IDisposable
         Assert.Contains("rank 2 is not in 0…1", Assert.Throws<TorchException>(() => distributed.init_process_group("gloo", "tcp://127.0.0.1:1234", 2, 2)).Message);
         Assert.Contains("use gloo", Assert.Throws<TorchException>(() => distributed.init_process_group("nccl", "env://", 0, 1)).Message);
     }
+
+    [Fact]
+    public void SmallValuesStringsAndFilesReachEveryRank()
+    {
+        var src = Path.Combine(_dir, "rank0.bin");
+        var bytes = Enumerable.Range(0, 70_000).Select(i => (byte)(i * 7)).ToArray();
+        File.WriteAllBytes(src, bytes);
+        var seen = OnRanks(2, $"file://{Path.Combine(_dir, "small")}", g =>
+        {
+            var text = g.BroadcastString(g.rank == 0 ? "ünïcode ok" : null);
+            var flag = g.BroadcastFlag(g.rank == 1, src: 1);
+            var numbers = g.BroadcastDoubles(new[] { g.rank + 0.5, -g.rank * 1e300 });
+            var dest = Path.Combine(_dir, $"copy{g.rank}.bin");
+            g.BroadcastFile(src, dest);
+            var gathered = g.AllGatherDoubles(new[] { g.rank * 1.25, 3.0 });
+            var empty = g.BroadcastBytes(g.rank == 0 ? Array.Empty<byte>() : null);
+            return (text, flag, numbers, Copied: File.Exists(dest) ? File.ReadAllBytes(dest) : null, gathered, empty);
+        });
+        foreach (var r in seen)
+        {
+            Assert.Equal("ünïcode ok", r.text);
+            Assert.True(r.flag);
+            Assert.Equal(new[] { 0.5, -0.0 }, r.numbers);
+            Assert.Equal(new[] { new[] { 0.0, 3.0 }, new[] { 1.25, 3.0 } }, r.gathered);
+            Assert.Empty(r.empty);
+        }
+        Assert.Null(seen[0].Copied); // the source rank writes nothing
+        Assert.Equal(bytes, seen[1].Copied);
+    }
+
+    [Fact]
+    public void CalibrationSplitOverTwoRanksGivesTheThresholdsOfOne()
+    {
+        using var scope = NewDisposeScope();
+        var batches = Enumerable.Range(0, 5).Select(i => randn(new long[] { 2, 3, 8, 8 }, new Generator(40 + i)) * (1 + i)).ToList();
+        manual_seed(6);
+        using var reference = Net();
+        var start = reference.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+        var results = new Dictionary<Slim.Compression.Quantization.CalibrationAlgo, (float[] One, float[][] Two)>();
+        foreach (var algo in new[] { Slim.Compression.Quantization.CalibrationAlgo.AbsMax, Slim.Compression.Quantization.CalibrationAlgo.Avg, Slim.Compression.Quantization.CalibrationAlgo.Hist })
+        {
+            var options = new Slim.Compression.Quantization.QuantizationOptions { Algorithm = algo };
+            float[] Scales(Slim.Compression.Quantization.QuantizationResult r) => r.Layers.Select(l => l.InputScale).ToArray();
+            manual_seed(6);
+            using var single = Net();
+            single.load_state_dict(start);
+            var one = Scales(Slim.Compression.Quantization.PostTrainingQuantizer.Run(single, options, x => new[] { single.call(x) }, batches).Result);
+            var two = OnRanks(2, $"file://{Path.Combine(_dir, $"calib-{algo}")}", g =>
+            {
+                using var rankScope = NewDisposeScope();
+                manual_seed(6);
+                using var net = Net();
+                net.load_state_dict(start);
+                return Scales(Slim.Compression.Quantization.PostTrainingQuantizer.Run(net, options, x => new[] { net.call(x) }, batches, g).Result);
+            });
+            results[algo] = (one, two);
+        }
+        foreach (var (algo, (one, two)) in results)
+        {
+            Assert.Equal(two[0], two[1]); // every rank chose the same thresholds
+            Assert.True(one.Length >= 3, $"{algo}: {one.Length} quantized layers");
+            // abs_max and avg combine exactly; the histogram is re-binned onto the widest range (within a few bins).
+            double tolerance = algo == Slim.Compression.Quantization.CalibrationAlgo.Hist ? 0.02 : 1e-6;
+            for (int i = 0; i < one.Length; i++)
+                Assert.True(Math.Abs(one[i] - two[0][i]) <= tolerance * one[i], $"{algo} layer {i}: one process {one[i]}, two {two[0][i]}");
+        }
+    }
+
+    [Fact]
+    public void MergedStatisticsAddCountsAndKeepTheMassOfEveryHistogram()
+    {
+        using var scope = NewDisposeScope();
+        var all = new Slim.Compression.Quantization.ActivationStatistics(true);
+        var even = new Slim.Compression.Quantization.ActivationStatistics(true);
+        var odd = new Slim.Compression.Quantization.ActivationStatistics(true);
+        for (int i = 0; i < 6; i++)
+        {
+            using var b = randn(new long[] { 4000 }, new Generator(60 + i)) * (i + 1);
+            all.Add(b);
+            (i % 2 == 0 ? even : odd).Add(b);
+        }
+        var merged = Slim.Compression.Quantization.ActivationStatistics.Merge(new[] { even.ToVector(), odd.ToVector() });
+        Assert.Equal(all.Batches, merged.Batches);
+        Assert.Equal(all.Count, merged.Count);
+        Assert.Equal(all.AbsMax, merged.AbsMax);
+        Assert.Equal(all.Min, merged.Min);
+        Assert.Equal(all.SumOfBatchMax, merged.SumOfBatchMax, 9);
+        Assert.Equal(all.Histogram!.Sum(), merged.Histogram!.Sum(), 6);
+        Assert.Equal(Math.Max(even.Range, odd.Range), merged.Range);
+        // Merging one set of statistics gives them back unchanged.
+        Assert.Equal(even.ToVector(), Slim.Compression.Quantization.ActivationStatistics.Merge(new[] { even.ToVector() }).ToVector());
+    }
 }
