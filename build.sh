@@ -72,7 +72,8 @@ case "${1:-help}" in
     case "${1:-step}" in
       step) bash bench/run.sh ;;
       latency) shift; bash bench/latency.sh "$@" ;;
-      *) echo "usage: ./build.sh bench [step|latency [models sizes threads runs rounds]]" >&2; exit 2 ;;
+      distributed) shift; bash bench/distributed.sh "$@" ;;
+      *) echo "usage: ./build.sh bench [step|latency [models sizes threads runs rounds]|distributed [iterations processes threads]]" >&2; exit 2 ;;
     esac ;;
-  *) echo "usage: ./build.sh {quickstart|test|build|setup|bench [step|latency]}" >&2; exit 2 ;;
+  *) echo "usage: ./build.sh {quickstart|test|build|setup|bench [step|latency|distributed]}" >&2; exit 2 ;;
 esac

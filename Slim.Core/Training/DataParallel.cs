@@ -23,22 +23,32 @@ public sealed class DataParallel
     }
 
     /// <summary>Every rank's parameters and buffers take rank 0's values (so all ranks start from the same model).</summary>
-    public void BroadcastParameters()
-    {
-        using var _ = no_grad();
-        var tensors = _model.parameters().Concat(_model.named_buffers().Select(b => b.buffer)).ToList();
-        if (tensors.Count > 0) _group.broadcast(tensors, 0);
-    }
+    public void BroadcastParameters() => BroadcastFlat(_model.parameters().Concat(_model.named_buffers().Select(b => b.buffer)).ToList());
 
     /// <summary>
     /// Every rank's buffers (batch-norm running statistics) take rank 0's values, as PyTorch's DistributedDataParallel
     /// does before each forward: without synchronized batch norm each rank's statistics follow its own share.
     /// </summary>
-    public void BroadcastBuffers()
+    public void BroadcastBuffers() => BroadcastFlat(_model.named_buffers().Select(b => b.buffer).ToList());
+
+    // One broadcast per dtype of all the tensors laid end to end (Gloo broadcasts a tensor per round trip).
+    private void BroadcastFlat(IReadOnlyList<Tensor> tensors)
     {
+        using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var buffers = _model.named_buffers().Select(b => b.buffer).ToList();
-        if (buffers.Count > 0) _group.broadcast(buffers, 0);
+        foreach (var group in tensors.GroupBy(t => t.dtype))
+        {
+            var list = group.ToList();
+            var flat = cat(list.Select(t => t.reshape(-1)).ToArray());
+            _group.broadcast(new[] { flat }, 0);
+            long at = 0;
+            foreach (var t in list)
+            {
+                long n = t.numel();
+                t.copy_(flat.narrow(0, at, n).view(t.shape));
+                at += n;
+            }
+        }
     }
 
     /// <summary>
