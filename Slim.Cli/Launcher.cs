@@ -27,6 +27,9 @@ public sealed class Launcher
 
     private static readonly string[] Names = ["--nproc-per-node", "--nnodes", "--node-rank", "--master-addr", "--master-port"];
 
+    /// <summary>Whether the command line asks for more than one process.</summary>
+    public bool Requested(ParseResult p) => p.GetValue(_nproc) * p.GetValue(_nnodes) > 1;
+
     /// <summary>Adds the launcher's options to a verb.</summary>
     public void AddTo(Command command)
     {
@@ -131,10 +134,36 @@ public sealed class Launcher
     private static string Signal(int code) => code > 128 && code < 160 ? $" (killed by signal {code - 128})" : "";
 
     /// <summary>
+    /// Runs a verb's work: launches the workers when asked (<see cref="LaunchIfAsked"/>), else runs
+    /// <paramref name="body"/> here — alone, or as one worker of a launched run. Rank 0 gets <paramref name="outDir"/>
+    /// and the console; another rank gets a scratch folder of its own (removed after) and prints nothing.
+    /// </summary>
+    public ExitCode Run(ParseResult p, Recipe recipe, string outDir, CancellationToken cancel, Func<Worker, ExitCode> body)
+    {
+        if (LaunchIfAsked(p, recipe, cancel) is { } launched) return launched;
+        using var group = Join();
+        if (group is null) return body(new Worker(null, new ConsoleProgress(), Spectre.Console.AnsiConsole.Console, outDir));
+        Slim.Pipeline.Runtime.Configure(recipe, ProcessesOnHost);
+        if (Slim.Data.DataShard.CheckBatchSize(recipe.Train.BatchSize, group.world_size) is { } split) throw new SlimException(split);
+        var rank0Out = group.BroadcastString(Path.GetFullPath(outDir));
+        if (group.rank == 0) return body(new Worker(group, new ConsoleProgress(), Spectre.Console.AnsiConsole.Console, outDir));
+        var scratch = Slim.Pipeline.RecipeRunner.ScratchFolder(rank0Out, group.rank);
+        try
+        {
+            var silent = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings { Out = new Spectre.Console.AnsiConsoleOutput(TextWriter.Null) });
+            return body(new Worker(group, NullProgress.Instance, silent, scratch));
+        }
+        finally
+        {
+            try { Directory.Delete(scratch, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    /// <summary>
     /// In a worker (the launcher's, or torchrun's: WORLD_SIZE &gt; 1 in the environment), joins the group; null when
     /// this process runs alone.
     /// </summary>
-    public static ProcessGroup? Worker()
+    public static ProcessGroup? Join()
     {
         var world = WorldEnvironment.Read();
         return world?.Join();
@@ -142,6 +171,25 @@ public sealed class Launcher
 
     /// <summary>The processes sharing this host in a launched run (1 alone): each takes its share of the cores.</summary>
     public static int ProcessesOnHost => WorldEnvironment.Read()?.LocalWorldSize ?? 1;
+}
+
+/// <summary>Where one process of a verb's run stands: its group (null alone), where it reports, and its folder.</summary>
+public sealed record Worker(ProcessGroup? Group, IProgressSink Progress, Spectre.Console.IAnsiConsole Console, string OutDir)
+{
+    /// <summary>Rank 0 or alone: owns the output folder and the console.</summary>
+    public bool Leads => Group is not { rank: > 0 };
+
+    /// <summary>
+    /// Opens the task's data on rank 0 first (it may generate the offline sample data), then on the other ranks, so
+    /// that no two processes write the same files.
+    /// </summary>
+    public static T OpenFirstOnRankZero<T>(ProcessGroup? group, Func<T> open)
+    {
+        if (group is null) return open();
+        T value = group.rank == 0 ? open() : default!;
+        group.barrier();
+        return group.rank == 0 ? value : open();
+    }
 }
 
 /// <summary>A worker of a multi-process run failed; the launcher stopped the others.</summary>

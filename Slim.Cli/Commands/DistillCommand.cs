@@ -33,12 +33,15 @@ public static class DistillCommand
             """);
         recipe.AddTo(cmd);
         foreach (var o in new Option[] { checkpoint, teacher, baseline, type, iterations, outDir, resume }) cmd.Options.Add(o);
+        var launcher = new Launcher();
+        launcher.AddTo(cmd);
         cmd.SetAction((p, ct) => Task.FromResult(CliRunner.Run(() =>
         {
             var settings = new Settings(p.GetValue(checkpoint), p.GetValue(teacher), p.GetValue(baseline), p.GetValue(type),
                 p.GetValue(iterations), p.GetValue(outDir)!, p.GetValue(resume));
             var r = recipe.Load(p);
-            return Execute(r, Section(r, settings), settings, new ConsoleProgress(), AnsiConsole.Console, ct);
+            var section = Section(r, settings);
+            return launcher.Run(p, r, settings.Out, ct, w => Execute(r, section, settings with { Out = w.OutDir }, w.Progress, w.Console, ct, w.Group));
         })));
         return cmd;
     }
@@ -62,15 +65,17 @@ public static class DistillCommand
     }
 
     /// <summary>Runs the distill stage and prints the result.</summary>
-    public static ExitCode Execute(Recipe recipe, DistillSection section, Settings s, IProgressSink progress, IAnsiConsole console, CancellationToken cancel)
+    /// <param name="group">In a worker of a multi-process run, its group (the student trains data-parallel).</param>
+    public static ExitCode Execute(Recipe recipe, DistillSection section, Settings s, IProgressSink progress, IAnsiConsole console, CancellationToken cancel,
+        Slim.Torch.ProcessGroup? group = null)
     {
         var student = s.Checkpoint ?? throw new UsageException("give the student: --checkpoint FILE");
         string baseline = s.Baseline ?? recipe.Model.Checkpoint ?? "";
         if (section.Teacher.Trim() == "baseline" && baseline.Length == 0)
             throw new UsageException("--teacher baseline needs the baseline checkpoint: give --baseline FILE (or set model.checkpoint in the recipe), or --teacher PATH");
-        var task = TaskRegistry.CreateTask(recipe, progress.Info);
+        var task = Worker.OpenFirstOnRankZero(group, () => TaskRegistry.CreateTask(recipe, progress.Info));
         using var folderLock = RunLock.Acquire(s.Out); // one writer per folder
-        var ctx = new StageContext(recipe, task, s.Out, s.Resume, progress, cancel);
+        var ctx = new StageContext(recipe, task, s.Out, s.Resume, progress, cancel) { Group = group };
         var outcome = DistillStage.Run(ctx, new StageInput(student, baseline, double.NaN), section);
         var inv = CultureInfo.InvariantCulture;
         var table = new Table().Title(Markup.Escape($"distill: {outcome.Detail}")).AddColumn("").AddColumn(new TableColumn("value").RightAligned());

@@ -75,12 +75,15 @@ public static class PruneCommand
         cmd.Options.Add(dryRun);
         cmd.Options.Add(outPath);
         cmd.Options.Add(resume);
+        var launcher = new Launcher();
+        launcher.AddTo(cmd);
         cmd.SetAction((p, ct) => Task.FromResult(CliRunner.Run(() =>
         {
             var console = AnsiConsole.Console;
             var request = prune.Read(p);
             if (p.GetValue(recipeFile) is not { } file)
             {
+                if (launcher.Requested(p)) throw new UsageException("--nproc-per-node goes with a recipe: pruning alone is not trained, there is nothing to run in parallel");
                 Standalone(model.Read(p), request, p.GetValue(dryRun), p.GetValue(outPath), console);
                 return ExitCode.Ok;
             }
@@ -97,7 +100,8 @@ public static class PruneCommand
                     true, null, console);
                 return ExitCode.Ok;
             }
-            return WithRecipe(r, section, checkpoint, p.GetValue(outPath) ?? "runs/prune", p.GetValue(resume), console, new ConsoleProgress(), ct);
+            return launcher.Run(p, r, p.GetValue(outPath) ?? "runs/prune", ct,
+                w => WithRecipe(r, section, checkpoint, w.OutDir, p.GetValue(resume), w.Console, w.Progress, ct, w.Group));
         })));
         return cmd;
     }
@@ -161,12 +165,13 @@ public static class PruneCommand
     }
 
     /// <summary>Runs the prune stage of a recipe on a checkpoint into outDir and prints its figures.</summary>
+    /// <param name="group">In a worker of a multi-process run, its group (sensitivity shared out, fine-tune data-parallel).</param>
     public static ExitCode WithRecipe(Recipe recipe, PruneSection section, string checkpoint, string outDir, bool resume,
-        IAnsiConsole console, IProgressSink progress, CancellationToken cancel)
+        IAnsiConsole console, IProgressSink progress, CancellationToken cancel, Slim.Torch.ProcessGroup? group = null)
     {
-        var task = TaskRegistry.CreateTask(recipe, progress.Info);
+        var task = Worker.OpenFirstOnRankZero(group, () => TaskRegistry.CreateTask(recipe, progress.Info));
         using var folderLock = RunLock.Acquire(outDir); // one writer per folder
-        var ctx = new StageContext(recipe, task, outDir, resume, progress, cancel);
+        var ctx = new StageContext(recipe, task, outDir, resume, progress, cancel) { Group = group };
         var outcome = PruneStage.Run(ctx, new StageInput(checkpoint, checkpoint, double.NaN), section);
         var ci = CultureInfo.InvariantCulture;
         var t = new Table().Border(TableBorder.Rounded).Title(Markup.Escape($"prune: {outcome.Detail}"))

@@ -42,12 +42,15 @@ public static class QuantCommand
             """);
         recipe.AddTo(cmd);
         foreach (var o in new Option[] { checkpoint, mode, algo, notQuant, batches, iterations, outDir, resume }) cmd.Options.Add(o);
+        var launcher = new Launcher();
+        launcher.AddTo(cmd);
         cmd.SetAction((p, ct) => Task.FromResult(CliRunner.Run(() =>
         {
             var settings = new Settings(p.GetValue(checkpoint), p.GetValue(mode), p.GetValue(algo), p.GetValue(notQuant) ?? Array.Empty<string>(),
                 p.GetValue(batches), p.GetValue(iterations), p.GetValue(outDir)!, p.GetValue(resume));
             var r = recipe.Load(p);
-            return Execute(r, Section(r, settings), settings, new ConsoleProgress(), AnsiConsole.Console, ct);
+            var section = Section(r, settings);
+            return launcher.Run(p, r, settings.Out, ct, w => Execute(r, section, settings with { Out = w.OutDir }, w.Progress, w.Console, ct, w.Group));
         })));
         return cmd;
     }
@@ -76,14 +79,16 @@ public static class QuantCommand
     }
 
     /// <summary>Runs the quant stage on the settings' checkpoint and prints the result.</summary>
-    public static ExitCode Execute(Recipe recipe, QuantSection section, Settings s, IProgressSink progress, IAnsiConsole console, CancellationToken cancel)
+    /// <param name="group">In a worker of a multi-process run, its group (QAT trains data-parallel, calibration is shared out).</param>
+    public static ExitCode Execute(Recipe recipe, QuantSection section, Settings s, IProgressSink progress, IAnsiConsole console, CancellationToken cancel,
+        Slim.Torch.ProcessGroup? group = null)
     {
         var checkpoint = s.Checkpoint ?? recipe.Model.Checkpoint
             ?? throw new UsageException("give the checkpoint to quantize: --checkpoint FILE (or set model.checkpoint in the recipe)");
         ModelCheckpoint.RequireArchitecture(checkpoint, recipe);
-        var task = TaskRegistry.CreateTask(recipe, progress.Info);
+        var task = Worker.OpenFirstOnRankZero(group, () => TaskRegistry.CreateTask(recipe, progress.Info));
         using var folderLock = RunLock.Acquire(s.Out); // one writer per folder
-        var ctx = new StageContext(recipe, task, s.Out, s.Resume, progress, cancel);
+        var ctx = new StageContext(recipe, task, s.Out, s.Resume, progress, cancel) { Group = group };
         var outcome = QuantStage.Run(ctx, new StageInput(checkpoint, "", double.NaN), section);
         var inv = CultureInfo.InvariantCulture;
         var table = new Table().Title(Markup.Escape($"quant: {outcome.Detail}")).AddColumn("").AddColumn(new TableColumn("value").RightAligned());

@@ -41,7 +41,7 @@ public static class RunCommand
             var overrides = p.GetValue(recipe.Overrides) ?? Array.Empty<string>();
             var loaded = RecipeLoader.Load<Recipe>(file, overrides); // a broken recipe is said once, before any worker starts
             if (launcher.LaunchIfAsked(p, loaded, ct) is { } launched) return launched;
-            using var group = Launcher.Worker();
+            using var group = Launcher.Join();
             return Execute(file, overrides, p.GetValue(outDir)!, p.GetValue(resume), AnsiConsole.Console,
                 group is { rank: > 0 } ? NullProgress.Instance : new ConsoleProgress(), ct, p.GetValue(allowChanges), group);
         })));

@@ -48,25 +48,9 @@ public static class SensitivityCommand
             var ckpt = p.GetValue(checkpoint) ?? r.Model.Checkpoint
                 ?? throw new UsageException("give --checkpoint FILE (the trained model) or set model.checkpoint in the recipe");
             ModelCheckpoint.RequireArchitecture(ckpt, r);
-            if (launcher.LaunchIfAsked(p, r, ct) is { } launched) return launched;
-            using var group = Launcher.Worker();
-            Runtime.Configure(r, Launcher.ProcessesOnHost);
             var request = new Request(ckpt, p.GetValue(parameters), p.GetValue(ratios), p.GetValue(valImages), p.GetValue(outDir)!,
                 p.GetValue(flops), p.GetValue(maxLoss), p.GetValue(criterion));
-            if (group is { rank: > 0 })
-            {
-                // The points are shared out; rank 0 keeps the files, the others a scratch copy they drop.
-                var scratch = RecipeRunner.ScratchFolder(Path.GetFullPath(request.OutDir), group.rank);
-                try
-                {
-                    return Execute(r, request with { OutDir = scratch }, AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(TextWriter.Null) }), NullProgress.Instance, ct, group);
-                }
-                finally
-                {
-                    try { Directory.Delete(scratch, true); } catch (IOException) { }
-                }
-            }
-            return Execute(r, request, AnsiConsole.Console, new ConsoleProgress(), ct, group);
+            return launcher.Run(p, r, request.OutDir, ct, w => Execute(r, request with { OutDir = w.OutDir }, w.Console, w.Progress, ct, w.Group));
         })));
         return cmd;
     }
@@ -99,10 +83,7 @@ public static class SensitivityCommand
         var (model, arch, options) = (loaded.Model, loaded.Architecture, loaded.Options);
         var graph = PruneModel.Graph(model, options);
         var parameters = PruningRatios.ExpandParameters(paramText, graph);
-        // Rank 0 opens the data first (generating sample data if needed), the other ranks after it.
-        var task = group is { rank: > 0 } ? null : family.CreateTask(recipe, progress.Info, section.ValImages > 0 ? section.ValImages : null);
-        group?.barrier();
-        task ??= family.CreateTask(recipe, progress.Info, section.ValImages > 0 ? section.ValImages : null);
+        var task = Worker.OpenFirstOnRankZero(group, () => family.CreateTask(recipe, progress.Info, section.ValImages > 0 ? section.ValImages : null));
         using var folderLock = RunLock.Acquire(request.OutDir); // one writer per folder
         progress.Info($"sensitivity: {parameters.Count} parameters × {section.Ratios.Count} ratios on {task.ValImageCount} validation images ({criterion})");
         var outcome = PruneSensitivity.Run(model, () => family.CreateModel(arch, options), graph, parameters, section, criterion,

@@ -33,34 +33,15 @@ public static class TrainCommand
         {
             var r = recipe.Load(p);
             if (p.GetValue(allowChanges) && !p.GetValue(resume)) throw new UsageException("--allow-changes goes with --resume (it lets a resumed run take new settings)");
-            if (launcher.LaunchIfAsked(p, r, ct) is { } launched) return launched;
-            using var group = Launcher.Worker();
-            Runtime.Configure(r, Launcher.ProcessesOnHost);
-            if (group is not null && Slim.Data.DataShard.CheckBatchSize(r.Train.BatchSize, group.world_size) is { } split) throw new SlimException(split);
-            IProgressSink progress = group is { rank: > 0 } ? NullProgress.Instance : new ConsoleProgress();
-            // Rank 0 opens the data first (generating sample data if needed) and owns --out; the others follow in scratch folders.
-            var task = group is { rank: > 0 } ? null : TaskRegistry.CreateTask(r, progress.Info);
-            group?.barrier();
-            task ??= TaskRegistry.CreateTask(r, progress.Info);
-            var outPath = Path.GetFullPath(p.GetValue(outDir)!);
-            if (group is { rank: > 0 })
+            bool resumeRun = p.GetValue(resume), allow = p.GetValue(allowChanges);
+            return launcher.Run(p, r, p.GetValue(outDir)!, ct, w =>
             {
-                var scratch = RecipeRunner.ScratchFolder(group.BroadcastString(null), group.rank);
-                try
-                {
-                    TrainStage.Run(task, scratch, p.GetValue(resume), progress, ct, allowChanges: p.GetValue(allowChanges), group: group);
-                }
-                finally
-                {
-                    try { Directory.Delete(scratch, true); } catch (IOException) { }
-                }
+                var task = Worker.OpenFirstOnRankZero(w.Group, () => TaskRegistry.CreateTask(r, w.Progress.Info));
+                using var folderLock = RunLock.Acquire(w.OutDir); // one writer per folder
+                var run = TrainStage.Run(task, w.OutDir, resumeRun, w.Progress, ct, allowChanges: allow, group: w.Group);
+                EvalCommand.Print(w.Console, task, run.Score);
                 return ExitCode.Ok;
-            }
-            group?.BroadcastString(outPath);
-            using var folderLock = RunLock.Acquire(outPath); // one writer per folder
-            var run = TrainStage.Run(task, outPath, p.GetValue(resume), progress, ct, allowChanges: p.GetValue(allowChanges), group: group);
-            EvalCommand.Print(AnsiConsole.Console, task, run.Score);
-            return ExitCode.Ok;
+            });
         })));
         return cmd;
     }

@@ -196,4 +196,21 @@ public class DistributedRunTests(RunFixture fx) : IClassFixture<RunFixture>
         Assert.Equal("slim: error: train.batch_size 3 does not split evenly over 2 processes: use a multiple of 2 (each process takes batch_size / 2 images)", stderr.Trim());
         Assert.False(File.Exists(Path.Combine(outDir, "recipe.yml")), "a refused run wrote into --out");
     }
+
+    [Fact]
+    public void CalibrationOnTwoProcessesWritesTheScalesOfOne()
+    {
+        // abs_max and avg merge exactly: the quantization file of 2 processes is the one of 1.
+        var trained = Path.Combine(fx.Root, "calib-train");
+        var (tc, te) = RunCommandTests.Run(Args("train", trained, "-o", "train.iterations=10", "-o", "train.eval_interval=0"));
+        Assert.True(tc == 0, te);
+        string[] quant = ["--checkpoint", Path.Combine(trained, "best.ckpt"), "--mode", "post", "--algo", "avg", "--calibration-batches", "5"];
+        var one = Path.Combine(fx.Root, "calib-1");
+        var two = Path.Combine(fx.Root, "calib-2");
+        var (c1, e1) = RunCommandTests.Run(Args("quant", one, quant));
+        Assert.True(c1 == 0, e1);
+        var (c2, e2) = RunCommandTests.Run(Args("quant", two, [.. quant, .. TwoProcesses(FreePort())]));
+        Assert.True(c2 == 0, e2);
+        Assert.Equal(File.ReadAllText(Path.Combine(one, "quant.json")), File.ReadAllText(Path.Combine(two, "quant.json")));
+    }
 }
