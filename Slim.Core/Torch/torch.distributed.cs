@@ -121,7 +121,7 @@ public sealed class ProcessGroup : IDisposable
     public unsafe void all_reduce(IReadOnlyList<Tensor> tensors, ReduceOp op = ReduceOp.SUM)
     {
         var handles = tensors.Select(t => t.Handle).ToArray();
-        fixed (IntPtr* p = handles) NativeMethods.Check(NativeMethods.slim_dist_all_reduce(Handle, p, handles.Length, (int)op));
+        fixed (IntPtr* p = handles) Collective("all_reduce", NativeMethods.slim_dist_all_reduce(Handle, p, handles.Length, (int)op));
         GC.KeepAlive(tensors);
     }
 
@@ -130,15 +130,34 @@ public sealed class ProcessGroup : IDisposable
     {
         if (src < 0 || src >= world_size) throw new TorchException($"broadcast: src {src} is not a rank of 0…{world_size - 1}");
         var handles = tensors.Select(t => t.Handle).ToArray();
-        fixed (IntPtr* p = handles) NativeMethods.Check(NativeMethods.slim_dist_broadcast(Handle, p, handles.Length, src));
+        fixed (IntPtr* p = handles) Collective("broadcast", NativeMethods.slim_dist_broadcast(Handle, p, handles.Length, src));
         GC.KeepAlive(tensors);
     }
 
     /// <summary>Every rank's <paramref name="tensor"/> (the same shape everywhere) stacked in rank order: [world_size, …].</summary>
-    public Tensor all_gather(Tensor tensor) => new(NativeMethods.Check(NativeMethods.slim_dist_all_gather(Handle, tensor.Handle)));
+    public Tensor all_gather(Tensor tensor)
+    {
+        var h = NativeMethods.slim_dist_all_gather(Handle, tensor.Handle);
+        if (h == IntPtr.Zero) Collective("all_gather", -1);
+        return new Tensor(h);
+    }
 
     /// <summary>Returns when every rank has called it.</summary>
-    public void barrier() => NativeMethods.Check(NativeMethods.slim_dist_barrier(Handle));
+    public void barrier() => Collective("barrier", NativeMethods.slim_dist_barrier(Handle));
+
+    // A collective that fails has almost always lost a peer (it stopped, was killed, or is unreachable): said so first.
+    private void Collective(string name, int status)
+    {
+        if (status >= 0) return;
+        try
+        {
+            NativeMethods.Check(status);
+        }
+        catch (TorchException e)
+        {
+            throw new TorchException($"{name} over the process group failed: another rank stopped or cannot be reached ({e.Message})");
+        }
+    }
 
     /// <summary>Leaves the group (releases its store and connections).</summary>
     public void Dispose() => _handle.Dispose();

@@ -147,7 +147,7 @@ public class DistributedRunTests(RunFixture fx) : IClassFixture<RunFixture>
     {
         var outDir = Path.Combine(fx.Root, "dp-kill");
         int port = FreePort();
-        string[] longer = ["-o", "train.iterations=400", "-o", "train.eval_interval=0"];
+        string[] longer = ["-o", "train.iterations=100", "-o", "train.eval_interval=0"];
         (int code, string err) result = default;
         var launcher = new Thread(() => result = RunCommandTests.Run(Args("run", outDir, [.. longer, .. TwoProcesses(port)])));
         launcher.Start();
@@ -163,9 +163,18 @@ public class DistributedRunTests(RunFixture fx) : IClassFixture<RunFixture>
         Assert.Empty(Workers(port));
         Assert.False(File.Exists(Path.Combine(outDir, "report.json")));
 
+        long killedAt = long.Parse(Checkpoint.ReadMetadata(last)["train.iteration"], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(killedAt, 1, 99);
+
         var (code, stderr) = RunCommandTests.Run(Args("run", outDir, [.. longer, "--resume", .. TwoProcesses(FreePort())]));
         Assert.True(code == 0, stderr);
         Assert.Equal("baseline", RunCommandTests.Report(outDir).Stages[0].Stage);
+        // Exact resume: the baseline is the one an uninterrupted 2-process run trains.
+        var straight = Path.Combine(fx.Root, "dp-straight");
+        var (c2, e2) = RunCommandTests.Run(Args("train", straight, [.. longer, .. TwoProcesses(FreePort())]));
+        Assert.True(c2 == 0, e2);
+        var resumed = ModelTensors(last);
+        foreach (var (k, v) in ModelTensors(Path.Combine(straight, "last.ckpt"))) Assert.Equal(v, resumed[k]);
     }
 
     // The worker processes of the launch on this port: their pid and RANK, read from /proc.
