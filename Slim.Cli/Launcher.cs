@@ -174,23 +174,7 @@ public sealed class Launcher
 }
 
 /// <summary>Where one process of a verb's run stands: its group (null alone), where it reports, and its folder.</summary>
-public sealed record Worker(ProcessGroup? Group, IProgressSink Progress, Spectre.Console.IAnsiConsole Console, string OutDir)
-{
-    /// <summary>Rank 0 or alone: owns the output folder and the console.</summary>
-    public bool Leads => Group is not { rank: > 0 };
-
-    /// <summary>
-    /// Opens the task's data on rank 0 first (it may generate the offline sample data), then on the other ranks, so
-    /// that no two processes write the same files.
-    /// </summary>
-    public static T OpenFirstOnRankZero<T>(ProcessGroup? group, Func<T> open)
-    {
-        if (group is null) return open();
-        T value = group.rank == 0 ? open() : default!;
-        group.barrier();
-        return group.rank == 0 ? value : open();
-    }
-}
+public sealed record Worker(ProcessGroup? Group, IProgressSink Progress, Spectre.Console.IAnsiConsole Console, string OutDir);
 
 /// <summary>A worker of a multi-process run failed; the launcher stopped the others.</summary>
 public sealed class WorkerFailedException(string message) : Exception(message);

@@ -73,7 +73,7 @@ public static class DistillCommand
         string baseline = s.Baseline ?? recipe.Model.Checkpoint ?? "";
         if (section.Teacher.Trim() == "baseline" && baseline.Length == 0)
             throw new UsageException("--teacher baseline needs the baseline checkpoint: give --baseline FILE (or set model.checkpoint in the recipe), or --teacher PATH");
-        var task = Worker.OpenFirstOnRankZero(group, () => TaskRegistry.CreateTask(recipe, progress.Info));
+        var task = Slim.Training.Collectives.RankZeroFirst(group, () => TaskRegistry.CreateTask(recipe, progress.Info));
         using var folderLock = RunLock.Acquire(s.Out); // one writer per folder
         var ctx = new StageContext(recipe, task, s.Out, s.Resume, progress, cancel) { Group = group };
         var outcome = DistillStage.Run(ctx, new StageInput(student, baseline, double.NaN), section);

@@ -169,7 +169,7 @@ public static class PruneCommand
     public static ExitCode WithRecipe(Recipe recipe, PruneSection section, string checkpoint, string outDir, bool resume,
         IAnsiConsole console, IProgressSink progress, CancellationToken cancel, Slim.Torch.ProcessGroup? group = null)
     {
-        var task = Worker.OpenFirstOnRankZero(group, () => TaskRegistry.CreateTask(recipe, progress.Info));
+        var task = Slim.Training.Collectives.RankZeroFirst(group, () => TaskRegistry.CreateTask(recipe, progress.Info));
         using var folderLock = RunLock.Acquire(outDir); // one writer per folder
         var ctx = new StageContext(recipe, task, outDir, resume, progress, cancel) { Group = group };
         var outcome = PruneStage.Run(ctx, new StageInput(checkpoint, checkpoint, double.NaN), section);

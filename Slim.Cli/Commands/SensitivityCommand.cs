@@ -83,7 +83,7 @@ public static class SensitivityCommand
         var (model, arch, options) = (loaded.Model, loaded.Architecture, loaded.Options);
         var graph = PruneModel.Graph(model, options);
         var parameters = PruningRatios.ExpandParameters(paramText, graph);
-        var task = Worker.OpenFirstOnRankZero(group, () => family.CreateTask(recipe, progress.Info, section.ValImages > 0 ? section.ValImages : null));
+        var task = Slim.Training.Collectives.RankZeroFirst(group, () => family.CreateTask(recipe, progress.Info, section.ValImages > 0 ? section.ValImages : null));
         using var folderLock = RunLock.Acquire(request.OutDir); // one writer per folder
         progress.Info($"sensitivity: {parameters.Count} parameters × {section.Ratios.Count} ratios on {task.ValImageCount} validation images ({criterion})");
         var outcome = PruneSensitivity.Run(model, () => family.CreateModel(arch, options), graph, parameters, section, criterion,

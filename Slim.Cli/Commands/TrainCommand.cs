@@ -36,7 +36,7 @@ public static class TrainCommand
             bool resumeRun = p.GetValue(resume), allow = p.GetValue(allowChanges);
             return launcher.Run(p, r, p.GetValue(outDir)!, ct, w =>
             {
-                var task = Worker.OpenFirstOnRankZero(w.Group, () => TaskRegistry.CreateTask(r, w.Progress.Info));
+                var task = Slim.Training.Collectives.RankZeroFirst(w.Group, () => TaskRegistry.CreateTask(r, w.Progress.Info));
                 using var folderLock = RunLock.Acquire(w.OutDir); // one writer per folder
                 var run = TrainStage.Run(task, w.OutDir, resumeRun, w.Progress, ct, allowChanges: allow, group: w.Group);
                 EvalCommand.Print(w.Console, task, run.Score);

@@ -93,9 +93,7 @@ public sealed class RecipeRunner
         });
         var family = TaskRegistry.For(recipe);
         // Rank 0 opens the data first (generating the offline sample data if needed); the others open it after.
-        ITask task = follower ? null! : TaskRegistry.CreateTask(recipe, _progress.Info);
-        _group?.barrier();
-        if (follower) task = TaskRegistry.CreateTask(recipe, _progress.Info);
+        var task = Collectives.RankZeroFirst(_group, () => TaskRegistry.CreateTask(recipe, _progress.Info));
         InRecipe(recipePath, () => Preflight(recipe, task));
         if (follower)
         {

@@ -55,6 +55,18 @@ public static class Collectives
         AtomicFile.WriteAllBytes(destinationPath, bytes);
     }
 
+    /// <summary>
+    /// Runs <paramref name="open"/> on rank 0 first, then on the other ranks (after a barrier), so that what it may
+    /// write (the offline sample data a task generates on first use) is written once; alone, just runs it.
+    /// </summary>
+    public static T RankZeroFirst<T>(ProcessGroup? group, Func<T> open)
+    {
+        if (group is not { world_size: > 1 }) return open();
+        T value = group.rank == 0 ? open() : default!;
+        group.barrier();
+        return group.rank == 0 ? value : open();
+    }
+
     /// <summary>Every rank's numbers (the same count on every rank), in rank order.</summary>
     public static double[][] AllGatherDoubles(this ProcessGroup group, double[] values)
     {

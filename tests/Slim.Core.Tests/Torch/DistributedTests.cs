@@ -1,10 +1,9 @@
-using System.Net;
-using System.Net.Sockets;
 using Slim.Torch;
 using Slim.Torch.Modules;
 using Slim.Training;
 using static Slim.Torch.torch;
 using F = Slim.Torch.torch.nn.functional;
+using static Slim.Core.Tests.Torch.Ranks;
 
 namespace Slim.Core.Tests.Torch;
 
@@ -17,36 +16,6 @@ public sealed class DistributedTests : IDisposable
     private readonly string _dir = Directory.CreateTempSubdirectory("slim-dist-").FullName;
 
     public void Dispose() => Directory.Delete(_dir, true);
-
-    // Runs body on `world` ranks at once and returns what each returned, in rank order.
-    private static T[] OnRanks<T>(int world, string initMethod, Func<ProcessGroup, T> body)
-    {
-        Assert.True(distributed.is_available("gloo"), "libslimnative was built without Gloo: install libgloo-dev (build.sh does) and rebuild");
-        var results = new T[world];
-        var errors = new Exception?[world];
-        var threads = Enumerable.Range(0, world).Select(r => new Thread(() =>
-        {
-            try
-            {
-                using var group = distributed.init_process_group("gloo", initMethod, r, world, TimeSpan.FromSeconds(60));
-                results[r] = body(group);
-            }
-            catch (Exception e) { errors[r] = e; }
-        })).ToList();
-        threads.ForEach(t => t.Start());
-        threads.ForEach(t => t.Join());
-        if (errors.FirstOrDefault(e => e is not null) is { } first) throw new AggregateException(first);
-        return results;
-    }
-
-    private static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
 
     [Theory]
     [InlineData("file")]
