@@ -100,9 +100,9 @@ public static class FlopsCommand
         var graph = Slim.Pipeline.PruneModel.Graph(model, options);
         var targets = Slim.Pipeline.PruneModel.Targets(graph, prune!.Params, prune.Ratios!);
         Rows("unpruned");
-        var pruner = new Slim.Compression.Pruning.Pruner(graph, Slim.Compression.Pruning.Importance.ChannelImportanceRegistry.Get(criterion));
+        var pruner = new Slim.Compression.Pruning.Pruner(graph, Slim.Compression.Pruning.Importance.ChannelImportanceRegistry.Get(criterion), prune.Align ?? 1);
         Slim.Compression.Pruning.Pruner.Apply(model, pruner.Plan(model, targets));
-        Rows($"pruned {Slim.Pipeline.PruneModel.RatioLabel(prune.Ratios!, targets)} ({criterion})");
+        Rows($"pruned {Slim.Pipeline.PruneModel.RatioLabel(prune.Ratios!, targets)}{(prune.Align is > 1 ? $" align {prune.Align}" : "")} ({criterion})");
         console.Write(table.FitTitle());
         return ExitCode.Ok;
     }

@@ -30,20 +30,31 @@ public static class PruneCommand
             Description = $"Channel importance: {string.Join(", ", ChannelImportanceRegistry.Names)} (default l1_norm, or the recipe's).",
         };
 
+        public Option<int?> Align { get; } = new("--align")
+        {
+            Description = "Round every pruned group's kept channels to the nearest multiple of this (8 or 16: faster int8/SIMD kernels); default 1 (off), or the recipe's prune.align.",
+        };
+
         public void AddTo(Command cmd)
         {
             cmd.Options.Add(Params);
             cmd.Options.Add(Ratios);
             cmd.Options.Add(Criterion);
+            cmd.Options.Add(Align);
         }
 
-        public PruneRequest Read(ParseResult p) => new(p.GetValue(Params), p.GetValue(Ratios), p.GetValue(Criterion));
+        public PruneRequest Read(ParseResult p)
+        {
+            var align = p.GetValue(Align);
+            if (align is < 1 or > 1024) throw new UsageException($"--align {align}: expected 1 (off) … 1024, e.g. 8 or 16");
+            return new(p.GetValue(Params), p.GetValue(Ratios), p.GetValue(Criterion), align);
+        }
     }
 
     /// <summary>Pruning options as typed on the command line (null = not given).</summary>
-    public sealed record PruneRequest(string? Params, string? Ratios, string? Criterion)
+    public sealed record PruneRequest(string? Params, string? Ratios, string? Criterion, int? Align = null)
     {
-        public bool Any => Params is not null || Ratios is not null || Criterion is not null;
+        public bool Any => Params is not null || Ratios is not null || Criterion is not null || Align is not null;
     }
 
     public static Command Create()
@@ -96,7 +107,7 @@ public static class PruneCommand
             if (p.GetValue(dryRun))
             {
                 Standalone(model.Read(p) with { Checkpoint = checkpoint },
-                    new PruneRequest(PruneStage.Parameters(TaskRegistry.For(r), section), PruneStage.Ratios(TaskRegistry.For(r), section), PruneModel.CriterionName(section.Criterion)),
+                    new PruneRequest(PruneStage.Parameters(TaskRegistry.For(r), section), PruneStage.Ratios(TaskRegistry.For(r), section), PruneModel.CriterionName(section.Criterion), section.Align),
                     true, null, console);
                 return ExitCode.Ok;
             }
@@ -115,6 +126,7 @@ public static class PruneCommand
             Criterion = request.Criterion is { } c ? PruneModel.ParseCriterion(c) : s.Criterion,
             PrunedParams = request.Params is { } ps ? new List<string> { ps } : request.Ratios is { } rs && RatioPresets.Find(rs) is not null ? new List<string>() : s.PrunedParams,
             PrunedRatios = request.Ratios ?? s.PrunedRatios,
+            Align = request.Align ?? s.Align,
             Sensitivity = s.Sensitivity,
             FineTune = s.FineTune,
             Distill = s.Distill,
@@ -138,7 +150,7 @@ public static class PruneCommand
         // No list and no preset: the family's default parameters, as a recipe's prune stage takes them.
         var parameters = request.Params ?? (RatioPresets.Find(request.Ratios) is null ? string.Join(",", TaskRegistry.ForArchitecture(arch).DefaultPrunedParameters) : null);
         var targets = PruneModel.Targets(graph, parameters, request.Ratios);
-        var result = PruneModel.Apply(model, options, graph, targets, criterion);
+        var result = PruneModel.Apply(model, options, graph, targets, criterion, align: request.Align ?? 1);
         Print(console, arch, request.Ratios, criterion, result);
         if (dryRun) return result;
 
@@ -160,6 +172,7 @@ public static class PruneCommand
             groups.AddRow(Markup.Escape(string.Join(", ", g.Parameters)), g.Ratio.ToString("0.###", ci),
                 $"{g.ChannelsBefore} → {g.ChannelsAfter}", g.Group.Members.Count.ToString(ci));
         console.Write(groups.FitTitle());
+        if (PruneTables.Alignment(result) is { } alignment) console.Write(alignment);
         console.Write(PruneTables.Layers(result));
         console.Write(PruneTables.Totals(result.Before, result.After, $"{architecture} {PruneModel.RatioLabel(ratios, result.Targets)} at {result.Options.InputSize}×{result.Options.InputSize}"));
     }

@@ -115,9 +115,9 @@ public static class PruneModel
     /// The model must be the one the graph was traced from.
     /// </summary>
     public static PruneResult Apply(torch.nn.Module model, ModelOptions options, ChannelDependencyGraph graph,
-        IReadOnlyList<PruneTarget> targets, string criterion, Func<Tensor, IEnumerable<Tensor>>? forward = null)
+        IReadOnlyList<PruneTarget> targets, string criterion, Func<Tensor, IEnumerable<Tensor>>? forward = null, int align = 1)
     {
-        var pruner = new Pruner(graph, ChannelImportanceRegistry.Get(criterion));
+        var pruner = new Pruner(graph, ChannelImportanceRegistry.Get(criterion), align);
         var plan = pruner.Plan(model, targets);
         var before = Stats(model, options, forward);
         var countsBefore = ChannelCounts.FromModel(model);

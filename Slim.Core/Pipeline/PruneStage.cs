@@ -63,8 +63,10 @@ public static class PruneStage
             }
         }
 
-        var result = PruneModel.Apply(model, options, graph, targets, criterion, forward);
+        var result = PruneModel.Apply(model, options, graph, targets, criterion, forward, section.Align);
+        if (section.Align > 1) ratioLabel += $" align {section.Align}";
         var layers = PruneTables.Render(PruneTables.Layers(result));
+        if (PruneTables.Alignment(result) is { } alignment) layers = PruneTables.Render(alignment) + "\n" + layers;
         var totals = PruneTables.Render(PruneTables.Totals(result.Before, result.After, $"{arch} {ratioLabel} {criterion}"));
         AtomicFile.WriteAllText(Path.Combine(ctx.StageDir, LayersName), layers + "\n" + totals + "\n");
         ctx.Progress.Info(layers);

@@ -32,6 +32,27 @@ public static class PruneTables
         return table.FitTitle();
     }
 
+    /// <summary>
+    /// The groups whose kept channels alignment changed: channels before, what the ratio alone keeps, what is kept;
+    /// null when alignment was off or changed nothing.
+    /// </summary>
+    public static Table? Alignment(PruneResult result)
+    {
+        var aligned = result.Plan.Groups.Where(g => g.Aligned).ToList();
+        if (aligned.Count == 0) return null;
+        var table = new Table().Border(TableBorder.Rounded)
+            .Title(Markup.Escape($"channel alignment: {aligned.Count} of {result.Plan.Groups.Count} groups rounded"))
+            .AddColumn("group (first parameter)")
+            .AddColumn(new TableColumn("ratio").RightAligned())
+            .AddColumn(new TableColumn("channels").RightAligned())
+            .AddColumn(new TableColumn("ratio keeps").RightAligned())
+            .AddColumn(new TableColumn("kept").RightAligned());
+        foreach (var g in aligned)
+            table.AddRow(Markup.Escape(g.Parameters[0]), g.Ratio.ToString("0.###", Ci), g.ChannelsBefore.ToString(Ci),
+                g.KeptByRatio.ToString(Ci), g.ChannelsAfter.ToString(Ci));
+        return table.FitTitle();
+    }
+
     private static string Arrow(long before, long after) => before == after
         ? before.ToString(Ci)
         : $"{before.ToString(Ci)} → {after.ToString(Ci)}";

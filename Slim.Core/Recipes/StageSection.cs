@@ -44,6 +44,12 @@ public sealed class PruneSection
     [Doc("One ratio per parameter, one ratio for all, a preset (r578, sensity), or 'flops:0.3': one ratio over the parameters' groups, found so the GFLOPs drop 30%; unset: the family's (r578 for detectors, flops:0.3 for classifiers).")]
     public string? PrunedRatios { get; set; }
 
+    [Doc("Round every pruned group's kept channels to a multiple of this (8 or 16: what int8 and SIMD kernels run " +
+         "fastest), to the nearest multiple so the FLOPs change little; 1 = off. Groups of no more channels than this " +
+         "keep what the ratio gives. Torch-Pruning's round_to.")]
+    [Bounds(1, 1024)]
+    public int Align { get; set; } = 1;
+
     [Doc("Run a sensitivity analysis first (and optionally choose the ratios from it).")]
     public SensitivitySection? Sensitivity { get; set; }
 

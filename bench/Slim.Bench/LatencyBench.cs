@@ -17,7 +17,9 @@ namespace Slim.Bench;
 /// on the graph ONNX Runtime builds, which the deployability line of each INT8 file reports. Each file is timed
 /// in <c>rounds</c> interleaved rounds (warm-up, then the median of <c>runs</c> runs) and the lowest median
 /// counts, so a burst of load from elsewhere hurts no model alone.
-/// Usage: Slim.Bench --latency [--models yolov3_mobilenet_v1,...] [--sizes 320,608] [--threads 1,2] [--runs 25] [--rounds 3] [--out DIR]
+/// With <c>--align N</c> also r578 with every pruned group's channels rounded to a multiple of N (prune.align), and a
+/// second table: aligned against unaligned at (almost) the same FLOPs.
+/// Usage: Slim.Bench --latency [--models yolov3_mobilenet_v1,...] [--sizes 320,608] [--threads 1,2] [--runs 25] [--rounds 3] [--align 8] [--out DIR]
 /// </summary>
 public static class LatencyBench
 {
@@ -28,7 +30,9 @@ public static class LatencyBench
         var threads = List(args, "--threads", "1,2").Select(int.Parse).ToArray();
         int runs = int.Parse(Value(args, "--runs", "25"), CultureInfo.InvariantCulture);
         int rounds = int.Parse(Value(args, "--rounds", "3"), CultureInfo.InvariantCulture);
+        int align = int.Parse(Value(args, "--align", "1"), CultureInfo.InvariantCulture);
         string outDir = Value(args, "--out", Path.Combine(Path.GetTempPath(), "slim-latency-bench"));
+        var alignedRows = new List<string[]>();
         Directory.CreateDirectory(outDir);
         set_num_threads(2);
 
@@ -36,7 +40,7 @@ public static class LatencyBench
         foreach (var arch in models)
             foreach (int size in sizes)
             {
-                var files = Files(arch, size, outDir);
+                var (files, gflops) = Files(arch, size, outDir, align);
                 var ort = OrtRunner.Create();
                 using var scope = NewDisposeScope();
                 var input = new Dictionary<string, OrtTensor> { ["images"] = OrtTensor.FromTensor(randn(new long[] { 1, 3, size, size }, new Generator(1))) };
@@ -55,6 +59,17 @@ public static class LatencyBench
                         F(best["r578_fp32"]), F(best["r578_int8"]), R(best["r578_fp32"] / best["fp32"]), R(best["r578_int8"] / best["r578_fp32"]),
                     });
                     Console.Error.WriteLine(string.Join("  ", rows[^1]));
+                    if (align > 1)
+                    {
+                        alignedRows.Add(new[]
+                        {
+                            arch, size.ToString(CultureInfo.InvariantCulture), t.ToString(CultureInfo.InvariantCulture),
+                            gflops["r578"].ToString("F3", CultureInfo.InvariantCulture), gflops["aligned"].ToString("F3", CultureInfo.InvariantCulture),
+                            F(best["r578_fp32"]), F(best["aligned_fp32"]), R(best["aligned_fp32"] / best["r578_fp32"]),
+                            F(best["r578_int8"]), F(best["aligned_int8"]), R(best["aligned_int8"] / best["r578_int8"]),
+                        });
+                        Console.Error.WriteLine(string.Join("  ", alignedRows[^1]));
+                    }
                 }
             }
         var header = new[] { "model", "size", "threads", "FP32 ms", "INT8 ms", "INT8/FP32", "r578 FP32 ms", "r578 INT8 ms", "r578/FP32", "r578 INT8/r578 FP32" };
@@ -62,11 +77,24 @@ public static class LatencyBench
         Console.WriteLine("| " + string.Join(" | ", header) + " |");
         Console.WriteLine("|" + string.Concat(header.Select((_, i) => i < 1 ? "---|" : "---:|")));
         foreach (var r in rows) Console.WriteLine("| " + string.Join(" | ", r) + " |");
+        if (alignedRows.Count > 0)
+        {
+            var h2 = new[] { "model", "size", "threads", "r578 GFLOPs", $"r578 ×{align} GFLOPs", "r578 FP32 ms", $"×{align} FP32 ms", "aligned/unaligned",
+                "r578 INT8 ms", $"×{align} INT8 ms", "aligned/unaligned" };
+            Console.WriteLine();
+            Console.WriteLine($"r578 with kept channels aligned to multiples of {align} (prune.align) against r578 as it is");
+            Console.WriteLine("| " + string.Join(" | ", h2) + " |");
+            Console.WriteLine("|" + string.Concat(h2.Select((_, i) => i < 1 ? "---|" : "---:|")));
+            foreach (var r in alignedRows) Console.WriteLine("| " + string.Join(" | ", r) + " |");
+        }
         return 0;
     }
 
-    /// <summary>Exports the four files of one architecture and size (FP32, INT8, r578 FP32, r578 INT8) into outDir.</summary>
-    private static Dictionary<string, string> Files(string arch, int size, string outDir)
+    /// <summary>
+    /// Exports the four files of one architecture and size (FP32, INT8, r578 FP32, r578 INT8) into outDir, and with
+    /// <paramref name="align"/> &gt; 1 the aligned r578 pair; returns them with the pruned models' GFLOPs.
+    /// </summary>
+    private static (Dictionary<string, string> Files, Dictionary<string, double> Gflops) Files(string arch, int size, string outDir, int align)
     {
         var family = DetectionFamily.Instance;
         var options = new ModelOptions { InputSize = size, NumClasses = 80 };
@@ -77,15 +105,20 @@ public static class LatencyBench
         Export(family, arch, options, model, Path.Combine(outDir, $"{arch}_{size}_fp32.onnx"), files, "fp32");
 
         // r578 with the L1-norm criterion over the YOLO head, as the model zoo's pruned rows.
-        manual_seed(0);
-        using var pruned = family.CreateModel(arch, options);
-        pruned.eval();
-        var forward = PruneModel.Forward(pruned);
-        var graph = PruneModel.Graph(pruned, options, forward);
-        var targets = PruneModel.Targets(graph, string.Join(",", family.DefaultPrunedParameters), family.DefaultPrunedRatios);
-        var result = PruneModel.Apply(pruned, options, graph, targets, "l1_norm", forward);
-        Export(family, arch, result.Options, pruned, Path.Combine(outDir, $"{arch}_{size}_r578_fp32.onnx"), files, "r578_fp32");
-        return files;
+        var gflops = new Dictionary<string, double>();
+        foreach (var (key, a) in align > 1 ? new[] { ("r578", 1), ("aligned", align) } : new[] { ("r578", 1) })
+        {
+            manual_seed(0);
+            using var pruned = family.CreateModel(arch, options);
+            pruned.eval();
+            var forward = PruneModel.Forward(pruned);
+            var graph = PruneModel.Graph(pruned, options, forward);
+            var targets = PruneModel.Targets(graph, string.Join(",", family.DefaultPrunedParameters), family.DefaultPrunedRatios);
+            var result = PruneModel.Apply(pruned, options, graph, targets, "l1_norm", forward, a);
+            gflops[key] = result.After.PaddleGFlops;
+            Export(family, arch, result.Options, pruned, Path.Combine(outDir, $"{arch}_{size}_{key}_fp32.onnx"), files, $"{key}_fp32");
+        }
+        return (files, gflops);
     }
 
     /// <summary>Writes the FP32 file of model, then quantizes it (PTQ abs_max on random images) and writes the INT8 file.</summary>

@@ -42,6 +42,21 @@ public class PruneCommandTests(ITestOutputHelper output) : IDisposable
         Assert.Empty(Directory.GetFileSystemEntries(_dir));
     }
 
+    [Fact]
+    public void AlignPrintsTheRoundedGroupsAndKeepsMultiplesOfEight()
+    {
+        var (console, text) = PruneCliSupport.Recorder();
+        var result = PruneCommand.Standalone(FullWidth224, new PruneCommand.PruneRequest(null, "r578", null, 8), dryRun: true, outPath: null, console);
+        var printed = text.ToString();
+        Assert.Contains("channel alignment: 12 of 18 groups rounded", printed);
+        Assert.Matches(@"yolo_block\.1\.0\.0\.conv\.weights\s*│\s*0\.7\s*│\s*256\s*│\s*77\s*│\s*80", printed);
+        Assert.Equal(80, result.Options.ChannelOverrides["yolo_block.1.0.0.conv"]);
+        Assert.All(result.Plan.Groups, g => Assert.Equal(0, g.ChannelsAfter % 8));
+        var (code, err) = RunCommandTests.Run("prune", "--model", "yolov3_mobilenet_v1", "--pruned_ratios", "r578", "--align", "0", "--dry-run");
+        Assert.Equal((int)ExitCode.Usage, code);
+        Assert.Equal("slim: error: --align 0: expected 1 (off) … 1024, e.g. 8 or 16", err.Trim());
+    }
+
     private static double[] Row(string printed, string label)
     {
         var line = printed.Split('\n').Single(l => l.Contains(label, StringComparison.Ordinal));

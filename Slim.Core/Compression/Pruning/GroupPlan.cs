@@ -5,6 +5,12 @@ public sealed record GroupPlan(ChannelGroup Group, IReadOnlyList<string> Paramet
 {
     public int ChannelsBefore => Group.Channels;
     public int ChannelsAfter => KeptChannels.Length;
+
+    /// <summary>The channels the ratio alone keeps; differs from <see cref="ChannelsAfter"/> when alignment rounded it.</summary>
+    public int KeptByRatio { get; init; } = -1;
+
+    /// <summary>Whether channel alignment changed the kept count.</summary>
+    public bool Aligned => KeptByRatio >= 0 && KeptByRatio != ChannelsAfter;
 }
 
 /// <summary>One layer axis before and after pruning (out channels, in channels, features).</summary>

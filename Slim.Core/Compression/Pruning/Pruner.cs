@@ -9,10 +9,13 @@ namespace Slim.Compression.Pruning;
 /// (<see cref="Apply"/>): smaller Conv2d, BatchNorm2d and Linear tensors through set_parameter
 /// and set_buffer, with the layers' channel counts updated.
 /// </summary>
-public sealed class Pruner(ChannelDependencyGraph graph, IChannelImportance importance)
+public sealed class Pruner(ChannelDependencyGraph graph, IChannelImportance importance, int align = 1)
 {
     public ChannelDependencyGraph Graph { get; } = graph;
     public IChannelImportance Importance { get; } = importance;
+
+    /// <summary>Kept channel counts are rounded to a multiple of this (<see cref="PruningRatios.ChannelsToKeep"/>); 1 = off.</summary>
+    public int Align { get; } = align >= 1 ? align : throw new PruningException($"align {align}: expected 1 (off) or a channel multiple such as 8 or 16");
 
     /// <summary>
     /// Scores each named group on model's current weights and keeps the highest-scoring channels
@@ -26,7 +29,8 @@ public sealed class Pruner(ChannelDependencyGraph graph, IChannelImportance impo
         {
             var group = Graph.Groups[byGroup.Key];
             double ratio = byGroup.First().Ratio;
-            int remove = PruningRatios.ChannelsToRemove(group.Channels, ratio);
+            int byRatio = group.Channels - PruningRatios.ChannelsToRemove(group.Channels, ratio);
+            int remove = group.Channels - PruningRatios.ChannelsToKeep(group.Channels, ratio, Align);
             int[] removed = Array.Empty<int>();
             if (remove > 0)
             {
@@ -35,7 +39,7 @@ public sealed class Pruner(ChannelDependencyGraph graph, IChannelImportance impo
                     .Take(remove).OrderBy(c => c).ToArray();
             }
             var kept = Enumerable.Range(0, group.Channels).Except(removed).ToArray();
-            plans.Add(new GroupPlan(group, byGroup.Select(t => t.Parameter).ToList(), ratio, kept, removed));
+            plans.Add(new GroupPlan(group, byGroup.Select(t => t.Parameter).ToList(), ratio, kept, removed) { KeptByRatio = byRatio });
         }
         var fractions = PruningFlops.Fractions(Graph, plans.ToDictionary(p => p.Group.Id, p => p.RemovedChannels.Length));
         return new PruningPlan(Importance.Name, plans, PruningFlops.Macs(Graph), PruningFlops.Macs(Graph, fractions));

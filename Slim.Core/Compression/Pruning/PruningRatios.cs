@@ -21,6 +21,22 @@ public static class PruningRatios
         Math.Min(channels - 1, (int)Math.Round(channels * ratio, MidpointRounding.AwayFromZero));
 
     /// <summary>
+    /// Channels a group of <paramref name="channels"/> keeps at <paramref name="ratio"/>, with the kept count rounded to
+    /// the nearest multiple of <paramref name="align"/> (halfway: up), as close in FLOPs as a multiple can be: what
+    /// int8 and SIMD kernels run fastest (channel counts that are multiples of 8 or 16). Never below
+    /// <paramref name="align"/> nor above the group (a nearest multiple beyond it keeps the whole group); a group that
+    /// keeps all its channels, or has no more than <paramref name="align"/>, keeps what the ratio alone gives.
+    /// </summary>
+    public static int ChannelsToKeep(int channels, double ratio, int align = 1)
+    {
+        if (align < 1) throw new PruningException($"align {align}: expected 1 (off) or a channel multiple such as 8 or 16");
+        int keep = channels - ChannelsToRemove(channels, ratio);
+        if (align == 1 || keep == channels || channels <= align) return keep;
+        int aligned = (int)Math.Round((double)keep / align, MidpointRounding.AwayFromZero) * align;
+        return Math.Min(channels, Math.Max(align, aligned));
+    }
+
+    /// <summary>
     /// Expands the comma list of exact names and <c>*</c> globs into conv weight names, in list order
     /// (a glob's matches in model order). Globs skip depthwise weights, whose channels follow their producer, and convs
     /// whose output channels are a model output (a segmenter's class maps); named exactly, those are refused with the reason.
