@@ -79,6 +79,7 @@ public static class Program
         yield return DatasetCommand.Create();
         yield return DistillCommand.Create();
         yield return QuantCommand.Create();
+        yield return QuantAnalysisCommand.Create();
         yield return ExportCommand.Create();
         yield return VerifyCommand.Create();
         yield return InferCommand.Create();

@@ -128,3 +128,27 @@ public class QuantCommandTests(TinyRecipeFixture fx) : IClassFixture<TinyRecipeF
         Assert.Equal(0.0001, s.FineTune.Lr);
     }
 }
+
+/// <summary>`slim quant-analysis`: every quantized layer scored alone, ranked, written as JSON, table and chart.</summary>
+public class QuantAnalysisCommandTests(TinyRecipeFixture fx) : IClassFixture<TinyRecipeFixture>
+{
+    [Fact]
+    public void RanksEveryQuantizedLayerMostCostlyFirstAndWritesItsFiles()
+    {
+        var outDir = fx.Dir("quant-analysis");
+        var (code, error) = TinyRecipeFixture.Slim("quant-analysis", fx.RecipeFile, "--checkpoint", fx.Baseline, "--calibration-batches", "2", "--out", outDir);
+        Assert.True(code == 0, error);
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, QuantAnalysisStage.JsonName)));
+        var layers = json.RootElement.GetProperty("layers").EnumerateArray().ToList();
+        // The post-training plan of this detector quantizes every conv but the three output convs (which stay float).
+        Assert.True(layers.Count > 40, $"{layers.Count} layers scored");
+        var losses = layers.Select(l => l.GetProperty("loss").GetDouble()).ToList();
+        Assert.Equal(losses.OrderByDescending(x => x), losses);
+        double fp = json.RootElement.GetProperty("float_metric").GetDouble();
+        Assert.All(layers, l => Assert.Equal(fp - l.GetProperty("metric").GetDouble(), l.GetProperty("loss").GetDouble(), 9));
+        Assert.DoesNotContain(layers, l => l.GetProperty("layer").GetString()!.StartsWith("yolo_output", StringComparison.Ordinal));
+        Assert.Contains("quantization analysis: VOC mAP@0.5", File.ReadAllText(Path.Combine(outDir, QuantAnalysisStage.TableName)));
+        Assert.True(new FileInfo(Path.Combine(outDir, QuantAnalysisStage.PngName)).Length > 10_000);
+        Assert.Equal("post", json.RootElement.GetProperty("mode").GetString());
+    }
+}
