@@ -135,11 +135,31 @@ public sealed class RecipeRunner
                 Directory.CreateDirectory(verifyDir);
                 var vctx = ctx with { StageDir = verifyDir };
                 var verified = VerifyStage.Run(vctx, exported, recipe.Verify, baseline.Ap);
-                rows.AddRange(VerifyRows(verified, recipe, rows.First(r => r.Checkpoint == floatCheckpoint), rows[^1]));
+                QuantFallbackOutcome? fallback = null;
+                if (!verified.Passed && recipe.Verify.Baseline.OnFail == OnFail.Fallback && specs is not null
+                    && verified.Models.Any(m => m.Precision == "int8" && !m.Passed))
+                {
+                    // Floating layers brings INT8 toward the float model; when that fails too, no fallback can pass.
+                    if (verified.Models.FirstOrDefault(m => m.Precision == "fp32") is { Passed: false })
+                        _progress.Info("fallback: skipped: the FP32 model already drops more than max_drop, so no INT8 model with layers in float can pass");
+                    else
+                    {
+                        fallback = QuantFallbackStage.Run(ctx, vctx, floatCheckpoint, current.Checkpoint, specs,
+                            recipe.Stages.Last(s => s.Quant is not null).Quant!, baseline.Ap);
+                        (exported, verified) = (fallback.Exported, fallback.Verified);
+                    }
+                }
+                var verifyRows = VerifyRows(verified, recipe, rows.First(r => r.Checkpoint == floatCheckpoint), rows[^1]).ToList();
+                if (fallback is not null)
+                    verifyRows = verifyRows.Select(r => r.Stage == "onnx int8"
+                        ? r with { Detail = $"{r.Detail}, {fallback.Fallback.Kept.FloatLayers.Count} layer(s) float (fallback)" } : r).ToList();
+                rows.AddRange(verifyRows);
                 if (RuntimeDisagreement(verified, quantFile is null ? null : current.Ap, task.MetricName) is { } warning) _progress.Info(warning);
                 var report = Finish(outDir, recipe, task, rows, exported.Int8Deployment);
                 if (!verified.Passed)
-                    throw new VerificationFailedException(verified.FailureMessage);
+                    throw new VerificationFailedException(verified.FailureMessage + (fallback is null ? "" :
+                        $"; the fallback kept {fallback.Fallback.Kept.FloatLayers.Count} layer(s) in float ({string.Join(", ", fallback.Fallback.Kept.FloatLayers)}) " +
+                        $"and this is the best INT8 model it found (its tries: {Path.Combine(verifyDir, QuantFallbackStage.FileName)}); raise verify.baseline.max_fallback_layers or max_drop"));
                 return report;
             }
         }

@@ -261,4 +261,21 @@ public sealed class BaselineSection
     [Doc("Largest accepted drop of the exported model below the baseline, absolute (0.05 or 5% = 5 pts).")]
     [Bounds(0, 1), Fraction]
     public double MaxDrop { get; set; } = 0.05;
+
+    [Doc("When the INT8 model drops more than max_drop: fail (the run fails with the verdict) or fallback (rank the " +
+         "quantized layers by what each costs alone, as slim quant-analysis does, and keep the most costly in float, " +
+         "one more at a time, until the INT8 model passes in ONNX Runtime; if none passes, the best one found is kept " +
+         "and the run fails saying so).")]
+    public OnFail OnFail { get; set; } = OnFail.Fail;
+
+    [Doc("on_fail: fallback: the most layers kept in float before giving up.")]
+    [Bounds(1, 10000)]
+    public int MaxFallbackLayers { get; set; } = 10;
+}
+
+/// <summary>What verification does when the INT8 model loses too much.</summary>
+public enum OnFail
+{
+    Fail,
+    Fallback,
 }

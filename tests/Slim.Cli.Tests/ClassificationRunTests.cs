@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json;
 using Slim.Cli;
 using Slim.Pipeline;
 
@@ -95,5 +96,69 @@ public class ClassificationRunTests : IDisposable
         (code, stderr) = Run("verify", recipe, "--fp32", Path.Combine(exportDir, ExportStage.Fp32FileName), "--baseline-ap", "0.1", "--max-drop", "1.0",
             "--out", Path.Combine(_dir, "verify"));
         Assert.True(code == 0, stderr);
+    }
+
+    // Post-training quantization that clips at a percentile of |x| (0.99 loses about 18 points of top-1 here, 0.5 all
+    // of them), a strict gate, and the fallback to float.
+    private string FallbackRecipe(double percentile, double maxDrop, int maxLayers)
+    {
+        var path = Path.Combine(_dir, $"fallback_{percentile}.yml");
+        File.WriteAllText(path, string.Create(System.Globalization.CultureInfo.InvariantCulture, $$"""
+            name: tiny_cls_fallback
+            seed: 7
+            threads: 1
+            model: {name: mobilenet_v1, width: 0.25, input_size: 32}
+            dataset: {format: fashion_mnist, root: /usr/share/datasets/fashion-mnist, train_subset: 512, val_subset: 100, workers: 1}
+            train: {iterations: 60, batch_size: 16, optimizer: momentum, lr: 0.05, warmup_steps: 5, schedule: cosine, augment: true, metric: top1}
+            stages:
+              - quant: {mode: post, algo: hist, percentile: {{percentile}}, calibration_batches: 2}
+            verify: {baseline: {max_drop: {{maxDrop}}, on_fail: fallback, max_fallback_layers: {{maxLayers}}}, latency_runs: 2, warmup_runs: 1}
+            """));
+        return path;
+    }
+
+    private static (JsonElement Tries, List<string> Kept) Fallback(string outDir)
+    {
+        var tries = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "verify", QuantFallbackStage.FileName))).RootElement;
+        return (tries, tries.GetProperty("kept_float").EnumerateArray().Select(e => e.GetString()!).ToList());
+    }
+
+    [SkippableFact]
+    public void AFailingInt8ModelKeepsItsMostCostlyLayersInFloatUntilItPasses()
+    {
+        Requires.FashionMnistData();
+        var outDir = Path.Combine(_dir, "fallback-pass");
+        var (code, stderr) = Run("run", FallbackRecipe(0.99, 0.05, 6), "--out", outDir);
+        Assert.True(code == 0, stderr);
+        var (tries, kept) = Fallback(outDir);
+        Assert.True(tries.GetProperty("passed").GetBoolean());
+        var steps = tries.GetProperty("steps").EnumerateArray().ToList();
+        Assert.Equal(Enumerable.Range(1, steps.Count), steps.Select(s => s.GetProperty("float_layers").GetArrayLength()));
+        Assert.Equal(steps.Count, kept.Count);            // the first try that passed is kept
+        Assert.True(kept.Count >= 2, $"passed with {kept.Count} layer(s) in float: the gate was hardly tested");
+        // The tries follow the ranking the analysis wrote, most costly first.
+        var ranked = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "verify", "quant_analysis", QuantAnalysisStage.JsonName)))
+            .RootElement.GetProperty("layers").EnumerateArray().Select(l => l.GetProperty("layer").GetString()!).ToList();
+        Assert.Equal(ranked.Take(kept.Count), kept);
+        // The run's INT8 file is the kept try, verified again, and the report says so.
+        var r = Report(outDir);
+        var int8 = r.Stages.Single(s => s.Stage == "onnx int8");
+        Assert.Contains($"{kept.Count} layer(s) float (fallback)", int8.Detail);
+        Assert.Equal(steps[^1].GetProperty("metric").GetDouble(), int8.OrtAp!.Value, 9);
+        Assert.True(r.Stages[0].Ap - int8.OrtAp!.Value <= 0.05 + 1e-9);
+    }
+
+    [SkippableFact]
+    public void AFallbackThatCannotPassKeepsTheBestTryAndFailsSayingSo()
+    {
+        Requires.FashionMnistData();
+        var outDir = Path.Combine(_dir, "fallback-fail");
+        var (code, stderr) = Run("run", FallbackRecipe(0.5, 0.001, 2), "--out", outDir);
+        Assert.Equal((int)ExitCode.VerificationFailed, code);
+        var (tries, kept) = Fallback(outDir);
+        Assert.False(tries.GetProperty("passed").GetBoolean());
+        Assert.Equal(2, tries.GetProperty("steps").GetArrayLength());
+        Assert.Contains($"the fallback kept {kept.Count} layer(s) in float ({string.Join(", ", kept)}) and this is the best INT8 model it found", stderr);
+        Assert.True(File.Exists(Path.Combine(outDir, "report.json")), "the report of the failed run is kept");
     }
 }

@@ -24,6 +24,16 @@ public sealed class QuantizationResult(QuantMode mode, string activationAlgorith
     /// <summary>The quantized layers in module order.</summary>
     public IReadOnlyList<QuantizedLayer> Layers { get; } = layers;
 
+    /// <summary>
+    /// The same records with the layers at <paramref name="modulePaths"/> left out: an export then writes them in
+    /// float (their quantization points stay). What a fallback to float does to a finished quantization.
+    /// </summary>
+    public QuantizationResult WithFloat(IEnumerable<string> modulePaths)
+    {
+        var floated = modulePaths.ToHashSet(StringComparer.Ordinal);
+        return new QuantizationResult(Mode, ActivationAlgorithm, Layers.Where(l => !floated.Contains(l.ModulePath)).ToList(), _folded, Activations);
+    }
+
     /// <summary>The layer at a module path, or null when that layer is not quantized.</summary>
     public QuantizedLayer? Find(string modulePath) => Layers.FirstOrDefault(l => l.ModulePath == modulePath);
 
