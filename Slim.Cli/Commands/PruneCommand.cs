@@ -66,6 +66,7 @@ public static class PruneCommand
         var dryRun = new Option<bool>("--dry-run") { Description = "Only print the channels per layer and GFLOPs/params/size before and after; write nothing, need no data." };
         var outPath = new Option<string?>("--out") { Description = "Standalone: the pruned checkpoint file. With a recipe: the stage folder (default runs/prune)." };
         var resume = new Option<bool>("--resume") { Description = "With a recipe: continue an interrupted sensitivity analysis or fine-tune in --out." };
+        var explain = new Option<bool>("--explain") { Description = "Also list every conv with why it was pruned or left alone (unprunable group and why, not named by pruned_params, ratio rounding to no channel)." };
         var cmd = new Command("prune", """
             Prune convolution channels physically (the dependency graph keeps concatenations, residual adds,
             depthwise convs and SE blocks consistent) and save a checkpoint whose metadata rebuilds the
@@ -86,6 +87,7 @@ public static class PruneCommand
         cmd.Options.Add(dryRun);
         cmd.Options.Add(outPath);
         cmd.Options.Add(resume);
+        cmd.Options.Add(explain);
         var launcher = new Launcher();
         launcher.AddTo(cmd);
         cmd.SetAction((p, ct) => Task.FromResult(CliRunner.Run(() =>
@@ -95,7 +97,7 @@ public static class PruneCommand
             if (p.GetValue(recipeFile) is not { } file)
             {
                 if (launcher.Requested(p)) throw new UsageException("--nproc-per-node goes with a recipe: pruning alone is not trained, there is nothing to run in parallel");
-                Standalone(model.Read(p), request, p.GetValue(dryRun), p.GetValue(outPath), console);
+                Standalone(model.Read(p), request, p.GetValue(dryRun), p.GetValue(outPath), console, p.GetValue(explain));
                 return ExitCode.Ok;
             }
             var r = RecipeLoader.Load<Recipe>(file, p.GetValue(overrides) ?? Array.Empty<string>());
@@ -108,7 +110,7 @@ public static class PruneCommand
             {
                 Standalone(model.Read(p) with { Checkpoint = checkpoint },
                     new PruneRequest(PruneStage.Parameters(TaskRegistry.For(r), section), PruneStage.Ratios(TaskRegistry.For(r), section), PruneModel.CriterionName(section.Criterion), section.Align),
-                    true, null, console);
+                    true, null, console, p.GetValue(explain));
                 return ExitCode.Ok;
             }
             return launcher.Run(p, r, p.GetValue(outPath) ?? "runs/prune", ct,
@@ -138,7 +140,7 @@ public static class PruneCommand
     /// writes the pruned checkpoint to <paramref name="outPath"/> unless <paramref name="dryRun"/>.
     /// Every option is checked before anything is written. Returns what the pruning did.
     /// </summary>
-    public static PruneResult Standalone(ModelSpec spec, PruneRequest request, bool dryRun, string? outPath, IAnsiConsole console)
+    public static PruneResult Standalone(ModelSpec spec, PruneRequest request, bool dryRun, string? outPath, IAnsiConsole console, bool explain = false)
     {
         if (request.Ratios is null) throw new UsageException("give --pruned_ratios (a ratio, a list, or a preset: " + string.Join(", ", RatioPresets.Names) + ")");
         if (!dryRun && outPath is null) throw new UsageException("give --out FILE for the pruned checkpoint (or --dry-run to only print the result)");
@@ -152,6 +154,7 @@ public static class PruneCommand
         var targets = PruneModel.Targets(graph, parameters, request.Ratios);
         var result = PruneModel.Apply(model, options, graph, targets, criterion, align: request.Align ?? 1);
         Print(console, arch, request.Ratios, criterion, result);
+        if (explain) console.Write(PruneTables.Explain(graph, result));
         if (dryRun) return result;
 
         var path = Directory.Exists(outPath) ? Path.Combine(outPath!, PruneStage.ModelName) : outPath!;

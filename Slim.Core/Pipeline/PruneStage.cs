@@ -68,7 +68,7 @@ public static class PruneStage
         var layers = PruneTables.Render(PruneTables.Layers(result));
         if (PruneTables.Alignment(result) is { } alignment) layers = PruneTables.Render(alignment) + "\n" + layers;
         var totals = PruneTables.Render(PruneTables.Totals(result.Before, result.After, $"{arch} {ratioLabel} {criterion}"));
-        AtomicFile.WriteAllText(Path.Combine(ctx.StageDir, LayersName), layers + "\n" + totals + "\n");
+        AtomicFile.WriteAllText(Path.Combine(ctx.StageDir, LayersName), layers + "\n" + totals + "\n\n" + PruneTables.Render(PruneTables.Explain(graph, result)) + "\n");
         ctx.Progress.Info(layers);
         ctx.Progress.Info(totals);
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Slim.Analysis;
+using Slim.Compression.Pruning;
 using Spectre.Console;
 
 namespace Slim.Pipeline;
@@ -50,6 +51,53 @@ public static class PruneTables
         foreach (var g in aligned)
             table.AddRow(Markup.Escape(g.Parameters[0]), g.Ratio.ToString("0.###", Ci), g.ChannelsBefore.ToString(Ci),
                 g.KeptByRatio.ToString(Ci), g.ChannelsAfter.ToString(Ci));
+        return table.FitTitle();
+    }
+
+    /// <summary>
+    /// Every conv of the model with its output channels before → after and, for each one left alone, why: its group
+    /// cannot be pruned (the graph's reasons: a model output, a reshape it cannot follow, …), pruned_params does not
+    /// name it, or its ratio removes no channel at its width (rounding, or alignment keeping the whole group). A
+    /// depthwise conv follows the conv that produces its channels, and says so.
+    /// </summary>
+    public static Table Explain(ChannelDependencyGraph graph, PruneResult result)
+    {
+        var planned = result.Plan.Groups.ToDictionary(g => g.Group.Id);
+        var byConv = new Dictionary<string, (ChannelGroup Group, GroupMember Member)>(StringComparer.Ordinal);
+        foreach (var g in graph.Groups)
+            foreach (var m in g.Members.Where(m => m.Role is MemberRole.ConvOutput or MemberRole.DepthwiseConv))
+                byConv.TryAdd(m.ModulePath, (g, m));
+        var table = new Table().Border(TableBorder.Rounded)
+            .Title(Markup.Escape($"why each conv was pruned or not ({result.Plan.Groups.Count(g => g.RemovedChannels.Length > 0)} groups pruned)"))
+            .AddColumn("conv")
+            .AddColumn(new TableColumn("out").RightAligned())
+            .AddColumn("pruned, or why not");
+        foreach (var layer in result.Before.Layers.GroupBy(l => l.ModulePath).Select(g => g.First()))
+        {
+            if (!byConv.TryGetValue(layer.ModulePath, out var gm)) continue;
+            var (group, member) = gm;
+            string why;
+            long after = layer.WeightShape[0];
+            if (planned.TryGetValue(group.Id, out var gp))
+            {
+                string lead = gp.Parameters[0];
+                bool follows = member.Role == MemberRole.DepthwiseConv || member.ParameterName is not { } p || !gp.Parameters.Contains(p);
+                if (gp.RemovedChannels.Length == 0)
+                    why = gp.KeptByRatio == gp.ChannelsBefore
+                        ? string.Create(Ci, $"kept whole: ratio {gp.Ratio:0.###} of {gp.ChannelsBefore} channels rounds to no channel")
+                        : string.Create(Ci, $"kept whole: aligning {gp.KeptByRatio} kept channels reaches the group's {gp.ChannelsBefore}");
+                else
+                {
+                    after = gp.ChannelsAfter * (layer.WeightShape[0] / Math.Max(1, gp.ChannelsBefore));
+                    why = string.Create(Ci, $"pruned, ratio {gp.Ratio:0.###}") + (gp.Aligned ? $" (aligned from {gp.KeptByRatio})" : "")
+                        + (follows ? $", with {lead}" : "") + (member.Role == MemberRole.DepthwiseConv ? " (depthwise: follows its producer)" : "");
+                }
+            }
+            else if (!group.IsPrunable) why = "unprunable: " + string.Join("; ", group.UnprunableReasons);
+            else if (member.Role == MemberRole.DepthwiseConv) why = "not pruned: a depthwise conv follows its producer, which is not pruned";
+            else why = "not selected: pruned_params does not name it or a conv coupled to it";
+            table.AddRow(Markup.Escape(layer.ModulePath), Arrow(layer.WeightShape[0], after), Markup.Escape(why));
+        }
         return table.FitTitle();
     }
 

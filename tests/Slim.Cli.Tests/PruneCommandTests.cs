@@ -57,6 +57,28 @@ public class PruneCommandTests(ITestOutputHelper output) : IDisposable
         Assert.Equal("slim: error: --align 0: expected 1 (off) … 1024, e.g. 8 or 16", err.Trim());
     }
 
+    [Fact]
+    public void ExplainSaysWhyEachConvWasPrunedOrLeftAlone()
+    {
+        var (console, text) = PruneCliSupport.Recorder();
+        PruneCommand.Standalone(FullWidth224, new PruneCommand.PruneRequest("yolo_block.0.*,yolo_block.2.0.0.conv.weights", "0.5", null),
+            dryRun: true, outPath: null, console, explain: true);
+        var printed = text.ToString();
+        // The explanation is the last table printed.
+        string Why(string conv) => printed[printed.IndexOf("why each conv", StringComparison.Ordinal)..].Split('\n')
+            .Single(l => Regex.IsMatch(l, $@"│ {Regex.Escape(conv)}\s+│")).Split('│')[3].Trim();
+        Assert.Equal("pruned, ratio 0.5", Why("yolo_block.0.0.0.conv"));
+        Assert.Equal("unprunable: its channels reach a model output", Why("yolo_output.0.conv"));
+        Assert.Equal("not selected: pruned_params does not name it or a conv coupled to it", Why("backbone.conv1.conv"));
+        Assert.Equal("not pruned: a depthwise conv follows its producer, which is not pruned", Why("backbone.conv2_1.dw.conv"));
+        Assert.Matches(@"│ yolo_block\.2\.0\.0\.conv\s+│\s+128 → 64 │ pruned, ratio 0\.5", printed);
+
+        (console, text) = PruneCliSupport.Recorder();
+        PruneCommand.Standalone(FullWidth224, new PruneCommand.PruneRequest("yolo_block.2.2.conv.weights", "0.003", null), dryRun: true, outPath: null, console, explain: true);
+        printed = text.ToString();
+        Assert.Equal("kept whole: ratio 0.003 of 128 channels rounds to no channel", Why("yolo_block.2.2.conv"));
+    }
+
     private static double[] Row(string printed, string label)
     {
         var line = printed.Split('\n').Single(l => l.Contains(label, StringComparison.Ordinal));
