@@ -222,4 +222,30 @@ public class DistributedRunTests(RunFixture fx) : IClassFixture<RunFixture>
         Assert.True(c2 == 0, e2);
         Assert.Equal(File.ReadAllText(Path.Combine(one, "quant.json")), File.ReadAllText(Path.Combine(two, "quant.json")));
     }
+
+    [Fact]
+    public void WorkersStartedByAnotherLauncherJoinThroughTorchrunsVariables()
+    {
+        // What torchrun (or a cluster launcher) does: start the processes itself, each with RANK, WORLD_SIZE, LOCAL_RANK,
+        // LOCAL_WORLD_SIZE, MASTER_ADDR and MASTER_PORT; no --nproc-per-node anywhere.
+        var outDir = Path.Combine(fx.Root, "dp-env");
+        int port = FreePort();
+        var slim = Path.Combine(AppContext.BaseDirectory, "slim.dll");
+        var workers = Enumerable.Range(0, 2).Select(rank =>
+        {
+            var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
+            foreach (var a in Args("train", outDir, "-o", "train.iterations=4", "-o", "train.eval_interval=0").Prepend(slim)) psi.ArgumentList.Add(a);
+            foreach (var (k, v) in new[] { ("RANK", rank), ("WORLD_SIZE", 2), ("LOCAL_RANK", rank), ("LOCAL_WORLD_SIZE", 2), ("MASTER_PORT", port) })
+                psi.Environment[k] = v.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            psi.Environment["MASTER_ADDR"] = "127.0.0.1";
+            return Process.Start(psi)!;
+        }).ToList();
+        var errors = workers.Select(w => w.StandardError.ReadToEndAsync()).ToList();
+        foreach (var w in workers) w.StandardOutput.ReadToEndAsync();
+        foreach (var w in workers) Assert.True(w.WaitForExit(TimeSpan.FromMinutes(3)), "a worker did not finish");
+        Assert.All(workers.Select((w, r) => (w.ExitCode, Err: errors[r].Result, r)), x => Assert.True(x.ExitCode == 0, $"rank {x.r}: {x.Err}"));
+        Assert.Equal(4L, long.Parse(Checkpoint.ReadMetadata(Path.Combine(outDir, "last.ckpt"))["train.iteration"], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.False(Directory.Exists(RecipeRunner.ScratchFolder(Path.GetFullPath(outDir), 1)));
+        foreach (var w in workers) w.Dispose();
+    }
 }
