@@ -80,6 +80,7 @@ public static class Program
         yield return DistillCommand.Create();
         yield return QuantCommand.Create();
         yield return QuantAnalysisCommand.Create();
+        yield return LatencyTableCommand.Create();
         yield return ExportCommand.Create();
         yield return VerifyCommand.Create();
         yield return InferCommand.Create();

@@ -114,6 +114,57 @@ public sealed class OrtRunner
         }
     }
 
+    /// <summary>
+    /// Where the time of one run goes, layer by layer: ONNX Runtime's profiler over <paramref name="runs"/> runs (after
+    /// <paramref name="warmup"/>), every kernel's time averaged per run and summed per Slim module path (a node exported
+    /// from a layer is named "path/Op", and ONNX Runtime's fused nodes keep that prefix); kernels of no layer (concat,
+    /// resize, the detections graph) are summed under "(other)".
+    /// </summary>
+    public LayerLatencyTable MeasureLayers(string modelPath, IReadOnlyDictionary<string, OrtTensor> inputs, int threads = 1, int warmup = 5, int runs = 20)
+    {
+        if (warmup < 0 || runs < 1) throw new ArgumentException($"OrtRunner.MeasureLayers: warmup must be ≥ 0 and runs ≥ 1 (got {warmup}, {runs})");
+        if (!File.Exists(modelPath)) throw new FileNotFoundException($"ONNX model not found: {modelPath}", modelPath);
+        var prefix = Path.Combine(Path.GetTempPath(), $"slim-profile-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        using var so = CreateSessionOptions(threads, null);
+        using var session = OpenWith(modelPath, so, () => { so.EnableProfiling = true; so.ProfileOutputPathPrefix = prefix; });
+        var feeds = Feeds(session, modelPath, inputs, "");
+        string? file = null;
+        try
+        {
+            using var runOptions = new RunOptions();
+            for (int i = 0; i < warmup; i++)
+                using (Run(session, modelPath, runOptions, feeds, " (warm-up)")) { }
+            var wall = new double[runs];
+            for (int i = 0; i < runs; i++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                using (Run(session, modelPath, runOptions, feeds, "")) { }
+                wall[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            }
+            file = session.EndProfiling();
+            return LayerLatencyTable.FromProfile(File.ReadAllText(file), Path.GetFileName(modelPath), threads, warmup, runs, Quantile(wall.Order().ToArray(), 0.5),
+                LayerLatencyTable.Resolver(OnnxExporter.Load(modelPath).Graph));
+        }
+        finally
+        {
+            foreach (var v in feeds.Values) v.Dispose();
+            if (file is not null && File.Exists(file)) File.Delete(file);
+        }
+    }
+
+    private static InferenceSession OpenWith(string modelPath, SessionOptions so, Action configure)
+    {
+        configure();
+        try
+        {
+            return new InferenceSession(modelPath, so);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new OrtException($"ONNX Runtime could not load {modelPath}: {FirstLine(e)}");
+        }
+    }
+
     /// <summary>The session options every session of this runner gets, with <paramref name="threads"/> intra-op threads; the caller disposes them.</summary>
     internal SessionOptions CreateSessionOptions(int threads, string? optimizedModelPath)
     {

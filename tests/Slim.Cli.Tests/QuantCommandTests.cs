@@ -152,3 +152,31 @@ public class QuantAnalysisCommandTests(TinyRecipeFixture fx) : IClassFixture<Tin
         Assert.Equal("post", json.RootElement.GetProperty("mode").GetString());
     }
 }
+
+/// <summary>`slim latency-table`: ONNX Runtime's kernel time per layer of an exported model.</summary>
+public class LatencyTableCommandTests(TinyRecipeFixture fx) : IClassFixture<TinyRecipeFixture>
+{
+    [Fact]
+    public void EveryConvOfTheExportedModelHasItsTimeAndFusedKernelsCountForTheirConv()
+    {
+        var onnx = fx.Dir("latency_fp32.onnx");
+        ExportStage.ExportCheckpoint(fx.Baseline, onnx);
+        var json = fx.Dir("latency.json");
+        var (code, error) = TinyRecipeFixture.Slim("latency-table", onnx, "--runs", "5", "--warmup", "2", "--out", json);
+        Assert.True(code == 0, error);
+        var table = Slim.Export.LayerLatencyTable.FromJson(File.ReadAllText(json), json);
+        using var loaded = ModelCheckpoint.Load(fx.Baseline);
+        var convs = loaded.Model.named_modules().Where(m => m.module is Slim.Torch.Modules.Conv2d).Select(m => m.name).ToHashSet();
+        var timed = table.Layers.Select(l => l.ModulePath).ToHashSet();
+        // Conv + activation fused by ONNX Runtime (named after the activation, or renamed by its NCHWc pass) still
+        // counts for the conv: no ".act" layer, and every conv is there.
+        Assert.Empty(timed.Where(p => p.EndsWith(".act", StringComparison.Ordinal) || p.EndsWith(".bn", StringComparison.Ordinal)));
+        Assert.Subset(timed, convs);
+        Assert.All(table.Layers, l => Assert.True(l.Ms > 0, $"{l.ModulePath}: {l.Ms} ms"));
+        Assert.Equal(5, table.Runs);
+        Assert.True(table.KernelMs <= 1.5 * table.MedianMs + 0.5, $"kernels {table.KernelMs} ms per run, wall {table.MedianMs} ms: the warm-up runs were counted");
+        var (bad, badError) = TinyRecipeFixture.Slim("latency-table", fx.Dir("missing.onnx"));
+        Assert.Equal((int)ExitCode.InvalidInput, bad);
+        Assert.Contains("missing.onnx: no such ONNX model", badError);
+    }
+}
