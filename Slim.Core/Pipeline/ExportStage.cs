@@ -49,7 +49,7 @@ public static class ExportStage
         }
 
         // Everything the file records comes from the run's task, so both models record the same.
-        var info = new ExportModelInfo(ctx.Task.ClassNames, ctx.Task.InputSize, ctx.Recipe.Name, ctx.Task.Mean, ctx.Task.Std);
+        var info = Info(ctx);
         string form = ctx.Task.Family.ExportForm(section);
         string? fp32Path = null, int8Path = null;
         long fp32Bytes = 0, int8Bytes = 0;
@@ -75,6 +75,10 @@ public static class ExportStage
         var deployment = int8Path is null ? null : Deployment(int8Path, ctx.StageDir, ctx.Progress.Info, "export");
         return new ExportOutcome(fp32Path, fp32Bytes, int8Path, int8Bytes, int8 ? quant!.Layers.Count : 0) { Int8Deployment = deployment };
     }
+
+    /// <summary>What every file a run exports records (class names, input size, model name, normalization): the run's task's.</summary>
+    public static ExportModelInfo Info(StageContext ctx) =>
+        new(ctx.Task.ClassNames, ctx.Task.InputSize, ctx.Recipe.Name, ctx.Task.Mean, ctx.Task.Std);
 
     /// <summary>
     /// The FP32 and INT8 files of one export are one model: the float checkpoint and the quant stage's twin must

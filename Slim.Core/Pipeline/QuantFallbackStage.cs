@@ -55,7 +55,7 @@ public static class QuantFallbackStage
         var analysis = QuantAnalysisStage.Run(verifyCtx with { StageDir = Path.Combine(verifyCtx.StageDir, "quant_analysis") }, floatCheckpoint, analysisSection);
         var ranking = analysis.Layers.Select(l => l.Layer).Where(p => quant.Find(p) is not null).ToList();
 
-        var info = new ExportModelInfo(verifyCtx.Task.ClassNames, verifyCtx.Task.InputSize, recipe.Name, verifyCtx.Task.Mean, verifyCtx.Task.Std);
+        var info = ExportStage.Info(verifyCtx);
         var tries = Path.Combine(verifyCtx.StageDir, "fallback");
         Directory.CreateDirectory(tries);
         var result = QuantFallback.Run(ranking,

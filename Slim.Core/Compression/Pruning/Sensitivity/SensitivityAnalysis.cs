@@ -57,41 +57,27 @@ public static class SensitivityAnalysis
         if (group is { rank: 0 }) Slim.Training.Collectives.BroadcastString(group, result.ToJson());
 
         var pruner = new Pruner(graph, importance);
-        if (group is not null)
+        // Round by round, in the one order a single process measures in: rank j measures missing point k + j, then every
+        // rank adds the round's points in order (alone, a round is one point).
+        int world = group?.world_size ?? 1, rank = group?.rank ?? 0;
+        var missing = options.Parameters.SelectMany(p => options.Ratios.Select(r => (p, r))).Where(x => !result.Has(x.p, x.r)).ToList();
+        for (int k = 0; k < missing.Count; k += world)
         {
-            // Round by round: rank j measures missing point k + j, then every rank adds the round's points in order.
-            var missing = options.Parameters.SelectMany(p => options.Ratios.Select(r => (p, r))).Where(x => !result.Has(x.p, x.r)).ToList();
-            for (int k = 0; k < missing.Count; k += group.world_size)
+            cancellation.ThrowIfCancellationRequested();
+            int mine = k + rank;
+            double m = double.NaN;
+            if (mine < missing.Count)
+                m = Evaluate(model, factory, pruner.Plan(model, new[] { new PruneTarget(missing[mine].p, missing[mine].r) }), metric);
+            var round = group is null ? new[] { new[] { m } } : Slim.Training.Collectives.AllGatherDoubles(group, new[] { m });
+            for (int j = 0; j < world && k + j < missing.Count; j++)
             {
-                cancellation.ThrowIfCancellationRequested();
-                int mine = k + group.rank;
-                double m = double.NaN;
-                if (mine < missing.Count)
-                    m = Evaluate(model, factory, pruner.Plan(model, new[] { new PruneTarget(missing[mine].p, missing[mine].r) }), metric);
-                var round = Slim.Training.Collectives.AllGatherDoubles(group, new[] { m });
-                for (int j = 0; j < group.world_size && k + j < missing.Count; j++)
-                {
-                    var (p, r) = missing[k + j];
-                    var point = new SensitivityPoint(p, r, round[j][0], result.LossOf(round[j][0]));
-                    result.Points.Add(point);
-                    result.Save(options.ResultPath);
-                    progress?.Invoke(point);
-                }
-            }
-            return result;
-        }
-        foreach (var p in options.Parameters)
-            foreach (var r in options.Ratios)
-            {
-                if (result.Has(p, r)) continue;
-                cancellation.ThrowIfCancellationRequested();
-                var plan = pruner.Plan(model, new[] { new PruneTarget(p, r) });
-                double m = Evaluate(model, factory, plan, metric);
-                var point = new SensitivityPoint(p, r, m, result.LossOf(m));
+                var (p, r) = missing[k + j];
+                var point = new SensitivityPoint(p, r, round[j][0], result.LossOf(round[j][0]));
                 result.Points.Add(point);
                 result.Save(options.ResultPath);
                 progress?.Invoke(point);
             }
+        }
         return result;
     }
 
