@@ -72,8 +72,9 @@ case "${1:-help}" in
     case "${1:-step}" in
       step) bash bench/run.sh ;;
       latency) shift; bash bench/latency.sh "$@" ;;
+      latency-target) shift; bash bench/latency-target.sh "$@" ;;
       distributed) shift; bash bench/distributed.sh "$@" ;;
-      *) echo "usage: ./build.sh bench [step|latency [models sizes threads runs rounds]|distributed [iterations processes threads]]" >&2; exit 2 ;;
+      *) echo "usage: ./build.sh bench [step|latency [models sizes threads runs rounds]|latency-target [targets threads]|distributed [iterations processes threads]]" >&2; exit 2 ;;
     esac ;;
-  *) echo "usage: ./build.sh {quickstart|test|build|setup|bench [step|latency|distributed]}" >&2; exit 2 ;;
+  *) echo "usage: ./build.sh {quickstart|test|build|setup|bench [step|latency|latency-target|distributed]}" >&2; exit 2 ;;
 esac

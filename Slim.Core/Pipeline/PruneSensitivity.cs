@@ -48,14 +48,17 @@ public static class PruneSensitivity
     /// <param name="metricName">How progress lines name the metric.</param>
     /// <param name="images">Validation images the metric scores, said in the table's title (null: not said).</param>
     /// <param name="group">Several processes share the points (rank 0's file is resumed); null in one process.</param>
+    /// <param name="latency">With target_latency_reduction: chooses the ratios of the measured parameters from the curves
+    /// (<see cref="PruneLatency"/>) and says how; only the prune stage can, as it times the exported model.</param>
     public static SensitivityOutcome Run(torch.nn.Module model, Func<torch.nn.Module> create, ChannelDependencyGraph graph,
         IReadOnlyList<string> parameters, SensitivitySection section, string criterion, Func<torch.nn.Module, double> metric,
         string dir, bool resume, IProgressSink progress, CancellationToken cancel, string metricName = "metric", int? images = null,
-        ProcessGroup? group = null)
+        ProcessGroup? group = null, Func<SensitivityResult, (IReadOnlyList<PruneTarget> Picked, string How)>? latency = null)
     {
         if (section.Ratios.Count == 0) throw new PruningException("sensitivity: ratios is empty; give ratios such as 0.1,0.3,0.5");
-        if (section.TargetFlopsReduction > 0 && section.MaxLoss > 0)
-            throw new PruningException("sensitivity: give target_flops_reduction or max_loss, not both");
+        CheckSelection(section);
+        if (section.TargetLatencyReduction > 0 && latency is null)
+            throw new PruningException("sensitivity: target_latency_reduction is chosen by the prune stage (it times the exported model); use target_flops_reduction or max_loss here");
         // One measured parameter per channel group: coupled parameters are pruned together anyway.
         var measured = new List<string>();
         var representative = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -102,10 +105,13 @@ public static class PruneSensitivity
         AtomicFile.WriteAllText(Path.Combine(dir, TableName), table + "\n");
 
         IReadOnlyList<PruneTarget>? chosen = null;
-        if (section.TargetFlopsReduction > 0 || section.MaxLoss > 0)
+        if (Chooses(section))
         {
             IReadOnlyList<PruneTarget> picked;
-            if (section.TargetFlopsReduction > 0)
+            string? how = null;
+            if (section.TargetLatencyReduction > 0)
+                (picked, how) = latency!(result);
+            else if (section.TargetFlopsReduction > 0)
                 picked = RatioSelection.ForFlopsReduction(result, graph, section.TargetFlopsReduction);
             else
             {
@@ -115,12 +121,24 @@ public static class PruneSensitivity
             }
             var ratioOf = picked.ToDictionary(t => t.Parameter, t => t.Ratio, StringComparer.Ordinal);
             chosen = parameters.Select(p => new PruneTarget(p, ratioOf[representative[p]])).ToList();
-            var how = section.TargetFlopsReduction > 0
+            how ??= section.TargetFlopsReduction > 0
                 ? string.Create(CultureInfo.InvariantCulture, $"FLOPs reduction ≥ {section.TargetFlopsReduction * 100:0.#} % with the least loss")
                 : string.Create(CultureInfo.InvariantCulture, $"loss ≤ {section.MaxLoss * 100:0.##} pts per layer");
             AtomicFile.WriteAllText(Path.Combine(dir, ChosenName), $"# ratios chosen from {JsonName}: {how}\n{Arguments(chosen)}\n");
         }
         return new SensitivityOutcome(result, chosen, table, resumed);
+    }
+
+    /// <summary>Whether the section chooses the ratios (a FLOPs or latency target, or a largest loss).</summary>
+    public static bool Chooses(SensitivitySection s) => s.TargetFlopsReduction > 0 || s.TargetLatencyReduction > 0 || s.MaxLoss > 0;
+
+    /// <summary>At most one way of choosing the ratios; latency_table only with a latency target.</summary>
+    public static void CheckSelection(SensitivitySection s)
+    {
+        if ((s.TargetFlopsReduction > 0 ? 1 : 0) + (s.TargetLatencyReduction > 0 ? 1 : 0) + (s.MaxLoss > 0 ? 1 : 0) > 1)
+            throw new PruningException("sensitivity: give one of target_flops_reduction, target_latency_reduction and max_loss, not several");
+        if (s.LatencyTable is not null && !(s.TargetLatencyReduction > 0))
+            throw new PruningException("sensitivity.latency_table is read only with target_latency_reduction; set it (e.g. 0.3) or remove latency_table");
     }
 
     /// <summary>Targets as the options that reproduce them.</summary>

@@ -37,26 +37,49 @@ public static class PruneStage
         // Fail on a bad parameter list or ratio list before any long work. When the sensitivity curves
         // choose the ratios, pruned_ratios is not used and only the parameters are checked.
         var prunedParams = Parameters(ctx.Task.Family, section);
-        bool choose = section.Sensitivity is { } s0 && (s0.TargetFlopsReduction > 0 || s0.MaxLoss > 0);
+        bool choose = section.Sensitivity is { } s0 && PruneSensitivity.Chooses(s0);
         IReadOnlyList<PruneTarget> targets = choose
             ? PruningRatios.ExpandParameters(prunedParams, graph).Select(p => new PruneTarget(p, 0)).ToList()
             : PruneModel.Targets(graph, prunedParams, Ratios(ctx.Task.Family, section));
         foreach (var t in targets) graph.GroupOf(t.Parameter);
         string ratioLabel = PruneModel.RatioLabel(Ratios(ctx.Task.Family, section), targets);
 
+        LatencyChoice? latencyChoice = null;
         double apBefore = ctx.Task.Evaluate(model).Primary;
         ctx.Progress.Info(string.Create(inv, $"prune: {ctx.Task.MetricName} before pruning = {apBefore * 100:F2} %"));
 
         if (section.Sensitivity is { } sens)
         {
             var evalTask = sens.ValImages > 0 ? ctx.Task.WithValidationLimit(sens.ValImages) : ctx.Task;
+            Func<Slim.Compression.Pruning.Sensitivity.SensitivityResult, (IReadOnlyList<PruneTarget>, string)>? byLatency = null;
+            if (sens.TargetLatencyReduction > 0)
+                byLatency = curves =>
+                {
+                    // Timings differ between processes: rank 0 chooses, the others take its ratios.
+                    double[] ratios;
+                    if (ctx.Group is null || ctx.Group.rank == 0)
+                    {
+                        using var sampleScope = torch.NewDisposeScope();
+                        var sample = ctx.Task.SampleInput();
+                        latencyChoice = PruneLatency.Choose(ctx.Task.Family, path => ctx.Task.OnnxInputs(path, sample), arch, options, () => ctx.Task.Family.CreateModel(arch, options), graph, curves, sens,
+                            ctx.Recipe.Export, criterion, section.Align, ctx.StageDir, ctx.Resume, ctx.Progress, ctx.Cancel);
+                        ctx.Progress.Info(PruneLatency.Report(latencyChoice, curves.Parameters));
+                        ratios = latencyChoice.Chosen.Ratios.ToArray();
+                    }
+                    else ratios = new double[curves.Parameters.Count];
+                    if (ctx.Group is { } g) ratios = g.BroadcastDoubles(ratios);
+                    return (curves.Parameters.Select((p, i) => new PruneTarget(p, ratios[i])).ToList(),
+                        string.Create(inv, $"latency reduction ≥ {sens.TargetLatencyReduction * 100:0.#} % (measured in ONNX Runtime) with the least loss"));
+                };
             var outcome = PruneSensitivity.Run(model, () => ctx.Task.Family.CreateModel(arch, options), graph, targets.Select(t => t.Parameter).ToList(), sens, criterion,
-                m => evalTask.Evaluate(m).Primary, ctx.StageDir, ctx.Resume, ctx.Progress, ctx.Cancel, ctx.Task.MetricName, evalTask.ValImageCount, ctx.Group);
+                m => evalTask.Evaluate(m).Primary, ctx.StageDir, ctx.Resume, ctx.Progress, ctx.Cancel, ctx.Task.MetricName, evalTask.ValImageCount, ctx.Group, byLatency);
             ctx.Progress.Info(outcome.Table);
             if (outcome.Chosen is { } chosen)
             {
                 targets = chosen;
-                ratioLabel = sens.TargetFlopsReduction > 0
+                ratioLabel = sens.TargetLatencyReduction > 0
+                    ? string.Create(inv, $"sensitivity -{sens.TargetLatencyReduction * 100:0.#}% latency")
+                    : sens.TargetFlopsReduction > 0
                     ? string.Create(inv, $"sensitivity -{sens.TargetFlopsReduction * 100:0.#}% FLOPs")
                     : string.Create(inv, $"sensitivity max loss {sens.MaxLoss * 100:0.##} pts");
                 ctx.Progress.Info($"prune: ratios chosen from the sensitivity curves: {outcome.ChosenArguments}");
@@ -65,6 +88,8 @@ public static class PruneStage
 
         var result = PruneModel.Apply(model, options, graph, targets, criterion, forward, section.Align);
         if (section.Align > 1) ratioLabel += $" align {section.Align}";
+        if (latencyChoice is { } lc)
+            ratioLabel += string.Create(inv, $" (predicted -{lc.PredictedReduction * 100:0.#}%, measured -{lc.Chosen.MeasuredReduction * 100:0.#}% here)");
         var layers = PruneTables.Render(PruneTables.Layers(result));
         if (PruneTables.Alignment(result) is { } alignment) layers = PruneTables.Render(alignment) + "\n" + layers;
         var totals = PruneTables.Render(PruneTables.Totals(result.Before, result.After, $"{arch} {ratioLabel} {criterion}"));
@@ -110,7 +135,14 @@ public static class PruneStage
                 ["params_after"] = result.After.Parameters,
                 ["size_mib_before"] = result.Before.SizeMiB,
                 ["size_mib_after"] = result.After.SizeMiB,
-            },
+            }.Concat(latencyChoice is not { } c ? [] : new Dictionary<string, double>
+            {
+                ["latency_target"] = c.Target,
+                ["latency_predicted_ms"] = c.Chosen.PredictedMs,
+                ["latency_table_ms"] = c.TableMs,
+                ["latency_unpruned_ms"] = c.Chosen.BaselineMs,
+                ["latency_pruned_ms"] = c.Chosen.MeasuredMs,
+            }).ToDictionary(),
         };
     }
 

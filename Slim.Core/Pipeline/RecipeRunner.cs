@@ -299,7 +299,13 @@ public sealed class RecipeRunner
                     case { Prune: { } p }:
                         graph ??= PruneModel.Graph(model, options, x => family.Forward(model, x));
                         var prunedParams = PruneStage.Parameters(family, p);
-                        if (p.Sensitivity is { } sens && (sens.TargetFlopsReduction > 0 || sens.MaxLoss > 0))
+                        if (p.Sensitivity is { } s1)
+                        {
+                            try { PruneSensitivity.CheckSelection(s1); }
+                            catch (Slim.Compression.Pruning.PruningException e) { throw new SlimException(e.Message); }
+                            if (s1.LatencyTable is { } lt) PruneLatency.Model(PruneLatency.ReadTable(lt), graph, lt);
+                        }
+                        if (p.Sensitivity is { } sens && PruneSensitivity.Chooses(sens))
                             Slim.Compression.Pruning.PruningRatios.ExpandParameters(prunedParams, graph);
                         else
                             PruneModel.Targets(graph, prunedParams, PruneStage.Ratios(family, p));

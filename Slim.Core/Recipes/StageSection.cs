@@ -75,6 +75,17 @@ public sealed class SensitivitySection
     [Bounds(0, 1, MaxExclusive = true), Fraction]
     public double TargetFlopsReduction { get; set; }
 
+    [Doc("Or choose ratios cutting this much of the latency in ONNX Runtime (a fraction: 0.3 or 30%) with the least loss, weighing layers by a per-layer latency table; the ratios are applied to a copy and timed here, and the target corrected by the miss (up to 4 rounds) when the table was measured here; 0 = off.")]
+    [Bounds(0, 1, MaxExclusive = true), Fraction]
+    public double TargetLatencyReduction { get; set; }
+
+    [Doc("With target_latency_reduction: a table written by 'slim latency-table MODEL --out FILE' on the target machine (from the unpruned model as this recipe exports it); unset: measured here on the unpruned model.")]
+    public string? LatencyTable { get; set; }
+
+    [Doc("With target_latency_reduction: ONNX Runtime intra-op threads of the timings here.")]
+    [Bounds(1, 1024)]
+    public int LatencyThreads { get; set; } = 1;
+
     [Doc("Or choose the largest ratios whose metric loss stays within this, absolute (0.02 or 2% = 2 pts below the unpruned model; the sensitivity table shows loss in % of it); 0 = off.")]
     [Bounds(0, 1), Fraction]
     public double MaxLoss { get; set; }

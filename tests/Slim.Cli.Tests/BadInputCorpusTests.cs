@@ -53,6 +53,11 @@ public sealed class BadInputFixture : IDisposable
         json["images"]![1]!["width"] = 1000;
         File.WriteAllText(val, json.ToJsonString());
         SizedRecipe = Write("sized.yml", File.ReadAllText(Recipe).Replace(data, sized));
+        // Prune stages whose sensitivity section asks two ways of choosing, or names a latency table that is not there.
+        TwoTargetsRecipe = Write("two-targets.yml", File.ReadAllText(Recipe) +
+            "\nstages:\n  - prune: {sensitivity: {ratios: [0.5], target_flops_reduction: 0.3, target_latency_reduction: 0.3}}\n");
+        NoTableRecipe = Write("no-table.yml", File.ReadAllText(Recipe) +
+            $"\nstages:\n  - prune: {{sensitivity: {{ratios: [0.5], target_latency_reduction: 0.3, latency_table: '{Path.Combine(Dir, "missing.json")}'}}}}\n");
     }
 
     public string Dir { get; }
@@ -70,6 +75,8 @@ public sealed class BadInputFixture : IDisposable
     public string Locked { get; }
     public string QuantDir { get; }
     public string SizedRecipe { get; }
+    public string TwoTargetsRecipe { get; }
+    public string NoTableRecipe { get; }
 
     private string Write(string name, string text) => Write(name, System.Text.Encoding.UTF8.GetBytes(text));
 
@@ -181,6 +188,8 @@ public class BadInputCorpusTests(BadInputFixture fx) : IClassFixture<BadInputFix
         ["recipe check of an image of another size"] = new(Invalid, "is annotated as 1000×80 but the file is 80×80", ["recipe", "check", "{sized}", "--data"]),
 
         // Pruning and sensitivity options.
+        ["sensitivity with two targets"] = new(Invalid, "{twotargets}: stages[0].prune: sensitivity: give one of target_flops_reduction, target_latency_reduction and max_loss", ["run", "{twotargets}", "--out", "{out}"]),
+        ["latency table missing"] = new(Invalid, "sensitivity.latency_table '{dir}/missing.json': no such file; write one with slim latency-table", ["run", "{notable}", "--out", "{out}"]),
         ["sensitivity ratio 0"] = new(Invalid, "--ratios: 0 is outside (0, 1)", ["sensitivity", "{recipe}", "--checkpoint", "{ckpt}", "--ratios", "0,0.5", "--out", "{out}"]),
         ["sensitivity ratio not a number"] = new(Invalid, "--ratios: 'abc' is not a number", ["sensitivity", "{recipe}", "--checkpoint", "{ckpt}", "--ratios", "abc", "--out", "{out}"]),
         ["sensitivity glob matching nothing"] = new(Invalid, "'nomatch.*' matches no parameter", ["sensitivity", "{recipe}", "--checkpoint", "{ckpt}", "--params", "nomatch.*", "--out", "{out}"]),
@@ -241,7 +250,7 @@ public class BadInputCorpusTests(BadInputFixture fx) : IClassFixture<BadInputFix
     {
         var c = Cases[name];
         var outPath = Path.Combine(Path.GetTempPath(), $"slim-bad-{Guid.NewGuid():N}");
-        string Fill(string s) => s.Replace("{recipe}", fx.Recipe).Replace("{sized}", fx.SizedRecipe).Replace("{ckpt}", fx.Checkpoint)
+        string Fill(string s) => s.Replace("{recipe}", fx.Recipe).Replace("{sized}", fx.SizedRecipe).Replace("{twotargets}", fx.TwoTargetsRecipe).Replace("{notable}", fx.NoTableRecipe).Replace("{ckpt}", fx.Checkpoint)
             .Replace("{onnx}", fx.Onnx).Replace("{image}", fx.Image).Replace("{junk}", fx.Junk).Replace("{corrupt}", fx.Corrupt)
             .Replace("{truncated}", fx.Truncated).Replace("{resnet}", fx.Resnet).Replace("{narrow}", fx.Narrow)
             .Replace("{classifier}", fx.Classifier).Replace("{empty}", fx.Empty).Replace("{locked}", fx.Locked)

@@ -11,15 +11,18 @@ internal static class PruningFlops
     public static double Macs(ChannelDependencyGraph graph, Func<int, double>? keptFraction = null)
     {
         double total = 0;
-        foreach (var n in graph.ComputeNodes)
-        {
-            double cout = Kept(n.OutAxis, n.OutChannels, keptFraction);
-            double cin = Kept(n.InAxis, n.InChannels, keptFraction);
-            if (n.IsLinear || n.Groups == 1) total += cout * cin * n.MacsPerChannelPair;
-            else if (n.InAxis is not null && ReferenceEquals(n.InAxis, n.OutAxis)) total += cout * n.MacsPerChannelPair; // depthwise
-            else total += n.OutChannels * (n.InChannels / n.Groups) * n.MacsPerChannelPair;
-        }
+        foreach (var n in graph.ComputeNodes) total += NodeMacs(n, keptFraction);
         return total;
+    }
+
+    /// <summary>MACs of one conv or linear call under the kept fractions (null: unpruned).</summary>
+    public static double NodeMacs(ChannelDependencyGraph.ComputeNode n, Func<int, double>? keptFraction)
+    {
+        double cout = Kept(n.OutAxis, n.OutChannels, keptFraction);
+        double cin = Kept(n.InAxis, n.InChannels, keptFraction);
+        if (n.IsLinear || n.Groups == 1) return cout * cin * n.MacsPerChannelPair;
+        if (n.InAxis is not null && ReferenceEquals(n.InAxis, n.OutAxis)) return cout * n.MacsPerChannelPair; // depthwise
+        return n.OutChannels * (n.InChannels / n.Groups) * n.MacsPerChannelPair;
     }
 
     private static double Kept(ChannelDependencyGraph.AxisRef? axis, long full, Func<int, double>? keptFraction)

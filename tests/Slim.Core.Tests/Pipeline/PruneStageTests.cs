@@ -187,6 +187,86 @@ public class PruneStageTests : IDisposable
     }
 
     [Fact]
+    public void LatencyTargetChoosesRatiosTimedInOnnxRuntimeAndResumesThem()
+    {
+        var recipe = TinyRecipe("""
+                  pruned_params: "yolo_block.*.conv.weights"
+                  sensitivity: {ratios: [0.3, 0.6], val_images: 4, target_latency_reduction: 0.2}
+            """);
+        var (task, baseline) = Baseline(recipe);
+        var stageDir = Directory.CreateDirectory(Path.Combine(_dir, "prune-latency")).FullName;
+        var lines = new Lines();
+        var outcome = PruneStage.Run(new StageContext(recipe, task, stageDir, false, lines, default), new StageInput(baseline, baseline, 0), recipe.Stages[0].Prune!);
+
+        Assert.StartsWith("sensitivity -20% latency (predicted -", outcome.Detail);
+        foreach (var f in new[] { PruneLatency.TableName, PruneLatency.ChoiceName, PruneLatency.ReportName, PruneSensitivity.ChosenName })
+            Assert.True(File.Exists(Path.Combine(stageDir, f)), $"{f} missing");
+        var choice = System.Text.Json.JsonSerializer.Deserialize<LatencyChoice>(File.ReadAllText(Path.Combine(stageDir, PruneLatency.ChoiceName)))!;
+        Assert.Equal("measured here", choice.TableSource);
+        Assert.InRange(choice.Rounds.Count, 1, PruneLatency.MaxRounds);
+        // The kept round is the one measured closest to the target; fewer rounds than allowed only when one met it.
+        Assert.All(choice.Rounds, r => Assert.True(Math.Abs(choice.Chosen.MeasuredReduction - 0.2) <= Math.Abs(r.MeasuredReduction - 0.2)));
+        if (choice.Rounds.Count < PruneLatency.MaxRounds) Assert.InRange(choice.Rounds[^1].MeasuredReduction, 0.2 - PruneLatency.Tolerance, 0.2 + PruneLatency.Tolerance);
+        // The first round asks the model for the target itself, and its prediction reaches it.
+        Assert.Equal(0.2, choice.Rounds[0].Asked, 12);
+        Assert.True(1 - choice.Rounds[0].PredictedMs / choice.TableMs >= 0.2 - 1e-9);
+        Assert.Equal(choice.Chosen.PredictedMs, outcome.Extra["latency_predicted_ms"], 9);
+        Assert.Equal(choice.Chosen.MeasuredMs, outcome.Extra["latency_pruned_ms"], 9);
+        // The report names every round and the checkpoint was pruned with the chosen ratios.
+        var report = File.ReadAllText(Path.Combine(stageDir, PruneLatency.ReportName));
+        Assert.Contains("predicted ms", report);
+        var meta = Checkpoint.ReadMetadata(outcome.Checkpoint);
+        Assert.Equal(Slim.Compression.Pruning.PruningRatios.Format(choice.Chosen.Ratios), meta[PruneModel.RatiosKey]);
+        Assert.Contains(lines.All, l => l.Contains("latency: round 1:"));
+
+        // A resumed stage takes the saved choice, not new timings.
+        var again = new Lines();
+        var resumed = PruneStage.Run(new StageContext(recipe, task, stageDir, true, again, default), new StageInput(baseline, baseline, 0), recipe.Stages[0].Prune!);
+        Assert.Contains(again.All, l => l.StartsWith("latency: resuming with the ratios chosen before", StringComparison.Ordinal));
+        Assert.DoesNotContain(again.All, l => l.Contains("latency: round"));
+        Assert.Equal(meta[PruneModel.RatiosKey], Checkpoint.ReadMetadata(resumed.Checkpoint)[PruneModel.RatiosKey]);
+    }
+
+    [Fact]
+    public void TravelledLatencyTableIsUsedAsItIs()
+    {
+        // A table from "another machine" where one conv takes nearly all the time: the ratios cut that conv first.
+        var slow = "yolo_block.0.0.0.conv";
+        var tablePath = Path.Combine(_dir, "table.json");
+        File.WriteAllText(tablePath, new Slim.Export.LayerLatencyTable
+        {
+            Model = "model_fp32.onnx", Threads = 4, Warmup = 5, Runs = 20, MedianMs = 110,
+            Layers = new[] { new Slim.Export.LayerTime(slow, "Conv", 100), new Slim.Export.LayerTime("(other)", "Concat", 5) },
+            Machine = "target board",
+        }.ToJson());
+        var recipe = TinyRecipe($$"""
+                  pruned_params: "yolo_block.*.conv.weights"
+                  sensitivity: {ratios: [0.3, 0.6], val_images: 4, target_latency_reduction: 0.2, latency_table: '{{tablePath}}'}
+            """);
+        var (task, baseline) = Baseline(recipe);
+        var stageDir = Directory.CreateDirectory(Path.Combine(_dir, "prune-travelled")).FullName;
+        var outcome = PruneStage.Run(new StageContext(recipe, task, stageDir, false, NullProgress.Instance, default), new StageInput(baseline, baseline, 0), recipe.Stages[0].Prune!);
+        var choice = System.Text.Json.JsonSerializer.Deserialize<LatencyChoice>(File.ReadAllText(Path.Combine(stageDir, PruneLatency.ChoiceName)))!;
+        Assert.Equal(tablePath, choice.TableSource);
+        Assert.Single(choice.Rounds); // timings here say nothing about the target machine: no correction
+        Assert.Equal(110, choice.TableMs, 9);
+        var meta = Checkpoint.ReadMetadata(outcome.Checkpoint);
+        var ratios = meta[PruneModel.ParamsKey].Split(',').Zip(meta[PruneModel.RatiosKey].Split(',')).ToDictionary(p => p.First, p => double.Parse(p.Second, System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(ratios[slow + ".weights"] > 0, meta[PruneModel.RatiosKey]);
+        // 20 % of 110 ms is 22 ms: more than a third of the slow conv's output channels (or its input's) go.
+        Assert.True(choice.Chosen.PredictedMs <= 88 + 1e-9, $"{choice.Chosen.PredictedMs}");
+
+        // A table of another model names none of this one's convs.
+        File.WriteAllText(tablePath, new Slim.Export.LayerLatencyTable
+        {
+            Model = "other.onnx", Threads = 1, Warmup = 5, Runs = 20, MedianMs = 10, Layers = new[] { new Slim.Export.LayerTime("features.0", "Conv", 9) },
+        }.ToJson());
+        var e = Assert.Throws<SlimException>(() => PruneStage.Run(new StageContext(recipe, task, Directory.CreateDirectory(Path.Combine(_dir, "prune-other")).FullName,
+            false, NullProgress.Instance, default), new StageInput(baseline, baseline, 0), recipe.Stages[0].Prune!));
+        Assert.Contains("names none of the model's conv layers", e.Message);
+    }
+
+    [Fact]
     public void BadRatioListFailsBeforeAnyOutput()
     {
         var recipe = TinyRecipe("""

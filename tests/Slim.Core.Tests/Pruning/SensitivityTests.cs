@@ -131,6 +131,37 @@ public sealed class SensitivityTests : IDisposable
     }
 
     [Fact]
+    public void LatencyTargetPrefersTheSlowLayerAndPredictsByMacs()
+    {
+        using var net = TestNets.Make(() => new ChainNet(), 5);
+        using var scope = NewDisposeScope();
+        var graph = ChannelDependencyGraph.Build(net, randn(1, 3, 8, 8));
+        // The same curve for both: only the costs decide.
+        var points = new List<SensitivityPoint>();
+        foreach (var p in Params)
+            points.AddRange(new SensitivityPoint[] { new(p, 0.25, 0, 0.01), new(p, 0.5, 0, 0.02), new(p, 0.75, 0, 0.04) });
+        var result = new SensitivityResult("l1_norm", 1, points);
+        // By FLOPs conv1 saves more (pruning it also thins conv2's input): it goes first.
+        var byFlops = RatioSelection.ForFlopsReduction(result, graph, 0.1);
+        Assert.True(byFlops[0].Ratio > 0 && byFlops[1].Ratio == 0, PruningRatios.Format(byFlops.Select(t => t.Ratio)));
+        // A table where conv2 takes 9 ms and conv1 1 ms (plus 2 ms elsewhere): conv2 goes first.
+        var latency = new PruningLatency(graph, new Dictionary<string, double> { ["body.conv1.conv"] = 1, ["body.conv2.conv"] = 9, ["head"] = 0.5 }, 12);
+        Assert.Equal(2, latency.MatchedLayers);
+        Assert.Equal(10, latency.ScaledMs, 12);
+        var byLatency = RatioSelection.ForLatencyReduction(result, graph, latency, 0.1);
+        Assert.True(byLatency[1].Ratio > 0 && byLatency[0].Ratio == 0, PruningRatios.Format(byLatency.Select(t => t.Ratio)));
+        Assert.True(latency.Predict(byLatency) <= 12 * 0.9 + 1e-9);
+        // Hand count: conv1 (3→8), conv2 (8→6), out (6→4, not in the table: fixed with "head" and the rest, 2 ms).
+        // conv1 at 0.5 keeps 4 of 8 outputs: conv1 at half its MACs, conv2 at half its inputs: 2 + 0.5 + 4.5 ms.
+        // conv2 at 0.5 keeps 3 of 6 outputs (conv1 unchanged): 2 + 1 + 4.5; both: 2 + 0.5 + 9 / 4.
+        Assert.Equal(7.0, latency.Predict(new[] { new PruneTarget(Params[0], 0.5) }), 9);
+        Assert.Equal(7.5, latency.Predict(new[] { new PruneTarget(Params[1], 0.5) }), 9);
+        Assert.Equal(4.75, latency.Predict(new[] { new PruneTarget(Params[0], 0.5), new PruneTarget(Params[1], 0.5) }), 9);
+        Assert.Equal(12.0, latency.Predict(Array.Empty<PruneTarget>()), 12);
+        Assert.Throws<PruningException>(() => new PruningLatency(graph, new Dictionary<string, double> { ["body.conv1.conv"] = 5 }, 4));
+    }
+
+    [Fact]
     public void MacsMatchHandCount()
     {
         using var net = TestNets.Make(() => new ChainNet(), 5);

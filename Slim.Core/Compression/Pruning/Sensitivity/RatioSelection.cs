@@ -36,40 +36,53 @@ public static class RatioSelection
     /// target is met. Each parameter stays within its measured ratios.
     /// </summary>
     public static IReadOnlyList<PruneTarget> ForFlopsReduction(SensitivityResult result, ChannelDependencyGraph graph,
-        double targetReduction, double step = 0.05)
+        double targetReduction, double step = 0.05) =>
+        ForReduction(result, graph, targetReduction, step, "FLOPs", removed => PruningFlops.Macs(graph, PruningFlops.Fractions(graph, removed)));
+
+    /// <summary>
+    /// Ratios that cut at least <paramref name="targetReduction"/> of the predicted latency with the least loss: the
+    /// same greedy search as <see cref="ForFlopsReduction"/>, each step weighed by the milliseconds it saves in the
+    /// latency model instead of the MACs, so a layer that is slow for its MACs is pruned before a fast one.
+    /// </summary>
+    public static IReadOnlyList<PruneTarget> ForLatencyReduction(SensitivityResult result, ChannelDependencyGraph graph,
+        PruningLatency latency, double targetReduction, double step = 0.05) =>
+        ForReduction(result, graph, targetReduction, step, "latency", latency.Predict);
+
+    private static IReadOnlyList<PruneTarget> ForReduction(SensitivityResult result, ChannelDependencyGraph graph,
+        double targetReduction, double step, string what, Func<IReadOnlyDictionary<int, int>, double> cost)
     {
-        if (!(targetReduction > 0 && targetReduction < 1)) throw new PruningException($"target FLOPs reduction {targetReduction} is outside (0, 1)");
+        if (!(targetReduction > 0 && targetReduction < 1)) throw new PruningException($"target {what} reduction {targetReduction} is outside (0, 1)");
         var parameters = result.Parameters;
         var group = parameters.ToDictionary(p => p, p => graph.GroupOf(p));
         var maxRatio = parameters.ToDictionary(p => p, p => result.Curve(p)[^1].Ratio);
         var ratio = parameters.ToDictionary(p => p, _ => 0.0);
-        double full = PruningFlops.Macs(graph);
+        double full = cost(new Dictionary<int, int>());
 
-        double MacsWith(Dictionary<string, double> r) => PruningFlops.Macs(graph, PruningFlops.Fractions(graph,
-            r.ToDictionary(kv => group[kv.Key].Id, kv => PruningRatios.ChannelsToRemove(group[kv.Key].Channels, kv.Value))));
+        double CostWith(Dictionary<string, double> r) =>
+            cost(r.ToDictionary(kv => group[kv.Key].Id, kv => PruningRatios.ChannelsToRemove(group[kv.Key].Channels, kv.Value)));
 
         double current = full;
         while (1 - current / full < targetReduction)
         {
-            (string p, double r, double macs, double cost)? best = null;
+            (string p, double r, double cost, double perUnit)? best = null;
             foreach (var p in parameters)
             {
                 // The next grid ratio that removes more channels (small layers skip several grid steps).
                 for (double r = Math.Round(ratio[p] + step, 6); r <= maxRatio[p] + 1e-9; r = Math.Round(r + step, 6))
                 {
                     var trial = new Dictionary<string, double>(ratio) { [p] = r };
-                    double macs = MacsWith(trial);
-                    if (macs >= current) continue;
-                    double cost = (result.InterpolatedLoss(p, Math.Min(r, maxRatio[p])) - result.InterpolatedLoss(p, ratio[p])) / (current - macs);
-                    if (best is null || cost < best.Value.cost) best = (p, r, macs, cost);
+                    double c = CostWith(trial);
+                    if (c >= current) continue;
+                    double perUnit = (result.InterpolatedLoss(p, Math.Min(r, maxRatio[p])) - result.InterpolatedLoss(p, ratio[p])) / (current - c);
+                    if (best is null || perUnit < best.Value.perUnit) best = (p, r, c, perUnit);
                     break;
                 }
             }
             if (best is null)
-                throw new PruningException($"a FLOPs reduction of {targetReduction:P1} cannot be reached by the analysed parameters within " +
+                throw new PruningException($"a {what} reduction of {targetReduction:P1} cannot be reached by the analysed parameters within " +
                     $"their measured ratios (at most {1 - current / full:P1})");
             ratio[best.Value.p] = best.Value.r;
-            current = best.Value.macs;
+            current = best.Value.cost;
         }
         return parameters.Select(p => new PruneTarget(p, Math.Round(ratio[p], 4))).ToList();
     }
