@@ -24,6 +24,10 @@ public static class PruneStage
     public const string PrunedName = "pruned.ckpt";
     public const string ModelName = "model.ckpt";
     public const string LayersName = "pruned_layers.txt";
+    /// <summary>verify.baseline.on_fail: fallback: every try of the ratios (<see cref="PruneFallbackResult"/>) as JSON.</summary>
+    public const string FallbackName = "prune_fallback.json";
+    /// <summary>Folder of fallback try k (k ≥ 1) inside the stage folder.</summary>
+    public const string FallbackPrefix = "fallback-";
 
     public static StageOutcome Run(StageContext ctx, StageInput input, PruneSection section)
     {
@@ -45,6 +49,7 @@ public static class PruneStage
         string ratioLabel = PruneModel.RatioLabel(Ratios(ctx.Task.Family, section), targets);
 
         LatencyChoice? latencyChoice = null;
+        Slim.Compression.Pruning.Sensitivity.SensitivityResult? curves = null;
         double apBefore = ctx.Task.Evaluate(model).Primary;
         ctx.Progress.Info(string.Create(inv, $"prune: {ctx.Task.MetricName} before pruning = {apBefore * 100:F2} %"));
 
@@ -74,6 +79,7 @@ public static class PruneStage
             var outcome = PruneSensitivity.Run(model, () => ctx.Task.Family.CreateModel(arch, options), graph, targets.Select(t => t.Parameter).ToList(), sens, criterion,
                 m => evalTask.Evaluate(m).Primary, ctx.StageDir, ctx.Resume, ctx.Progress, ctx.Cancel, ctx.Task.MetricName, evalTask.ValImageCount, ctx.Group, byLatency);
             ctx.Progress.Info(outcome.Table);
+            curves = outcome.Result;
             if (outcome.Chosen is { } chosen)
             {
                 targets = chosen;
@@ -86,55 +92,116 @@ public static class PruneStage
             }
         }
 
-        var result = PruneModel.Apply(model, options, graph, targets, criterion, forward, section.Align);
         if (section.Align > 1) ratioLabel += $" align {section.Align}";
         if (latencyChoice is { } lc)
             ratioLabel += string.Create(inv, $" (predicted -{lc.PredictedReduction * 100:0.#}%, measured -{lc.Chosen.MeasuredReduction * 100:0.#}% here)");
-        var layers = PruneTables.Render(PruneTables.Layers(result));
-        if (PruneTables.Alignment(result) is { } alignment) layers = PruneTables.Render(alignment) + "\n" + layers;
-        var totals = PruneTables.Render(PruneTables.Totals(result.Before, result.After, $"{arch} {ratioLabel} {criterion}"));
-        AtomicFile.WriteAllText(Path.Combine(ctx.StageDir, LayersName), layers + "\n" + totals + "\n\n" + PruneTables.Render(PruneTables.Explain(graph, result)) + "\n");
-        ctx.Progress.Info(layers);
-        ctx.Progress.Info(totals);
 
-        var meta = PruneModel.Metadata(arch, result, criterion, inputMeta);
-        PruneModel.Save(Path.Combine(ctx.StageDir, PrunedName), model, meta);
-        model.eval();
-        double apPruned = ctx.Task.Evaluate(model).Primary;
-        ctx.Progress.Info(string.Create(inv, $"prune: {ctx.Task.MetricName} right after pruning = {apPruned * 100:F2} %"));
-
-        var fineTune = section.FineTune;
-        double apFinal = apPruned;
-        string detail = $"{ratioLabel} {criterion}";
-        if (fineTune.Iterations > 0)
+        // One try: prune the input model with these targets, fine-tune, score. Try 0 (the asked ratios) works in the
+        // stage folder on the model already loaded; fallback tries each in their own folder on a fresh copy.
+        var tries = new List<PruneAttempt>();
+        PruneAttempt Attempt(int k, IReadOnlyList<PruneTarget> t)
         {
-            FineTune(ctx, input, section, model, result.Options, meta);
-            model.eval();
-            apFinal = ctx.Task.Evaluate(model).Primary;
-            ctx.Progress.Info(string.Create(inv, $"prune: {ctx.Task.MetricName} after fine-tuning = {apFinal * 100:F2} %"));
-            detail += string.Create(inv, $", fine-tune {fineTune.Iterations} it") +
-                (section.Distill is { } d ? $" (+{DistillStage.TypeName(ctx.Task.Family.Distillation(d, options).Kind)})" : "");
+            var dir = k == 0 ? ctx.StageDir : Directory.CreateDirectory(Path.Combine(ctx.StageDir, $"{FallbackPrefix}{k}")).FullName;
+            var tctx = ctx with { StageDir = dir };
+            LoadedModel? fresh = k == 0 ? null : ModelCheckpoint.Load(input.Checkpoint, ctx.Task.Family);
+            try
+            {
+                var m = fresh?.Model ?? model;
+                Func<Tensor, IEnumerable<Tensor>> fwd = fresh is null ? forward : x => fresh.Forward(x);
+                var g = fresh is null ? graph : PruneModel.Graph(m, options, fwd);
+                var label = k == 0 ? ratioLabel : $"{ratioLabel}, fallback try {k}";
+                var result = PruneModel.Apply(m, options, g, t, criterion, fwd, section.Align);
+                var layers = PruneTables.Render(PruneTables.Layers(result));
+                if (PruneTables.Alignment(result) is { } alignment) layers = PruneTables.Render(alignment) + "\n" + layers;
+                var totals = PruneTables.Render(PruneTables.Totals(result.Before, result.After, $"{arch} {label} {criterion}"));
+                AtomicFile.WriteAllText(Path.Combine(dir, LayersName), layers + "\n" + totals + "\n\n" + PruneTables.Render(PruneTables.Explain(g, result)) + "\n");
+                ctx.Progress.Info(layers);
+                ctx.Progress.Info(totals);
+
+                var meta = PruneModel.Metadata(arch, result, criterion, inputMeta);
+                PruneModel.Save(Path.Combine(dir, PrunedName), m, meta);
+                m.eval();
+                double apPruned = ctx.Task.Evaluate(m).Primary;
+                ctx.Progress.Info(string.Create(inv, $"prune: {ctx.Task.MetricName} right after pruning = {apPruned * 100:F2} %"));
+                double apFinal = apPruned;
+                if (section.FineTune.Iterations > 0)
+                {
+                    FineTune(tctx, input, section, m, result.Options, meta);
+                    m.eval();
+                    apFinal = ctx.Task.Evaluate(m).Primary;
+                    ctx.Progress.Info(string.Create(inv, $"prune: {ctx.Task.MetricName} after fine-tuning = {apFinal * 100:F2} %"));
+                }
+                var output = Path.Combine(dir, ModelName);
+                PruneModel.Save(output, m, meta);
+                var attempt = new PruneAttempt(result, output, apPruned, apFinal);
+                tries.Add(attempt);
+                return attempt;
+            }
+            finally
+            {
+                fresh?.Dispose();
+            }
         }
+
+        string detail = $"{ratioLabel} {criterion}";
+        if (section.FineTune.Iterations > 0)
+            detail += string.Create(inv, $", fine-tune {section.FineTune.Iterations} it") +
+                (section.Distill is { } d ? $" (+{DistillStage.TypeName(ctx.Task.Family.Distillation(d, options).Kind)})" : "");
+        var gate = ctx.Recipe.Verify;
+        PruneAttempt kept;
+        if (gate.Enabled && gate.Baseline.OnFail == OnFail.Fallback)
+        {
+            double baselineScore = gate.Baseline.Ap ?? input.BaselineAp;
+            double floor = baselineScore - gate.Baseline.MaxDrop;
+            // Sensitivity of a group at a ratio: its measured parameter's interpolated loss (within the measured ratios).
+            var measuredOf = curves?.Parameters.ToDictionary(p => graph.GroupOf(p).Id, p => p);
+            Func<string, double, double>? sensitivity = curves is null ? null : (p, r) =>
+                measuredOf!.TryGetValue(graph.GroupOf(p).Id, out var mp) ? curves.InterpolatedLoss(mp, Math.Min(r, curves.Curve(mp)[^1].Ratio)) : r;
+            int groups = targets.Where(t => t.Ratio > 0).Select(t => graph.GroupOf(t.Parameter).Id).Distinct().Count();
+            var fallback = PruneFallback.Run(targets, p => graph.GroupOf(p).Id, sensitivity, (k, t) => Attempt(k, t).ApFinal,
+                m => m >= floor - 1e-12, gate.Baseline.MaxPruneTries, Math.Max(1, (groups + 3) / 4),
+                t => ctx.Progress.Info(string.Create(inv,
+                    $"prune fallback: try {tries.Count - 1}: {ctx.Task.MetricName} {t.Metric * 100:F2} % against the floor {floor * 100:F2} % " +
+                    $"(baseline {baselineScore * 100:F2} % - max_drop {gate.Baseline.MaxDrop * 100:0.##}): {(t.Passed ? "pass" : "FAIL")}")),
+                ctx.Cancel);
+            AtomicFile.WriteAllText(Path.Combine(ctx.StageDir, FallbackName), System.Text.Json.JsonSerializer.Serialize(fallback,
+                new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+            kept = tries[fallback.KeptTry];
+            if (fallback.Tries.Count > 1)
+            {
+                detail += $", fallback: try {fallback.KeptTry} of {fallback.Tries.Count - 1} kept ({(fallback.Passed ? "passes" : "best, none passed")})";
+                ctx.Progress.Info(fallback.Passed
+                    ? $"prune fallback: try {fallback.KeptTry} passes: {PruneSensitivity.Arguments(fallback.Kept.Targets)}"
+                    : $"prune fallback: no try passed; keeping the best, try {fallback.KeptTry}: {PruneSensitivity.Arguments(fallback.Kept.Targets)}");
+                if (fallback.KeptTry > 0)
+                {
+                    File.Copy(kept.Checkpoint, Path.Combine(ctx.StageDir, ModelName), overwrite: true);
+                    foreach (var name in new[] { LayersName, PrunedName })
+                        File.Copy(Path.Combine(Path.GetDirectoryName(kept.Checkpoint)!, name), Path.Combine(ctx.StageDir, name), overwrite: true);
+                }
+            }
+        }
+        else kept = Attempt(0, targets);
         var output = Path.Combine(ctx.StageDir, ModelName);
-        PruneModel.Save(output, model, meta);
+        var final = kept.Result;
 
         return new StageOutcome
         {
             Stage = "prune",
             Detail = detail,
             Checkpoint = output,
-            Ap = apFinal,
+            Ap = kept.ApFinal,
             Extra = new Dictionary<string, double>
             {
                 ["ap_before"] = apBefore,
-                ["ap_after_prune"] = apPruned,
-                ["ap_after_finetune"] = apFinal,
-                ["gflops_before"] = result.Before.PaddleGFlops,
-                ["gflops_after"] = result.After.PaddleGFlops,
-                ["params_before"] = result.Before.Parameters,
-                ["params_after"] = result.After.Parameters,
-                ["size_mib_before"] = result.Before.SizeMiB,
-                ["size_mib_after"] = result.After.SizeMiB,
+                ["ap_after_prune"] = kept.ApPruned,
+                ["ap_after_finetune"] = kept.ApFinal,
+                ["gflops_before"] = final.Before.PaddleGFlops,
+                ["gflops_after"] = final.After.PaddleGFlops,
+                ["params_before"] = final.Before.Parameters,
+                ["params_after"] = final.After.Parameters,
+                ["size_mib_before"] = final.Before.SizeMiB,
+                ["size_mib_after"] = final.After.SizeMiB,
             }.Concat(latencyChoice is not { } c ? [] : new Dictionary<string, double>
             {
                 ["latency_target"] = c.Target,
@@ -142,9 +209,12 @@ public static class PruneStage
                 ["latency_table_ms"] = c.TableMs,
                 ["latency_unpruned_ms"] = c.Chosen.BaselineMs,
                 ["latency_pruned_ms"] = c.Chosen.MeasuredMs,
-            }).ToDictionary(),
+            }).Concat(tries.Count <= 1 ? [] : new Dictionary<string, double> { ["prune_tries"] = tries.Count }).ToDictionary(),
         };
     }
+
+    // One pruned and fine-tuned model: the pruning, its checkpoint, and its scores right after pruning and after fine-tuning.
+    private sealed record PruneAttempt(PruneResult Result, string Checkpoint, double ApPruned, double ApFinal);
 
     /// <summary>
     /// Trains the pruned model in place (resumable from the stage folder), distilled from the

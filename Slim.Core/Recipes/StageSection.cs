@@ -276,12 +276,17 @@ public sealed class BaselineSection
     [Doc("When the INT8 model drops more than max_drop: fail (the run fails with the verdict) or fallback (rank the " +
          "quantized layers by what each costs alone, as slim quant-analysis does, and keep the most costly in float, " +
          "one more at a time, until the INT8 model passes in ONNX Runtime; if none passes, the best one found is kept " +
-         "and the run fails saying so).")]
+         "and the run fails saying so). fallback also repairs a prune stage whose fine-tuned model drops more than " +
+         "max_drop: the ratios of the most sensitive groups are halved and the model pruned and fine-tuned again.")]
     public OnFail OnFail { get; set; } = OnFail.Fail;
 
     [Doc("on_fail: fallback: the most layers kept in float before giving up.")]
     [Bounds(1, 10000)]
     public int MaxFallbackLayers { get; set; } = 10;
+
+    [Doc("on_fail: fallback: prune stages' tries after the asked ratios (each halves the ratios of the most sensitive quarter of the pruned groups and fine-tunes again).")]
+    [Bounds(0, 100)]
+    public int MaxPruneTries { get; set; } = 3;
 }
 
 /// <summary>What verification does when the INT8 model loses too much.</summary>

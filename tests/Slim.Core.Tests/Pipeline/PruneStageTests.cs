@@ -15,7 +15,9 @@ public class PruneStageTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, true);
 
-    private Recipe TinyRecipe(string stage) => RecipeLoader.Parse<Recipe>($$"""
+    private Recipe TinyRecipe(string stage) => RecipeLoader.Parse<Recipe>(TinyRecipeText(stage));
+
+    private string TinyRecipeText(string stage) => $$"""
         name: tiny-prune
         seed: 3
         model: {name: yolov3_mobilenet_v1, width: 0.25, input_size: 64}
@@ -28,7 +30,7 @@ public class PruneStageTests : IDisposable
         stages:
           - prune:
         {{stage}}
-        """);
+        """;
 
     private (DetectionTask task, string checkpoint) Baseline(Recipe recipe)
     {
@@ -264,6 +266,42 @@ public class PruneStageTests : IDisposable
         var e = Assert.Throws<SlimException>(() => PruneStage.Run(new StageContext(recipe, task, Directory.CreateDirectory(Path.Combine(_dir, "prune-other")).FullName,
             false, NullProgress.Instance, default), new StageInput(baseline, baseline, 0), recipe.Stages[0].Prune!));
         Assert.Contains("names none of the model's conv layers", e.Message);
+    }
+
+    [Fact]
+    public void FallbackHalvesTheMostSensitiveRatiosAndKeepsTheBestTry()
+    {
+        // A floor no try can reach (baseline 90 %), so every try runs and the best is kept.
+        var recipe = RecipeLoader.Parse<Recipe>(TinyRecipeText("""
+                  pruned_params: "yolo_block.*.conv.weights"
+                  pruned_ratios: 0.8
+                  sensitivity: {ratios: [0.4, 0.8], val_images: 4}
+                  fine_tune: {iterations: 2}
+            """) + "\nverify: {baseline: {ap: 0.9, max_drop: 0.01, on_fail: fallback, max_prune_tries: 2}}\n");
+        var (task, baseline) = Baseline(recipe);
+        var stageDir = Directory.CreateDirectory(Path.Combine(_dir, "prune-fallback")).FullName;
+        var lines = new Lines();
+        var outcome = PruneStage.Run(new StageContext(recipe, task, stageDir, false, lines, default), new StageInput(baseline, baseline, 0), recipe.Stages[0].Prune!);
+
+        var fallback = System.Text.Json.JsonSerializer.Deserialize<Slim.Compression.Pruning.PruneFallbackResult>(File.ReadAllText(Path.Combine(stageDir, PruneStage.FallbackName)))!;
+        Assert.Equal(3, fallback.Tries.Count);
+        Assert.False(fallback.Passed);
+        Assert.All(fallback.Tries[0].Targets, t => Assert.Equal(0.8, t.Ratio));
+        for (int k = 1; k < 3; k++)
+        {
+            var (before, after) = (fallback.Tries[k - 1].Targets, fallback.Tries[k].Targets);
+            Assert.All(before.Zip(after), p => Assert.True(p.Second.Ratio <= p.First.Ratio));
+            Assert.Contains(before.Zip(after), p => p.Second.Ratio < p.First.Ratio);
+            Assert.True(File.Exists(Path.Combine(stageDir, PruneStage.FallbackPrefix + k, PruneStage.ModelName)));
+        }
+        // The stage's model is the kept try's, scored as recorded, with its ratios in the metadata.
+        var kept = fallback.Kept;
+        Assert.Equal(fallback.Tries.Max(t => t.Metric), kept.Metric);
+        Assert.Equal(kept.Metric, outcome.Ap);
+        Assert.Equal(Slim.Compression.Pruning.PruningRatios.Format(kept.Targets.Select(t => t.Ratio)),
+            Checkpoint.ReadMetadata(outcome.Checkpoint)[PruneModel.RatiosKey]);
+        Assert.Contains($"fallback: try {fallback.KeptTry} of 2 kept (best, none passed)", outcome.Detail);
+        Assert.Contains(lines.All, l => l.StartsWith("prune fallback: try 2:", StringComparison.Ordinal));
     }
 
     [Fact]
