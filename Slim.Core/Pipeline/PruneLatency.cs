@@ -154,7 +154,17 @@ public static class PruneLatency
             for (int round = 0; round < (measuredHere ? MaxRounds : 1); round++)
             {
                 cancel.ThrowIfCancellationRequested();
-                var picked = RatioSelection.ForLatencyReduction(result, graph, model, asked);
+                IReadOnlyList<PruneTarget> picked;
+                try
+                {
+                    picked = RatioSelection.ForLatencyReduction(result, graph, model, asked);
+                }
+                catch (PruningException) when (round > 0)
+                {
+                    // A correction beyond what the measured ratios can reach: keep the rounds so far.
+                    progress.Info(string.Create(inv, $"latency: -{asked * 100:F1} % is beyond the measured ratios; stopping after {round} round(s)"));
+                    break;
+                }
                 double predicted = model.Predict(picked);
                 var prunedPath = Path.Combine(tmp, $"pruned{round}.onnx");
                 using (var copy = create())
