@@ -310,7 +310,8 @@ public sealed class OrtRunner
         return m.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? e.GetType().Name;
     }
 
-    private static double Quantile(double[] sorted, double q)
+    /// <summary>The q-quantile of sorted values, linearly interpolated (0.5: the median).</summary>
+    internal static double Quantile(double[] sorted, double q)
     {
         double pos = (sorted.Length - 1) * q;
         int lo = (int)Math.Floor(pos), hi = (int)Math.Ceiling(pos);

@@ -33,7 +33,8 @@ public sealed record LatencyRound(double Asked, double PredictedMs, double Measu
 /// <param name="TableSource">Where the table came from: "measured here" or the file it was read from.</param>
 /// <param name="Rounds">Every round, in order; the chosen one is <see cref="Chosen"/>.</param>
 /// <param name="ChosenRound">The index of the round whose ratios are used: the one whose measured reduction is closest to the target.</param>
-public sealed record LatencyChoice(double Target, double TableMs, string TableSource, IReadOnlyList<LatencyRound> Rounds, int ChosenRound)
+/// <param name="Ended">Why the rounds ended (one of the <see cref="PruneLatency"/> <c>Ended…</c> texts).</param>
+public sealed record LatencyChoice(double Target, double TableMs, string TableSource, IReadOnlyList<LatencyRound> Rounds, int ChosenRound, string Ended)
 {
     [JsonIgnore] public LatencyRound Chosen => Rounds[ChosenRound];
     [JsonIgnore] public double PredictedReduction => 1 - Chosen.PredictedMs / TableMs;
@@ -61,11 +62,24 @@ public static class PruneLatency
     public const int MaxRounds = 4;
     public const double Tolerance = 0.01;
 
+    /// <summary>Why the rounds ended: a round measured within <see cref="Tolerance"/> of the target.</summary>
+    public const string EndedOnTarget = "measured within 1 point of the target";
+    /// <summary>Why the rounds ended: <see cref="MaxRounds"/> rounds.</summary>
+    public const string EndedAfterMaxRounds = "the last of the rounds";
+    /// <summary>Why the rounds ended: the correction asked more than the measured ratios can give.</summary>
+    public const string EndedBeyondReach = "the next correction is beyond the measured ratios";
+    /// <summary>Why the rounds ended: a travelled table gets one round (timings here say nothing of the target machine).</summary>
+    public const string EndedTravelled = "a table from elsewhere is used as it is";
+
     // Back-to-back timings of the unpruned and the pruned model, and runs per timing (see TimePair).
     private const int TimingPairs = 6;
     private const int RunsPerTiming = 10;
 
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    /// <summary>A choice saved in a stage folder (<see cref="ChoiceName"/>).</summary>
+    public static LatencyChoice ReadChoice(string path) =>
+        JsonSerializer.Deserialize<LatencyChoice>(File.ReadAllText(path), Json) ?? throw new InvalidDataException($"{path}: empty latency choice");
 
     /// <summary>The table a recipe names, read and checked (a clear error naming the setting when it is not one).</summary>
     public static LayerLatencyTable ReadTable(string path)
@@ -106,7 +120,7 @@ public static class PruneLatency
         var choicePath = Path.Combine(dir, ChoiceName);
         if (resume && File.Exists(choicePath))
         {
-            var saved = JsonSerializer.Deserialize<LatencyChoice>(File.ReadAllText(choicePath), Json)!;
+            var saved = ReadChoice(choicePath);
             if (Math.Abs(saved.Target - target) < 1e-12 && saved.Chosen.Ratios.Count == parameters.Count)
             {
                 progress.Info($"latency: resuming with the ratios chosen before ({choicePath})");
@@ -151,6 +165,7 @@ public static class PruneLatency
 
             var rounds = new List<LatencyRound>();
             double asked = target;
+            string ended = measuredHere ? EndedAfterMaxRounds : EndedTravelled;
             for (int round = 0; round < (measuredHere ? MaxRounds : 1); round++)
             {
                 cancel.ThrowIfCancellationRequested();
@@ -163,6 +178,7 @@ public static class PruneLatency
                 {
                     // A correction beyond what the measured ratios can reach: keep the rounds so far.
                     progress.Info(string.Create(inv, $"latency: -{asked * 100:F1} % is beyond the measured ratios; stopping after {round} round(s)"));
+                    ended = EndedBeyondReach;
                     break;
                 }
                 double predicted = model.Predict(picked);
@@ -180,12 +196,16 @@ public static class PruneLatency
                     $"latency: round {round + 1}: asked the model for -{asked * 100:F1} %, predicted {predicted:F3} ms (-{(1 - predicted / model.TotalMs) * 100:F1} %), " +
                     $"measured {prunedMs:F3} ms against {baseMs:F3} ms (-{done.MeasuredReduction * 100:F1} %; target -{target * 100:F1} %)"));
                 double miss = target - done.MeasuredReduction;
-                if (Math.Abs(miss) <= Tolerance) break;
+                if (Math.Abs(miss) <= Tolerance)
+                {
+                    ended = EndedOnTarget;
+                    break;
+                }
                 // Correct what is asked of the model by the miss (the model's error is close to constant near the target).
                 asked = Math.Clamp(asked + miss, 0.01, 0.95);
             }
             int chosen = Enumerable.Range(0, rounds.Count).MinBy(i => Math.Abs(rounds[i].MeasuredReduction - target));
-            var choice = new LatencyChoice(target, model.TotalMs, source, rounds, chosen);
+            var choice = new LatencyChoice(target, model.TotalMs, source, rounds, chosen, ended);
             AtomicFile.WriteAllText(choicePath, JsonSerializer.Serialize(choice, Json));
             AtomicFile.WriteAllText(Path.Combine(dir, ReportName), Report(choice, parameters) + "\n");
             return choice;
@@ -228,9 +248,8 @@ public static class PruneLatency
             bases.Add(b);
             ratios.Add(p / b);
         }
-        double Median(List<double> v) { var o = v.Order().ToList(); return o.Count % 2 == 1 ? o[o.Count / 2] : (o[o.Count / 2 - 1] + o[o.Count / 2]) / 2; }
-        double baseMs = Median(bases);
-        return (baseMs, baseMs * Median(ratios));
+        double baseMs = OrtRunner.Quantile(bases.Order().ToArray(), 0.5);
+        return (baseMs, baseMs * OrtRunner.Quantile(ratios.Order().ToArray(), 0.5));
     }
 
     /// <summary>The rounds as a table: asked, predicted and measured latency, and the chosen ratios.</summary>
@@ -251,6 +270,7 @@ public static class PruneLatency
         }
         var sb = new StringBuilder();
         sb.AppendLine(PruneTables.Render(table.FitTitle()));
+        sb.AppendLine($"rounds ended: {choice.Ended}");
         sb.AppendLine($"* chosen: measured closest to the target; measured here in ONNX Runtime: pruned ms = unpruned ms × the median ratio of {TimingPairs} back-to-back timings (medians of {RunsPerTiming} runs)");
         sb.AppendLine(PruneSensitivity.Arguments(parameters.Select((p, i) => new PruneTarget(p, choice.Chosen.Ratios[i])).ToList()));
         return sb.ToString().TrimEnd();

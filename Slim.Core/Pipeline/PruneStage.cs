@@ -98,7 +98,6 @@ public static class PruneStage
 
         // One try: prune the input model with these targets, fine-tune, score. Try 0 (the asked ratios) works in the
         // stage folder on the model already loaded; fallback tries each in their own folder on a fresh copy.
-        var tries = new List<PruneAttempt>();
         PruneAttempt Attempt(int k, IReadOnlyList<PruneTarget> t)
         {
             var dir = k == 0 ? ctx.StageDir : Directory.CreateDirectory(Path.Combine(ctx.StageDir, $"{FallbackPrefix}{k}")).FullName;
@@ -133,9 +132,7 @@ public static class PruneStage
                 }
                 var output = Path.Combine(dir, ModelName);
                 PruneModel.Save(output, m, meta);
-                var attempt = new PruneAttempt(result, output, apPruned, apFinal);
-                tries.Add(attempt);
-                return attempt;
+                return new PruneAttempt(result, output, apPruned, apFinal);
             }
             finally
             {
@@ -147,39 +144,12 @@ public static class PruneStage
         if (section.FineTune.Iterations > 0)
             detail += string.Create(inv, $", fine-tune {section.FineTune.Iterations} it") +
                 (section.Distill is { } d ? $" (+{DistillStage.TypeName(ctx.Task.Family.Distillation(d, options).Kind)})" : "");
-        var gate = ctx.Recipe.Verify;
         PruneAttempt kept;
-        if (gate.Enabled && gate.Baseline.OnFail == OnFail.Fallback)
+        int tries = 1;
+        if (ctx.Recipe.Verify is { Enabled: true, Baseline.OnFail: OnFail.Fallback })
         {
-            double baselineScore = gate.Baseline.Ap ?? input.BaselineAp;
-            double floor = baselineScore - gate.Baseline.MaxDrop;
-            // Sensitivity of a group at a ratio: its measured parameter's interpolated loss (within the measured ratios).
-            var measuredOf = curves?.Parameters.ToDictionary(p => graph.GroupOf(p).Id, p => p);
-            Func<string, double, double>? sensitivity = curves is null ? null : (p, r) =>
-                measuredOf!.TryGetValue(graph.GroupOf(p).Id, out var mp) ? curves.InterpolatedLoss(mp, Math.Min(r, curves.Curve(mp)[^1].Ratio)) : r;
-            int groups = targets.Where(t => t.Ratio > 0).Select(t => graph.GroupOf(t.Parameter).Id).Distinct().Count();
-            var fallback = PruneFallback.Run(targets, p => graph.GroupOf(p).Id, sensitivity, (k, t) => Attempt(k, t).ApFinal,
-                m => m >= floor - 1e-12, gate.Baseline.MaxPruneTries, Math.Max(1, (groups + 3) / 4),
-                t => ctx.Progress.Info(string.Create(inv,
-                    $"prune fallback: try {tries.Count - 1}: {ctx.Task.MetricName} {t.Metric * 100:F2} % against the floor {floor * 100:F2} % " +
-                    $"(baseline {baselineScore * 100:F2} % - max_drop {gate.Baseline.MaxDrop * 100:0.##}): {(t.Passed ? "pass" : "FAIL")}")),
-                ctx.Cancel);
-            AtomicFile.WriteAllText(Path.Combine(ctx.StageDir, FallbackName), System.Text.Json.JsonSerializer.Serialize(fallback,
-                new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
-            kept = tries[fallback.KeptTry];
-            if (fallback.Tries.Count > 1)
-            {
-                detail += $", fallback: try {fallback.KeptTry} of {fallback.Tries.Count - 1} kept ({(fallback.Passed ? "passes" : "best, none passed")})";
-                ctx.Progress.Info(fallback.Passed
-                    ? $"prune fallback: try {fallback.KeptTry} passes: {PruneSensitivity.Arguments(fallback.Kept.Targets)}"
-                    : $"prune fallback: no try passed; keeping the best, try {fallback.KeptTry}: {PruneSensitivity.Arguments(fallback.Kept.Targets)}");
-                if (fallback.KeptTry > 0)
-                {
-                    File.Copy(kept.Checkpoint, Path.Combine(ctx.StageDir, ModelName), overwrite: true);
-                    foreach (var name in new[] { LayersName, PrunedName })
-                        File.Copy(Path.Combine(Path.GetDirectoryName(kept.Checkpoint)!, name), Path.Combine(ctx.StageDir, name), overwrite: true);
-                }
-            }
+            (kept, var said, tries) = WithFallback(ctx, input, graph, curves, targets, Attempt);
+            if (said is not null) detail += ", " + said;
         }
         else kept = Attempt(0, targets);
         var output = Path.Combine(ctx.StageDir, ModelName);
@@ -209,8 +179,52 @@ public static class PruneStage
                 ["latency_table_ms"] = c.TableMs,
                 ["latency_unpruned_ms"] = c.Chosen.BaselineMs,
                 ["latency_pruned_ms"] = c.Chosen.MeasuredMs,
-            }).Concat(tries.Count <= 1 ? [] : new Dictionary<string, double> { ["prune_tries"] = tries.Count }).ToDictionary(),
+            }).Concat(tries <= 1 ? [] : new Dictionary<string, double> { ["prune_tries"] = tries }).ToDictionary(),
         };
+    }
+
+    private static readonly System.Text.Json.JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower };
+
+    /// <summary>The tries of a fallback saved in a stage folder (<see cref="FallbackName"/>).</summary>
+    public static PruneFallbackResult ReadFallback(string path) =>
+        System.Text.Json.JsonSerializer.Deserialize<PruneFallbackResult>(File.ReadAllText(path), Json) ?? throw new InvalidDataException($"{path}: empty fallback record");
+
+    /// <summary>
+    /// verify.baseline.on_fail: fallback: the asked ratios, then (while the fine-tuned model scores below the baseline less
+    /// max_drop) ratios halved in the most sensitive quarter of the pruned groups (<see cref="PruneFallback"/>); the kept try's
+    /// files become the stage's. Returns the kept try, what to add to the stage's detail when there was more than one, and
+    /// how many there were.
+    /// </summary>
+    private static (PruneAttempt Kept, string? Detail, int Tries) WithFallback(StageContext ctx, StageInput input, ChannelDependencyGraph graph,
+        Slim.Compression.Pruning.Sensitivity.SensitivityResult? curves, IReadOnlyList<PruneTarget> targets,
+        Func<int, IReadOnlyList<PruneTarget>, PruneAttempt> attempt)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var gate = ctx.Recipe.Verify.Baseline;
+        double baselineScore = gate.Ap ?? input.BaselineAp;
+        double floor = baselineScore - gate.MaxDrop;
+        // Sensitivity of a group at a ratio: its measured parameter's interpolated loss (within the measured ratios).
+        var measuredOf = curves?.Parameters.ToDictionary(p => graph.GroupOf(p).Id, p => p);
+        Func<string, double, double>? sensitivity = curves is null ? null : (p, r) =>
+            measuredOf!.TryGetValue(graph.GroupOf(p).Id, out var mp) ? curves.InterpolatedLoss(mp, Math.Min(r, curves.Curve(mp)[^1].Ratio)) : r;
+        int groups = targets.Where(t => t.Ratio > 0).Select(t => graph.GroupOf(t.Parameter).Id).Distinct().Count();
+        var attempts = new List<PruneAttempt>();
+        var fallback = PruneFallback.Run(targets, p => graph.GroupOf(p).Id, sensitivity, (k, t) => { var a = attempt(k, t); attempts.Add(a); return a.ApFinal; },
+            m => m >= floor - 1e-12, gate.MaxPruneTries, Math.Max(1, (groups + 3) / 4),
+            t => ctx.Progress.Info(string.Create(inv,
+                $"prune fallback: try {attempts.Count - 1}: {ctx.Task.MetricName} {t.Metric * 100:F2} % against the floor {floor * 100:F2} % " +
+                $"(baseline {baselineScore * 100:F2} % - max_drop {gate.MaxDrop * 100:0.##}): {(t.Passed ? "pass" : "FAIL")}")),
+            ctx.Cancel);
+        AtomicFile.WriteAllText(Path.Combine(ctx.StageDir, FallbackName), System.Text.Json.JsonSerializer.Serialize(fallback, Json));
+        var kept = attempts[fallback.KeptTry];
+        if (fallback.Tries.Count == 1) return (kept, null, 1);
+        ctx.Progress.Info(fallback.Passed
+            ? $"prune fallback: try {fallback.KeptTry} passes: {PruneSensitivity.Arguments(fallback.Kept.Targets)}"
+            : $"prune fallback: no try passed; keeping the best, try {fallback.KeptTry}: {PruneSensitivity.Arguments(fallback.Kept.Targets)}");
+        if (fallback.KeptTry > 0)
+            foreach (var name in new[] { ModelName, LayersName, PrunedName })
+                File.Copy(Path.Combine(Path.GetDirectoryName(kept.Checkpoint)!, name), Path.Combine(ctx.StageDir, name), overwrite: true);
+        return (kept, $"fallback: try {fallback.KeptTry} of {fallback.Tries.Count - 1} kept ({(fallback.Passed ? "passes" : "best, none passed")})", fallback.Tries.Count);
     }
 
     // One pruned and fine-tuned model: the pruning, its checkpoint, and its scores right after pruning and after fine-tuning.
