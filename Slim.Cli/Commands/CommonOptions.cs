@@ -7,7 +7,7 @@ public static class CommonOptions
 {
     public static Option<string[]> Overrides() => new("--override", "-o")
     {
-        Description = "Override a recipe value: -o key.sub=value (repeatable), e.g. -o train.batch_size=4.",
+        Description = "Override a recipe value: -o key.sub=value (repeatable), e.g. -o train.batch_size=4; list items by position, e.g. -o stages.0.prune.fine_tune.iterations=300.",
         AllowMultipleArgumentsPerToken = false,
         Arity = ArgumentArity.ZeroOrMore,
     };

@@ -104,21 +104,40 @@ public static class RecipeLoader
             throw new RecipeException(origin, 0, text[..eq], $"invalid value: {e.Message}");
         }
         foreach (var n in value.AllNodes) origins[n] = (origin, 0);
-        var cur = root;
-        for (int i = 0; i < keys.Length - 1; i++)
+        YamlNode cur = root;
+        for (int i = 0; i < keys.Length; i++)
         {
-            var k = new YamlScalarNode(keys[i]);
-            if (!cur.Children.TryGetValue(k, out var next) || next is not YamlMappingNode nm)
+            bool last = i == keys.Length - 1;
+            string path = string.Join('.', keys[..(i + 1)]);
+            if (cur is YamlSequenceNode seq)
             {
-                nm = new YamlMappingNode();
-                origins[nm] = (origin, 0);
-                origins[k] = (origin, 0);
-                cur.Children[k] = nm;
+                // A list is indexed by position: -o stages.0.prune.fine_tune.iterations=300
+                if (!int.TryParse(keys[i], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int index)
+                    || index >= seq.Children.Count)
+                {
+                    string parent = string.Join('.', keys[..i]);
+                    throw new RecipeException(origin, 0, path, seq.Children.Count == 0
+                        ? $"'{parent}' is an empty list: give the whole list instead, e.g. -o {parent}=[...]"
+                        : $"'{parent}' is a list of {seq.Children.Count} item(s): index it by position, 0 to {seq.Children.Count - 1} (e.g. {parent}.0.…), or give the whole list");
+                }
+                if (last) seq.Children[index] = value;
+                else if (seq.Children[index] is YamlMappingNode or YamlSequenceNode) cur = seq.Children[index];
+                else cur = seq.Children[index] = NewMapping(origin, origins);
+                continue;
             }
-            cur = nm;
+            var map = (YamlMappingNode)cur;
+            var k = new YamlScalarNode(keys[i]);
+            origins[k] = (origin, 0);
+            if (last) { map.Children[k] = value; break; }
+            if (map.Children.TryGetValue(k, out var next) && next is YamlMappingNode or YamlSequenceNode) cur = next;
+            else cur = map.Children[k] = NewMapping(origin, origins);
         }
-        var leaf = new YamlScalarNode(keys[^1]);
-        origins[leaf] = (origin, 0);
-        cur.Children[leaf] = value;
+    }
+
+    private static YamlMappingNode NewMapping(string origin, Dictionary<YamlNode, (string, int)> origins)
+    {
+        var m = new YamlMappingNode();
+        origins[m] = (origin, 0);
+        return m;
     }
 }

@@ -97,6 +97,37 @@ public class RecipeLoaderTests : IDisposable
     }
 
     [Fact]
+    public void OverridesIndexListItemsByPosition()
+    {
+        var p = Write("s.yml", """
+            name: s
+            stages:
+              - prune: {pruned_ratios: r578, fine_tune: {iterations: 600}, distill: {teacher: baseline}}
+              - quant: {mode: aware}
+            """);
+        var r = RecipeLoader.Load<Recipe>(p, new[]
+        {
+            "stages.0.prune.distill.teacher=runs/r34/best.ckpt", "stages.0.prune.fine_tune.iterations=300",
+            "stages.1.quant.mode=post", "stages.1.quant.algo=kl",
+        });
+        Assert.Equal("runs/r34/best.ckpt", r.Stages[0].Prune!.Distill!.Teacher);
+        Assert.Equal(300, r.Stages[0].Prune!.FineTune.Iterations);
+        Assert.Equal("r578", r.Stages[0].Prune!.PrunedRatios); // the rest of the item is kept
+        Assert.Equal(QuantMode.Post, r.Stages[1].Quant!.Mode);
+        Assert.Equal(CalibrationAlgo.Kl, r.Stages[1].Quant!.Algo);
+        // A whole item can be replaced, and a whole list given.
+        var whole = RecipeLoader.Load<Recipe>(p, new[] { "stages.1={quant: {mode: post, algo: mse}}" });
+        Assert.Equal(CalibrationAlgo.Mse, whole.Stages[1].Quant!.Algo);
+        Assert.Single(RecipeLoader.Load<Recipe>(p, new[] { "stages=[{quant: {mode: post}}]" }).Stages);
+
+        var beyond = Assert.Throws<RecipeException>(() => RecipeLoader.Load<Recipe>(p, new[] { "stages.2.quant.mode=post" }));
+        Assert.Contains("-o stages.2.quant.mode=post", beyond.Message);
+        Assert.Contains("'stages' is a list of 2 item(s): index it by position, 0 to 1", beyond.Message);
+        var named = Assert.Throws<RecipeException>(() => RecipeLoader.Load<Recipe>(p, new[] { "stages.prune.criterion=bn_scale" }));
+        Assert.Contains("index it by position", named.Message);
+    }
+
+    [Fact]
     public void InvalidYamlReportsLine()
     {
         var e = Assert.Throws<RecipeException>(() => RecipeLoader.Parse<Recipe>("name: a\ntrain: {iterations: 3\n", "r.yml"));
