@@ -74,7 +74,8 @@ case "${1:-help}" in
       latency) shift; bash bench/latency.sh "$@" ;;
       latency-target) shift; bash bench/latency-target.sh "$@" ;;
       distributed) shift; bash bench/distributed.sh "$@" ;;
-      *) echo "usage: ./build.sh bench [step|latency [models sizes threads runs rounds]|latency-target [targets threads]|distributed [iterations processes threads]]" >&2; exit 2 ;;
+      zoo-mini) shift; bash bench/zoo-mini.sh "$@" ;;
+      *) echo "usage: ./build.sh bench [step|latency [models sizes threads runs rounds]|latency-target [targets threads]|distributed [iterations processes threads]|zoo-mini [out seeds]]" >&2; exit 2 ;;
     esac ;;
-  *) echo "usage: ./build.sh {quickstart|test|build|setup|bench [step|latency|latency-target|distributed]}" >&2; exit 2 ;;
+  *) echo "usage: ./build.sh {quickstart|test|build|setup|bench [step|latency|latency-target|distributed|zoo-mini]}" >&2; exit 2 ;;
 esac

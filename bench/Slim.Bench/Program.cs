@@ -45,6 +45,7 @@ public static class Program
 
     public static int Main(string[] args)
     {
+        if (args.Contains("--zoo-mini")) return ZooMiniTable.Run(args);
         if (args.Contains("--latency-target")) return LatencyTargetBench.Run(args);
         if (args.Contains("--latency")) return LatencyBench.Run(args);
         if (args.Contains("--profile")) return ProfileBench.Run(args);
