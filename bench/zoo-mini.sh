@@ -41,6 +41,7 @@ for s in "${SEEDS[@]}"; do
   base="$OUT/$d/baseline/stages/00_train/best.ckpt"
   run "$d/split_distill" "$R/distill_split.yml" -o seed="$s" -o stages.0.distill.teacher="$teacher"
   run "$d/l2_distill" "$R/distill_l2.yml" -o seed="$s" -o stages.0.distill.teacher="$teacher"
+  run "$d/baseline_continued" "$R/continue_training.yml" -o seed="$s" -o model.checkpoint="$base"
   run "$d/r578" "$R/prune_r578.yml" -o seed="$s" -o model.checkpoint="$base"
   run "$d/sensity" "$R/prune_sensity.yml" -o seed="$s" -o model.checkpoint="$base"
   run "$d/r578_distill_baseline" "$R/prune_r578_distill.yml" -o seed="$s" -o model.checkpoint="$base"
@@ -70,6 +71,7 @@ tab=$'\t'
 cat > "$OUT/rows.tsv" <<ROWS
 # section${tab}folder${tab}stage${tab}reference${tab}strategy${tab}training budget
 YOLOv3-MobileNetV1 x0.25, 160 px${tab}baseline${tab}first${tab}baseline@first${tab}baseline${tab}$B it
+YOLOv3-MobileNetV1 x0.25, 160 px${tab}baseline_continued${tab}first${tab}baseline@first${tab}baseline trained on (unpruned; the prune rows' budget)${tab}$B + $F it
 YOLOv3-MobileNetV1 x0.25, 160 px${tab}r578${tab}last${tab}baseline@first${tab}prune r578${tab}$B + $F it
 YOLOv3-MobileNetV1 x0.25, 160 px${tab}sensity${tab}last${tab}baseline@first${tab}prune sensity${tab}$B + $F it
 YOLOv3-MobileNetV1 x0.25, 160 px${tab}r578_distill_baseline${tab}last${tab}baseline@first${tab}r578 + split_distill (baseline teacher)${tab}$B + $F it
@@ -82,7 +84,7 @@ YOLOv3-MobileNetV1 x0.25, 160 px${tab}post_hist${tab}int8${tab}baseline@first${t
 YOLOv3-MobileNetV1 x0.25, 160 px${tab}post_kl${tab}int8${tab}baseline@first${tab}INT8 post kl${tab}$B it + 10 batches
 YOLOv3-MobileNetV1 x0.25, 160 px${tab}post_mse${tab}int8${tab}baseline@first${tab}INT8 post mse${tab}$B it + 10 batches
 YOLOv3-MobileNetV1 x0.25, 160 px${tab}aware${tab}int8${tab}baseline@first${tab}INT8 aware${tab}$B + $Q it
-YOLOv3-MobileNetV1 x0.25, 160 px${tab}../teacher${tab}first${tab}baseline@first${tab}teacher: YOLOv3-ResNet34 x0.25 (seed 1, shared)${tab}$T it
+YOLOv3-MobileNetV1 x0.25, 160 px${tab}../teacher${tab}first${tab}../teacher@first${tab}teacher: YOLOv3-ResNet34 x0.25 (seed 1, shared)${tab}$T it
 Fashion-MNIST, 32 px${tab}mobilenet_v1${tab}first${tab}mobilenet_v1@first${tab}MobileNetV1 x0.5${tab}$C it
 Fashion-MNIST, 32 px${tab}mobilenet_v1_prune30${tab}last${tab}mobilenet_v1@first${tab}MobileNetV1 −30 % GFLOPs${tab}$C + $CF it
 Fashion-MNIST, 32 px${tab}mobilenet_v1_prune50${tab}last${tab}mobilenet_v1@first${tab}MobileNetV1 −50 % GFLOPs${tab}$C + $CF it
@@ -99,6 +101,7 @@ l2_distill@last${tab}baseline@first${tab}holds${tab}l2_distill > baseline (unpru
 r578_distill_baseline@last${tab}r578@last${tab}holds${tab}r578 + distill (baseline teacher) > r578
 r578_distill_resnet34@last${tab}r578@last${tab}holds${tab}r578 + distill (ResNet34 teacher) > r578
 sensity@last${tab}r578@last${tab}holds${tab}sensity > r578 (same fine-tune)
+baseline_continued@first${tab}r578@last${tab}holds${tab}unpruned > r578 (same budget)
 aware@int8${tab}best:$posts${tab}not_below${tab}aware ≥ best post ({B})
 ORD
 dotnet build -c Release "$ROOT/bench/Slim.Bench/Slim.Bench.csproj" -v quiet -nologo > /dev/null
