@@ -108,7 +108,6 @@ public static class RecipeLoader
         for (int i = 0; i < keys.Length; i++)
         {
             bool last = i == keys.Length - 1;
-            string path = string.Join('.', keys[..(i + 1)]);
             if (cur is YamlSequenceNode seq)
             {
                 // A list is indexed by position: -o stages.0.prune.fine_tune.iterations=300
@@ -116,7 +115,7 @@ public static class RecipeLoader
                     || index >= seq.Children.Count)
                 {
                     string parent = string.Join('.', keys[..i]);
-                    throw new RecipeException(origin, 0, path, seq.Children.Count == 0
+                    throw new RecipeException(origin, 0, string.Join('.', keys[..(i + 1)]), seq.Children.Count == 0
                         ? $"'{parent}' is an empty list: give the whole list instead, e.g. -o {parent}=[...]"
                         : $"'{parent}' is a list of {seq.Children.Count} item(s): index it by position, 0 to {seq.Children.Count - 1} (e.g. {parent}.0.…), or give the whole list");
                 }
@@ -127,9 +126,14 @@ public static class RecipeLoader
             }
             var map = (YamlMappingNode)cur;
             var k = new YamlScalarNode(keys[i]);
+            if (!last && map.Children.TryGetValue(k, out var next) && next is YamlMappingNode or YamlSequenceNode)
+            {
+                cur = next;
+                continue;
+            }
+            // A key the override adds or replaces is blamed on the -o option.
             origins[k] = (origin, 0);
-            if (last) { map.Children[k] = value; break; }
-            if (map.Children.TryGetValue(k, out var next) && next is YamlMappingNode or YamlSequenceNode) cur = next;
+            if (last) map.Children[k] = value;
             else cur = map.Children[k] = NewMapping(origin, origins);
         }
     }
