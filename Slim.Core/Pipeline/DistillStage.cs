@@ -1,5 +1,6 @@
 using System.Globalization;
 using Slim.Compression.Distillation;
+using Slim.Data;
 using Slim.Models;
 using Slim.Recipes;
 using Slim.Tasks;
@@ -13,7 +14,9 @@ namespace Slim.Pipeline;
 /// distillation loss from a frozen teacher — the baseline, a checkpoint, or a larger model trained
 /// first — and saves the student alone (no l2 adapters), loadable with <see cref="ModelCheckpoint.Load(string)"/>.
 /// The loss and its default feature pairs come from the task's family (split_distill on the YOLO
-/// heads, soft_label on a classifier's logits).
+/// heads, soft_label on a classifier's logits). A teacher checkpoint trained on other input statistics than the
+/// student's (a student from pretrained weights, a teacher from random ones) is scored and fed with its own: the
+/// batches are renormalized for it (<see cref="InputRenormalization"/>).
 /// </summary>
 public static class DistillStage
 {
@@ -31,7 +34,7 @@ public static class DistillStage
         var options = ctx.Task.Family.Distillation(section, student.Options);
         var teacher = LoadTeacher(ctx, input, section, student.Model, options);
         using (teacher.Model)
-            return Distill(ctx, student.Model, student.Architecture, student.Options, teacher.Model, teacher.Name, teacher.Ap, section);
+            return Distill(ctx, student.Model, student.Architecture, student.Options, teacher.Model, teacher.Name, teacher.Ap, section, teacher.Input);
     }
 
     /// <summary>
@@ -39,18 +42,21 @@ public static class DistillStage
     /// caller keeps them): checks the feature pairs with one dry forward before any step, trains the
     /// student (resumable from ctx.StageDir), keeps its best checkpoint when the recipe evaluates
     /// during training, and saves it to ctx.StageDir/student.ckpt with the metadata that rebuilds it.
-    /// The teacher is frozen (no gradients, eval mode) and unchanged.
+    /// The teacher is frozen (no gradients, eval mode) and unchanged; with <paramref name="teacherInput"/> it gets each
+    /// batch renormalized to the statistics it was trained on.
     /// </summary>
     public static StageOutcome Distill(StageContext ctx, torch.nn.Module student, string architecture, ModelOptions modelOptions,
-        torch.nn.Module teacher, string teacherName, double? teacherAp, DistillSection section)
+        torch.nn.Module teacher, string teacherName, double? teacherAp, DistillSection section, InputRenormalization? teacherInput = null)
     {
         CheckIterations(section);
         var options = ctx.Task.Family.Distillation(section, modelOptions);
         student.eval();
         double before = ctx.Task.Evaluate(student).Primary;
-        using var distiller = new Distiller(teacher, student, options);
+        using var distiller = new Distiller(teacher, student, options, TeacherForward(teacher, teacherInput));
         using (var sample = ctx.Task.SampleInput())
             distiller.Validate(sample);
+        if (teacherInput is not null)
+            ctx.Progress.Info($"distill: {teacherName} was trained on other input statistics than the student; it gets each batch renormalized ({teacherInput})");
 
         var settings = TrainSettings.From(ctx.Recipe.Train, section.FineTune) with
         {
@@ -104,7 +110,30 @@ public static class DistillStage
             throw new DistillationException("distill.fine_tune.iterations is 0: distillation trains the student; give iterations (e.g. 200)");
     }
 
-    private sealed record Teacher(torch.nn.Module Model, string Name, double? Ap);
+    private sealed record Teacher(torch.nn.Module Model, string Name, double? Ap, InputRenormalization? Input = null);
+
+    /// <summary>
+    /// How the task's batches must be renormalized for a teacher checkpoint: from the task's statistics to those the
+    /// checkpoint records (dataset.mean/std); null when they are the same or the checkpoint records none.
+    /// </summary>
+    public static InputRenormalization? TeacherInput(ITask task, string checkpoint)
+    {
+        var meta = Checkpoint.ReadMetadata(checkpoint);
+        if (!meta.TryGetValue(ModelOptions.MetadataPrefix + "architecture", out var arch)) return null;
+        var info = ExportModelInfo.FromMetadata(meta, arch);
+        if (info.Mean is not { } mean || info.Std is not { } std) return null;
+        if (mean.Count != task.Mean.Count || std.Count != task.Std.Count)
+            throw new DistillationException($"distill.teacher {checkpoint}: the teacher was trained on {mean.Count}-channel inputs, the student's data has {task.Mean.Count} channels; give a teacher of the same input");
+        return InputRenormalization.Between(task.Mean, task.Std, mean, std);
+    }
+
+    /// <summary>The distiller's forward: the teacher on its renormalized batch, the student on the batch as it is; null (the default forward) without renormalization.</summary>
+    public static Func<torch.nn.Module, Tensor, object?>? TeacherForward(torch.nn.Module teacher, InputRenormalization? input) => input is null ? null : (m, x) =>
+    {
+        if (!ReferenceEquals(m, teacher)) return ModuleInvoker.Call(m, x, "student");
+        using var renormalized = input.Apply(x);
+        return ModuleInvoker.Call(m, renormalized, "teacher");
+    };
 
     private static Teacher LoadTeacher(StageContext ctx, StageInput input, DistillSection section, torch.nn.Module student, DistillationOptions options)
     {
@@ -140,13 +169,15 @@ public static class DistillStage
         return Evaluated(ctx, spec, Path.GetFileName(spec), null);
     }
 
-    // Loads a teacher checkpoint; evaluates it unless its metric is known.
+    // Loads a teacher checkpoint; evaluates it, on the inputs it was trained on, unless its metric is known.
     private static Teacher Evaluated(StageContext ctx, string path, string name, double? ap)
     {
+        var input = TeacherInput(ctx.Task, path);
         var teacher = ModelCheckpoint.Load(path, ctx.Task.Family);
         try
         {
-            return new Teacher(teacher.Model, name, ap ?? ctx.Task.Evaluate(teacher.Model).Primary);
+            var task = input is null ? ctx.Task : ctx.Task.WithNormalization(input.ToMean, input.ToStd);
+            return new Teacher(teacher.Model, name, ap ?? task.Evaluate(teacher.Model).Primary, input);
         }
         catch
         {

@@ -247,8 +247,12 @@ public static class PruneStage
         TrainResult run;
         if (section.Distill is { } d)
         {
-            using var teacher = ModelCheckpoint.Load(TeacherCheckpoint(d, input), ctx.Task.Family);
-            using var distiller = new Distiller(teacher.Model, model, ctx.Task.Family.Distillation(d, options));
+            string teacherPath = TeacherCheckpoint(d, input);
+            var teacherInput = DistillStage.TeacherInput(ctx.Task, teacherPath);
+            using var teacher = ModelCheckpoint.Load(teacherPath, ctx.Task.Family);
+            using var distiller = new Distiller(teacher.Model, model, ctx.Task.Family.Distillation(d, options), DistillStage.TeacherForward(teacher.Model, teacherInput));
+            if (teacherInput is not null)
+                ctx.Progress.Info($"prune: the teacher {teacherPath} was trained on other input statistics than the student; it gets each batch renormalized ({teacherInput})");
             using (var sample = ctx.Task.SampleInput()) distiller.Validate(sample);
             // The trainer saves the student's weights under their own names (plus any l2 adapters).
             var trained = distiller.TrainableModule;

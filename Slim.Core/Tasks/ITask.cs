@@ -88,4 +88,10 @@ public interface ITask
 
     /// <summary>The same task evaluated on the first <paramref name="images"/> validation images only (sensitivity analysis).</summary>
     ITask WithValidationLimit(int images);
+
+    /// <summary>
+    /// The same task with its loaders normalizing by <paramref name="mean"/> and <paramref name="std"/> (per channel, of
+    /// pixels in [0, 1]): to score a model trained on other statistics, such as a teacher, as it was trained.
+    /// </summary>
+    ITask WithNormalization(IReadOnlyList<float> mean, IReadOnlyList<float> std);
 }

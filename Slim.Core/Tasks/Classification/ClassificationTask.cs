@@ -133,6 +133,10 @@ public sealed class ClassificationTask : ITask
     public ITask WithValidationLimit(int images) =>
         new ClassificationTask(_recipe, Train, Test.Take(images), ClassNames, InChannels, _mean, _std, TrainSource);
 
+    /// <inheritdoc/>
+    public ITask WithNormalization(IReadOnlyList<float> mean, IReadOnlyList<float> std) =>
+        new ClassificationTask(_recipe, Train, Test, ClassNames, InChannels, InputRenormalization.PerChannel(mean, InChannels), InputRenormalization.PerChannel(std, InChannels), TrainSource);
+
     /// <summary>The model options of the recipe, with the dataset's class and channel counts.</summary>
     public ModelOptions ModelOptions(ModelSection? model = null)
     {

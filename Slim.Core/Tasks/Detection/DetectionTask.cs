@@ -58,6 +58,9 @@ public sealed class DetectionTask : ITask
     /// <inheritdoc/>
     public ITask WithValidationLimit(int images) => new DetectionTask(_recipe, Train, Val, _valSamples.Count == 0 ? images : Math.Min(images, _valSamples.Count), _mean, _std);
 
+    /// <inheritdoc/>
+    public ITask WithNormalization(IReadOnlyList<float> mean, IReadOnlyList<float> std) => new DetectionTask(_recipe, Train, Val, _valSamples.Count, InputRenormalization.PerChannel(mean, 3), InputRenormalization.PerChannel(std, 3));
+
     /// <summary>Loads (generating first, for synthetic data) the recipe's train and validation sets.</summary>
     public static DetectionTask Create(Recipe recipe, Action<string>? log = null, int? valLimit = null)
     {

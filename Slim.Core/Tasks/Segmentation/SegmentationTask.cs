@@ -151,6 +151,10 @@ public sealed class SegmentationTask : ITask
         new SegmentationTask(_recipe, Train, images > 0 && images < Val.Samples.Count ? new SegmentationDataset(Val.Source, Val.ClassNames, Val.Samples.Take(images).ToList()) : Val,
             ClassNames, _mean, _std);
 
+    /// <inheritdoc/>
+    public ITask WithNormalization(IReadOnlyList<float> mean, IReadOnlyList<float> std) =>
+        new SegmentationTask(_recipe, Train, Val, ClassNames, InputRenormalization.PerChannel(mean, 3), InputRenormalization.PerChannel(std, 3));
+
     /// <summary>The model options of the recipe, with the dataset's class count.</summary>
     public ModelOptions ModelOptions(ModelSection? model = null)
     {

@@ -193,4 +193,7 @@ public sealed class SsdTask : ITask
     public Tensor SampleInput() => _data.SampleInput();
 
     public ITask WithValidationLimit(int images) => new SsdTask((DetectionTask)_data.WithValidationLimit(images));
+
+    /// <inheritdoc/>
+    public ITask WithNormalization(IReadOnlyList<float> mean, IReadOnlyList<float> std) => new SsdTask((DetectionTask)_data.WithNormalization(mean, std));
 }

@@ -1,6 +1,7 @@
 using Slim.Compression.Distillation;
 using Slim.Pipeline;
 using Slim.Recipes;
+using Slim.Tasks;
 using Slim.Torch;
 using static Slim.Torch.torch;
 
@@ -150,5 +151,94 @@ public class DistillStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFix
         Assert.Equal("3", Checkpoint.ReadMetadata(teacherLast)["train.iteration"]);
         Assert.Equal("split_distill from yolov3_mobilenet_v1 (trained 3 it), 2 it", outcome.Detail);
         Assert.True(outcome.Extra.ContainsKey("teacher_ap"));
+    }
+
+    // The baseline's weights saved as a teacher trained on inputs normalized by other statistics.
+    private static readonly float[] OtherMean = { 0.2f, 0.3f, 0.4f }, OtherStd = { 0.5f, 0.6f, 0.7f };
+
+    private string TeacherOnOtherStatistics()
+    {
+        var path = Path.Combine(fx.Root, "teacher-other-statistics.ckpt");
+        var (tensors, meta) = Checkpoint.Load(fx.Baseline);
+        foreach (var (k, v) in ExportModelInfo.NormalizationMetadata(OtherMean, OtherStd)) meta[k] = v;
+        Checkpoint.Save(path, tensors, meta);
+        foreach (var t in tensors.Values) t.Dispose();
+        return path;
+    }
+
+    [Fact]
+    public void TheTaskNormalizesWithTheStatisticsItIsGiven()
+    {
+        // Raw pixels (mean 0, std 1), then by hand with the task's own statistics and with other ones.
+        using var raw = fx.Task.WithNormalization(new[] { 0f, 0f, 0f }, new[] { 1f, 1f, 1f }).SampleInput();
+        using var own = fx.Task.SampleInput();
+        using var other = fx.Task.WithNormalization(OtherMean, OtherStd).SampleInput();
+        var p = raw.ToFloatArray();
+        Assert.InRange(p.Min(), 0f, 1f);
+        Assert.InRange(p.Max(), 0f, 1f);
+        int plane = (int)(raw.shape[2] * raw.shape[3]);
+        var (o, t) = (own.ToFloatArray(), other.ToFloatArray());
+        for (int i = 0; i < p.Length; i++)
+        {
+            int c = i / plane % 3;
+            Assert.Equal((p[i] - fx.Task.Mean[c]) / fx.Task.Std[c], o[i], 4);
+            Assert.Equal((p[i] - OtherMean[c]) / OtherStd[c], t[i], 4);
+        }
+        Assert.Equal(fx.Task.ValImageCount, fx.Task.WithNormalization(OtherMean, OtherStd).ValImageCount);
+    }
+
+    [Fact]
+    public void ATeacherTrainedOnOtherStatisticsIsFedAndScoredOnThem()
+    {
+        var teacherPath = TeacherOnOtherStatistics();
+        var input = DistillStage.TeacherInput(fx.Task, teacherPath);
+        Assert.NotNull(input);
+        Assert.Null(DistillStage.TeacherInput(fx.Task, fx.Baseline));
+
+        // Every batch the teacher sees is the student's batch re-expressed in the teacher's statistics (by hand here).
+        var (student, arch, options) = TestCheckpoints.Load(fx.Baseline);
+        var (teacher, _, _) = TestCheckpoints.Load(teacherPath);
+        using (student)
+        using (teacher)
+        {
+            Tensor? last = null;
+            int teacherCalls = 0;
+            double worst = 0;
+            using var studentHook = student.register_forward_hook((_, x, _) =>
+            {
+                last?.Dispose();
+                last = ((Tensor)x).clone();
+                last.DetachFromDisposeScope();
+                return null;
+            });
+            using var teacherHook = teacher.register_forward_hook((_, x, _) =>
+            {
+                var s = last!.ToFloatArray();
+                var got = ((Tensor)x).ToFloatArray();
+                int plane = (int)(last.shape[2] * last.shape[3]);
+                for (int i = 0; i < s.Length; i++)
+                {
+                    int c = i / plane % 3;
+                    float pixel = s[i] * fx.Task.Std[c] + fx.Task.Mean[c];
+                    worst = Math.Max(worst, Math.Abs((pixel - OtherMean[c]) / OtherStd[c] - got[i]));
+                }
+                teacherCalls++;
+                return null;
+            });
+            DistillStage.Distill(fx.Context("other-statistics-fed"), student, arch, options, teacher, "other", null, Split(2), input);
+            last?.Dispose();
+            Assert.Equal(3, teacherCalls); // the dry run and two steps
+            Assert.True(worst < 1e-4, $"the teacher's input differs from the renormalized batch by up to {worst}");
+        }
+
+        // Through the stage: scored on its own statistics, and the log says so.
+        var lines = new List<string>();
+        var section = Split(1);
+        section.Teacher = teacherPath;
+        var outcome = DistillStage.Run(fx.Context("other-statistics-run", lines), new StageInput(fx.Baseline, fx.Baseline, fx.BaselineAp), section);
+        var (reloaded, _, _) = TestCheckpoints.Load(teacherPath);
+        using (reloaded)
+            Assert.Equal(fx.Task.WithNormalization(OtherMean, OtherStd).Evaluate(reloaded).Primary, outcome.Extra["teacher_ap"]);
+        Assert.Contains(lines, l => l.Contains("renormalized", StringComparison.Ordinal) && l.Contains("→ mean 0.2, 0.3, 0.4, std 0.5, 0.6, 0.7", StringComparison.Ordinal));
     }
 }

@@ -160,6 +160,30 @@ public class PruneStageTests : IDisposable
     }
 
     [Fact]
+    public void ADistilledFineTuneFeedsATeacherOnOtherStatisticsWithThem()
+    {
+        var recipe = TinyRecipe("""
+                  pruned_params: ['yolo_block.0.*']
+                  pruned_ratios: '0.5'
+                  fine_tune: {iterations: 2}
+                  distill: {type: split_distill, weight: 0.5}
+            """);
+        var (task, baseline) = Baseline(recipe);
+        // The baseline's weights, recorded as trained on other input statistics.
+        var teacher = Path.Combine(_dir, "teacher-other-statistics.ckpt");
+        var (tensors, meta) = Checkpoint.Load(baseline);
+        foreach (var (k, v) in Slim.Tasks.ExportModelInfo.NormalizationMetadata(new[] { 0.2f, 0.3f, 0.4f }, new[] { 0.5f, 0.6f, 0.7f })) meta[k] = v;
+        Checkpoint.Save(teacher, tensors, meta);
+        foreach (var t in tensors.Values) t.Dispose();
+        recipe.Stages[0].Prune!.Distill!.Teacher = teacher;
+        var lines = new Lines();
+        var stageDir = Directory.CreateDirectory(Path.Combine(_dir, "prune-distill-other-statistics")).FullName;
+        PruneStage.Run(new StageContext(recipe, task, stageDir, false, lines, default), new StageInput(baseline, baseline, 0), recipe.Stages[0].Prune!);
+        Assert.Contains(lines.All, l => l.StartsWith("prune: the teacher", StringComparison.Ordinal) && l.Contains("renormalized", StringComparison.Ordinal)
+                                         && l.Contains("→ mean 0.2, 0.3, 0.4, std 0.5, 0.6, 0.7", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void SensitivityChoosesTheRatiosAndRecordsThem()
     {
         var recipe = TinyRecipe("""

@@ -54,10 +54,14 @@ public sealed class TinyStageFixture : IDisposable
     public StageContext Context(string name, List<string>? lines = null, bool resume = false, Recipe? recipe = null, DetectionTask? task = null) =>
         new(recipe ?? Recipe, task ?? Task, Path.Combine(Root, name), resume, lines is null ? NullProgress.Instance : new Lines(lines), default);
 
-    /// <summary>Saves a freshly initialised detector of another architecture or width (with rebuild metadata).</summary>
+    /// <summary>
+    /// Saves a freshly initialised detector of another architecture or width (with rebuild metadata), seeded by the
+    /// recipe: the weights must not depend on which tests ran before (they draw from the same global generator).
+    /// </summary>
     public string SaveFresh(string name, string architecture, double width)
     {
         var options = Task.ModelOptions() with { Width = width };
+        manual_seed(Recipe.Seed);
         using var model = ModelRegistry.CreateDetector(architecture, options);
         var path = Path.Combine(Root, name);
         Checkpoint.Save(path, model.state_dict(), Task.Metadata(architecture, options));

@@ -89,10 +89,12 @@ public sealed class ToyRegressionTask : ITask
     private const int Size = 16;
     private readonly int _valCount;
 
-    public ToyRegressionTask(Recipe recipe, int? valLimit)
+    public ToyRegressionTask(Recipe recipe, int? valLimit, IReadOnlyList<float>? mean = null, IReadOnlyList<float>? std = null)
     {
         Recipe = recipe;
         _valCount = valLimit is > 0 ? Math.Min(valLimit.Value, 64) : 64;
+        Mean = mean ?? new[] { 0f, 0f, 0f };
+        Std = std ?? new[] { 1f, 1f, 1f };
     }
 
     public TaskFamily Family => ToyRegressionFamily.Instance;
@@ -101,8 +103,8 @@ public sealed class ToyRegressionTask : ITask
     public int NumClasses => 1;
     public IReadOnlyList<string> ClassNames { get; } = new[] { "coverage" };
     public int InputSize => Size;
-    public IReadOnlyList<float> Mean { get; } = new[] { 0f, 0f, 0f };
-    public IReadOnlyList<float> Std { get; } = new[] { 1f, 1f, 1f };
+    public IReadOnlyList<float> Mean { get; }
+    public IReadOnlyList<float> Std { get; }
     public int ValImageCount => _valCount;
     public int TrainImageCount => 256;
     public string TrainSource => "generated squares";
@@ -129,7 +131,7 @@ public sealed class ToyRegressionTask : ITask
         for (int c = 0; c < 3; c++)
             for (int y = 0; y < Size; y++)
                 for (int x = 0; x < Size; x++)
-                    px[(c * Size + y) * Size + x] = x >= x0 && x < x0 + side && y >= y0 && y < y0 + side ? 1f : (float)rng.NextDouble() * 0.3f;
+                    px[(c * Size + y) * Size + x] = ((x >= x0 && x < x0 + side && y >= y0 && y < y0 + side ? 1f : (float)rng.NextDouble() * 0.3f) - Mean[c]) / Std[c];
         return (px, side * side / (float)(Size * Size));
     }
 
@@ -193,7 +195,9 @@ public sealed class ToyRegressionTask : ITask
         return batch.Images.clone();
     }
 
-    public ITask WithValidationLimit(int images) => new ToyRegressionTask(Recipe, images);
+    public ITask WithValidationLimit(int images) => new ToyRegressionTask(Recipe, images, Mean, Std);
+
+    public ITask WithNormalization(IReadOnlyList<float> mean, IReadOnlyList<float> std) => new ToyRegressionTask(Recipe, _valCount, mean, std);
 
     private sealed class ToyBatch(Tensor images, Tensor targets) : IImageBatch
     {
