@@ -102,7 +102,7 @@ public enum DistillKind
 /// <summary>Knowledge distillation settings.</summary>
 public sealed class DistillSection
 {
-    [Doc("Teacher: 'baseline' (the model before this stage), a checkpoint path, or a model name trained first (see teacher_model).")]
+    [Doc("Teacher: 'baseline' (the model before this stage), a checkpoint path, or a model name trained first (see teacher_model). A checkpoint that records other input statistics (dataset.mean/std, e.g. a teacher from random weights for a student from pretrained ones) gets each batch renormalized to them and is scored on them.")]
     public string Teacher { get; set; } = "baseline";
 
     [Doc("Train this teacher architecture first when teacher is 'train' (e.g. a wider MobileNetV1 or yolov3_resnet34).")]

@@ -44,18 +44,16 @@ public static class PretrainedWeights
     }
 
     /// <summary>
-    /// The input normalization the pretrained weights were trained with (RGB mean and std on [0, 1] pixels): a Slim
-    /// checkpoint's <c>dataset.mean</c>/<c>dataset.std</c>, or the built-in map's (ImageNet's); null when not known
-    /// or the file is not there (the pre-flight says that).
+    /// The input normalization the model's starting weights were trained with (RGB mean and std on [0, 1] pixels):
+    /// model.checkpoint's <c>dataset.mean</c>/<c>dataset.std</c> when it records them (a model trained on, pruned or
+    /// quantized must see the inputs it learned on), else model.pretrained's: a Slim checkpoint's, or the built-in
+    /// map's (ImageNet's); null when not known or the file is not there (the pre-flight says that).
     /// </summary>
     public static (float[] Mean, float[] Std)? Normalization(ModelSection section)
     {
+        if (CheckpointNormalization(section.Checkpoint) is { } own) return own;
         if (section.Pretrained is not { } path || !File.Exists(path)) return null;
-        if (IsSlimCheckpoint(path))
-        {
-            var info = ExportModelInfo.FromMetadata(Checkpoint.ReadMetadata(path), section.Name);
-            return info.Mean is { } mean && info.Std is { } std ? (mean.ToArray(), std.ToArray()) : null;
-        }
+        if (IsSlimCheckpoint(path)) return CheckpointNormalization(path);
         try
         {
             return WeightMap.For(section.Name, PickledWeights.Detect(path))?.Normalization;
@@ -63,6 +61,23 @@ public static class PretrainedWeights
         catch (InvalidDataException)
         {
             return null;
+        }
+    }
+
+    // A Slim checkpoint's recorded normalization; null when the file is absent, not a Slim checkpoint or records none.
+    private static (float[] Mean, float[] Std)? CheckpointNormalization(string? path)
+    {
+        if (path is null || !File.Exists(path) || !IsSlimCheckpoint(path)) return null;
+        var meta = Checkpoint.ReadMetadata(path);
+        if (!meta.TryGetValue(ExportModelInfo.MeanKey, out _) || !meta.TryGetValue(ExportModelInfo.StdKey, out _)) return null;
+        try
+        {
+            var info = ExportModelInfo.FromMetadata(meta, "");
+            return info.Mean is { } mean && info.Std is { } std ? (mean.ToArray(), std.ToArray()) : null;
+        }
+        catch (SlimException)
+        {
+            return null; // no usable input size: not a model Slim can rebuild, the pre-flight says so
         }
     }
 
@@ -86,11 +101,14 @@ public static class PretrainedWeights
         }
     }
 
-    /// <summary>The line that says a task normalizes with the pretrained weights' statistics.</summary>
+    /// <summary>The line that says a task normalizes with the statistics of its checkpoint or pretrained weights.</summary>
     public static string DescribeNormalization(ModelSection section, IReadOnlyList<float> mean, IReadOnlyList<float> std)
     {
         static string Values(IReadOnlyList<float> v) => string.Join(", ", v.Select(x => x.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)));
-        return $"normalization of the pretrained weights ({section.Pretrained}): mean {Values(mean)}, std {Values(std)}";
+        string source = CheckpointNormalization(section.Checkpoint) is not null
+            ? $"the checkpoint ({section.Checkpoint}) was trained with"
+            : $"of the pretrained weights ({section.Pretrained})";
+        return $"normalization {source}: mean {Values(mean)}, std {Values(std)}";
     }
 
     private static bool IsSlimCheckpoint(string path)

@@ -116,9 +116,10 @@ public sealed class ClassificationTask : ITask
         }
         if (channels is not (1 or 3))
             throw new SlimException($"model.in_channels is {channels}: must be 1 (gray) or 3 (RGB; gray repeated for Fashion-MNIST)");
-        // Pretrained weights expect their own input statistics: training, the checkpoints' metadata, export and
-        // inference then all use them.
-        if (PretrainedWeights.Normalization(recipe.Model) is { } pretrained && pretrained.Mean.Length == channels && pretrained.Std.Length == channels)
+        // The starting weights (model.checkpoint, else model.pretrained) expect their own input statistics: training,
+        // the checkpoints' metadata, export and inference then all use them.
+        if (PretrainedWeights.Normalization(recipe.Model) is { } pretrained && pretrained.Mean.Length == channels && pretrained.Std.Length == channels
+            && !(pretrained.Mean.SequenceEqual(mean) && pretrained.Std.SequenceEqual(std)))
         {
             (mean, std) = (pretrained.Mean, pretrained.Std);
             log?.Invoke(PretrainedWeights.DescribeNormalization(recipe.Model, mean, std));

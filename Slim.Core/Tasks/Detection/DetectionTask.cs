@@ -103,8 +103,8 @@ public sealed class DetectionTask : ITask
         // otherwise surface only when the first evaluation reads it, after training.
         train = train.Validate(log: log, sizesMustMatch: false);
         val = val.Validate();
-        // Pretrained weights expect their own input statistics (ImageNet's otherwise): training, the checkpoints'
-        // metadata, export and inference then all use them.
+        // The starting weights (model.checkpoint, else model.pretrained) expect their own input statistics (ImageNet's
+        // otherwise): training, the checkpoints' metadata, export and inference then all use them.
         var (mean, std) = (DetectionTransforms.ImageNetMean.ToArray(), DetectionTransforms.ImageNetStd.ToArray());
         if (PretrainedWeights.Normalization(recipe.Model) is { } pretrained && pretrained.Mean.Length == 3 && pretrained.Std.Length == 3
             && !(pretrained.Mean.SequenceEqual(mean) && pretrained.Std.SequenceEqual(std)))

@@ -117,7 +117,9 @@ public sealed class SegmentationTask : ITask
         train = train.Validate();
         val = val.Validate();
         var (mean, std) = (Enumerable.Repeat(0.5f, 3).ToArray(), Enumerable.Repeat(0.5f, 3).ToArray());
-        if (PretrainedWeights.Normalization(recipe.Model) is { } pretrained && pretrained.Mean.Length == 3 && pretrained.Std.Length == 3)
+        // The starting weights (model.checkpoint, else model.pretrained) expect their own input statistics.
+        if (PretrainedWeights.Normalization(recipe.Model) is { } pretrained && pretrained.Mean.Length == 3 && pretrained.Std.Length == 3
+            && !(pretrained.Mean.SequenceEqual(mean) && pretrained.Std.SequenceEqual(std)))
         {
             (mean, std) = (pretrained.Mean, pretrained.Std);
             log?.Invoke(PretrainedWeights.DescribeNormalization(recipe.Model, mean, std));

@@ -241,4 +241,26 @@ public class DistillStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFix
             Assert.Equal(fx.Task.WithNormalization(OtherMean, OtherStd).Evaluate(reloaded).Primary, outcome.Extra["teacher_ap"]);
         Assert.Contains(lines, l => l.Contains("renormalized", StringComparison.Ordinal) && l.Contains("→ mean 0.2, 0.3, 0.4, std 0.5, 0.6, 0.7", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void ATaskStartedFromACheckpointNormalizesAsTheCheckpointWasTrained()
+    {
+        // A model trained (from pretrained weights) on other statistics, then pruned or quantized by a recipe that
+        // names it as model.checkpoint: the task feeds it what it learned on, and says so.
+        var recipe = fx.Parse();
+        recipe.Model.Checkpoint = TeacherOnOtherStatistics();
+        var log = new List<string>();
+        var task = DetectionTask.Create(recipe, log.Add);
+        Assert.Equal(OtherMean, task.Mean);
+        Assert.Equal(OtherStd, task.Std);
+        Assert.Contains(log, l => l.StartsWith($"normalization the checkpoint ({recipe.Model.Checkpoint}) was trained with: mean 0.2, 0.3, 0.4, std 0.5, 0.6, 0.7", StringComparison.Ordinal));
+        Assert.Equal(OtherMean, ExportModelInfo.FromMetadata(task.Metadata("yolov3_mobilenet_v1", task.ModelOptions()), "yolov3_mobilenet_v1").Mean);
+
+        // One trained on the defaults changes nothing and says nothing.
+        recipe.Model.Checkpoint = fx.Baseline;
+        log.Clear();
+        task = DetectionTask.Create(recipe, log.Add);
+        Assert.Equal(fx.Task.Mean, task.Mean);
+        Assert.DoesNotContain(log, l => l.StartsWith("normalization", StringComparison.Ordinal));
+    }
 }
