@@ -3,10 +3,12 @@
 # data (recipes/zoo-mini/), each row for every seed, then the table in the zoo's layout and the orderings the zoo
 # shows (distillation lifts a student; distilled pruning recovers what pruning lost; sensity loses less than r578;
 # aware quantization loses no more than post-training), each with the spread between seeds.
-#   Detection: YOLOv3-MobileNetV1 x0.25, 160 px, the quick start's data; teacher YOLOv3-ResNet34 x0.25 (trained once).
+#   Detection: YOLOv3-MobileNetV1 x0.25, 160 px, 4,000 generated training images; every student starts from the
+#   backbone of a MobileNetV1 x0.25 trained on Fashion-MNIST (trained once, as the zoo's students start from ImageNet
+#   weights); teacher YOLOv3-ResNet34 x0.25 (trained once).
 #   Classification: MobileNetV1 / MobileNetV2 / ResNet50 x0.5 at 32 px on Fashion-MNIST (Debian's package).
 # Every run is an ordinary `slim run` of a recipe there; a finished row is skipped, an interrupted one resumed, so
-# the script can be stopped and started again. About 60 minutes on 2 cores for 2 seeds (after ./build.sh build).
+# the script can be stopped and started again. About 65 minutes on 2 cores for 2 seeds (after ./build.sh build).
 # Usage: bench/zoo-mini.sh [OUT_DIR=runs/zoo-mini] [SEEDS=1,2]        (or ./build.sh bench zoo-mini)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,13 +36,15 @@ run() {
 
 run teacher "$R/yolov3_resnet34_teacher.yml" -o seed=1
 teacher="$OUT/teacher/stages/00_train/best.ckpt"
+run backbone "$R/mobilenet_v1_backbone.yml" -o seed=1
+pretrained=(-o model.pretrained="$OUT/backbone/stages/00_train/best.ckpt" -o model.pretrained_backbone_only=true)
 
 for s in "${SEEDS[@]}"; do
   d="seed-$s"
-  run "$d/baseline" "$R/yolov3_mobilenet_v1.yml" -o seed="$s"
+  run "$d/baseline" "$R/yolov3_mobilenet_v1.yml" -o seed="$s" "${pretrained[@]}"
   base="$OUT/$d/baseline/stages/00_train/best.ckpt"
-  run "$d/split_distill" "$R/distill_split.yml" -o seed="$s" -o stages.0.distill.teacher="$teacher"
-  run "$d/l2_distill" "$R/distill_l2.yml" -o seed="$s" -o stages.0.distill.teacher="$teacher"
+  run "$d/split_distill" "$R/distill_split.yml" -o seed="$s" -o stages.0.distill.teacher="$teacher" "${pretrained[@]}"
+  run "$d/l2_distill" "$R/distill_l2.yml" -o seed="$s" -o stages.0.distill.teacher="$teacher" "${pretrained[@]}"
   run "$d/baseline_continued" "$R/continue_training.yml" -o seed="$s" -o model.checkpoint="$base"
   run "$d/r578" "$R/prune_r578.yml" -o seed="$s" -o model.checkpoint="$base"
   run "$d/sensity" "$R/prune_sensity.yml" -o seed="$s" -o model.checkpoint="$base"
@@ -66,25 +70,25 @@ for s in "${SEEDS[@]}"; do
 done
 
 # The table: section, folder (relative to seed-N), stage of its report, reference row (folder@stage), strategy, budget.
-B=1000 F=400 T=1600 Q=300 C=600 CF=300 C50=400
+B=1000 F=400 T=1600 Q=300 C=600 CF=300 C50=400 P=1500
 tab=$'\t'
 cat > "$OUT/rows.tsv" <<ROWS
 # section${tab}folder${tab}stage${tab}reference${tab}strategy${tab}training budget
-YOLOv3-MobileNetV1 x0.25, 160 px${tab}baseline${tab}first${tab}baseline@first${tab}baseline${tab}$B it
-YOLOv3-MobileNetV1 x0.25, 160 px${tab}baseline_continued${tab}first${tab}baseline@first${tab}baseline trained on (unpruned; the prune rows' budget)${tab}$B + $F it
-YOLOv3-MobileNetV1 x0.25, 160 px${tab}r578${tab}last${tab}baseline@first${tab}prune r578${tab}$B + $F it
-YOLOv3-MobileNetV1 x0.25, 160 px${tab}sensity${tab}last${tab}baseline@first${tab}prune sensity${tab}$B + $F it
-YOLOv3-MobileNetV1 x0.25, 160 px${tab}r578_distill_baseline${tab}last${tab}baseline@first${tab}r578 + split_distill (baseline teacher)${tab}$B + $F it
-YOLOv3-MobileNetV1 x0.25, 160 px${tab}r578_distill_resnet34${tab}last${tab}baseline@first${tab}r578 + split_distill (ResNet34 teacher)${tab}$B + $F it (teacher $T)
-YOLOv3-MobileNetV1 x0.25, 160 px${tab}split_distill${tab}last${tab}baseline@first${tab}split_distill (ResNet34 teacher)${tab}$B it (teacher $T)
-YOLOv3-MobileNetV1 x0.25, 160 px${tab}l2_distill${tab}last${tab}baseline@first${tab}l2_distill (ResNet34 teacher)${tab}$B it (teacher $T)
-YOLOv3-MobileNetV1 x0.25, 160 px${tab}post_abs_max${tab}int8${tab}baseline@first${tab}INT8 post abs_max${tab}$B it + 10 batches
-YOLOv3-MobileNetV1 x0.25, 160 px${tab}post_avg${tab}int8${tab}baseline@first${tab}INT8 post avg${tab}$B it + 10 batches
-YOLOv3-MobileNetV1 x0.25, 160 px${tab}post_hist${tab}int8${tab}baseline@first${tab}INT8 post hist${tab}$B it + 10 batches
-YOLOv3-MobileNetV1 x0.25, 160 px${tab}post_kl${tab}int8${tab}baseline@first${tab}INT8 post kl${tab}$B it + 10 batches
-YOLOv3-MobileNetV1 x0.25, 160 px${tab}post_mse${tab}int8${tab}baseline@first${tab}INT8 post mse${tab}$B it + 10 batches
-YOLOv3-MobileNetV1 x0.25, 160 px${tab}aware${tab}int8${tab}baseline@first${tab}INT8 aware${tab}$B + $Q it
-YOLOv3-MobileNetV1 x0.25, 160 px${tab}../teacher${tab}first${tab}../teacher@first${tab}teacher: YOLOv3-ResNet34 x0.25 (seed 1, shared)${tab}$T it
+YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}baseline${tab}first${tab}baseline@first${tab}baseline (from the pretrained backbone)${tab}$B it
+YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}baseline_continued${tab}first${tab}baseline@first${tab}baseline trained on (unpruned; the prune rows' budget)${tab}$B + $F it
+YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}r578${tab}last${tab}baseline@first${tab}prune r578${tab}$B + $F it
+YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}sensity${tab}last${tab}baseline@first${tab}prune sensity${tab}$B + $F it
+YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}r578_distill_baseline${tab}last${tab}baseline@first${tab}r578 + split_distill (baseline teacher)${tab}$B + $F it
+YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}r578_distill_resnet34${tab}last${tab}baseline@first${tab}r578 + split_distill (ResNet34 teacher)${tab}$B + $F it (teacher $T)
+YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}split_distill${tab}last${tab}baseline@first${tab}split_distill (ResNet34 teacher)${tab}$B it (teacher $T)
+YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}l2_distill${tab}last${tab}baseline@first${tab}l2_distill (ResNet34 teacher)${tab}$B it (teacher $T)
+YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}post_abs_max${tab}int8${tab}baseline@first${tab}INT8 post abs_max${tab}$B it + 10 batches
+YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}post_avg${tab}int8${tab}baseline@first${tab}INT8 post avg${tab}$B it + 10 batches
+YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}post_hist${tab}int8${tab}baseline@first${tab}INT8 post hist${tab}$B it + 10 batches
+YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}post_kl${tab}int8${tab}baseline@first${tab}INT8 post kl${tab}$B it + 10 batches
+YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}post_mse${tab}int8${tab}baseline@first${tab}INT8 post mse${tab}$B it + 10 batches
+YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}aware${tab}int8${tab}baseline@first${tab}INT8 aware${tab}$B + $Q it
+YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}../teacher${tab}first${tab}../teacher@first${tab}teacher: YOLOv3-ResNet34 x0.25 (seed 1, shared)${tab}$T it
 Fashion-MNIST, 32 px${tab}mobilenet_v1${tab}first${tab}mobilenet_v1@first${tab}MobileNetV1 x0.5${tab}$C it
 Fashion-MNIST, 32 px${tab}mobilenet_v1_prune30${tab}last${tab}mobilenet_v1@first${tab}MobileNetV1 −30 % GFLOPs${tab}$C + $CF it
 Fashion-MNIST, 32 px${tab}mobilenet_v1_prune50${tab}last${tab}mobilenet_v1@first${tab}MobileNetV1 −50 % GFLOPs${tab}$C + $CF it
@@ -93,6 +97,7 @@ Fashion-MNIST, 32 px${tab}mobilenet_v2_quant${tab}first${tab}mobilenet_v2_quant@
 Fashion-MNIST, 32 px${tab}mobilenet_v2_quant${tab}int8${tab}mobilenet_v2_quant@first${tab}MobileNetV2 INT8 post kl${tab}$C it + 16 batches
 Fashion-MNIST, 32 px${tab}resnet50_quant${tab}first${tab}resnet50_quant@first${tab}ResNet50 x0.5${tab}$C50 it
 Fashion-MNIST, 32 px${tab}resnet50_quant${tab}int8${tab}resnet50_quant@first${tab}ResNet50 INT8 post kl${tab}$C50 it + 16 batches
+Fashion-MNIST, 32 px${tab}../backbone${tab}first${tab}../backbone@first${tab}MobileNetV1 x0.25, RGB: the detection students' pretrained backbone (seed 1, shared)${tab}$P it
 ROWS
 posts="post_abs_max@int8,post_avg@int8,post_hist@int8,post_kl@int8,post_mse@int8"
 cat > "$OUT/orderings.tsv" <<ORD
