@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
 using Slim.Pipeline;
+using Slim.Models;
 using Slim.Recipes;
+using Slim.Torch;
 using Spectre.Console;
 
 namespace Slim.Cli.Commands;
@@ -73,6 +75,9 @@ public static class DistillCommand
         string baseline = s.Baseline ?? recipe.Model.Checkpoint ?? "";
         if (section.Teacher.Trim() == "baseline" && baseline.Length == 0)
             throw new UsageException("--teacher baseline needs the baseline checkpoint: give --baseline FILE (or set model.checkpoint in the recipe), or --teacher PATH");
+        // A student of the recipe's architecture (a pruned one, say) gives the task its input statistics.
+        if (File.Exists(student) && Checkpoint.ReadMetadata(student).TryGetValue(ModelOptions.MetadataPrefix + "architecture", out var arch) && arch == recipe.Model.Name)
+            recipe.Model.Checkpoint = student;
         var task = Slim.Training.Collectives.RankZeroFirst(group, () => TaskRegistry.CreateTask(recipe, progress.Info));
         using var folderLock = RunLock.Acquire(s.Out); // one writer per folder
         var ctx = new StageContext(recipe, task, s.Out, s.Resume, progress, cancel) { Group = group };

@@ -74,6 +74,12 @@ public static class EvalCommand
             if (p.GetValue(threads) is var t && t < 1) throw new UsageException($"--threads {t}: must be at least 1");
             var r = Slim.Recipes.RecipeLoader.Load<Slim.Recipes.Recipe>(file, p.GetValue(overrides) ?? Array.Empty<string>());
             Runtime.Configure(r);
+            string? ckpt = null;
+            if (p.GetValue(onnx) is null)
+            {
+                ckpt = p.GetValue(checkpoint) ?? r.Model.Checkpoint ?? throw new UsageException("give --checkpoint FILE (or set model.checkpoint in the recipe)");
+                ModelCheckpoint.UseAsModel(ckpt, r);
+            }
             var task = TaskRegistry.CreateTask(r, new ConsoleProgress().Info);
             TaskScore score;
             if (p.GetValue(onnx) is { } onnxPath)
@@ -83,9 +89,7 @@ public static class EvalCommand
             }
             else
             {
-                var ckpt = p.GetValue(checkpoint) ?? r.Model.Checkpoint ?? throw new UsageException("give --checkpoint FILE (or set model.checkpoint in the recipe)");
-                ModelCheckpoint.RequireArchitecture(ckpt, r);
-                using var loaded = ModelCheckpoint.Load(ckpt, task.Family);
+                using var loaded = ModelCheckpoint.Load(ckpt!, task.Family);
                 score = task.Evaluate(loaded.Model);
             }
             Print(console, task, score);

@@ -55,7 +55,7 @@ public static class ExportCommand
         {
             var r = RecipeLoader.Load<Recipe>(recipeFile, overrides);
             Runtime.Configure(r);
-            ModelCheckpoint.RequireArchitecture(checkpoint, r);
+            ModelCheckpoint.UseAsModel(checkpoint, r);
             var task = TaskRegistry.CreateTask(r, progress.Info);
             using var folderLock = RunLock.Acquire(outDir); // one writer per folder
             var ctx = new StageContext(r, task, outDir, false, progress, cancel);

@@ -104,7 +104,7 @@ public static class PruneCommand
             Runtime.Configure(r);
             var checkpoint = p.GetValue(model.Checkpoint) ?? r.Model.Checkpoint
                 ?? throw new UsageException("give --checkpoint FILE (the trained model to prune) or set model.checkpoint in the recipe");
-            ModelCheckpoint.RequireArchitecture(checkpoint, r);
+            ModelCheckpoint.UseAsModel(checkpoint, r);
             var section = Section(r, request);
             if (p.GetValue(dryRun))
             {

@@ -43,7 +43,7 @@ public static class QuantAnalysisCommand
     {
         var checkpoint = s.Checkpoint ?? recipe.Model.Checkpoint
             ?? throw new UsageException("give the checkpoint to analyse: --checkpoint FILE (or set model.checkpoint in the recipe)");
-        ModelCheckpoint.RequireArchitecture(checkpoint, recipe);
+        ModelCheckpoint.UseAsModel(checkpoint, recipe);
         var task = TaskRegistry.CreateTask(recipe, progress.Info);
         using var folderLock = RunLock.Acquire(s.Out); // one writer per folder
         var ctx = new StageContext(recipe, task, s.Out, false, progress, cancel);

@@ -85,7 +85,7 @@ public static class QuantCommand
     {
         var checkpoint = s.Checkpoint ?? recipe.Model.Checkpoint
             ?? throw new UsageException("give the checkpoint to quantize: --checkpoint FILE (or set model.checkpoint in the recipe)");
-        ModelCheckpoint.RequireArchitecture(checkpoint, recipe);
+        ModelCheckpoint.UseAsModel(checkpoint, recipe);
         var task = Slim.Training.Collectives.RankZeroFirst(group, () => TaskRegistry.CreateTask(recipe, progress.Info));
         using var folderLock = RunLock.Acquire(s.Out); // one writer per folder
         var ctx = new StageContext(recipe, task, s.Out, s.Resume, progress, cancel) { Group = group };

@@ -47,7 +47,7 @@ public static class SensitivityCommand
             var r = recipe.Load(p);
             var ckpt = p.GetValue(checkpoint) ?? r.Model.Checkpoint
                 ?? throw new UsageException("give --checkpoint FILE (the trained model) or set model.checkpoint in the recipe");
-            ModelCheckpoint.RequireArchitecture(ckpt, r);
+            ModelCheckpoint.UseAsModel(ckpt, r);
             var request = new Request(ckpt, p.GetValue(parameters), p.GetValue(ratios), p.GetValue(valImages), p.GetValue(outDir)!,
                 p.GetValue(flops), p.GetValue(maxLoss), p.GetValue(criterion));
             return launcher.Run(p, r, request.OutDir, ct, w => Execute(r, request with { OutDir = w.OutDir }, w.Console, w.Progress, ct, w.Group));

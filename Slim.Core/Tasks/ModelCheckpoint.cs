@@ -45,6 +45,17 @@ public static class ModelCheckpoint
     }
 
     /// <summary>
+    /// Refuses a checkpoint of another architecture than the recipe's model (<see cref="RequireArchitecture"/>), then
+    /// names it as the recipe's model.checkpoint. A verb given --checkpoint builds its task from the recipe after this,
+    /// so the task feeds the model the input statistics the checkpoint was trained with (it records them).
+    /// </summary>
+    public static void UseAsModel(string checkpoint, Recipe recipe)
+    {
+        RequireArchitecture(checkpoint, recipe);
+        recipe.Model.Checkpoint = checkpoint;
+    }
+
+    /// <summary>
     /// Refuses a checkpoint of another architecture than the recipe's model (a pruned one of the same architecture
     /// is fine), before any work: the recipe's settings (anchors, input size, pruning patterns) are for its model.
     /// </summary>

@@ -77,6 +77,33 @@ public class QuantCommandTests(TinyRecipeFixture fx) : IClassFixture<TinyRecipeF
     }
 
     [Fact]
+    public void VerbsGivenACheckpointFeedItTheStatisticsItWasTrainedOn()
+    {
+        // The baseline's weights, recorded as trained on other input statistics (as a model from pretrained weights is).
+        var other = fx.Dir("other-statistics.ckpt");
+        var (tensors, meta) = global::Slim.Torch.Checkpoint.Load(fx.Baseline);
+        foreach (var (k, v) in global::Slim.Tasks.ExportModelInfo.NormalizationMetadata(new[] { 0.2f, 0.3f, 0.4f }, new[] { 0.5f, 0.6f, 0.7f })) meta[k] = v;
+        global::Slim.Torch.Checkpoint.Save(other, tensors, meta);
+        foreach (var t in tensors.Values) t.Dispose();
+        string said = $"normalization the checkpoint ({other}) was trained with: mean 0.2, 0.3, 0.4, std 0.5, 0.6, 0.7";
+        foreach (var args in new[]
+                 {
+                     new[] { "eval", fx.RecipeFile, "--checkpoint", other },
+                     new[] { "quant", fx.RecipeFile, "--checkpoint", other, "--mode", "post", "--calibration-batches", "1", "--out", fx.Dir("quant-other-statistics") },
+                     new[] { "export", fx.RecipeFile, "--checkpoint", other, "--out", fx.Dir("export-other-statistics") },
+                 })
+        {
+            var (code, error) = TinyRecipeFixture.Slim(args);
+            Assert.True(code == 0, error);
+            Assert.Contains(said, error);
+        }
+        // The exported model carries them, so inference normalizes as the model was trained.
+        var exported = global::Slim.Export.OnnxExporter.Load(Path.Combine(fx.Dir("export-other-statistics"), ExportStage.Fp32FileName)).MetadataProps.ToDictionary(p => p.Key, p => p.Value);
+        Assert.Equal(new[] { 0.2f, 0.3f, 0.4f }, System.Text.Json.JsonSerializer.Deserialize<float[]>(exported["mean"]));
+        Assert.Equal(new[] { 0.5f, 0.6f, 0.7f }, System.Text.Json.JsonSerializer.Deserialize<float[]>(exported["std"]));
+    }
+
+    [Fact]
     public void AwareQuantizationRunsWithIterationsFromTheCommandLine()
     {
         var outDir = fx.Dir("quant-aware");
