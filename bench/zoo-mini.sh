@@ -78,6 +78,8 @@ YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}baseline${tab}first${
 YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}baseline_continued${tab}first${tab}baseline@first${tab}baseline trained on (unpruned; the prune rows' budget)${tab}$B + $F it
 YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}r578${tab}last${tab}baseline@first${tab}prune r578${tab}$B + $F it
 YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}sensity${tab}last${tab}baseline@first${tab}prune sensity${tab}$B + $F it
+YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}r578${tab}pruned${tab}baseline@first${tab}prune r578, right after pruning (before its fine-tune)${tab}$B it
+YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}sensity${tab}pruned${tab}baseline@first${tab}prune sensity, right after pruning (before its fine-tune)${tab}$B it
 YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}r578_distill_baseline${tab}last${tab}baseline@first${tab}r578 + split_distill (baseline teacher)${tab}$B + $F it
 YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}r578_distill_resnet34${tab}last${tab}baseline@first${tab}r578 + split_distill (ResNet34 teacher)${tab}$B + $F it (teacher $T)
 YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}split_distill${tab}last${tab}baseline@first${tab}split_distill (ResNet34 teacher)${tab}$B it (teacher $T)
@@ -106,6 +108,7 @@ l2_distill@last${tab}baseline@first${tab}holds${tab}l2_distill > baseline (unpru
 r578_distill_baseline@last${tab}r578@last${tab}holds${tab}r578 + distill (baseline teacher) > r578
 r578_distill_resnet34@last${tab}r578@last${tab}holds${tab}r578 + distill (ResNet34 teacher) > r578
 sensity@last${tab}r578@last${tab}holds${tab}sensity > r578 (same fine-tune)
+sensity@pruned${tab}r578@pruned${tab}holds${tab}sensity > r578 right after pruning (no fine-tune)
 baseline_continued@first${tab}r578@last${tab}holds${tab}unpruned > r578 (same budget)
 aware@int8${tab}best:$posts${tab}not_below${tab}aware ≥ best post ({B})
 ORD

@@ -417,6 +417,7 @@ public sealed class RecipeRunner
                 SizeMiB = stats.SizeMiB,
                 Ap = o.Ap,
                 Checkpoint = o.Checkpoint,
+                Figures = o.Extra.Where(kv => double.IsFinite(kv.Value)).ToDictionary() is { Count: > 0 } figures ? figures : null,
             };
         }
     }

@@ -28,6 +28,11 @@ public sealed record StageReport
     public string? Checkpoint { get; init; }
     public string? Onnx { get; init; }
     public double? OnnxSizeMiB { get; init; }
+    /// <summary>
+    /// The stage's own figures by name, as its outcome gives them (a prune stage's ap_after_prune and
+    /// ap_after_finetune, a distill stage's teacher_ap, …); finite values only; null when it gives none.
+    /// </summary>
+    public IReadOnlyDictionary<string, double>? Figures { get; init; }
 }
 
 /// <summary>The report of a run: rows, the baseline they are compared with, and renderings.</summary>

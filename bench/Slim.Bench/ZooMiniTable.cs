@@ -83,7 +83,8 @@ public static class ZooMiniTable
     }
 
     /// <summary>One stage's figures from a run's report.json: first (the run's baseline), last (its last compression
-    /// stage) or int8 (the INT8 ONNX model: ONNX Runtime's score, the INT8 file's size).</summary>
+    /// stage), pruned (the last stage's model right after pruning, before its fine-tune: its ap_after_prune figure) or
+    /// int8 (the INT8 ONNX model: ONNX Runtime's score, the INT8 file's size).</summary>
     private static Figures Read(string path, string stage)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"zoo-mini: {path} is missing: run bench/zoo-mini.sh first (it resumes)");
@@ -95,12 +96,16 @@ public static class ZooMiniTable
         JsonElement e = stage switch
         {
             "first" => trained[0],
-            "last" => trained[^1],
+            "last" or "pruned" => trained[^1],
             "int8" => stages.Single(s => s.GetProperty("stage").GetString() == "onnx int8"),
-            _ => throw new InvalidDataException($"zoo-mini: stage '{stage}'; use first, last or int8"),
+            _ => throw new InvalidDataException($"zoo-mini: stage '{stage}'; use first, last, pruned or int8"),
         };
         bool onnx = stage == "int8";
-        return new Figures(e.GetProperty(onnx ? "ort_ap" : "ap").GetDouble(), e.GetProperty("gflops").GetDouble(),
+        double score = stage == "pruned"
+            ? e.TryGetProperty("figures", out var f) && f.TryGetProperty("ap_after_prune", out var p) ? p.GetDouble()
+                : throw new InvalidDataException($"zoo-mini: {path}: its last stage has no ap_after_prune figure (not a prune stage, or a report from before figures were written: delete it and rerun)")
+            : e.GetProperty(onnx ? "ort_ap" : "ap").GetDouble();
+        return new Figures(score, e.GetProperty("gflops").GetDouble(),
             e.GetProperty("parameters").GetInt64(), e.GetProperty(onnx ? "onnx_size_mi_b" : "size_mi_b").GetDouble(), metric);
     }
 

@@ -99,6 +99,10 @@ public class RunCommandTests(RunFixture fx) : IClassFixture<RunFixture>
         var pruned = r.Stages[1];
         Assert.True(pruned.Gflops < baseline.Gflops, $"pruned GFLOPs {pruned.Gflops} not below {baseline.Gflops}");
         Assert.True(pruned.Parameters < baseline.Parameters);
+        // The stage's own figures: the AP right after pruning as the log said it, and after the fine-tune.
+        Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"right after pruning = {pruned.Figures!["ap_after_prune"] * 100:F2} %"), stderr);
+        Assert.Equal(pruned.Ap, pruned.Figures["ap_after_finetune"]);
+        Assert.Null(r.Stages.Single(s => s.Stage == "onnx fp32").Figures);
         foreach (var s in r.Stages.Take(3)) Assert.NotNull(s.Ap);
         foreach (var s in r.Stages.Skip(3))
         {
