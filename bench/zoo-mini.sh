@@ -5,7 +5,8 @@
 # aware quantization loses no more than post-training), each with the spread between seeds.
 #   Detection: YOLOv3-MobileNetV1 x0.25, 160 px, 4,000 generated training images; every student starts from the
 #   backbone of a MobileNetV1 x0.25 trained on Fashion-MNIST (trained once, as the zoo's students start from ImageNet
-#   weights); teacher YOLOv3-ResNet34 x0.25 (trained once).
+#   weights); teacher YOLOv3-ResNet34 x0.25 trained once, from the backbone of a ResNet34 x0.25 trained on
+#   Fashion-MNIST (the zoo's teachers start from ImageNet weights too).
 #   Classification: MobileNetV1 / MobileNetV2 / ResNet50 x0.5 at 32 px on Fashion-MNIST (Debian's package).
 # Every run is an ordinary `slim run` of a recipe there; a finished row is skipped, an interrupted one resumed, so
 # the script can be stopped and started again. About 60 minutes on 2 cores for 2 seeds (after ./build.sh build).
@@ -34,7 +35,9 @@ run() {
   printf '%s\t%d\n' "${dir#"$OUT"/}" $(( $(date +%s) - t0 )) >> "$OUT/times.tsv"
 }
 
-run teacher "$R/yolov3_resnet34_teacher.yml" -o seed=1
+run backbone_resnet34 "$R/resnet34_backbone.yml" -o seed=1
+run teacher "$R/yolov3_resnet34_teacher.yml" -o seed=1 \
+  -o model.pretrained="$OUT/backbone_resnet34/stages/00_train/best.ckpt" -o model.pretrained_backbone_only=true
 teacher="$OUT/teacher/stages/00_train/best.ckpt"
 run backbone "$R/mobilenet_v1_backbone.yml" -o seed=1
 pretrained=(-o model.pretrained="$OUT/backbone/stages/00_train/best.ckpt" -o model.pretrained_backbone_only=true)
@@ -90,7 +93,7 @@ YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}post_hist${tab}int8${
 YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}post_kl${tab}int8${tab}baseline@first${tab}INT8 post kl${tab}$B it + 10 batches
 YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}post_mse${tab}int8${tab}baseline@first${tab}INT8 post mse${tab}$B it + 10 batches
 YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}aware${tab}int8${tab}baseline@first${tab}INT8 aware${tab}$B + $Q it
-YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}../teacher${tab}first${tab}../teacher@first${tab}teacher: YOLOv3-ResNet34 x0.25 (seed 1, shared)${tab}$T it
+YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}../teacher${tab}first${tab}../teacher@first${tab}teacher: YOLOv3-ResNet34 x0.25, backbone pretrained (seed 1, shared)${tab}$T it
 Fashion-MNIST, 32 px${tab}mobilenet_v1${tab}first${tab}mobilenet_v1@first${tab}MobileNetV1 x0.5${tab}$C it
 Fashion-MNIST, 32 px${tab}mobilenet_v1_prune30${tab}last${tab}mobilenet_v1@first${tab}MobileNetV1 −30 % GFLOPs${tab}$C + $CF it
 Fashion-MNIST, 32 px${tab}mobilenet_v1_prune50${tab}last${tab}mobilenet_v1@first${tab}MobileNetV1 −50 % GFLOPs${tab}$C + $CF it
@@ -99,6 +102,7 @@ Fashion-MNIST, 32 px${tab}mobilenet_v2_quant${tab}first${tab}mobilenet_v2_quant@
 Fashion-MNIST, 32 px${tab}mobilenet_v2_quant${tab}int8${tab}mobilenet_v2_quant@first${tab}MobileNetV2 INT8 post kl${tab}$C it + 16 batches
 Fashion-MNIST, 32 px${tab}resnet50_quant${tab}first${tab}resnet50_quant@first${tab}ResNet50 x0.5${tab}$C50 it
 Fashion-MNIST, 32 px${tab}resnet50_quant${tab}int8${tab}resnet50_quant@first${tab}ResNet50 INT8 post kl${tab}$C50 it + 16 batches
+Fashion-MNIST, 32 px${tab}../backbone_resnet34${tab}first${tab}../backbone_resnet34@first${tab}ResNet34 x0.25, RGB: the teacher's pretrained backbone (seed 1, shared)${tab}$P it
 Fashion-MNIST, 32 px${tab}../backbone${tab}first${tab}../backbone@first${tab}MobileNetV1 x0.25, RGB: the detection students' pretrained backbone (seed 1, shared)${tab}$P it
 ROWS
 posts="post_abs_max@int8,post_avg@int8,post_hist@int8,post_kl@int8,post_mse@int8"
