@@ -30,7 +30,8 @@ public sealed record StageReport
     public double? OnnxSizeMiB { get; init; }
     /// <summary>
     /// The stage's own figures by name, as its outcome gives them (a prune stage's ap_after_prune and
-    /// ap_after_finetune, a distill stage's teacher_ap, …); finite values only; null when it gives none.
+    /// ap_after_finetune, a distill stage's teacher_ap, …); finite values only; null when it gives none. Record
+    /// equality compares this dictionary by reference: compare reports by their JSON (<see cref="RunReport.ToJson"/>).
     /// </summary>
     public IReadOnlyDictionary<string, double>? Figures { get; init; }
 }
