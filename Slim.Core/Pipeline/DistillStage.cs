@@ -118,12 +118,9 @@ public static class DistillStage
     /// </summary>
     public static InputRenormalization? TeacherInput(ITask task, string checkpoint)
     {
-        var meta = Checkpoint.ReadMetadata(checkpoint);
-        if (!meta.TryGetValue(ModelOptions.MetadataPrefix + "architecture", out var arch)) return null;
-        var info = ExportModelInfo.FromMetadata(meta, arch);
-        if (info.Mean is not { } mean || info.Std is not { } std) return null;
-        if (mean.Count != task.Mean.Count || std.Count != task.Std.Count)
-            throw new DistillationException($"distill.teacher {checkpoint}: the teacher was trained on {mean.Count}-channel inputs, the student's data has {task.Mean.Count} channels; give a teacher of the same input");
+        if (PretrainedWeights.CheckpointNormalization(checkpoint) is not var (mean, std)) return null;
+        if (mean.Length != task.Mean.Count || std.Length != task.Std.Count)
+            throw new DistillationException($"distill.teacher {checkpoint}: the teacher was trained on {mean.Length}-channel inputs, the student's data has {task.Mean.Count} channels; give a teacher of the same input");
         return InputRenormalization.Between(task.Mean, task.Std, mean, std);
     }
 

@@ -64,8 +64,8 @@ public static class PretrainedWeights
         }
     }
 
-    // A Slim checkpoint's recorded normalization; null when the file is absent, not a Slim checkpoint or records none.
-    private static (float[] Mean, float[] Std)? CheckpointNormalization(string? path)
+    /// <summary>A Slim checkpoint's recorded normalization (dataset.mean/std); null when the file is absent, not a Slim checkpoint or records none.</summary>
+    public static (float[] Mean, float[] Std)? CheckpointNormalization(string? path)
     {
         if (path is null || !File.Exists(path) || !IsSlimCheckpoint(path)) return null;
         var meta = Checkpoint.ReadMetadata(path);
