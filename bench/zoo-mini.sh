@@ -97,11 +97,11 @@ YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}../teacher${tab}first
 Fashion-MNIST, 32 px${tab}mobilenet_v1${tab}first${tab}mobilenet_v1@first${tab}MobileNetV1 x0.5${tab}$C it
 Fashion-MNIST, 32 px${tab}mobilenet_v1_prune30${tab}last${tab}mobilenet_v1@first${tab}MobileNetV1 −30 % GFLOPs${tab}$C + $CF it
 Fashion-MNIST, 32 px${tab}mobilenet_v1_prune50${tab}last${tab}mobilenet_v1@first${tab}MobileNetV1 −50 % GFLOPs${tab}$C + $CF it
-Fashion-MNIST, 32 px${tab}mobilenet_v1_quant${tab}int8${tab}mobilenet_v1@first${tab}MobileNetV1 INT8 post kl${tab}$C it + 16 batches
+Fashion-MNIST, 32 px${tab}mobilenet_v1_quant${tab}int8${tab}mobilenet_v1@first${tab}MobileNetV1 INT8 post hist${tab}$C it + 16 batches
 Fashion-MNIST, 32 px${tab}mobilenet_v2_quant${tab}first${tab}mobilenet_v2_quant@first${tab}MobileNetV2 x0.5${tab}$C it
-Fashion-MNIST, 32 px${tab}mobilenet_v2_quant${tab}int8${tab}mobilenet_v2_quant@first${tab}MobileNetV2 INT8 post kl${tab}$C it + 16 batches
+Fashion-MNIST, 32 px${tab}mobilenet_v2_quant${tab}int8${tab}mobilenet_v2_quant@first${tab}MobileNetV2 INT8 post hist${tab}$C it + 16 batches
 Fashion-MNIST, 32 px${tab}resnet50_quant${tab}first${tab}resnet50_quant@first${tab}ResNet50 x0.5${tab}$C50 it
-Fashion-MNIST, 32 px${tab}resnet50_quant${tab}int8${tab}resnet50_quant@first${tab}ResNet50 INT8 post kl${tab}$C50 it + 16 batches
+Fashion-MNIST, 32 px${tab}resnet50_quant${tab}int8${tab}resnet50_quant@first${tab}ResNet50 INT8 post hist${tab}$C50 it + 16 batches
 Fashion-MNIST, 32 px${tab}../backbone_resnet34${tab}first${tab}../backbone_resnet34@first${tab}ResNet34 x0.25, RGB: the teacher's pretrained backbone (seed 1, shared)${tab}$P it
 Fashion-MNIST, 32 px${tab}../backbone${tab}first${tab}../backbone@first${tab}MobileNetV1 x0.25, RGB: the detection students' pretrained backbone (seed 1, shared)${tab}$P it
 ROWS
