@@ -99,14 +99,16 @@ public class ClassificationRunTests : IDisposable
         Assert.True(code == 0, stderr);
     }
 
-    // Post-training quantization that clips at a percentile of |x| (0.99 loses about 18 points of top-1 here, 0.5 all
-    // of them), a strict gate, and the fallback to float.
+    // Post-training quantization that clips at a percentile of |x| (0.99 loses about 20 points of top-1 here, 0.5 all
+    // of them), a strict gate, and the fallback to float. The model trains 300 iterations (65 % top-1), not the 60 of
+    // Trained: at 28 % no layer alone costs anything measurable on 100 images, so the analysis ranks noise and whether
+    // six layers in float repair the model depended on the machine (one did after three, another not after seventeen).
     private string FallbackRecipe(double percentile, double maxDrop, int maxLayers)
     {
         var path = Path.Combine(_dir, $"fallback_{percentile}.yml");
         File.WriteAllText(path, string.Create(System.Globalization.CultureInfo.InvariantCulture, $$"""
             name: tiny_cls_fallback
-            {{Trained}}
+            {{Trained.Replace("iterations: 60,", "iterations: 300,")}}
             stages:
               - quant: {mode: post, algo: hist, percentile: {{percentile}}, calibration_batches: 2}
             verify: {baseline: {max_drop: {{maxDrop}}, on_fail: fallback, max_fallback_layers: {{maxLayers}}}, latency_runs: 2, warmup_runs: 1}
@@ -125,10 +127,11 @@ public class ClassificationRunTests : IDisposable
     {
         Requires.FashionMnistData();
         var outDir = Path.Combine(_dir, "fallback-pass");
-        var (code, stderr) = Run("run", FallbackRecipe(0.99, 0.05, 6), "--out", outDir);
+        var (code, stderr) = Run("run", FallbackRecipe(0.99, 0.05, 14), "--out", outDir);
         Assert.True(code == 0, stderr);
         var (tries, kept) = Fallback(outDir);
         Assert.True(tries.GetProperty("passed").GetBoolean());
+        Assert.True(kept.Count <= 14, $"{kept.Count} layers in float, more than the 14 allowed");
         var steps = tries.GetProperty("steps").EnumerateArray().ToList();
         Assert.Equal(Enumerable.Range(1, steps.Count), steps.Select(s => s.GetProperty("float_layers").GetArrayLength()));
         Assert.Equal(steps.Count, kept.Count);            // the first try that passed is kept
