@@ -10,7 +10,7 @@
 #   Classification: MobileNetV1 / MobileNetV2 / ResNet50 x0.5 at 32 px on Fashion-MNIST (Debian's package).
 # Every run is an ordinary `slim run` of a recipe there; a finished row is skipped, an interrupted one resumed, so
 # the script can be stopped and started again. About 35 minutes on 2 cores for 2 seeds (after ./build.sh build; 33.5
-# measured on a 2-core AMD EPYC, about 60 on a slower machine).
+# measured on one 2-core machine, about 60 on a slower one).
 # Usage: bench/zoo-mini.sh [OUT_DIR=runs/zoo-mini] [SEEDS=1,2]        (or ./build.sh bench zoo-mini)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
