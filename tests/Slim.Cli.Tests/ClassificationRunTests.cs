@@ -13,9 +13,12 @@ public class ClassificationRunTests : IDisposable
     public void Dispose() => Directory.Delete(_dir, true);
 
     // The model, data and training every recipe here shares (one YAML flow mapping per line, so it fits any indent).
-    private const string Trained = "seed: 7\nthreads: 1\nmodel: {name: mobilenet_v1, width: 0.25, input_size: 32}\n" +
+    private static readonly string Trained = TrainedFor(60);
+
+    private static string TrainedFor(int iterations) =>
+        "seed: 7\nthreads: 1\nmodel: {name: mobilenet_v1, width: 0.25, input_size: 32}\n" +
         "dataset: {format: fashion_mnist, root: /usr/share/datasets/fashion-mnist, train_subset: 512, val_subset: 100, workers: 1}\n" +
-        "train: {iterations: 60, batch_size: 16, optimizer: momentum, lr: 0.05, warmup_steps: 5, schedule: cosine, augment: true, metric: top1}";
+        $"train: {{iterations: {iterations}, batch_size: 16, optimizer: momentum, lr: 0.05, warmup_steps: 5, schedule: cosine, augment: true, metric: top1}}";
 
     private string Recipe()
     {
@@ -108,7 +111,7 @@ public class ClassificationRunTests : IDisposable
         var path = Path.Combine(_dir, $"fallback_{percentile}.yml");
         File.WriteAllText(path, string.Create(System.Globalization.CultureInfo.InvariantCulture, $$"""
             name: tiny_cls_fallback
-            {{Trained.Replace("iterations: 60,", "iterations: 300,")}}
+            {{TrainedFor(300)}}
             stages:
               - quant: {mode: post, algo: hist, percentile: {{percentile}}, calibration_batches: 2}
             verify: {baseline: {max_drop: {{maxDrop}}, on_fail: fallback, max_fallback_layers: {{maxLayers}}}, latency_runs: 2, warmup_runs: 1}
