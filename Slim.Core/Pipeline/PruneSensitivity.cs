@@ -88,13 +88,16 @@ public static class PruneSensitivity
         }
         var ratios = section.Ratios.Distinct().OrderBy(r => r).ToList();
         int total = measured.Count * ratios.Count, done = 0;
+        // "of the unpruned model": the analysis scores on its own validation subset, so its unpruned score is not the
+        // full-set score logged before it; the table after the points names both the score and the subset.
+        var of = images is { } n ? $"of the unpruned model on the same {n} image{(n == 1 ? "" : "s")}" : "of the unpruned model";
         var full = SensitivityAnalysis.Run(model, create, graph, metric,
             new SensitivityOptions { Parameters = measured, Ratios = ratios, Criterion = criterion, ResultPath = json, Group = group },
             pt =>
             {
                 done++;
                 progress.Info(string.Create(CultureInfo.InvariantCulture,
-                    $"sensitivity: {pt.Parameter} at {pt.Ratio:0.##}: {metricName} {pt.Metric * 100:F2} %, loss {pt.Loss * 100:F2} % of baseline ({done} new, {total} points in all)"));
+                    $"sensitivity: {pt.Parameter} at {pt.Ratio:0.##}: {metricName} {pt.Metric * 100:F2} %, loss {pt.Loss * 100:F2} % {of} ({done} new, {total} points in all)"));
             }, cancel);
 
         // Only the asked parameters and ratios: a reused file may hold points of another selection.

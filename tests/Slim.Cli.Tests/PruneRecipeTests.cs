@@ -102,6 +102,9 @@ public class PruneRecipeTests(TinyPruneRecipe fixture, ITestOutputHelper output)
         Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(png)[..4]);
         Assert.Contains("yolo_block.1.tip.conv.weights", text.ToString());
         Assert.Equal(4, lines.All.Count(l => l.StartsWith("sensitivity: yolo_block", StringComparison.Ordinal)));
+        // Each point's loss is relative to the unpruned model on the analysis's own images, not to the full-set score.
+        Assert.All(lines.All.Where(l => l.StartsWith("sensitivity: yolo_block", StringComparison.Ordinal)),
+            l => Assert.Contains("% of the unpruned model on the same 4 images (", l));
 
         // An interruption after two points: the rerun measures only the missing two and keeps the others.
         var truncated = new SensitivityResult(first.Criterion, first.Baseline, first.Points.Take(2).ToList());
