@@ -74,7 +74,7 @@ for s in "${SEEDS[@]}"; do
 done
 
 # The table: section, folder (relative to seed-N), stage of its report, reference row (folder@stage), strategy, budget.
-B=1000 F=400 T=1600 Q=300 C=600 CF=300 C50=400 P=1500
+B=1000 F=1000 T=1600 Q=300 C=600 CF=300 C50=400 P=1500
 tab=$'\t'
 cat > "$OUT/rows.tsv" <<ROWS
 # section${tab}folder${tab}stage${tab}reference${tab}strategy${tab}training budget
