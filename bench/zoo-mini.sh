@@ -9,8 +9,8 @@
 #   Fashion-MNIST (the zoo's teachers start from ImageNet weights too).
 #   Classification: MobileNetV1 / MobileNetV2 / ResNet50 x0.5 at 32 px on Fashion-MNIST (Debian's package).
 # Every run is an ordinary `slim run` of a recipe there; a finished row is skipped, an interrupted one resumed, so
-# the script can be stopped and started again. About 35 minutes on 2 cores for 2 seeds (after ./build.sh build; 33.5
-# measured on one 2-core machine, about 60 on a slower one).
+# the script can be stopped and started again. About 45 minutes on 2 cores for 2 seeds (after ./build.sh build; 44
+# measured on one 2-core machine; a slower one took 60 when the prune rows fine-tuned 400 iterations, not 1,000).
 # Usage: bench/zoo-mini.sh [OUT_DIR=runs/zoo-mini] [SEEDS=1,2]        (or ./build.sh bench zoo-mini)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -110,8 +110,8 @@ posts="post_abs_max@int8,post_avg@int8,post_hist@int8,post_kl@int8,post_mse@int8
 cat > "$OUT/orderings.tsv" <<ORD
 split_distill@last${tab}baseline@first${tab}holds${tab}split_distill > baseline (unpruned student)
 l2_distill@last${tab}baseline@first${tab}holds${tab}l2_distill > baseline (unpruned student)
-r578_distill_baseline@last${tab}r578@last${tab}holds${tab}r578 + distill (baseline teacher) > r578
-r578_distill_resnet34@last${tab}r578@last${tab}holds${tab}r578 + distill (ResNet34 teacher) > r578
+r578_distill_baseline@last${tab}r578@last${tab}holds${tab}r578 + split_distill (baseline teacher) > r578
+r578_distill_resnet34@last${tab}r578@last${tab}holds${tab}r578 + split_distill (ResNet34 teacher) > r578
 sensity@last${tab}r578@last${tab}holds${tab}sensity > r578 (same fine-tune)
 sensity@pruned${tab}r578@pruned${tab}holds${tab}sensity > r578 right after pruning (no fine-tune)
 baseline_continued@first${tab}r578@last${tab}holds${tab}unpruned > r578 (same budget)
