@@ -119,7 +119,7 @@ public sealed class DistillSection
     [Bounds(0.01, 100)]
     public double Temperature { get; set; } = 4.0;
 
-    [Doc("Overall weight of the distillation loss added to the task loss. Default: PaddleDetection's for detectors, split_distill 1000 (DistillYOLOv3Loss weight, configs/slim/distill/yolov3_mobilenet_v1_coco_distill.yml) and l2_distill 100 (the static trainer's l2_distill(pairs, 100), slim/distillation/distill.py), whose terms are means over every element as Slim's are; 1 for a classifier's or segmenter's soft_label and l2_distill. The same weights serve at smaller inputs: at 160 px recipes/zoo-mini measured both above weights scaled by (160 / 608)^2 for the head's fewer cells (69 and 6.9).")]
+    [Doc("Overall weight of the distillation loss added to the task loss. Default: PaddleDetection's for detectors, split_distill 1000 (DistillYOLOv3Loss weight, configs/slim/distill/yolov3_mobilenet_v1_coco_distill.yml) and l2_distill 100 (the static trainer's l2_distill(pairs, 100), slim/distillation/distill.py), whose terms are means over every element as Slim's are; 1 for a classifier's or segmenter's soft_label and l2_distill. The same weights serve at smaller inputs: at 160 px, recipes/zoo-mini measured each lifting an unpruned student more than itself scaled by (160 / 608)^2 for the head's fewer cells (69 and 6.9).")]
     [Bounds(0, 1e6)]
     public double? Weight { get; set; }
 
