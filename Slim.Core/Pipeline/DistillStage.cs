@@ -55,6 +55,7 @@ public static class DistillStage
         using var distiller = new Distiller(teacher, student, options, TeacherForward(teacher, teacherInput));
         using (var sample = ctx.Task.SampleInput())
             distiller.Validate(sample);
+        FitAdapters(ctx, distiller, section, "distill");
         if (teacherInput is not null)
             ctx.Progress.Info($"distill: {teacherName} was trained on other input statistics than the student; it gets each batch renormalized ({teacherInput})");
 
@@ -93,6 +94,24 @@ public static class DistillStage
             Ap = after,
             Extra = extra,
         };
+    }
+
+    /// <summary>
+    /// With adapter_init least_squares, fits the distiller's l2 adapters on the task's unaugmented training batches
+    /// (<see cref="Distiller.FitAdapters"/>) and logs how much of the teacher's features each explains; else nothing.
+    /// Deterministic, so a resumed run fits the same adapters before the checkpoint's trained ones replace them.
+    /// </summary>
+    internal static void FitAdapters(StageContext ctx, Distiller distiller, DistillSection section, string stage)
+    {
+        if (section.AdapterInit != AdapterInit.LeastSquares) return;
+        var batchSize = TrainSettings.From(ctx.Recipe.Train, section.FineTune).BatchSize;
+        var fits = distiller.FitAdapters(ctx.Task.CalibrationImages(section.AdapterFitBatches, batchSize,
+            m => ctx.Progress.Info($"{stage}: {m} ({stage}.distill.adapter_fit_batches)")));
+        if (fits.Count == 0)
+            ctx.Progress.Info($"{stage}: adapter_init least_squares: every l2 pair has the teacher's channel count, no adapter to fit");
+        foreach (var f in fits)
+            ctx.Progress.Info(string.Create(CultureInfo.InvariantCulture,
+                $"{stage}: adapter {f.Features} ({f.StudentChannels} → {f.TeacherChannels} channels) fitted by least squares on {f.Pixels} pixels; it explains {f.ExplainedVariance * 100:F1} % of the teacher features' variance"));
     }
 
     /// <summary>The recipe name of a distillation loss (split_distill, l2_distill, soft_label).</summary>

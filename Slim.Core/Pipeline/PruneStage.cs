@@ -254,6 +254,7 @@ public static class PruneStage
             if (teacherInput is not null)
                 ctx.Progress.Info($"prune: the teacher {teacherPath} was trained on other input statistics than the student; it gets each batch renormalized ({teacherInput})");
             using (var sample = ctx.Task.SampleInput()) distiller.Validate(sample);
+            DistillStage.FitAdapters(ctx, distiller, d, "prune");
             // The trainer saves the student's weights under their own names (plus any l2 adapters).
             var trained = distiller.TrainableModule;
             run = trainer.Fit(trained, settings, ctx.Task.TrainBatches(settings.BatchSize, shard: ctx.Shard),

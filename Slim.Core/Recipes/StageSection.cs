@@ -92,6 +92,13 @@ public sealed class SensitivitySection
 }
 
 /// <summary>Distillation kinds.</summary>
+/// <summary>How l2_distill's 1x1 adapters start.</summary>
+public enum AdapterInit
+{
+    Random,
+    LeastSquares,
+}
+
 public enum DistillKind
 {
     L2Distill,
@@ -125,6 +132,13 @@ public sealed class DistillSection
 
     [Doc("Pairs 'teacher_path:student_path' of module paths (default: detectors split_distill the three head outputs yolo_output.*, l2_distill their inputs yolo_block.*.tip as PaddleDetection's static trainer pairs them; classifiers fc (soft_label) or pool (l2_distill); segmenters the model's output logits at the input's size, so teacher and student may differ in architecture).")]
     public List<string> Pairs { get; set; } = new();
+
+    [Doc("l2_distill: how the 1x1 adapters that map the student's channels to the teacher's (where the counts differ, e.g. a pruned student) start: random (PyTorch's default initialization) or least_squares (first fitted as the best linear map from the student's features to the teacher's on adapter_fit_batches training batches, with a small ridge; both are then trained with the student).")]
+    public AdapterInit AdapterInit { get; set; } = AdapterInit.Random;
+
+    [Doc("l2_distill with adapter_init least_squares: training batches (of train.batch_size, not augmented) the adapters are fitted on.")]
+    [Bounds(1, 10000)]
+    public int AdapterFitBatches { get; set; } = 8;
 
     [Doc("split_distill: weight of the xy term.")]
     [Bounds(0, 1e6)]

@@ -24,6 +24,13 @@ public static partial class torch
     public static void set_num_threads(int n) => NativeMethods.Check(NativeMethods.slim_set_num_threads(n));
     public static int get_num_threads() => NativeMethods.slim_get_num_threads();
 
+    /// <summary>Linear algebra (torch.linalg).</summary>
+    public static class linalg
+    {
+        /// <summary>X with A·X = B for a square, invertible A [n, n] (or a batch of them) and B [n, k] or [n].</summary>
+        public static Tensor solve(Tensor A, Tensor B) => Op("aten::linalg_solve").Tensor(A, B);
+    }
+
     public static class cuda
     {
         public static bool is_available() => NativeMethods.slim_cuda_is_available() != 0;

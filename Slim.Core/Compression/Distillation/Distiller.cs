@@ -171,6 +171,107 @@ public sealed class Distiller : IDisposable
     }
 
     /// <summary>
+    /// Sets each l2 adapter to the least-squares map from the student's features to the teacher's on
+    /// <paramref name="inputs"/> (both models in eval mode, no gradients): weight and bias minimise
+    /// Σ ‖W·s + b − t‖² over every pixel of every batch, with a ridge of <paramref name="ridge"/> times
+    /// the mean feature energy on W (not b) so that few pixels or dead channels still give a unique
+    /// answer. A random adapter starts the l2 term at the teacher's whole energy and sends the
+    /// student's features gradients in arbitrary directions; the fitted one starts it at what the
+    /// student cannot yet express linearly, which is the part worth imitating.
+    /// Returns, per adapted pair, the fraction of the teacher's variance the fit explains (R²).
+    /// Call after <see cref="Validate"/>; a no-op (empty result) when no pair needs an adapter.
+    /// </summary>
+    public IReadOnlyList<AdapterFit> FitAdapters(IEnumerable<Tensor> inputs, double ridge = 1e-3)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(inputs);
+        if (_trainable is null)
+            throw new DistillationException("distillation: call Validate(sampleInput) before FitAdapters, so the adapters exist");
+        if (!(double.IsFinite(ridge) && ridge >= 0))
+            throw new DistillationException($"distillation: the adapter fit's ridge is {ridge}; it must be a finite number ≥ 0");
+        var pairs = Enumerable.Range(0, Options.Pairs.Count).Where(i => Adapter(i) is not null).ToArray();
+        if (pairs.Length == 0) return Array.Empty<AdapterFit>();
+
+        // Normal equations in float64, with a ones column for the bias: G = [X 1]ᵀ[X 1], H = [X 1]ᵀY.
+        var gram = new Tensor?[pairs.Length];
+        var cross = new Tensor?[pairs.Length];
+        var energy = new double[pairs.Length];
+        var sum = new Tensor?[pairs.Length];
+        var rows = new long[pairs.Length];
+        var modes = Student.named_modules().Select(m => (m.module, m.module.training)).ToList();
+        int batches = 0;
+        try
+        {
+            Student.eval();
+            foreach (var input in inputs)
+            {
+                using var capture = Capture();
+                using var scope = NewDisposeScope();
+                using var noGrad = no_grad();
+                _forward(Student, input);
+                RunTeacher(input);
+                for (int k = 0; k < pairs.Length; k++)
+                {
+                    var (s, t) = Features(pairs[k], "FitAdapters");
+                    var x = s.permute(0, 2, 3, 1).reshape(-1, s.shape[1]).to(ScalarType.Float64);
+                    var y = t.permute(0, 2, 3, 1).reshape(-1, t.shape[1]).to(ScalarType.Float64);
+                    var x1 = cat([x, ones(new[] { x.shape[0], 1 }, ScalarType.Float64)], 1);
+                    var xt = x1.t();
+                    var g = xt.mm(x1);
+                    var h = xt.mm(y);
+                    gram[k] = Accumulate(gram[k], g);
+                    cross[k] = Accumulate(cross[k], h);
+                    sum[k] = Accumulate(sum[k], y.sum(0));
+                    energy[k] += y.square().sum().item<double>();
+                    rows[k] += x.shape[0];
+                }
+                batches++;
+            }
+        }
+        finally
+        {
+            foreach (var (m, training) in modes) m.train(training);
+        }
+        if (batches == 0) throw new DistillationException("distillation: FitAdapters got no input batches");
+
+        var fits = new List<AdapterFit>(pairs.Length);
+        try
+        {
+            for (int k = 0; k < pairs.Length; k++)
+            {
+                using var scope = NewDisposeScope();
+                using var noGrad = no_grad();
+                var adapter = Adapter(pairs[k])!;
+                long cin = adapter.in_channels, cout = adapter.out_channels;
+                var g = gram[k]!;
+                // Ridge on the weights only, scaled by the mean squared feature (the Gram's mean diagonal).
+                double scale = (g.narrow(0, 0, cin).narrow(1, 0, cin) * eye(cin, ScalarType.Float64)).sum().item<double>() / cin;
+                var reg = eye(cin + 1, ScalarType.Float64) * (ridge * Math.Max(scale, 1e-12));
+                reg.select(0, cin).select(0, cin).fill_(0.0);
+                var w = linalg.solve(g + reg, cross[k]!);                       // [cin + 1, cout]
+                // Residual energy Σ‖[x 1]w − y‖² = Σy² − 2·tr(wᵀH) + tr(wᵀGw), without a second pass.
+                double sse = energy[k] - 2 * (w * cross[k]!).sum().item<double>() + (w * g.mm(w)).sum().item<double>();
+                double sst = energy[k] - sum[k]!.square().sum().item<double>() / rows[k];
+                adapter.weight.copy_(w.narrow(0, 0, cin).t().reshape(cout, cin, 1, 1).to(adapter.weight.dtype));
+                adapter.bias!.copy_(w.select(0, cin).to(adapter.bias.dtype));
+                fits.Add(new AdapterFit(pairs[k], Options.Pairs[pairs[k]], cin, cout, rows[k], sst > 0 ? 1 - Math.Max(sse, 0) / sst : 1));
+            }
+        }
+        finally
+        {
+            foreach (var t in gram.Concat(cross).Concat(sum)) t?.Dispose();
+        }
+        return fits;
+    }
+
+    private static Tensor Accumulate(Tensor? total, Tensor add)
+    {
+        if (total is null) return add.clone().DetachFromDisposeScope();
+        total.add_(add);
+        return total;
+    }
+
+    /// <summary>
     /// Starts capturing features for one step (drops anything left from before); dispose the
     /// result when the step's loss is computed to release them. Features are kept as separate
     /// handles, so the models may dispose their own intermediates.

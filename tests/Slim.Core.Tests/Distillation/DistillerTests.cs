@@ -224,6 +224,71 @@ public class DistillerTests
     }
 
     [Fact]
+    public void FitAdapters_GivesTheLeastSquaresMap_ItsResidualIsOrthogonalAndItsR2IsTheMeasuredOne()
+    {
+        using var scope = NewDisposeScope();
+        using var teacher = new TinyDetector(8, 2, 1);
+        using var student = new TinyDetector(5, 2, 2);
+        using var d = new Distiller(teacher, student, L2("backbone:backbone", "yolo_output.0:yolo_output.0"));
+        var inputs = new[] { Images(2, 5), Images(3, 6) };
+        d.Validate(inputs[0]);
+        student.train();
+        var before = d.Adapter(0)!.get_parameter("weight").clone();
+
+        var fits = d.FitAdapters(inputs, ridge: 0);
+
+        var fit = Assert.Single(fits); // the head outputs need no adapter
+        Assert.Equal((0, 5L, 8L, 2L * 8 * 8 + 3 * 8 * 8), (fit.Pair, fit.StudentChannels, fit.TeacherChannels, fit.Pixels));
+        Assert.True(student.training); // the student's modes are restored
+        Assert.False(d.Adapter(0)!.get_parameter("weight").allclose(before));
+        // Independent check of optimality: the gradient of Σ‖adapter(s) − t‖² over the same pixels is zero
+        // at the least-squares solution (the residual is orthogonal to every student channel and to the bias).
+        student.eval();
+        var adapter = d.Adapter(0)!;
+        var backbone = (Slim.Torch.Modules.Sequential)student.get_submodule("backbone");
+        var teacherBackbone = (Slim.Torch.Modules.Sequential)teacher.get_submodule("backbone");
+        Tensor? sse = null, sst = null;
+        var targets = inputs.Select(x => teacherBackbone.call(x)).ToArray();
+        var all = cat(targets.Select(t => t.permute(0, 2, 3, 1).reshape(-1, 8)).ToArray());
+        var mean = all.mean(new long[] { 0 }, keepdim: true);
+        for (int i = 0; i < inputs.Length; i++)
+        {
+            var r = (adapter.call(backbone.call(inputs[i]).detach()) - targets[i]).square().sum();
+            sse = sse is null ? r : sse + r;
+        }
+        sst = (all - mean).square().sum();
+        sse!.backward();
+        double gradScale = adapter.get_parameter("weight").grad!.abs().max().item<float>() + adapter.get_parameter("bias").grad!.abs().max().item<float>();
+        double lossScale = sse.item<float>();
+        Assert.True(gradScale < 1e-4 * lossScale, $"gradient {gradScale} at the fit, loss {lossScale}");
+        Assert.Equal(1 - sse.item<float>() / sst.item<float>(), fit.ExplainedVariance, 1e-4);
+        Assert.InRange(fit.ExplainedVariance, 0.0, 1.0);
+
+        // A ridge shrinks the weights (and fits no better).
+        var plain = adapter.get_parameter("weight").square().sum().item<float>();
+        var ridged = d.FitAdapters(inputs, ridge: 10)[0];
+        Assert.True(adapter.get_parameter("weight").square().sum().item<float>() < plain);
+        Assert.True(ridged.ExplainedVariance < fit.ExplainedVariance);
+    }
+
+    [Fact]
+    public void FitAdapters_BeforeValidateOrWithoutInputs_IsAnError_AndWithoutAdaptersANoOp()
+    {
+        using var teacher = new TinyDetector(8, 2, 1);
+        using var student = new TinyDetector(5, 2, 2);
+        using var x = Images(1, 5);
+        using var d = new Distiller(teacher, student, L2("backbone:backbone"));
+        Assert.Contains("call Validate", Assert.Throws<DistillationException>(() => d.FitAdapters(new[] { x })).Message);
+        d.Validate(x);
+        Assert.Contains("no input batches", Assert.Throws<DistillationException>(() => d.FitAdapters(Array.Empty<Tensor>())).Message);
+        Assert.Contains("ridge", Assert.Throws<DistillationException>(() => d.FitAdapters(new[] { x }, ridge: -1)).Message);
+        using var same = new TinyDetector(8, 2, 3);
+        using var d2 = new Distiller(teacher, same, L2("backbone:backbone"));
+        d2.Validate(x);
+        Assert.Empty(d2.FitAdapters(new[] { x }));
+    }
+
+    [Fact]
     public void ValidateStepsAndDispose_DoNotLeakTensors()
     {
         using var teacher = new TinyDetector(8, 2, 1);
