@@ -172,7 +172,8 @@ public sealed class Distiller : IDisposable
 
     /// <summary>
     /// Sets each l2 adapter to the least-squares map from the student's features to the teacher's on
-    /// <paramref name="inputs"/> (both models in eval mode, no gradients): weight and bias minimise
+    /// <paramref name="inputs"/> (no gradients; the teacher in eval mode, the student in train mode as a training
+    /// step runs it, its batch-norm statistics left as they were): weight and bias minimise
     /// Σ ‖W·s + b − t‖² over every pixel of every batch, with a ridge of <paramref name="ridge"/> times
     /// the mean feature energy on W (not b) so that few pixels or dead channels still give a unique
     /// answer. A random adapter starts the l2 term at the teacher's whole energy and sends the
@@ -198,11 +199,14 @@ public sealed class Distiller : IDisposable
         var energy = new double[pairs.Length];
         var sum = new Tensor?[pairs.Length];
         var rows = new long[pairs.Length];
+        // The features as a training step sees them: train mode (batch statistics; a pruned student's running
+        // statistics are stale until its fine-tune has run), with the buffers restored afterwards.
         var modes = Student.named_modules().Select(m => (m.module, m.module.training)).ToList();
+        var buffers = Student.named_buffers().Select(b => (b.buffer, saved: b.buffer.clone().DetachFromDisposeScope())).ToList();
         int batches = 0;
         try
         {
-            Student.eval();
+            Student.train();
             foreach (var input in inputs)
             {
                 using var capture = Capture();
@@ -230,6 +234,12 @@ public sealed class Distiller : IDisposable
         }
         finally
         {
+            using (no_grad())
+                foreach (var (buffer, saved) in buffers)
+                {
+                    buffer.copy_(saved);
+                    saved.Dispose();
+                }
             foreach (var (m, training) in modes) m.train(training);
         }
         if (batches == 0) throw new DistillationException("distillation: FitAdapters got no input batches");

@@ -232,18 +232,21 @@ public class DistillerTests
         using var d = new Distiller(teacher, student, L2("backbone:backbone", "yolo_output.0:yolo_output.0"));
         var inputs = new[] { Images(2, 5), Images(3, 6) };
         d.Validate(inputs[0]);
-        student.train();
+        student.eval();
         var before = d.Adapter(0)!.get_parameter("weight").clone();
+        var statistics = student.named_buffers().Select(b => b.buffer.clone()).ToList();
 
         var fits = d.FitAdapters(inputs, ridge: 0);
 
         var fit = Assert.Single(fits); // the head outputs need no adapter
         Assert.Equal((0, 5L, 8L, 2L * 8 * 8 + 3 * 8 * 8), (fit.Pair, fit.StudentChannels, fit.TeacherChannels, fit.Pixels));
-        Assert.True(student.training); // the student's modes are restored
+        Assert.False(student.training); // the student's modes are restored
+        Assert.All(student.named_buffers().Zip(statistics), b => Assert.True(b.First.buffer.equal(b.Second), b.First.name));
         Assert.False(d.Adapter(0)!.get_parameter("weight").allclose(before));
         // Independent check of optimality: the gradient of Σ‖adapter(s) − t‖² over the same pixels is zero
         // at the least-squares solution (the residual is orthogonal to every student channel and to the bias).
-        student.eval();
+        // The features are the student's in train mode (batch statistics), as a training step sees them.
+        student.train();
         var adapter = d.Adapter(0)!;
         var backbone = (Slim.Torch.Modules.Sequential)student.get_submodule("backbone");
         var teacherBackbone = (Slim.Torch.Modules.Sequential)teacher.get_submodule("backbone");
