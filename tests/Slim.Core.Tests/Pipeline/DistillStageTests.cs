@@ -103,6 +103,37 @@ public class DistillStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFix
     }
 
     [Fact]
+    public void LeastSquaresAdaptersStartTheL2TermBelowRandomOnes()
+    {
+        // The same student, wider teacher and first batch: the first step's loss (history.json) is the task loss,
+        // the same in both runs, plus the starting l2 term, which the fitted adapters must start below random ones.
+        var teacher = fx.SaveFresh("teacher-wide-ls.ckpt", "yolov3_mobilenet_v1", 0.5);
+        double FirstStepLoss(AdapterInit init, List<string> lines)
+        {
+            var section = new DistillSection
+            {
+                Teacher = teacher,
+                Type = DistillKind.L2Distill,
+                Weight = 1,
+                AdapterInit = init,
+                AdapterFitBatches = 8,
+                FineTune = new FineTuneSection { Iterations = 1 },
+            };
+            var ctx = fx.Context("l2-init-" + init, lines);
+            DistillStage.Run(ctx, new StageInput(fx.Baseline, fx.Baseline, fx.BaselineAp), section);
+            using var history = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(ctx.StageDir, "history.json")));
+            return history.RootElement.GetProperty("loss")[0].GetDouble();
+        }
+        var randomLines = new List<string>();
+        var fittedLines = new List<string>();
+        double random = FirstStepLoss(AdapterInit.Random, randomLines);
+        double fitted = FirstStepLoss(AdapterInit.LeastSquares, fittedLines);
+        Assert.DoesNotContain(randomLines, l => l.Contains("least squares", StringComparison.Ordinal));
+        Assert.Equal(3, fittedLines.Count(l => l.Contains("fitted by least squares", StringComparison.Ordinal))); // the three tips
+        Assert.True(fitted < random, $"first-step loss with least-squares adapters {fitted}, with random ones {random}");
+    }
+
+    [Fact]
     public void BadPairsFailBeforeAnyTrainingStep()
     {
         var input = new StageInput(fx.Baseline, fx.Baseline, fx.BaselineAp);

@@ -184,6 +184,26 @@ public class PruneStageTests : IDisposable
     }
 
     [Fact]
+    public void ADistilledFineTuneCanFitItsL2AdaptersByLeastSquares()
+    {
+        // Pruning halves the tips of blocks 0 and 1: their l2 pairs need adapters, fitted before the fine-tune.
+        var recipe = TinyRecipe("""
+                  pruned_params: ['yolo_block.0.*', 'yolo_block.1.*']
+                  pruned_ratios: '0.5'
+                  fine_tune: {iterations: 2}
+                  distill: {type: l2_distill, weight: 1, adapter_init: least_squares, adapter_fit_batches: 2}
+            """);
+        var (task, baseline) = Baseline(recipe);
+        var lines = new Lines();
+        var stageDir = Directory.CreateDirectory(Path.Combine(_dir, "prune-distill-least-squares")).FullName;
+        var outcome = PruneStage.Run(new StageContext(recipe, task, stageDir, false, lines, default), new StageInput(baseline, baseline, 0), recipe.Stages[0].Prune!);
+        Assert.Equal(new[] { "yolo_block.0.tip:yolo_block.0.tip", "yolo_block.1.tip:yolo_block.1.tip" },
+            lines.All.Where(l => l.StartsWith("prune: adapter ", StringComparison.Ordinal) && l.Contains("fitted by least squares", StringComparison.Ordinal))
+                .Select(l => l.Split(' ')[2]));
+        Assert.EndsWith("(+l2_distill)", outcome.Detail);
+    }
+
+    [Fact]
     public void SensitivityChoosesTheRatiosAndRecordsThem()
     {
         var recipe = TinyRecipe("""
