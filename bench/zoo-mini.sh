@@ -36,11 +36,15 @@ run() {
   printf '%s\t%d\n' "${dir#"$OUT"/}" $(( $(date +%s) - t0 )) >> "$OUT/times.tsv"
 }
 
-run backbone_resnet34 "$R/resnet34_backbone.yml" -o seed=1
+# The two backbones are 1-thread runs: side by side (their figures do not depend on it).
+run backbone_resnet34 "$R/resnet34_backbone.yml" -o seed=1 &
+first=$!
+run backbone "$R/mobilenet_v1_backbone.yml" -o seed=1 &
+second=$!
+wait "$first"; wait "$second"
 run teacher "$R/yolov3_resnet34_teacher.yml" -o seed=1 \
   -o model.pretrained="$OUT/backbone_resnet34/stages/00_train/best.ckpt" -o model.pretrained_backbone_only=true
 teacher="$OUT/teacher/stages/00_train/best.ckpt"
-run backbone "$R/mobilenet_v1_backbone.yml" -o seed=1
 pretrained=(-o model.pretrained="$OUT/backbone/stages/00_train/best.ckpt" -o model.pretrained_backbone_only=true)
 
 for s in "${SEEDS[@]}"; do
@@ -60,19 +64,28 @@ for s in "${SEEDS[@]}"; do
     run "$d/post_$algo" "$R/quant_post.yml" -o seed="$s" -o model.checkpoint="$base" -o stages.0.quant.algo="$algo"
   done
   run "$d/aware" "$R/quant_aware.yml" -o seed="$s" -o model.checkpoint="$base"
-  # Classification: 1-thread runs, two side by side.
-  ( run "$d/mobilenet_v1" "$R/mobilenet_v1_fashion_mnist.yml" -o seed="$s"
-    mbv1="$OUT/$d/mobilenet_v1/stages/00_train/best.ckpt"
-    run "$d/mobilenet_v1_prune30" "$R/mobilenet_v1_prune.yml" -o seed="$s" -o model.checkpoint="$mbv1"
-    run "$d/mobilenet_v1_prune50" "$R/mobilenet_v1_prune.yml" -o seed="$s" -o model.checkpoint="$mbv1" \
-      -o stages.0.prune.pruned_ratios=flops:0.5
-    run "$d/mobilenet_v1_quant" "$R/mobilenet_v1_quant.yml" -o seed="$s" -o model.checkpoint="$mbv1" ) &
-  first=$!
-  ( run "$d/mobilenet_v2_quant" "$R/mobilenet_v2_fashion_mnist_quant.yml" -o seed="$s"
-    run "$d/resnet50_quant" "$R/resnet50_fashion_mnist_quant.yml" -o seed="$s" ) &
-  second=$!
-  wait "$first"; wait "$second"
 done
+
+# Classification: 1-thread runs in two lanes side by side, each seed's two chains (about 2 and 3 minutes) split
+# across the lanes and alternated so that the lanes take about as long.
+mobilenet_v1_chain() {
+  local d="seed-$1"
+  run "$d/mobilenet_v1" "$R/mobilenet_v1_fashion_mnist.yml" -o seed="$1"
+  local mbv1="$OUT/$d/mobilenet_v1/stages/00_train/best.ckpt"
+  run "$d/mobilenet_v1_prune30" "$R/mobilenet_v1_prune.yml" -o seed="$1" -o model.checkpoint="$mbv1"
+  run "$d/mobilenet_v1_prune50" "$R/mobilenet_v1_prune.yml" -o seed="$1" -o model.checkpoint="$mbv1" \
+    -o stages.0.prune.pruned_ratios=flops:0.5
+  run "$d/mobilenet_v1_quant" "$R/mobilenet_v1_quant.yml" -o seed="$1" -o model.checkpoint="$mbv1"
+}
+quant_chain() {
+  run "seed-$1/mobilenet_v2_quant" "$R/mobilenet_v2_fashion_mnist_quant.yml" -o seed="$1"
+  run "seed-$1/resnet50_quant" "$R/resnet50_fashion_mnist_quant.yml" -o seed="$1"
+}
+( i=0; for s in "${SEEDS[@]}"; do if (( i++ % 2 == 0 )); then mobilenet_v1_chain "$s"; else quant_chain "$s"; fi; done ) &
+first=$!
+( i=0; for s in "${SEEDS[@]}"; do if (( i++ % 2 == 0 )); then quant_chain "$s"; else mobilenet_v1_chain "$s"; fi; done ) &
+second=$!
+wait "$first"; wait "$second"
 
 # The table: section, folder (relative to seed-N), stage of its report, reference row (folder@stage), strategy, budget.
 B=1000 F=1000 T=1600 Q=300 C=600 CF=300 C50=400 P=1500
