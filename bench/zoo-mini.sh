@@ -9,8 +9,9 @@
 #   Fashion-MNIST (the zoo's teachers start from ImageNet weights too).
 #   Classification: MobileNetV1 / MobileNetV2 / ResNet50 x0.5 at 32 px on Fashion-MNIST (Debian's package).
 # Every run is an ordinary `slim run` of a recipe there; a finished row is skipped, an interrupted one resumed, so
-# the script can be stopped and started again. About 45 minutes on 2 cores for 2 seeds (after ./build.sh build; 44
-# measured on one 2-core machine; a slower one took 60 when the prune rows fine-tuned 400 iterations, not 1,000).
+# the script can be stopped and started again. About 45 minutes on 2 cores for 2 seeds (after ./build.sh build; 45
+# measured from a fresh clone on one 2-core machine; a slower one took 60 when the prune rows fine-tuned 400
+# iterations, not 1,000).
 # Usage: bench/zoo-mini.sh [OUT_DIR=runs/zoo-mini] [SEEDS=1,2]        (or ./build.sh bench zoo-mini)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -66,8 +67,8 @@ for s in "${SEEDS[@]}"; do
   run "$d/aware" "$R/quant_aware.yml" -o seed="$s" -o model.checkpoint="$base"
 done
 
-# Classification: 1-thread runs in two lanes side by side, each seed's two chains (about 2 and 3 minutes) split
-# across the lanes and alternated so that the lanes take about as long.
+# Classification: 1-thread runs in two lanes side by side, each seed's two chains split across the lanes and
+# alternated so that the lanes take about as long (measured: about 6 minutes for 2 seeds, as one lane per chain took).
 mobilenet_v1_chain() {
   local d="seed-$1"
   run "$d/mobilenet_v1" "$R/mobilenet_v1_fashion_mnist.yml" -o seed="$1"
