@@ -91,7 +91,6 @@ public sealed class SensitivitySection
     public double MaxLoss { get; set; }
 }
 
-/// <summary>Distillation kinds.</summary>
 /// <summary>How l2_distill's 1x1 adapters start.</summary>
 public enum AdapterInit
 {
@@ -99,6 +98,7 @@ public enum AdapterInit
     LeastSquares,
 }
 
+/// <summary>Distillation kinds.</summary>
 public enum DistillKind
 {
     L2Distill,

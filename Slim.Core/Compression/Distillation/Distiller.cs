@@ -117,18 +117,11 @@ public sealed class Distiller : IDisposable
         ArgumentNullException.ThrowIfNull(sampleInput);
         using var capture = Capture();
         // eval: a dry run must not move the student's batch-norm statistics.
-        var modes = Student.named_modules().Select(m => (m.module, m.module.training)).ToList();
-        try
+        using (StudentModes(training: false))
         {
-            Student.eval();
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
             _forward(Student, sampleInput);
-        }
-        finally
-        {
-            // Pre-order: a parent's train() resets its children, which then get their own flags back.
-            foreach (var (m, training) in modes) m.train(training);
         }
         RunTeacher(sampleInput);
 
@@ -199,54 +192,41 @@ public sealed class Distiller : IDisposable
         var energy = new double[pairs.Length];
         var sum = new Tensor?[pairs.Length];
         var rows = new long[pairs.Length];
-        // The features as a training step sees them: train mode (batch statistics; a pruned student's running
-        // statistics are stale until its fine-tune has run), with the buffers restored afterwards.
-        var modes = Student.named_modules().Select(m => (m.module, m.module.training)).ToList();
-        var buffers = Student.named_buffers().Select(b => (b.buffer, saved: b.buffer.clone().DetachFromDisposeScope())).ToList();
-        int batches = 0;
-        try
-        {
-            Student.train();
-            foreach (var input in inputs)
-            {
-                using var capture = Capture();
-                using var scope = NewDisposeScope();
-                using var noGrad = no_grad();
-                _forward(Student, input);
-                RunTeacher(input);
-                for (int k = 0; k < pairs.Length; k++)
-                {
-                    var (s, t) = Features(pairs[k], "FitAdapters");
-                    var x = s.permute(0, 2, 3, 1).reshape(-1, s.shape[1]).to(ScalarType.Float64);
-                    var y = t.permute(0, 2, 3, 1).reshape(-1, t.shape[1]).to(ScalarType.Float64);
-                    var x1 = cat([x, ones(new[] { x.shape[0], 1 }, ScalarType.Float64)], 1);
-                    var xt = x1.t();
-                    var g = xt.mm(x1);
-                    var h = xt.mm(y);
-                    gram[k] = Accumulate(gram[k], g);
-                    cross[k] = Accumulate(cross[k], h);
-                    sum[k] = Accumulate(sum[k], y.sum(0));
-                    energy[k] += y.square().sum().item<double>();
-                    rows[k] += x.shape[0];
-                }
-                batches++;
-            }
-        }
-        finally
-        {
-            using (no_grad())
-                foreach (var (buffer, saved) in buffers)
-                {
-                    buffer.copy_(saved);
-                    saved.Dispose();
-                }
-            foreach (var (m, training) in modes) m.train(training);
-        }
-        if (batches == 0) throw new DistillationException("distillation: FitAdapters got no input batches");
-
         var fits = new List<AdapterFit>(pairs.Length);
         try
         {
+            int batches = 0;
+            // The features as a training step sees them: train mode (batch statistics; a pruned student's running
+            // statistics are stale until its fine-tune has run), with the buffers restored afterwards.
+            using (StudentModes(training: true, keepBuffers: true))
+            {
+                foreach (var input in inputs)
+                {
+                    using var capture = Capture();
+                    using var scope = NewDisposeScope();
+                    using var noGrad = no_grad();
+                    _forward(Student, input);
+                    RunTeacher(input);
+                    for (int k = 0; k < pairs.Length; k++)
+                    {
+                        var (s, t) = Features(pairs[k], "FitAdapters");
+                        var x = s.permute(0, 2, 3, 1).reshape(-1, s.shape[1]).to(ScalarType.Float64);
+                        var y = t.permute(0, 2, 3, 1).reshape(-1, t.shape[1]).to(ScalarType.Float64);
+                        var x1 = cat([x, ones(new[] { x.shape[0], 1 }, ScalarType.Float64)], 1);
+                        var xt = x1.t();
+                        var g = xt.mm(x1);
+                        var h = xt.mm(y);
+                        gram[k] = Accumulate(gram[k], g);
+                        cross[k] = Accumulate(cross[k], h);
+                        sum[k] = Accumulate(sum[k], y.sum(0));
+                        energy[k] += y.square().sum().item<double>();
+                        rows[k] += x.shape[0];
+                    }
+                    batches++;
+                }
+            }
+            if (batches == 0) throw new DistillationException("distillation: FitAdapters got no input batches");
+
             for (int k = 0; k < pairs.Length; k++)
             {
                 using var scope = NewDisposeScope();
@@ -272,6 +252,40 @@ public sealed class Distiller : IDisposable
             foreach (var t in gram.Concat(cross).Concat(sum)) t?.Dispose();
         }
         return fits;
+    }
+
+    /// <summary>
+    /// Puts the student in train or eval mode until disposed, then gives every module its own flag back (and, with
+    /// <paramref name="keepBuffers"/>, every buffer its value: train-mode forwards move batch-norm statistics).
+    /// </summary>
+    private IDisposable StudentModes(bool training, bool keepBuffers = false)
+    {
+        var modes = Student.named_modules().Select(m => (m.module, m.module.training)).ToList();
+        var buffers = keepBuffers ? Student.named_buffers().Select(b => (b.buffer, saved: b.buffer.clone().DetachFromDisposeScope())).ToList() : [];
+        Student.train(training);
+        return new Restore(() =>
+        {
+            using (no_grad())
+                foreach (var (buffer, saved) in buffers)
+                {
+                    buffer.copy_(saved);
+                    saved.Dispose();
+                }
+            // Pre-order: a parent's train() resets its children, which then get their own flags back.
+            foreach (var (m, flag) in modes) m.train(flag);
+        });
+    }
+
+    private sealed class Restore(Action action) : IDisposable
+    {
+        private bool _done;
+
+        public void Dispose()
+        {
+            if (_done) return;
+            _done = true;
+            action();
+        }
     }
 
     private static Tensor Accumulate(Tensor? total, Tensor add)
