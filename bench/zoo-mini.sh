@@ -65,28 +65,19 @@ for s in "${SEEDS[@]}"; do
     run "$d/post_$algo" "$R/quant_post.yml" -o seed="$s" -o model.checkpoint="$base" -o stages.0.quant.algo="$algo"
   done
   run "$d/aware" "$R/quant_aware.yml" -o seed="$s" -o model.checkpoint="$base"
+  # Classification: 1-thread runs, two side by side.
+  ( run "$d/mobilenet_v1" "$R/mobilenet_v1_fashion_mnist.yml" -o seed="$s"
+    mbv1="$OUT/$d/mobilenet_v1/stages/00_train/best.ckpt"
+    run "$d/mobilenet_v1_prune30" "$R/mobilenet_v1_prune.yml" -o seed="$s" -o model.checkpoint="$mbv1"
+    run "$d/mobilenet_v1_prune50" "$R/mobilenet_v1_prune.yml" -o seed="$s" -o model.checkpoint="$mbv1" \
+      -o stages.0.prune.pruned_ratios=flops:0.5
+    run "$d/mobilenet_v1_quant" "$R/mobilenet_v1_quant.yml" -o seed="$s" -o model.checkpoint="$mbv1" ) &
+  first=$!
+  ( run "$d/mobilenet_v2_quant" "$R/mobilenet_v2_fashion_mnist_quant.yml" -o seed="$s"
+    run "$d/resnet50_quant" "$R/resnet50_fashion_mnist_quant.yml" -o seed="$s" ) &
+  second=$!
+  wait "$first"; wait "$second"
 done
-
-# Classification: 1-thread runs in two lanes side by side, each seed's two chains split across the lanes and
-# alternated so that the lanes take about as long (measured: about 6 minutes for 2 seeds, as one lane per chain took).
-mobilenet_v1_chain() {
-  local d="seed-$1"
-  run "$d/mobilenet_v1" "$R/mobilenet_v1_fashion_mnist.yml" -o seed="$1"
-  local mbv1="$OUT/$d/mobilenet_v1/stages/00_train/best.ckpt"
-  run "$d/mobilenet_v1_prune30" "$R/mobilenet_v1_prune.yml" -o seed="$1" -o model.checkpoint="$mbv1"
-  run "$d/mobilenet_v1_prune50" "$R/mobilenet_v1_prune.yml" -o seed="$1" -o model.checkpoint="$mbv1" \
-    -o stages.0.prune.pruned_ratios=flops:0.5
-  run "$d/mobilenet_v1_quant" "$R/mobilenet_v1_quant.yml" -o seed="$1" -o model.checkpoint="$mbv1"
-}
-quant_chain() {
-  run "seed-$1/mobilenet_v2_quant" "$R/mobilenet_v2_fashion_mnist_quant.yml" -o seed="$1"
-  run "seed-$1/resnet50_quant" "$R/resnet50_fashion_mnist_quant.yml" -o seed="$1"
-}
-( i=0; for s in "${SEEDS[@]}"; do if (( i++ % 2 == 0 )); then mobilenet_v1_chain "$s"; else quant_chain "$s"; fi; done ) &
-first=$!
-( i=0; for s in "${SEEDS[@]}"; do if (( i++ % 2 == 0 )); then quant_chain "$s"; else mobilenet_v1_chain "$s"; fi; done ) &
-second=$!
-wait "$first"; wait "$second"
 
 # The table: section, folder (relative to seed-N), stage of its report, reference row (folder@stage), strategy, budget.
 B=1000 F=1000 T=1600 Q=300 C=600 CF=300 C50=400 P=1500
