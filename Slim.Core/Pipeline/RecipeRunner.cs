@@ -238,7 +238,7 @@ public sealed class RecipeRunner
     }
 
     /// <summary>
-    /// What <see cref="Run"/> checks before any work, without the data: the family accepts the recipe, its model
+    /// What <see cref="Run(Recipe, string, string, bool, CancellationToken, bool)"/> checks before any work, without the data: the family accepts the recipe, its model
     /// builds, and every stage's patterns, ratio lists, distillation pairs and teacher resolve on that model. The
     /// class count is the recipe's, or a stand-in when it comes from the data (no prunable layer depends on it).
     /// Returns the model's description for a message.

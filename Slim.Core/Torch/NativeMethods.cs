@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -9,7 +10,10 @@ internal static partial class NativeMethods
 {
     internal const string Lib = "slimnative";
 
+    // The resolver has to be in place before the first P/Invoke of any Slim.Core type, which a module initializer
+    // guarantees and a static constructor of this class would not (the binding's partial classes call in directly).
     [ModuleInitializer]
+    [SuppressMessage("Usage", "CA2255", Justification = "the native library resolver must be registered before any P/Invoke")]
     internal static void RegisterResolver()
     {
         NativeLibrary.SetDllImportResolver(typeof(NativeMethods).Assembly, Resolve);

@@ -94,13 +94,13 @@ public sealed class Trainer
         }
         if (resuming)
         {
-            var stored = Checkpoint.ReadMetadata(lastPath).GetValueOrDefault(SettingsKey);
+            var stored = Checkpoint.ReadMetadata(lastPath!).GetValueOrDefault(SettingsKey);
             var changes = stored is null ? [] : JsonDiff.Changes(stored, settingsJson);
             if (changes.Count > 0 && !allowChanges)
                 throw new SlimException($"{description}: {lastPath} was written with other training settings ({string.Join("; ", changes)}); " +
                                         "pass --allow-changes to resume with the new ones, or start afresh in another --out");
             foreach (var c in changes) _progress.Info($"{description}: resuming with a changed setting: {c}");
-            (start, best) = LoadState(lastPath, model, optimizer);
+            (start, best) = LoadState(lastPath!, model, optimizer);
             if (File.Exists(historyPath)) history = TrainHistory.Load(historyPath, upTo: start);
             _progress.Info($"{description}: resuming at iteration {start} from {lastPath}");
         }
