@@ -10,8 +10,8 @@ internal static partial class NativeMethods
 {
     internal const string Lib = "slimnative";
 
-    // The resolver has to be in place before the first P/Invoke of any Slim.Core type, which a module initializer
-    // guarantees and a static constructor of this class would not (the binding's partial classes call in directly).
+    // The resolver is per assembly and must be in place before the first call into slimnative from any of its types;
+    // a module initializer runs before any code of the assembly, so no caller has to touch this class first.
     [ModuleInitializer]
     [SuppressMessage("Usage", "CA2255", Justification = "the native library resolver must be registered before any P/Invoke")]
     internal static void RegisterResolver()
