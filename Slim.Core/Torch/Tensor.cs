@@ -20,8 +20,21 @@ public sealed partial class Tensor : IDisposable
         _scope?.Register(this);
     }
 
+    /// <summary>
+    /// The raw native handle, for one native call. Once it is read, nothing else may use this object, so the collector
+    /// may finalize an undisposed tensor (a temporary: <c>x.sum().item&lt;float&gt;()</c>) and free the native tensor
+    /// while that call still reads it. Every call that passes it therefore keeps the tensor alive until the call
+    /// returns: <see cref="Kept{T}"/> here, <c>GC.KeepAlive</c> on the arguments in AtenOp and the collectives.
+    /// </summary>
     internal IntPtr Handle =>
         _handle is { IsClosed: false } h ? h.DangerousGetHandle() : throw new ObjectDisposedException("Tensor", "the tensor was disposed");
+
+    /// <summary>Returns <paramref name="result"/>; being an instance call made after the native call that computed it, it keeps this tensor reachable until then.</summary>
+    private T Kept<T>(T result)
+    {
+        GC.KeepAlive(this);
+        return result;
+    }
 
     /// <summary>
     /// Tensors created and not yet disposed in this process (for leak checks in tests). A
@@ -78,7 +91,7 @@ public sealed partial class Tensor : IDisposable
             {
                 fixed (long* p = buf)
                 {
-                    int n = NativeMethods.Check(NativeMethods.slim_tensor_sizes(Handle, p, 16));
+                    int n = Kept(NativeMethods.Check(NativeMethods.slim_tensor_sizes(Handle, p, 16)));
                     return buf[..n].ToArray();
                 }
             }
@@ -93,23 +106,23 @@ public sealed partial class Tensor : IDisposable
         return s[d];
     }
 
-    public int dim() => NativeMethods.Check(NativeMethods.slim_tensor_ndim(Handle));
-    public long numel() => NativeMethods.slim_tensor_numel(Handle) is var n and >= 0 ? n : throw Err();
-    public ScalarType dtype => (ScalarType)NativeMethods.Check(NativeMethods.slim_tensor_dtype(Handle));
+    public int dim() => Kept(NativeMethods.Check(NativeMethods.slim_tensor_ndim(Handle)));
+    public long numel() => Kept(NativeMethods.slim_tensor_numel(Handle)) is var n and >= 0 ? n : throw Err();
+    public ScalarType dtype => (ScalarType)Kept(NativeMethods.Check(NativeMethods.slim_tensor_dtype(Handle)));
 
     public Device device
     {
         get
         {
-            NativeMethods.Check(NativeMethods.slim_tensor_device(Handle, out var type, out var index));
+            Kept(NativeMethods.Check(NativeMethods.slim_tensor_device(Handle, out var type, out var index)));
             return type == 0 ? Device.CPU : new Device((DeviceType)type, index);
         }
     }
 
     public bool requires_grad
     {
-        get => NativeMethods.Check(NativeMethods.slim_tensor_requires_grad(Handle)) != 0;
-        set => NativeMethods.Check(NativeMethods.slim_tensor_set_requires_grad(Handle, value ? 1 : 0));
+        get => Kept(NativeMethods.Check(NativeMethods.slim_tensor_requires_grad(Handle))) != 0;
+        set => Kept(NativeMethods.Check(NativeMethods.slim_tensor_set_requires_grad(Handle, value ? 1 : 0)));
     }
 
     public Tensor requires_grad_(bool value = true)
@@ -118,29 +131,36 @@ public sealed partial class Tensor : IDisposable
         return this;
     }
 
-    public bool is_leaf => NativeMethods.Check(NativeMethods.slim_tensor_is_leaf(Handle)) != 0;
+    public bool is_leaf => Kept(NativeMethods.Check(NativeMethods.slim_tensor_is_leaf(Handle))) != 0;
 
     /// <summary>The accumulated gradient (a new handle each call), or null.</summary>
     public Tensor? grad
     {
         get
         {
-            var h = NativeMethods.slim_tensor_grad(Handle);
+            var h = Kept(NativeMethods.slim_tensor_grad(Handle));
             if (h == IntPtr.Zero) { NativeMethods.Check(); return null; }
             return new Tensor(h);
         }
-        set => NativeMethods.Check(NativeMethods.slim_tensor_set_grad(Handle, value?.Handle ?? IntPtr.Zero));
+        set
+        {
+            Kept(NativeMethods.Check(NativeMethods.slim_tensor_set_grad(Handle, value?.Handle ?? IntPtr.Zero)));
+            GC.KeepAlive(value);
+        }
     }
 
     /// <summary>Identity of the underlying storage-owning tensor (equal for aliases of one tensor).</summary>
-    public IntPtr Identity => NativeMethods.slim_tensor_impl(Handle);
+    public IntPtr Identity => Kept(NativeMethods.slim_tensor_impl(Handle));
 
-    public void backward(Tensor? gradient = null, bool retain_graph = false, bool create_graph = false) =>
-        NativeMethods.Check(NativeMethods.slim_tensor_backward(Handle, gradient?.Handle ?? IntPtr.Zero,
-            retain_graph ? 1 : 0, create_graph ? 1 : 0));
+    public void backward(Tensor? gradient = null, bool retain_graph = false, bool create_graph = false)
+    {
+        Kept(NativeMethods.Check(NativeMethods.slim_tensor_backward(Handle, gradient?.Handle ?? IntPtr.Zero,
+            retain_graph ? 1 : 0, create_graph ? 1 : 0)));
+        GC.KeepAlive(gradient);
+    }
 
     /// <summary>A second handle to the same tensor (same storage, same autograd identity).</summary>
-    public Tensor alias() => new(NativeMethods.Check(NativeMethods.slim_tensor_alias(Handle)));
+    public Tensor alias() => new(Kept(NativeMethods.Check(NativeMethods.slim_tensor_alias(Handle))));
 
     // ---- data ----
 
@@ -157,14 +177,14 @@ public sealed partial class Tensor : IDisposable
 
     private double ItemDouble()
     {
-        var v = NativeMethods.slim_tensor_item_double(Handle);
+        var v = Kept(NativeMethods.slim_tensor_item_double(Handle));
         NativeMethods.Check();
         return v;
     }
 
     private long ItemLong()
     {
-        var v = NativeMethods.slim_tensor_item_int64(Handle);
+        var v = Kept(NativeMethods.slim_tensor_item_int64(Handle));
         NativeMethods.Check();
         return v;
     }
@@ -185,7 +205,7 @@ public sealed partial class Tensor : IDisposable
         if (sizeof(T) != et.ElementSize())
             throw new TorchException($"cannot read a {et} tensor as {typeof(T).Name}");
         fixed (T* p = dst)
-            NativeMethods.Check(NativeMethods.slim_tensor_copy_data(Handle, p, (long)dst.Length * sizeof(T)));
+            Kept(NativeMethods.Check(NativeMethods.slim_tensor_copy_data(Handle, p, (long)dst.Length * sizeof(T))));
     }
 
     /// <summary>The elements as a float array (converting from any dtype).</summary>
@@ -231,7 +251,7 @@ public sealed partial class Tensor : IDisposable
         unsafe
         {
             fixed (byte* p = bytes)
-                NativeMethods.Check(NativeMethods.slim_tensor_copy_data(Handle, p, bytes.LongLength));
+                Kept(NativeMethods.Check(NativeMethods.slim_tensor_copy_data(Handle, p, bytes.LongLength)));
         }
         return bytes;
     }

@@ -54,6 +54,7 @@ public static partial class torch
                     ArgumentNullException.ThrowIfNull(group);
                     var result = new Tensor(NativeMethods.Check(NativeMethods.slim_dist_all_reduce_autograd(group.Handle, tensor.Handle)));
                     GC.KeepAlive(group);
+                    GC.KeepAlive(tensor);
                     return result;
                 }
             }
@@ -123,6 +124,7 @@ public sealed class ProcessGroup : IDisposable
         var handles = tensors.Select(t => t.Handle).ToArray();
         fixed (IntPtr* p = handles) Collective("all_reduce", NativeMethods.slim_dist_all_reduce(Handle, p, handles.Length, (int)op));
         GC.KeepAlive(tensors);
+        GC.KeepAlive(this);
     }
 
     /// <summary>Every rank's tensors take rank <paramref name="src"/>'s values, in place.</summary>
@@ -132,18 +134,25 @@ public sealed class ProcessGroup : IDisposable
         var handles = tensors.Select(t => t.Handle).ToArray();
         fixed (IntPtr* p = handles) Collective("broadcast", NativeMethods.slim_dist_broadcast(Handle, p, handles.Length, src));
         GC.KeepAlive(tensors);
+        GC.KeepAlive(this);
     }
 
     /// <summary>Every rank's <paramref name="tensor"/> (the same shape everywhere) stacked in rank order: [world_size, …].</summary>
     public Tensor all_gather(Tensor tensor)
     {
         var h = NativeMethods.slim_dist_all_gather(Handle, tensor.Handle);
+        GC.KeepAlive(tensor);
         if (h == IntPtr.Zero) Collective("all_gather", -1);
+        GC.KeepAlive(this);
         return new Tensor(h);
     }
 
     /// <summary>Returns when every rank has called it.</summary>
-    public void barrier() => Collective("barrier", NativeMethods.slim_dist_barrier(Handle));
+    public void barrier()
+    {
+        Collective("barrier", NativeMethods.slim_dist_barrier(Handle));
+        GC.KeepAlive(this);
+    }
 
     // A collective that fails has almost always lost a peer (it stopped, was killed, or is unreachable): said so first.
     private void Collective(string name, int status)
