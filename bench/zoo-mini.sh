@@ -91,7 +91,7 @@ YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}sensity${tab}last${ta
 YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}r578${tab}pruned${tab}baseline@first${tab}prune r578, right after pruning (before its fine-tune)${tab}$B it
 YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}sensity${tab}pruned${tab}baseline@first${tab}prune sensity, right after pruning (before its fine-tune)${tab}$B it
 YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}r578_distill_baseline${tab}last${tab}baseline@first${tab}r578 + split_distill (teacher: the baseline trained on)${tab}$B + $F it (teacher $B + $F)
-YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}r578_distill_resnet34${tab}last${tab}baseline@first${tab}r578 + l2_distill (ResNet34 teacher, least-squares adapters)${tab}$B + $F it (teacher $T)
+YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}r578_distill_resnet34${tab}last${tab}baseline@first${tab}r578 + l2_distill (ResNet34 teacher, objectness mask)${tab}$B + $F it (teacher $T)
 YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}split_distill${tab}last${tab}baseline@first${tab}split_distill (ResNet34 teacher)${tab}$B it (teacher $T)
 YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}l2_distill${tab}last${tab}baseline@first${tab}l2_distill (ResNet34 teacher)${tab}$B it (teacher $T)
 YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}post_abs_max${tab}int8${tab}baseline@first${tab}INT8 post abs_max${tab}$B it + 10 batches

@@ -309,14 +309,14 @@ public sealed class RecipeRunner
                             Slim.Compression.Pruning.PruningRatios.ExpandParameters(prunedParams, graph);
                         else
                             PruneModel.Targets(graph, prunedParams, PruneStage.Ratios(family, p));
-                        if (p.Distill is { } pd) CheckAdapterInit(pd, family.Distillation(pd, options), "distill");
+                        if (p.Distill is { } pd) CheckDistillSection(pd, family.Distillation(pd, options), "distill");
                         break;
                     case { Quant: { } q } when q.NotQuant.Count > 0:
                         Slim.Compression.Quantization.LayerSelector.CheckPatterns(q.NotQuant, modulePaths);
                         break;
                     case { Distill: { } d }:
                         var distillation = family.Distillation(d, options);
-                        CheckAdapterInit(d, distillation, "distill");
+                        CheckDistillSection(d, distillation, "distill");
                         foreach (var fp in distillation.Pairs)
                             if (fp != Slim.Compression.Distillation.FeaturePair.ModelOutput && !modulePaths.Contains(fp.Student))
                                 throw new SlimException($"distill pair '{fp}': the student has no module '{fp.Student}'{Slim.Common.Suggest.NearestClause(fp.Student, modulePaths)}");
@@ -332,11 +332,14 @@ public sealed class RecipeRunner
         }
     }
 
-    private static void CheckAdapterInit(DistillSection section, Slim.Compression.Distillation.DistillationOptions options, string key)
+    private static void CheckDistillSection(DistillSection section, Slim.Compression.Distillation.DistillationOptions options, string key)
     {
         if (section.AdapterInit == AdapterInit.LeastSquares && options.Kind != Slim.Compression.Distillation.DistillationKind.L2)
             throw new SlimException($"{key}.adapter_init: least_squares fits the 1x1 adapters of l2_distill, but this stage distils with " +
                 $"{DistillStage.TypeName(options.Kind)}, which has none; set type: l2_distill or drop adapter_init");
+        // A family that reads no objectness (classifiers, segmenters, SSD) leaves the mask unset.
+        if (section.Mask != ImitationMask.None && options.ObjectnessMaskFrom is null)
+            throw new SlimException($"{key}.mask: teacher_objectness takes the mask from a YOLO head's objectness, which this model family does not have; drop mask");
     }
 
     private RunReport Finish(string outDir, Recipe recipe, ITask task, List<StageReport> rows, Slim.Export.Int8DeploymentReport? deployment)

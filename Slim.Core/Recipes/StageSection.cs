@@ -98,6 +98,13 @@ public enum AdapterInit
     LeastSquares,
 }
 
+/// <summary>Where l2_distill imitates the teacher's features.</summary>
+public enum ImitationMask
+{
+    None,
+    TeacherObjectness,
+}
+
 /// <summary>Distillation kinds.</summary>
 public enum DistillKind
 {
@@ -139,6 +146,9 @@ public sealed class DistillSection
     [Doc("l2_distill with adapter_init least_squares: training batches (of train.batch_size, not augmented) the adapters are fitted on.")]
     [Bounds(1, 10000)]
     public int AdapterFitBatches { get; set; } = 8;
+
+    [Doc("l2_distill of a detector: none (every location of the feature maps counts alike, as PaddleDetection's static trainer) or teacher_objectness (each location counts by the teacher's objectness there, the highest of its anchors', and the loss is the mean over the locations so weighed: fine-grained feature imitation, Wang et al. 2019, with the teacher's objectness in place of the anchors' IoU with the labels). Needs the pairs at the head's three scales in order, as the default ones.")]
+    public ImitationMask Mask { get; set; } = ImitationMask.None;
 
     [Doc("split_distill: weight of the xy term.")]
     [Bounds(0, 1e6)]

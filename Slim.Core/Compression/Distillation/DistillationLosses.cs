@@ -27,6 +27,47 @@ public static class DistillationLosses
     }
 
     /// <summary>
+    /// The teacher's objectness as an imitation mask for one scale of a YOLO head: from its head output
+    /// [N, A·(5+C), H, W], m = max over the A anchors of sigmoid(objectness logit), shaped [N, 1, H, W] (detached).
+    /// It is near 1 on the cells where the teacher sees an object and near 0 on background.
+    /// </summary>
+    public static Tensor ObjectnessMask(Tensor teacherHead, int anchors)
+    {
+        ArgumentNullException.ThrowIfNull(teacherHead);
+        var s = teacherHead.shape;
+        if (s.Length != 4 || anchors < 1 || s[1] % anchors != 0 || s[1] / anchors < 6)
+            throw new DistillationException($"objectness mask: the teacher's head output is {Shape(teacherHead)}; it must be [N, A*(5+C), H, W] with A = {anchors} and at least one class");
+        using var scope = NewDisposeScope();
+        var obj = teacherHead.detach().reshape(s[0], anchors, s[1] / anchors, s[2], s[3]).select(2, 4);
+        return obj.sigmoid().max(1, keepdim: true).values.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// l2 distillation restricted by a mask, after fine-grained feature imitation (Wang et al., CVPR 2019, which
+    /// imitates only the locations near objects, as background dominates a whole-map l2): Σ m·(s − t)² / (C · Σ m),
+    /// the mean squared difference over the masked elements, so that a weight means what it means for
+    /// <see cref="L2"/>. <paramref name="mask"/> is [N, 1, H, W] with values in [0, 1] (soft masks weigh each
+    /// location); student and teacher are [N, C, H, W] of one shape. An all-zero mask gives 0.
+    /// </summary>
+    public static Tensor MaskedL2(Tensor student, Tensor teacher, Tensor mask)
+    {
+        ArgumentNullException.ThrowIfNull(student);
+        ArgumentNullException.ThrowIfNull(teacher);
+        ArgumentNullException.ThrowIfNull(mask);
+        var ss = student.shape;
+        if (!ss.SequenceEqual(teacher.shape) || ss.Length != 4)
+            throw new DistillationException($"masked l2 distillation: student {Shape(student)} and teacher {Shape(teacher)} must be [N, C, H, W] of one shape");
+        var ms = mask.shape;
+        if (ms.Length != 4 || ms[0] != ss[0] || ms[1] != 1 || ms[2] != ss[2] || ms[3] != ss[3])
+            throw new DistillationException($"masked l2 distillation: the mask is {Shape(mask)}; it must be [{ss[0]}, 1, {ss[2]}, {ss[3]}] for features {Shape(student)}");
+        using var scope = NewDisposeScope();
+        var m = mask.detach();
+        var sum = ((student - teacher.detach()).square() * m).sum();
+        var count = m.sum() * ss[1];
+        return (sum / count.clamp_min(1e-12)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
     /// Soft-label distillation of logits: T² · Σ_c p_t (log p_t − log p_s) averaged over the N rows,
     /// with p = softmax(logits / T) (KL divergence of the student's softened distribution from the
     /// teacher's, Hinton et al.). Both tensors are [N, C] of the same shape, or [N, C, H, W] per-pixel

@@ -65,6 +65,13 @@ public sealed record DistillationOptions
     /// <summary>Split: the objectness target (PaddleDetection's hard teacher mask by default).</summary>
     public ObjectnessTarget ObjectnessTarget { get; init; } = ObjectnessTarget.TeacherMask;
 
+    /// <summary>
+    /// L2 only: for each pair, the teacher module whose output is the YOLO head output at that pair's scale
+    /// ([N, A·(5+C), H, W], A = <see cref="Anchors"/>); the pair's l2 then counts each location by the teacher's
+    /// objectness there (<see cref="DistillationLosses.MaskedL2"/>). Null: every location counts alike.
+    /// </summary>
+    public IReadOnlyList<string>? ObjectnessMaskFrom { get; init; }
+
     /// <summary>Throws a <see cref="DistillationException"/> naming the first invalid setting.</summary>
     public void Check()
     {
@@ -84,6 +91,15 @@ public sealed record DistillationOptions
                 throw new DistillationException($"distillation: pair '{p}' has an empty module path");
         var dup = Pairs.GroupBy(p => p).FirstOrDefault(g => g.Count() > 1);
         if (dup is not null) throw new DistillationException($"distillation: pair '{dup.Key}' is listed twice");
+        if (ObjectnessMaskFrom is { } masks)
+        {
+            if (Kind != DistillationKind.L2)
+                throw new DistillationException($"distillation: an objectness mask weighs l2_distill's feature maps; this run distils with {Kind}");
+            if (masks.Count != Pairs.Count)
+                throw new DistillationException($"distillation: {masks.Count} objectness-mask sources for {Pairs.Count} pairs; give one teacher head output per pair");
+            if (masks.Any(string.IsNullOrWhiteSpace))
+                throw new DistillationException("distillation: an objectness-mask source has an empty module path");
+        }
     }
 
     private static void CheckWeight(string name, double value)

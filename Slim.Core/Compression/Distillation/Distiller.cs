@@ -27,6 +27,7 @@ public sealed class Distiller : IDisposable
     private readonly Func<nn.Module, Tensor, object?> _forward;
     private readonly Tensor?[] _teacherFeatures;
     private readonly Tensor?[] _studentFeatures;
+    private readonly Tensor?[] _maskFeatures;
     private readonly List<IDisposable> _hooks = new();
     private readonly ModuleDict<Conv2d> _adapters = new();
     private DistilledStudent? _trainable;
@@ -62,6 +63,7 @@ public sealed class Distiller : IDisposable
         // Resolve every path before hooking anything, so a typo leaves no hooks behind.
         var teacherModules = Options.Pairs.Select(p => Resolve(teacher, p.Teacher, "teacher")).ToArray();
         var studentModules = Options.Pairs.Select(p => Resolve(student, p.Student, "student")).ToArray();
+        var maskModules = (Options.ObjectnessMaskFrom ?? []).Select(p => Resolve(teacher, p, "teacher")).ToArray();
 
         Teacher = teacher;
         Student = student;
@@ -70,12 +72,19 @@ public sealed class Distiller : IDisposable
 
         _teacherFeatures = new Tensor?[Options.Pairs.Count];
         _studentFeatures = new Tensor?[Options.Pairs.Count];
+        _maskFeatures = new Tensor?[maskModules.Length];
         for (int i = 0; i < Options.Pairs.Count; i++)
         {
             int pair = i;
             string tPath = Options.Pairs[i].Teacher, sPath = Options.Pairs[i].Student;
             _hooks.Add(teacherModules[i].register_forward_hook((_, _, output) => Keep(_teacherFeatures, pair, "teacher", tPath, output)));
             _hooks.Add(studentModules[i].register_forward_hook((_, _, output) => Keep(_studentFeatures, pair, "student", sPath, output)));
+        }
+        for (int i = 0; i < maskModules.Length; i++)
+        {
+            int pair = i;
+            string mPath = Options.ObjectnessMaskFrom![i];
+            _hooks.Add(maskModules[i].register_forward_hook((_, _, output) => Keep(_maskFeatures, pair, "teacher", mPath, output)));
         }
     }
 
@@ -141,6 +150,8 @@ public sealed class Distiller : IDisposable
                 continue;
             }
             CheckL2Pair(i, s, t);
+            if (Options.ObjectnessMaskFrom is not null)
+                using (var mask = Mask(i, "Validate")) CheckMask(i, mask, s);
             long sc = s.shape[1], tc = t.shape[1];
             var existing = Adapter(i);
             if (existing is not null)
@@ -342,7 +353,15 @@ public sealed class Distiller : IDisposable
                 var adapter = Adapter(i);
                 if (adapter is null && s.shape[1] != t.shape[1])
                     throw new DistillationException($"distillation pair {i} ('{Options.Pairs[i]}'): channel counts differ ({t.shape[1]} teacher, {s.shape[1]} student) but Validate saw them equal");
-                var term = DistillationLosses.L2(adapter is null ? s : adapter.call(s), t);
+                var adapted = adapter is null ? s : adapter.call(s);
+                Tensor term;
+                if (Options.ObjectnessMaskFrom is null) term = DistillationLosses.L2(adapted, t);
+                else
+                {
+                    var mask = Mask(i, "Loss");
+                    CheckMask(i, mask, s);
+                    term = DistillationLosses.MaskedL2(adapted, t, mask);
+                }
                 sum = sum is null ? term : sum + term;
             }
             total = sum! * Options.Weight;
@@ -399,6 +418,28 @@ public sealed class Distiller : IDisposable
         return (s, t);
     }
 
+    /// <summary>Pair <paramref name="i"/>'s imitation mask [N, 1, H, W] from the teacher's head output captured in this step.</summary>
+    private Tensor Mask(int i, string during)
+    {
+        var path = Options.ObjectnessMaskFrom![i];
+        var head = _maskFeatures[i] ?? throw new DistillationException($"distillation: the teacher's module '{path}' (pair {i}'s objectness mask) did not run during {during}; name the teacher's head output at that pair's scale");
+        try
+        {
+            return DistillationLosses.ObjectnessMask(head, Options.Anchors);
+        }
+        catch (DistillationException e)
+        {
+            throw new DistillationException($"distillation pair {i} ('{Options.Pairs[i]}'): its mask source '{path}': {e.Message}");
+        }
+    }
+
+    private void CheckMask(int i, Tensor mask, Tensor s)
+    {
+        var m = mask.shape;
+        if (m[0] != s.shape[0] || m[2] != s.shape[2] || m[3] != s.shape[3])
+            throw new DistillationException($"distillation pair {i} ('{Options.Pairs[i]}'): its objectness mask from '{Options.ObjectnessMaskFrom![i]}' covers {m[2]}×{m[3]} cells but the features are {DistillationLosses.Shape(s)}; pair each feature map with the head output of its own scale");
+    }
+
     private void CheckL2Pair(int i, Tensor s, Tensor t)
     {
         var pair = Options.Pairs[i];
@@ -434,6 +475,11 @@ public sealed class Distiller : IDisposable
             _teacherFeatures[i] = null;
             _studentFeatures[i]?.Dispose();
             _studentFeatures[i] = null;
+        }
+        for (int i = 0; i < _maskFeatures.Length; i++)
+        {
+            _maskFeatures[i]?.Dispose();
+            _maskFeatures[i] = null;
         }
     }
 

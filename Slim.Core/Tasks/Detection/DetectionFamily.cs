@@ -72,12 +72,21 @@ public sealed class DetectionFamily : TaskFamily
         if (section.Type == DistillKind.SoftLabel)
             throw new DistillationException("distill.type soft_label distils class probabilities of a classifier; a detector uses split_distill or l2_distill");
         bool l2 = section.Type == DistillKind.L2Distill;
+        var pairs = section.Pairs.Count > 0 ? section.Pairs.Select(FeaturePair.Parse).ToArray() : l2 ? OutputConvInputs : FeaturePair.YoloOutputs;
+        if (section.Mask == ImitationMask.TeacherObjectness)
+        {
+            if (!l2)
+                throw new DistillationException("distill.mask: teacher_objectness weighs l2_distill's feature maps; split_distill weighs by the teacher's objectness already: set type: l2_distill or drop mask");
+            if (pairs.Count != FeaturePair.YoloOutputs.Count)
+                throw new DistillationException($"distill.mask: teacher_objectness takes pair i's mask from the teacher's yolo_output.i, so it needs the {FeaturePair.YoloOutputs.Count} pairs of the head's scales in order; this stage has {pairs.Count}");
+        }
         var options = new DistillationOptions
         {
             Kind = l2 ? DistillationKind.L2 : DistillationKind.Split,
             Weight = section.Weight ?? (l2 ? L2DistillWeight : SplitDistillWeight),
-            Pairs = section.Pairs.Count > 0 ? section.Pairs.Select(FeaturePair.Parse).ToArray() : l2 ? OutputConvInputs : FeaturePair.YoloOutputs,
+            Pairs = pairs,
             Anchors = student.AnchorsPerScale,
+            ObjectnessMaskFrom = section.Mask == ImitationMask.TeacherObjectness ? FeaturePair.YoloOutputs.Select(p => p.Teacher).ToArray() : null,
             XyWeight = section.XyWeight,
             WhWeight = section.WhWeight,
             ObjWeight = section.ObjWeight,

@@ -167,4 +167,38 @@ public class DistillationLossesTests
         var e = Assert.Throws<DistillationException>(() => DistillationLosses.Split(zeros(studentShape), zeros(teacherShape), anchors));
         Assert.Contains(expected, e.Message);
     }
+
+    [Fact]
+    public void ObjectnessMask_IsTheHighestAnchorsSigmoidObjectnessPerCell()
+    {
+        using var scope = NewDisposeScope();
+        // 2 anchors, 1 class (6 channels each), a 1x2 grid: objectness logits at channels 4 and 10.
+        var values = new double[12 * 2];
+        double[] obj0 = { -1.0, 2.0 }, obj1 = { 0.5, -3.0 };
+        for (int c = 0; c < 2; c++) { values[4 * 2 + c] = obj0[c]; values[10 * 2 + c] = obj1[c]; values[5 * 2 + c] = 9; }
+        var mask = DistillationLosses.ObjectnessMask(tensor(values.Select(v => (float)v).ToArray(), 1, 12, 1, 2), anchors: 2);
+        Assert.Equal(new long[] { 1, 1, 1, 2 }, mask.shape);
+        var m = mask.data<float>();
+        Assert.Equal(Sigmoid(0.5), m[0], 1e-6);   // cell 0: anchor 1's 0.5 beats anchor 0's −1 (the class logit 9 is not objectness)
+        Assert.Equal(Sigmoid(2.0), m[1], 1e-6);   // cell 1: anchor 0's 2
+        var e = Assert.Throws<DistillationException>(() => DistillationLosses.ObjectnessMask(zeros(1, 13, 1, 2), anchors: 2));
+        Assert.Contains("[1, 13, 1, 2]", e.Message);
+    }
+
+    [Fact]
+    public void MaskedL2_IsTheMeanSquaredDifferenceOverTheMaskedElements()
+    {
+        using var scope = NewDisposeScope();
+        // 2 channels on a 1x2 grid; the mask counts cell 0 fully and cell 1 by a quarter.
+        var s = tensor(new float[] { 1, 2, 3, 4 }, 1, 2, 1, 2);
+        var t = tensor(new float[] { 0, 0, 1, 1 }, 1, 2, 1, 2);
+        var m = tensor(new float[] { 1, 0.25f }, 1, 1, 1, 2);
+        // Cell 0: (1−0)² + (3−1)² = 5; cell 1: (2−0)² + (4−1)² = 13. Σ m·d² = 5 + 13/4 = 8.25 over C·Σm = 2·1.25 = 2.5.
+        Assert.Equal(8.25 / 2.5, DistillationLosses.MaskedL2(s, t, m).item<float>(), 1e-6);
+        // A mask of ones is the plain mean; an empty mask gives 0, not NaN.
+        Assert.Equal(DistillationLosses.L2(s, t).item<float>(), DistillationLosses.MaskedL2(s, t, ones(1, 1, 1, 2)).item<float>(), 1e-6);
+        Assert.Equal(0f, DistillationLosses.MaskedL2(s, t, zeros(1, 1, 1, 2)).item<float>());
+        var e = Assert.Throws<DistillationException>(() => DistillationLosses.MaskedL2(s, t, ones(1, 1, 2, 1)));
+        Assert.Contains("[1, 1, 1, 2]", e.Message);
+    }
 }

@@ -338,4 +338,63 @@ public class DistillerTests
 
         public override Tensor[] forward(Tensor x) => _det.call(x);
     }
+
+    [Fact]
+    public void L2_WithAnObjectnessMask_WeighsEachCellByTheTeachersObjectness()
+    {
+        using var scope = NewDisposeScope();
+        using var teacher = new TinyDetector(8, 2, 1);
+        using var student = new TinyDetector(5, 2, 2);
+        var options = L2("backbone:backbone") with { Weight = 2, ObjectnessMaskFrom = new[] { "yolo_output.0" }, Anchors = TinyDetector.Anchors };
+        using var d = new Distiller(teacher, student, options);
+        var x = Images(2, 5);
+        d.Validate(x);
+        DistillationLoss loss;
+        using (d.Capture())
+        {
+            student.call(x);
+            loss = d.Loss(x);
+        }
+        // By hand: the teacher's first head output (stride 2, as the backbone) gives per cell the highest anchor's
+        // sigmoid(objectness); the loss is Σ m·(adapter(s) − t)² / (C · Σ m), times the weight.
+        var sf = ((Slim.Torch.Modules.Sequential)student.get_submodule("backbone")).call(x);
+        Tensor tf, head;
+        using (no_grad())
+        {
+            tf = ((Slim.Torch.Modules.Sequential)teacher.get_submodule("backbone")).call(x);
+            head = teacher.call(x)[0];
+        }
+        var n = head.shape;
+        var obj = head.reshape(n[0], 3, n[1] / 3, n[2], n[3]).select(2, 4).sigmoid();
+        var m = obj.max(1, keepdim: true).values;
+        var d2 = (d.Adapter(0)!.call(sf) - tf).square();
+        double expected = 2 * (d2 * m).sum().item<float>() / (m.sum().item<float>() * tf.shape[1]);
+        Assert.Equal(expected, loss.Total.item<float>(), 1e-4);
+        double unmasked = 2 * d2.mean().item<float>();
+        Assert.True(Math.Abs(expected - unmasked) > 1e-3 * unmasked, "the mask should change the loss");
+    }
+
+    [Fact]
+    public void L2_ObjectnessMask_FromAnotherScaleOrANonHead_IsAnErrorNamingIt()
+    {
+        using var scope = NewDisposeScope();
+        using var teacher = new TinyDetector(8, 2, 1);
+        using var student = new TinyDetector(5, 2, 2);
+        var x = Images(2, 5);
+        using (var d = new Distiller(teacher, student, L2("backbone:backbone") with { ObjectnessMaskFrom = new[] { "yolo_output.1" } }))
+        {
+            var e = Assert.Throws<DistillationException>(() => d.Validate(x));
+            Assert.Contains("yolo_output.1", e.Message);
+            Assert.Contains("own scale", e.Message);
+        }
+        using (var d = new Distiller(teacher, student, L2("backbone:backbone") with { ObjectnessMaskFrom = new[] { "backbone" } }))
+        {
+            var e = Assert.Throws<DistillationException>(() => d.Validate(x));
+            Assert.Contains("mask source 'backbone'", e.Message);
+        }
+        var wrongKind = Assert.Throws<DistillationException>(() => new Distiller(teacher, student, new DistillationOptions { ObjectnessMaskFrom = new[] { "yolo_output.0", "yolo_output.1", "yolo_output.2" } }));
+        Assert.Contains("l2_distill", wrongKind.Message);
+        var count = Assert.Throws<DistillationException>(() => new Distiller(teacher, student, L2("backbone:backbone") with { ObjectnessMaskFrom = new[] { "yolo_output.0", "yolo_output.1" } }));
+        Assert.Contains("2 objectness-mask sources for 1 pairs", count.Message);
+    }
 }
