@@ -57,7 +57,7 @@ for s in "${SEEDS[@]}"; do
   run "$d/baseline_continued" "$R/continue_training.yml" -o seed="$s" -o model.checkpoint="$base"
   run "$d/r578" "$R/prune_r578.yml" -o seed="$s" -o model.checkpoint="$base"
   run "$d/sensity" "$R/prune_sensity.yml" -o seed="$s" -o model.checkpoint="$base"
-  run "$d/r578_distill_baseline" "$R/prune_r578_distill.yml" -o seed="$s" -o model.checkpoint="$base" \
+  run "$d/r578_distill_baseline" "$R/prune_r578_distill_l2.yml" -o seed="$s" -o model.checkpoint="$base" \
     -o stages.0.prune.distill.teacher="$OUT/$d/baseline_continued/stages/00_train/best.ckpt"
   run "$d/r578_distill_resnet34" "$R/prune_r578_distill_l2.yml" -o seed="$s" -o model.checkpoint="$base" \
     -o stages.0.prune.distill.teacher="$teacher"
@@ -90,7 +90,7 @@ YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}r578${tab}last${tab}b
 YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}sensity${tab}last${tab}baseline@first${tab}prune sensity${tab}$B + $F it
 YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}r578${tab}pruned${tab}baseline@first${tab}prune r578, right after pruning (before its fine-tune)${tab}$B it
 YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}sensity${tab}pruned${tab}baseline@first${tab}prune sensity, right after pruning (before its fine-tune)${tab}$B it
-YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}r578_distill_baseline${tab}last${tab}baseline@first${tab}r578 + split_distill (teacher: the baseline trained on)${tab}$B + $F it (teacher $B + $F)
+YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}r578_distill_baseline${tab}last${tab}baseline@first${tab}r578 + l2_distill (teacher: the baseline trained on, objectness mask)${tab}$B + $F it (teacher $B + $F)
 YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}r578_distill_resnet34${tab}last${tab}baseline@first${tab}r578 + l2_distill (ResNet34 teacher, objectness mask)${tab}$B + $F it (teacher $T)
 YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}split_distill${tab}last${tab}baseline@first${tab}split_distill (ResNet34 teacher)${tab}$B it (teacher $T)
 YOLOv3-MobileNetV1 x0.25, 160 px, backbone pretrained${tab}l2_distill${tab}last${tab}baseline@first${tab}l2_distill (ResNet34 teacher)${tab}$B it (teacher $T)
@@ -116,7 +116,7 @@ posts="post_abs_max@int8,post_avg@int8,post_hist@int8,post_kl@int8,post_mse@int8
 cat > "$OUT/orderings.tsv" <<ORD
 split_distill@last${tab}baseline@first${tab}holds${tab}split_distill > baseline (unpruned student)
 l2_distill@last${tab}baseline@first${tab}holds${tab}l2_distill > baseline (unpruned student)
-r578_distill_baseline@last${tab}r578@last${tab}holds${tab}r578 + split_distill (teacher: the baseline trained on) > r578
+r578_distill_baseline@last${tab}r578@last${tab}holds${tab}r578 + l2_distill (teacher: the baseline trained on) > r578
 r578_distill_resnet34@last${tab}r578@last${tab}holds${tab}r578 + l2_distill (ResNet34 teacher) > r578
 sensity@last${tab}r578@last${tab}holds${tab}sensity > r578 (same fine-tune)
 sensity@pruned${tab}r578@pruned${tab}holds${tab}sensity > r578 right after pruning (no fine-tune)
