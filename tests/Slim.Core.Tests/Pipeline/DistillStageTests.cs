@@ -103,6 +103,34 @@ public class DistillStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFix
     }
 
     [Fact]
+    public void AnObjectnessMaskWeighsL2ByTheTeachersHeadAtEachScale()
+    {
+        // The recipe's mask reaches the distiller: the stage names the head outputs it weighs by, and the first step's
+        // loss differs from the same run over the whole maps (same student, teacher, batch and adapters).
+        var teacher = fx.SaveFresh("teacher-wide-mask.ckpt", "yolov3_mobilenet_v1", 0.5);
+        double FirstStepLoss(ImitationMask mask, List<string> lines)
+        {
+            var section = new DistillSection
+            {
+                Teacher = teacher,
+                Type = DistillKind.L2Distill,
+                Mask = mask,
+                FineTune = new FineTuneSection { Iterations = 1 },
+            };
+            var ctx = fx.Context("l2-mask-" + mask, lines);
+            DistillStage.Run(ctx, new StageInput(fx.Baseline, fx.Baseline, fx.BaselineAp), section);
+            using var history = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(ctx.StageDir, "history.json")));
+            return history.RootElement.GetProperty("loss")[0].GetDouble();
+        }
+        var maskedLines = new List<string>();
+        double masked = FirstStepLoss(ImitationMask.TeacherObjectness, maskedLines);
+        double whole = FirstStepLoss(ImitationMask.None, new List<string>());
+        Assert.Contains(maskedLines, l => l.StartsWith("distill: l2_distill × 100", StringComparison.Ordinal)
+            && l.EndsWith("each location weighed by the teacher's objectness (yolo_output.0, yolo_output.1, yolo_output.2)", StringComparison.Ordinal));
+        Assert.True(double.IsFinite(masked) && Math.Abs(masked - whole) > 1e-6 * whole, $"first-step loss masked {masked}, whole maps {whole}");
+    }
+
+    [Fact]
     public void LeastSquaresAdaptersStartTheL2TermBelowRandomOnes()
     {
         // The same student, wider teacher and first batch: the first step's loss (history.json) is the task loss,
