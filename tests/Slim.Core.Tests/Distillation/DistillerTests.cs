@@ -8,6 +8,24 @@ public class DistillerTests
 {
     private static Tensor Images(long n, long seed, long size = 16) => randn(new long[] { n, 3, size, size }, new Generator(seed));
 
+    /// <summary>Validates the distiller on <paramref name="x"/> and returns the loss of one step on it.</summary>
+    private static DistillationLoss FirstStep(Distiller d, TinyDetector student, Tensor x)
+    {
+        d.Validate(x);
+        using (d.Capture())
+        {
+            student.call(x);
+            return d.Loss(x);
+        }
+    }
+
+    /// <summary>The backbone features of the student (with gradients) and of the teacher (without), for recomputing a loss by hand.</summary>
+    private static (Tensor student, Tensor teacher) Backbones(TinyDetector student, TinyDetector teacher, Tensor x)
+    {
+        var s = ((Slim.Torch.Modules.Sequential)student.get_submodule("backbone")).call(x);
+        using (no_grad()) return (s, ((Slim.Torch.Modules.Sequential)teacher.get_submodule("backbone")).call(x));
+    }
+
     private static DistillationOptions L2(params string[] pairs) => new()
     {
         Kind = DistillationKind.L2,
@@ -200,22 +218,11 @@ public class DistillerTests
         using var student = new TinyDetector(5, 2, 2);
         using var d = new Distiller(teacher, student, L2("backbone:backbone", "yolo_output.2:yolo_output.2") with { Weight = 3 });
         var x = Images(2, 5);
-        d.Validate(x);
-        DistillationLoss loss;
-        using (d.Capture())
-        {
-            student.call(x);
-            loss = d.Loss(x);
-        }
+        var loss = FirstStep(d, student, x);
         // Recompute by hand: the features are the backbone and third head outputs of each model.
-        var sf = ((Slim.Torch.Modules.Sequential)student.get_submodule("backbone")).call(x);
-        Tensor tf;
+        var (sf, tf) = Backbones(student, teacher, x);
         Tensor[] tOut;
-        using (no_grad())
-        {
-            tf = ((Slim.Torch.Modules.Sequential)teacher.get_submodule("backbone")).call(x);
-            tOut = teacher.call(x);
-        }
+        using (no_grad()) tOut = teacher.call(x);
         var sOut = student.call(x);
         var adapted = d.Adapter(0)!.call(sf);
         double expected = 3 * ((adapted - tf).square().mean().item<float>() + (sOut[2] - tOut[2]).square().mean().item<float>());
@@ -348,22 +355,12 @@ public class DistillerTests
         var options = L2("backbone:backbone") with { Weight = 2, ObjectnessMaskFrom = new[] { "yolo_output.0" }, Anchors = TinyDetector.Anchors };
         using var d = new Distiller(teacher, student, options);
         var x = Images(2, 5);
-        d.Validate(x);
-        DistillationLoss loss;
-        using (d.Capture())
-        {
-            student.call(x);
-            loss = d.Loss(x);
-        }
+        var loss = FirstStep(d, student, x);
         // By hand: the teacher's first head output (stride 2, as the backbone) gives per cell the highest anchor's
         // sigmoid(objectness); the loss is Σ m·(adapter(s) − t)² / (C · Σ m), times the weight.
-        var sf = ((Slim.Torch.Modules.Sequential)student.get_submodule("backbone")).call(x);
-        Tensor tf, head;
-        using (no_grad())
-        {
-            tf = ((Slim.Torch.Modules.Sequential)teacher.get_submodule("backbone")).call(x);
-            head = teacher.call(x)[0];
-        }
+        var (sf, tf) = Backbones(student, teacher, x);
+        Tensor head;
+        using (no_grad()) head = teacher.call(x)[0];
         var n = head.shape;
         var obj = head.reshape(n[0], 3, n[1] / 3, n[2], n[3]).select(2, 4).sigmoid();
         var m = obj.max(1, keepdim: true).values;

@@ -102,29 +102,31 @@ public class DistillStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFix
         Assert.Equal("l2_distill from teacher-wide.ckpt, 3 it", outcome.Detail);
     }
 
+    /// <summary>Runs a one-step distill stage from the baseline and returns its first step's loss (history.json).</summary>
+    private double FirstStepLoss(string name, DistillSection section, List<string> lines)
+    {
+        var ctx = fx.Context(name, lines);
+        DistillStage.Run(ctx, new StageInput(fx.Baseline, fx.Baseline, fx.BaselineAp), section);
+        using var history = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(ctx.StageDir, "history.json")));
+        return history.RootElement.GetProperty("loss")[0].GetDouble();
+    }
+
     [Fact]
     public void AnObjectnessMaskWeighsL2ByTheTeachersHeadAtEachScale()
     {
         // The recipe's mask reaches the distiller: the stage names the head outputs it weighs by, and the first step's
         // loss differs from the same run over the whole maps (same student, teacher, batch and adapters).
         var teacher = fx.SaveFresh("teacher-wide-mask.ckpt", "yolov3_mobilenet_v1", 0.5);
-        double FirstStepLoss(ImitationMask mask, List<string> lines)
+        DistillSection Section(ImitationMask mask) => new()
         {
-            var section = new DistillSection
-            {
-                Teacher = teacher,
-                Type = DistillKind.L2Distill,
-                Mask = mask,
-                FineTune = new FineTuneSection { Iterations = 1 },
-            };
-            var ctx = fx.Context("l2-mask-" + mask, lines);
-            DistillStage.Run(ctx, new StageInput(fx.Baseline, fx.Baseline, fx.BaselineAp), section);
-            using var history = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(ctx.StageDir, "history.json")));
-            return history.RootElement.GetProperty("loss")[0].GetDouble();
-        }
+            Teacher = teacher,
+            Type = DistillKind.L2Distill,
+            Mask = mask,
+            FineTune = new FineTuneSection { Iterations = 1 },
+        };
         var maskedLines = new List<string>();
-        double masked = FirstStepLoss(ImitationMask.TeacherObjectness, maskedLines);
-        double whole = FirstStepLoss(ImitationMask.None, new List<string>());
+        double masked = FirstStepLoss("l2-mask", Section(ImitationMask.TeacherObjectness), maskedLines);
+        double whole = FirstStepLoss("l2-whole", Section(ImitationMask.None), new List<string>());
         Assert.Contains(maskedLines, l => l.StartsWith("distill: l2_distill × 100", StringComparison.Ordinal)
             && l.EndsWith("each location weighed by the teacher's objectness (yolo_output.0, yolo_output.1, yolo_output.2)", StringComparison.Ordinal));
         Assert.True(double.IsFinite(masked) && Math.Abs(masked - whole) > 1e-6 * whole, $"first-step loss masked {masked}, whole maps {whole}");
@@ -136,26 +138,19 @@ public class DistillStageTests(TinyStageFixture fx) : IClassFixture<TinyStageFix
         // The same student, wider teacher and first batch: the first step's loss (history.json) is the task loss,
         // the same in both runs, plus the starting l2 term, which the fitted adapters must start below random ones.
         var teacher = fx.SaveFresh("teacher-wide-ls.ckpt", "yolov3_mobilenet_v1", 0.5);
-        double FirstStepLoss(AdapterInit init, List<string> lines)
+        DistillSection Section(AdapterInit init) => new()
         {
-            var section = new DistillSection
-            {
-                Teacher = teacher,
-                Type = DistillKind.L2Distill,
-                Weight = 1,
-                AdapterInit = init,
-                AdapterFitBatches = 8,
-                FineTune = new FineTuneSection { Iterations = 1 },
-            };
-            var ctx = fx.Context("l2-init-" + init, lines);
-            DistillStage.Run(ctx, new StageInput(fx.Baseline, fx.Baseline, fx.BaselineAp), section);
-            using var history = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(ctx.StageDir, "history.json")));
-            return history.RootElement.GetProperty("loss")[0].GetDouble();
-        }
+            Teacher = teacher,
+            Type = DistillKind.L2Distill,
+            Weight = 1,
+            AdapterInit = init,
+            AdapterFitBatches = 8,
+            FineTune = new FineTuneSection { Iterations = 1 },
+        };
         var randomLines = new List<string>();
         var fittedLines = new List<string>();
-        double random = FirstStepLoss(AdapterInit.Random, randomLines);
-        double fitted = FirstStepLoss(AdapterInit.LeastSquares, fittedLines);
+        double random = FirstStepLoss("l2-init-random", Section(AdapterInit.Random), randomLines);
+        double fitted = FirstStepLoss("l2-init-fitted", Section(AdapterInit.LeastSquares), fittedLines);
         Assert.DoesNotContain(randomLines, l => l.Contains("least squares", StringComparison.Ordinal));
         Assert.Equal(3, fittedLines.Count(l => l.Contains("fitted by least squares", StringComparison.Ordinal))); // the three tips
         Assert.True(fitted < random, $"first-step loss with least-squares adapters {fitted}, with random ones {random}");
